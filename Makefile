@@ -1,0 +1,45 @@
+# Two commands: `make run` starts everything, `make test` tests everything.
+# Both create the virtualenv and install what they need on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast lint fmt contract bench token clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tousu run
+
+# Unit + integration tests on the real broker, SQLite and (if installed) PostgreSQL.
+test: $(STAMP)
+	./scripts/ensure-system-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/tousu contract
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+
+contract: $(STAMP)
+	$(BIN)/tousu contract --write
+
+token: $(STAMP)
+	@$(BIN)/tousu token --sub dev --roles agent,csc,manager --department csc
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_intake.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

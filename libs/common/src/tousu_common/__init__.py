@@ -1,0 +1,1 @@
+"""What every Tousu service shares: event contract, outbox/inbox, settings, auth, db, logging."""

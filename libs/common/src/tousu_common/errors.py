@@ -1,0 +1,116 @@
+"""Errors a caller can cause, mapped once to 4xx JSON bodies.
+
+Body shape, for every error: ``{"error": {"code", "message", "fields"?},
+"request_id"}`` where ``fields`` lists ``{"field", "problem"}``. An unexpected
+error is a 500 with the request id and a log line, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class TousuError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or []
+
+
+class Unauthenticated(TousuError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(TousuError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(TousuError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(TousuError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidInput(TousuError):
+    status_code = 422
+    code = "validation_error"
+
+
+class PayloadTooLarge(TousuError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def error_body(
+    request: Request, code: str, message: str, fields: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error, "request_id": getattr(request.state, "request_id", None)}
+
+
+def _validation_fields(exc: RequestValidationError) -> list[dict[str, str]]:
+    fields = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        if location and location[0] in ("body", "query", "path", "header"):
+            location = location[1:] if location[0] == "body" else location
+        fields.append(
+            {"field": ".".join(location) or "body", "problem": error.get("msg", "invalid")}
+        )
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TousuError)
+    async def _tousu_error(request: Request, exc: TousuError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            error_body(request, exc.code, exc.message, exc.fields),
+            status_code=exc.status_code,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = _validation_fields(exc)
+        summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+        return JSONResponse(
+            error_body(request, "validation_error", f"invalid request: {summary}", fields),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(request, code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path})
+        return JSONResponse(
+            error_body(request, "internal_error", "unexpected error; quote the request_id"),
+            status_code=500,
+        )

@@ -1,0 +1,261 @@
+"""Idempotent consumer: each event is applied at most once per consumer.
+
+For every record: decode it (undecodable → dead-letter topic at once), skip it
+if this consumer has no handler for its type, otherwise run the handler and
+insert ``(event_id, consumer)`` into the inbox *in the same transaction*. A
+redelivered event finds its inbox row and is skipped. Offsets are committed
+only after the database commits; a handler that keeps failing is retried with
+backoff and then dead-lettered with the error in the headers, so one poison
+message never stops the partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.db import Database
+from tousu_common.events import DecodeError, Event
+from tousu_common.logs import event_context
+from tousu_common.messaging.kafka import ensure_topics, make_consumer, make_producer
+from tousu_common.messaging.tables import inbox
+from tousu_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+def dead_letter_topic(group_id: str) -> str:
+    return f"tousu.dlq.{group_id}"
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class InboxConsumer:
+    """Consumes ``topics`` in consumer group ``group_id`` and applies ``handlers``."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: ServiceSettings,
+        *,
+        group_id: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.group_id = group_id
+        self.topics = topics
+        self.handlers = dict(handlers)
+        self.dlq_topic = dead_letter_topic(group_id)
+        self.stats = ConsumerStats()
+        self.assigned = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings, [*self.topics, self.dlq_topic])
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        self._consumer = make_consumer(self.settings, self.group_id, self.topics)
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        """Stop without committing anything more (what was not committed is redelivered)."""
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        self.assigned.clear()
+        for client in (consumer, producer):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+
+    async def run(self) -> None:
+        """Consume forever; on a broker failure start over (uncommitted work is redelivered)."""
+        backoff = max(self.settings.consumer_backoff_base_s, 0.1)
+        while True:
+            try:
+                await self.start()
+                while True:
+                    await self.poll_once()
+            except asyncio.CancelledError:
+                await self.stop()
+                raise
+            except Exception as exc:
+                log.warning(
+                    "consumer failed, restarting",
+                    extra={"group_id": self.group_id, "error": repr(exc), "retry_in_s": backoff},
+                )
+                await self.stop()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.consumer_backoff_max_s)
+
+    async def poll_once(self, timeout_ms: int = 1000) -> int:
+        """Fetch one batch, apply it, commit its offsets. Returns records seen."""
+        batch = await self.fetch(timeout_ms)
+        offsets = await self.apply(batch)
+        await self.commit(offsets)
+        return sum(len(records) for records in batch.values())
+
+    # -- the three steps, separate so tests can stop between them -----------
+
+    async def fetch(self, timeout_ms: int = 1000) -> dict[TopicPartition, list[ConsumerRecord]]:
+        assert self._consumer is not None, "start() first"
+        batch = await self._consumer.getmany(
+            timeout_ms=timeout_ms, max_records=self.settings.consumer_batch_size
+        )
+        if self._consumer.assignment():
+            self.assigned.set()
+        return batch
+
+    async def apply(
+        self, batch: Mapping[TopicPartition, list[ConsumerRecord]]
+    ) -> dict[TopicPartition, int]:
+        """Apply every record (each in its own DB transaction); return offsets to commit."""
+        offsets: dict[TopicPartition, int] = {}
+        for partition, records in batch.items():
+            for record in records:
+                await self._apply_record(record)
+                offsets[partition] = record.offset + 1
+        return offsets
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if offsets:
+            assert self._consumer is not None
+            await self._consumer.commit(dict(offsets))
+
+    # -- one record ----------------------------------------------------------
+
+    async def _apply_record(self, record: ConsumerRecord) -> None:
+        try:
+            event = Event.from_kafka(record)
+        except DecodeError as exc:
+            await self._dead_letter(record, f"undecodable: {exc}", attempts=0)
+            return
+        handler = self.handlers.get(event.type)
+        with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
+            if handler is None:
+                self.stats.skipped += 1
+                return
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    applied = await self._apply_once(event, handler)
+                except Exception as exc:
+                    if attempt >= self.settings.consumer_max_attempts:
+                        log.error(
+                            "handler failed for good, dead-lettering",
+                            extra={
+                                "event_type": event.type,
+                                "attempts": attempt,
+                                "error": repr(exc),
+                            },
+                        )
+                        await self._dead_letter(record, repr(exc), attempts=attempt)
+                        return
+                    self.stats.retries += 1
+                    delay = min(
+                        self.settings.consumer_backoff_base_s * 2 ** (attempt - 1),
+                        self.settings.consumer_backoff_max_s,
+                    )
+                    log.warning(
+                        "handler failed, retrying",
+                        extra={"event_type": event.type, "attempt": attempt, "error": repr(exc)},
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                if applied:
+                    self.stats.processed += 1
+                    self.stats.by_type[event.type] = self.stats.by_type.get(event.type, 0) + 1
+                    log.info(
+                        "event applied", extra={"event_type": event.type, "consumer": self.group_id}
+                    )
+                else:
+                    self.stats.duplicates += 1
+                    log.info("duplicate event skipped", extra={"event_type": event.type})
+                return
+
+    async def _apply_once(self, event: Event, handler: Handler) -> bool:
+        """Run the handler and record the event in one transaction; False if seen before."""
+        try:
+            async with self.db.transaction() as session:
+                seen = await session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(inbox)
+                    .where(inbox.c.event_id == event.id, inbox.c.consumer == self.group_id)
+                )
+                if seen:
+                    return False
+                await handler(session, event)
+                await session.execute(
+                    sa.insert(inbox).values(
+                        event_id=event.id,
+                        consumer=self.group_id,
+                        event_type=event.type,
+                        processed_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            # Another replica applied it between our check and our insert.
+            if await self._seen(event):
+                return False
+            raise
+        return True
+
+    async def _seen(self, event: Event) -> bool:
+        async with self.db.sessions() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(inbox)
+                .where(inbox.c.event_id == event.id, inbox.c.consumer == self.group_id)
+            )
+        return bool(count)
+
+    async def _dead_letter(self, record: ConsumerRecord, error: str, *, attempts: int) -> None:
+        assert self._producer is not None
+        headers = list(record.headers or ())
+        headers += [
+            ("dlq_error", error[:4000].encode()),
+            ("dlq_consumer", self.group_id.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await self._producer.send_and_wait(
+            self.dlq_topic, record.value, key=record.key, headers=headers
+        )
+        self.stats.dead_lettered += 1
+        log.error(
+            "record dead-lettered",
+            extra={
+                "dlq_topic": self.dlq_topic,
+                "original_topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error": error[:500],
+            },
+        )

@@ -1,0 +1,80 @@
+"""Building aiokafka clients the same way everywhere.
+
+The clients tolerate the local Tansu broker's limits without depending on
+them: no idempotent or transactional producer (consumers deduplicate by event
+id instead), ``auto_offset_reset="earliest"`` always, and topics created
+explicitly because a memory-only broker forgets them on restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tousu_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-producer",
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+
+
+def make_consumer(
+    settings: ServiceSettings, group_id: str, topics: Iterable[str]
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-consumer",
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        request_timeout_ms=max(settings.kafka_request_timeout_ms, 40_000),
+        max_poll_records=settings.consumer_batch_size,
+    )
+
+
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
+    """Create the topics that do not exist yet (idempotent; races are harmless)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-admin",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = sorted(set(topics) - existing)
+        if not missing:
+            return
+        response = await admin.create_topics(
+            [
+                NewTopic(
+                    name,
+                    num_partitions=settings.kafka_topic_partitions,
+                    replication_factor=settings.kafka_replication_factor,
+                )
+                for name in missing
+            ]
+        )
+        for error in getattr(response, "topic_errors", ()):
+            name, code = error[0], error[1]
+            if code not in (0, TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"could not create topic {name}: error code {code}")
+        log.info("created topics", extra={"topics": missing})
+    finally:
+        await admin.close()

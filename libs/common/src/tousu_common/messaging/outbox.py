@@ -1,0 +1,261 @@
+"""Transactional outbox: events are rows written with the state change they
+describe, and a relay publishes them to Kafka afterwards.
+
+A crash between commit and publish loses nothing (the row is still pending);
+a crash between publish and marking the row publishes it twice, which the
+consumers' inbox absorbs. Published rows are kept for a retention window so
+that events a memory-only broker forgot can be published again
+(:meth:`OutboxRelay.republish_since`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.db import Database, is_sqlite
+from tousu_common.events import TOPICS, Event
+from tousu_common.messaging.kafka import ensure_topics, make_producer
+from tousu_common.messaging.tables import outbox
+from tousu_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+_ADDED = "tousu_outbox_added"
+PURGE_EVERY_S = 60.0
+
+
+async def add_event(session: AsyncSession, event: Event) -> None:
+    """Stage ``event`` for publishing in the caller's transaction."""
+    await session.execute(
+        sa.insert(outbox).values(
+            event_id=event.id,
+            event_type=event.type,
+            topic=event.topic,
+            key=event.key.decode(),
+            headers=[[name, value.decode()] for name, value in event.headers()],
+            payload=event.value().decode(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    session.info[_ADDED] = True
+    log.info(
+        "event staged",
+        extra={
+            "event_id": event.id,
+            "event_type": event.type,
+            "complaint_id": str(event.complaint_id),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    pending: int
+    oldest_age_s: float | None
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in commit order, then marks them published.
+
+    On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` for the
+    duration of the send, so replicas split the work without publishing a row
+    twice. On SQLite (one process per database file) the send happens outside
+    the transaction, so a slow or absent broker never holds the write lock.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        settings: ServiceSettings,
+        *,
+        producer_factory: Callable[[ServiceSettings], AIOKafkaProducer] = make_producer,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self._wake = asyncio.Event()
+        self._lock_rows = not is_sqlite(db.url)
+        self._last_purge = 0.0
+        self.connected = False
+        db.on_commit(self._wake_if_added)
+
+    def _wake_if_added(self, session: AsyncSession) -> None:
+        if session.info.pop(_ADDED, False):
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish forever; reconnect with backoff whenever the broker fails."""
+        backoff = self._settings.consumer_backoff_base_s or 0.1
+        while True:
+            try:
+                await self._connect()
+                backoff = self._settings.consumer_backoff_base_s or 0.1
+                while True:
+                    published = await self.publish_batch()
+                    await self._purge_if_due()
+                    if published < self._settings.outbox_batch_size:
+                        await self._idle()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down, DB hiccup: retry, never die
+                log.warning(
+                    "outbox relay failed, retrying",
+                    extra={"error": repr(exc), "retry_in_s": backoff},
+                )
+                await self._disconnect()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.consumer_backoff_max_s)
+
+    async def close(self) -> None:
+        await self._disconnect()
+
+    async def check_broker(self) -> None:
+        """Raise unless the broker answers a metadata request right now."""
+        if self._producer is None:
+            raise ConnectionError("relay is not connected to the broker")
+        await self._producer.client.fetch_all_metadata()
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch of pending rows; return how many were published."""
+        producer = await self._connect()
+        if self._lock_rows:
+            async with self._db.transaction() as session:
+                rows = await self._pending(session, lock=True)
+                outcomes = await self._send(producer, rows)
+                await self._record(session, outcomes)
+        else:
+            async with self._db.transaction() as session:
+                rows = await self._pending(session, lock=False)
+            if not rows:
+                return 0
+            outcomes = await self._send(producer, rows)
+            async with self._db.transaction() as session:
+                await self._record(session, outcomes)
+        failures = [error for _, error in outcomes if error is not None]
+        if failures:
+            raise RuntimeError(
+                f"{len(failures)} of {len(rows)} events not published: {failures[0]!r}"
+            )
+        return len(rows)
+
+    async def backlog(self) -> OutboxBacklog:
+        async with self._db.sessions() as session:
+            result = await session.execute(
+                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(
+                    outbox.c.status == "pending"
+                )
+            )
+            count, oldest = result.one()
+        if oldest is None:
+            return OutboxBacklog(count, None)
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return OutboxBacklog(count, (datetime.now(UTC) - oldest).total_seconds())
+
+    async def republish_since(self, since: datetime) -> int:
+        """Mark rows published since ``since`` pending again (after a broker lost them)."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                sa.update(outbox)
+                .where(outbox.c.status == "published", outbox.c.published_at >= since)
+                .values(status="pending", published_at=None)
+            )
+            session.info[_ADDED] = True
+        return result.rowcount or 0
+
+    async def _connect(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            await ensure_topics(self._settings, TOPICS)
+            producer = self._producer_factory(self._settings)
+            await producer.start()
+            self._producer = producer
+            self.connected = True
+        return self._producer
+
+    async def _disconnect(self) -> None:
+        producer, self._producer = self._producer, None
+        self.connected = False
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
+        self._wake.clear()
+
+    async def _pending(self, session: AsyncSession, *, lock: bool) -> list[Any]:
+        query = (
+            sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.payload)
+            .where(outbox.c.status == "pending")
+            .order_by(outbox.c.id)
+            .limit(self._settings.outbox_batch_size)
+        )
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        return list((await session.execute(query)).all())
+
+    async def _send(
+        self, producer: AIOKafkaProducer, rows: list[Any]
+    ) -> list[tuple[int, BaseException | None]]:
+        # send() only enqueues; awaiting the futures together lets the
+        # producer batch the whole lot into a few requests.
+        futures = []
+        for row in rows:
+            headers = [(name, value.encode()) for name, value in row.headers]
+            futures.append(
+                await producer.send(
+                    row.topic, row.payload.encode(), key=row.key.encode(), headers=headers
+                )
+            )
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return [
+            (row.id, result if isinstance(result, BaseException) else None)
+            for row, result in zip(rows, results, strict=True)
+        ]
+
+    async def _record(
+        self, session: AsyncSession, outcomes: list[tuple[int, BaseException | None]]
+    ) -> None:
+        now = datetime.now(UTC)
+        published = [row_id for row_id, error in outcomes if error is None]
+        if published:
+            await session.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_(published))
+                .values(status="published", published_at=now)
+            )
+        for row_id, error in outcomes:
+            if error is not None:
+                await session.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id == row_id)
+                    .values(attempts=outbox.c.attempts + 1, last_error=repr(error)[:2000])
+                )
+
+    async def _purge_if_due(self) -> None:
+        if time.monotonic() - self._last_purge < PURGE_EVERY_S:
+            return
+        self._last_purge = time.monotonic()
+        cutoff = datetime.now(UTC) - timedelta(hours=self._settings.outbox_retention_hours)
+        async with self._db.transaction() as session:
+            await session.execute(
+                sa.delete(outbox).where(
+                    outbox.c.status == "published", outbox.c.published_at < cutoff
+                )
+            )

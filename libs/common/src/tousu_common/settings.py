@@ -1,0 +1,79 @@
+"""Settings every service shares, read from the environment.
+
+Each service subclasses :class:`ServiceSettings` with its own prefix
+(``TOUSU_INTAKE_``, ``TOUSU_ROUTING_``, ...). Values that are the same for the
+whole deployment (broker address, JWT secret) may instead be given once with
+the bare ``TOUSU_`` prefix; a service-prefixed variable wins over it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SHARED_PREFIX = "TOUSU_"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service_name: str = "tousu"
+    environment: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+
+    database_url: str = "sqlite+aiosqlite:///var/tousu.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=10_000)
+    kafka_topic_partitions: int = Field(default=6, ge=1, le=1000)
+    kafka_replication_factor: int = Field(default=1, ge=1, le=10)
+    kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
+
+    jwt_secret: SecretStr
+    jwt_issuer: str = "tousu"
+    jwt_algorithm: Literal["HS256"] = "HS256"
+
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
+    outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+    outbox_retention_hours: float = Field(default=72, ge=0)
+
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    consumer_backoff_base_s: float = Field(default=0.2, ge=0)
+    consumer_backoff_max_s: float = Field(default=10.0, ge=0)
+    consumer_batch_size: int = Field(default=500, ge=1)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_strong_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < 32:
+            raise ValueError("jwt_secret must be at least 32 bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _no_sqlite_in_prod(self) -> ServiceSettings:
+        if self.environment == "prod" and self.database_url.startswith("sqlite"):
+            raise ValueError("database_url: SQLite is for dev and test only, not prod")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        shared = EnvSettingsSource(settings_cls, env_prefix=SHARED_PREFIX, case_sensitive=False)
+        return init_settings, env_settings, shared, dotenv_settings, file_secret_settings

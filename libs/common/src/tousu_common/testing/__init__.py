@@ -1,0 +1,1 @@
+"""Test fixtures every service shares: the real broker and the real databases."""

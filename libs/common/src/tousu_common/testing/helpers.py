@@ -1,0 +1,70 @@
+"""Small helpers for tests that talk to the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from tousu_common.settings import ServiceSettings
+
+
+def settings_for_tests(bootstrap: str, database_url: str, **overrides: Any) -> ServiceSettings:
+    """Settings with short timeouts and backoffs, so failure paths run quickly."""
+    values: dict[str, Any] = {
+        "service_name": "test",
+        "environment": "test",
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "kafka_topic_partitions": 3,
+        "consumer_backoff_base_s": 0.01,
+        "consumer_backoff_max_s": 0.05,
+        "consumer_max_attempts": 3,
+        "outbox_poll_interval_s": 0.05,
+        "kafka_request_timeout_ms": 3000,
+        **overrides,
+    }
+    return ServiceSettings(**values)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord]], bool],
+    timeout: float = 20,
+) -> list[ConsumerRecord]:
+    """Every record on ``topic`` from the beginning, read until ``until(records)`` holds
+    (or the timeout passes: the caller's assertion then says what is missing)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+            if until(records):
+                break
+            await asyncio.sleep(0)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode()
+    return None

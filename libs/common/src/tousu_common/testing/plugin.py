@@ -1,0 +1,116 @@
+"""pytest plugin (loaded with ``-p tousu_common.testing.plugin``).
+
+Session-scoped real infrastructure: one Tansu broker, one PostgreSQL cluster.
+Tests isolate themselves with their own topics, consumer groups and
+databases instead of restarting these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import secrets
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tousu_common.auth import mint_token
+from tousu_common.db import Database
+from tousu_common.devstack import Broker
+from tousu_common.migrations import upgrade
+from tousu_common.testing.postgres import PostgresCluster, postgres_bin_dir
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def postgres_required() -> bool:
+    return os.environ.get("TOUSU_REQUIRE_POSTGRES", "") == "1" or os.environ.get("CI", "") == "true"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    instance = Broker(log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    if postgres_bin_dir() is None:
+        if postgres_required():
+            pytest.fail("PostgreSQL is required here (CI) but its binaries are not installed")
+        pytest.skip("PostgreSQL binaries not installed (apt-get install postgresql)")
+    # Not under pytest's tmp dir: its 0700 parents keep the 'postgres' user out.
+    base = Path(tempfile.mkdtemp(prefix="tousu-pg-"))
+    cluster = PostgresCluster(base).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def jwt_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture(scope="session")
+def token_for(jwt_secret: str) -> Callable[..., str]:
+    def make(*roles: str, sub: str = "tester", department: str | None = None) -> str:
+        return mint_token(jwt_secret, subject=sub, roles=list(roles), department=department)
+
+    return make
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names that no other test uses (topics, groups)."""
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def service_package() -> str:
+    """Overridden in each service's conftest: which ``tousu_<name>`` package is under test."""
+    raise pytest.UsageError("define a `service_package` fixture in the service's tests/conftest.py")
+
+
+@pytest.fixture
+async def db(database_url: str, service_package: str) -> AsyncIterator[Database]:
+    """The service's database, migrated to head, on each backend."""
+    await asyncio.to_thread(upgrade, service_package, database_url)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def client(
+    db: Database, jwt_secret: str, service_package: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service's app on that database, called in-process without its lifespan
+    (no broker needed to call a route)."""
+    settings_cls = importlib.import_module(f"{service_package}.config").Settings
+    create_app = importlib.import_module(f"{service_package}.main").create_app
+    app = create_app(settings_cls(jwt_secret=jwt_secret, database_url=db.url, environment="test"))
+    app.state.db = db
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        yield http
+
+
+@pytest.fixture
+def headers_for(token_for: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    """``headers_for("csc")``: an Authorization header for a caller with those roles."""
+    return lambda *roles: {"Authorization": f"Bearer {token_for(*roles)}"}

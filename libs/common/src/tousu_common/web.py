@@ -1,0 +1,199 @@
+"""The parts every service's FastAPI app has: lifespan, health, limits, errors.
+
+A service's ``main.create_app`` calls :func:`create_service_app` with its
+routers and its consumers; no service writes its own lifespan or health code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tousu_common.db import Database
+from tousu_common.errors import PayloadTooLarge, install_error_handlers
+from tousu_common.logs import configure_logging, event_context
+from tousu_common.messaging.inbox import InboxConsumer
+from tousu_common.messaging.outbox import OutboxRelay
+from tousu_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+ConsumerFactory = Callable[[Database, ServiceSettings], Sequence[InboxConsumer]]
+
+
+class Runtime:
+    """What a running service holds: its database, outbox relay and consumers."""
+
+    def __init__(
+        self, settings: ServiceSettings, db: Database, consumers: Sequence[InboxConsumer]
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.relay = OutboxRelay(db, settings)
+        self.consumers = list(consumers)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for consumer in self.consumers:
+            self._tasks.append(
+                asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group_id}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.relay.close()
+        await self.db.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(self.db.ping(), 2.0)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            await asyncio.wait_for(self.relay.check_broker(), 2.0)
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        for consumer in self.consumers:
+            checks[f"consumer:{consumer.group_id}"] = (
+                "assigned" if consumer.assigned.is_set() else "waiting for assignment"
+            )
+        backlog = await self.relay.backlog()
+        checks["outbox_pending"] = backlog.pending
+        return checks
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    consumers: ConsumerFactory | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.service_name, settings.log_level)
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        runtime = Runtime(settings, db, consumers(db, settings) if consumers else [])
+        app.state.runtime = runtime
+        app.state.db = db
+        await runtime.start()
+        log.info("service started", extra={"service": settings.service_name})
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("service stopped")
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Database and broker are reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await request.app.state.runtime.readiness()
+        ready = checks["database"] == "ok" and checks["broker"] == "ok"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return router
+
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (or keeps a sane incoming ``X-Request-ID``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        with event_context(request_id=request_id, complaint_id=None, event_id=None):
+            await self.app(scope, receive, send_with_id)
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = JSONResponse(
+                {
+                    "error": {
+                        "code": "payload_too_large",
+                        "message": f"request body exceeds {self.max_bytes} bytes",
+                    },
+                    "request_id": scope.get("state", {}).get("request_id"),
+                },
+                status_code=413,
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)

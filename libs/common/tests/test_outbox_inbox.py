@@ -1,0 +1,304 @@
+"""Nothing lost, nothing twice: the outbox relay and the inbox consumer on the real
+broker and the real databases (each test runs on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.db import Database, new_metadata
+from tousu_common.devstack import Broker, free_port
+from tousu_common.events import Channel, ComplaintReceived, Event, new_event
+from tousu_common.messaging.inbox import InboxConsumer
+from tousu_common.messaging.outbox import OutboxRelay, add_event
+from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
+from tousu_common.settings import ServiceSettings
+from tousu_common.testing.helpers import read_topic
+from tousu_common.testing.helpers import settings_for_tests as make_settings
+
+pytestmark = pytest.mark.integration
+
+effects_metadata = new_metadata()
+# What a handler does in these tests: one row per applied event.
+effects = sa.Table(
+    "effects",
+    effects_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("complaint_id", sa.String(36), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+)
+
+
+@pytest.fixture
+def settings(broker: Broker, database_url: str) -> ServiceSettings:
+    return make_settings(broker.bootstrap, database_url)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(messaging_metadata.create_all)
+        await connection.run_sync(effects_metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+async def record_effect(session: AsyncSession, event: Event) -> None:
+    await session.execute(
+        sa.insert(effects).values(complaint_id=str(event.complaint_id), event_id=event.id)
+    )
+
+
+async def count_effects(db: Database, complaint_id: UUID) -> int:
+    async with db.sessions() as session:
+        count = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(effects)
+            .where(effects.c.complaint_id == str(complaint_id))
+        )
+    return int(count or 0)
+
+
+def received(complaint_id: UUID | None = None, title: str = "漏油") -> Event:
+    payload = ComplaintReceived(
+        complaint_id=complaint_id or uuid4(),
+        reference="TS-2026-000001",
+        channel=Channel.hotline,
+        received_at=datetime.now(UTC),
+        title=title,
+        description="发动机漏油",
+    )
+    return new_event(payload, source="tousu/test")
+
+
+async def stage(db: Database, event: Event) -> None:
+    async with db.transaction() as session:
+        await add_event(session, event)
+
+
+async def produce(
+    bootstrap: str, topic: str, *records: tuple[bytes | None, list[tuple[str, bytes]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for value, headers in records:
+            await producer.send_and_wait(topic, value, key=b"k", headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def produce_event(bootstrap: str, topic: str, event: Event) -> None:
+    await produce(bootstrap, topic, (event.value(), event.headers()))
+
+
+async def poll_until(
+    consumer: InboxConsumer, done: Callable[[], bool], timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out; stats={consumer.stats}"
+        await consumer.poll_once(timeout_ms=200)
+
+
+async def outbox_statuses(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return list((await session.scalars(sa.select(outbox.c.status).order_by(outbox.c.id))).all())
+
+
+def ids_on(records: list, complaint_id: UUID) -> list[str]:
+    return [
+        dict(record.headers)["ce_id"].decode()
+        for record in records
+        if record.key == str(complaint_id).encode()
+    ]
+
+
+async def test_relay_publishes_staged_events_in_commit_order(
+    db: Database, settings: ServiceSettings
+) -> None:
+    complaint_id = uuid4()
+    events = [received(complaint_id, title=f"第{n}次") for n in range(3)]
+    for event in events:
+        await stage(db, event)
+    relay = OutboxRelay(db, settings)
+    try:
+        assert await relay.publish_batch() >= 3
+    finally:
+        await relay.close()
+    records = await read_topic(
+        settings.kafka_bootstrap_servers,
+        "tousu.complaints",
+        until=lambda rs: len(ids_on(rs, complaint_id)) >= 3,
+    )
+    assert ids_on(records, complaint_id) == [event.id for event in events]
+    assert set(await outbox_statuses(db)) == {"published"}
+
+
+async def test_event_staged_while_broker_is_down_is_delivered_when_it_returns(
+    db: Database, database_url: str
+) -> None:
+    port = free_port()
+    settings = make_settings(f"127.0.0.1:{port}", database_url, kafka_request_timeout_ms=1000)
+    relay = OutboxRelay(db, settings)
+    event = received()
+    await stage(db, event)  # the state change commits although no broker is there
+    task = asyncio.create_task(relay.run())
+    broker: Broker | None = None
+    try:
+        await asyncio.sleep(1.5)
+        assert await outbox_statuses(db) == ["pending"]
+        broker = Broker(port=port).start()
+        records = await read_topic(
+            broker.bootstrap,
+            "tousu.complaints",
+            until=lambda rs: bool(ids_on(rs, event.complaint_id)),
+            timeout=30,
+        )
+        assert ids_on(records, event.complaint_id) == [event.id]
+        deadline = time.monotonic() + 10
+        while await outbox_statuses(db) != ["published"]:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await relay.close()
+        if broker:
+            broker.stop()
+
+
+async def test_event_delivered_twice_is_applied_once(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    topic, event = unique("topic"), received()
+    await produce_event(settings.kafka_bootstrap_servers, topic, event)
+    await produce_event(settings.kafka_bootstrap_servers, topic, event)  # a relay retry
+    consumer = InboxConsumer(
+        db,
+        settings,
+        group_id=unique("group"),
+        topics=[topic],
+        handlers={"complaint.received": record_effect},
+    )
+    await consumer.start()
+    try:
+        await poll_until(
+            consumer, lambda: consumer.stats.processed + consumer.stats.duplicates >= 2
+        )
+    finally:
+        await consumer.stop()
+    assert await count_effects(db, event.complaint_id) == 1
+    assert consumer.stats.duplicates == 1
+
+
+async def test_consumer_killed_between_db_commit_and_offset_commit_does_not_apply_twice(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    topic, group, event = unique("topic"), unique("group"), received()
+    await produce_event(settings.kafka_bootstrap_servers, topic, event)
+    handlers = {"complaint.received": record_effect}
+
+    first = InboxConsumer(db, settings, group_id=group, topics=[topic], handlers=handlers)
+    await first.start()
+    try:
+        deadline = time.monotonic() + 30
+        batch: dict = {}
+        while not batch:
+            assert time.monotonic() < deadline
+            batch = await first.fetch(timeout_ms=200)
+        await first.apply(batch)  # the database commits ...
+    finally:
+        await first.stop()  # ... and the process dies before commit(offsets)
+    assert await count_effects(db, event.complaint_id) == 1
+
+    second = InboxConsumer(db, settings, group_id=group, topics=[topic], handlers=handlers)
+    await second.start()
+    try:
+        await poll_until(second, lambda: second.stats.duplicates >= 1)
+    finally:
+        await second.stop()
+    assert second.stats.processed == 0
+    assert await count_effects(db, event.complaint_id) == 1
+
+
+async def test_poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps_going(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    topic, group, good = unique("topic"), unique("group"), received()
+    valid_headers = good.headers()
+    unknown_type = [(k, b"complaint.exploded" if k == "ce_type" else v) for k, v in valid_headers]
+    await produce(
+        settings.kafka_bootstrap_servers,
+        topic,
+        (b"{this is not json", valid_headers),
+        (good.value(), unknown_type),
+        (good.value(), valid_headers),
+    )
+    consumer = InboxConsumer(
+        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": record_effect}
+    )
+    await consumer.start()
+    try:
+        await poll_until(consumer, lambda: consumer.stats.processed >= 1)
+    finally:
+        await consumer.stop()
+    assert consumer.stats.dead_lettered == 2
+    assert await count_effects(db, good.complaint_id) == 1
+    dead = await read_topic(
+        settings.kafka_bootstrap_servers, consumer.dlq_topic, until=lambda rs: len(rs) >= 2
+    )
+    errors = sorted(dict(record.headers)["dlq_error"].decode() for record in dead)
+    assert len(dead) == 2
+    assert "not JSON" in errors[0] or "not JSON" in errors[1]
+    assert any("unknown event type 'complaint.exploded'" in error for error in errors)
+    assert all(dict(record.headers)["dlq_original_topic"].decode() == topic for record in dead)
+
+
+async def test_handler_that_keeps_failing_is_retried_then_dead_lettered_and_changes_nothing(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    topic, group = unique("topic"), unique("group")
+    doomed, fine = received(title="doomed"), received(title="fine")
+    attempts: list[str] = []
+
+    async def flaky(session: AsyncSession, event: Event) -> None:
+        await record_effect(session, event)  # written, then rolled back
+        if event.data.title == "doomed":  # type: ignore[attr-defined]
+            attempts.append(event.id)
+            raise RuntimeError("downstream says no")
+
+    await produce_event(settings.kafka_bootstrap_servers, topic, doomed)
+    await produce_event(settings.kafka_bootstrap_servers, topic, fine)
+    consumer = InboxConsumer(
+        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": flaky}
+    )
+    await consumer.start()
+    try:
+        await poll_until(
+            consumer, lambda: consumer.stats.processed >= 1 and consumer.stats.dead_lettered >= 1
+        )
+    finally:
+        await consumer.stop()
+    assert len(attempts) == settings.consumer_max_attempts
+    assert await count_effects(db, doomed.complaint_id) == 0
+    assert await count_effects(db, fine.complaint_id) == 1
+    async with db.sessions() as session:
+        inbox_ids = set((await session.scalars(sa.select(inbox.c.event_id))).all())
+    assert doomed.id not in inbox_ids and fine.id in inbox_ids
+    dead = await read_topic(
+        settings.kafka_bootstrap_servers, consumer.dlq_topic, until=lambda rs: len(rs) >= 1
+    )
+    headers = dict(dead[0].headers)
+    assert headers["dlq_attempts"] == str(settings.consumer_max_attempts).encode()
+    assert b"downstream says no" in headers["dlq_error"]
+    assert headers["ce_id"] == doomed.id.encode()

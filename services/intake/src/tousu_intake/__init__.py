@@ -1,0 +1,1 @@
+"""Intake: takes complaints on every channel, gives them a reference, announces them."""

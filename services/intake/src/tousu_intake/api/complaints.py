@@ -1,0 +1,113 @@
+"""``/v1/complaints``: what call-centre agents use while the caller is on the line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tousu_common.auth import Principal, require_roles
+from tousu_common.errors import InvalidInput, NotFound
+from tousu_intake.adapters.repository import ComplaintRepository
+from tousu_intake.domain.commands import ReceiveComplaint
+from tousu_intake.handlers.receive import receive_complaint
+
+router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+
+Agent = Annotated[Principal, require_roles("agent")]
+Staff = Annotated[Principal, require_roles("agent", "csc", "manager", "quality", "service")]
+
+
+class ComplaintCreated(BaseModel):
+    id: UUID
+    reference: str
+    status: str
+    channel: str
+    received_at: datetime
+
+
+class ComplaintView(BaseModel):
+    id: UUID
+    reference: str
+    status: str
+    channel: str
+    title: str
+    description: str
+    customer_name: str
+    customer_phone: str | None
+    customer_email: str | None
+    product_model: str | None
+    serial_number: str | None
+    language: str
+    received_at: datetime
+    received_by: str
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ComplaintCreated,
+    summary="Record a hotline complaint",
+    responses={409: {"description": "Idempotency-Key reused with a different body"}},
+)
+async def create_complaint(
+    request: Request,
+    command: ReceiveComplaint,
+    principal: Agent,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retrying with the same key returns the first answer; no second complaint.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    settings = request.app.state.settings
+    if (
+        idempotency_key is not None
+        and not 0 < len(idempotency_key) <= settings.idempotency_key_max_length
+    ):
+        raise InvalidInput(
+            "Idempotency-Key is empty or too long",
+            fields=[
+                {
+                    "field": "Idempotency-Key",
+                    "problem": f"must be 1..{settings.idempotency_key_max_length} characters",
+                }
+            ],
+        )
+    receipt = await receive_complaint(
+        request.app.state.db, settings, command, principal, idempotency_key
+    )
+    headers = {"Location": f"/v1/complaints/{receipt.body['id']}"}
+    if receipt.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(receipt.body, status_code=receipt.status_code, headers=headers)
+
+
+@router.get("/{complaint_id}", response_model=ComplaintView, summary="One complaint")
+async def get_complaint(request: Request, complaint_id: UUID, principal: Staff) -> ComplaintView:
+    async with request.app.state.db.sessions() as session:
+        complaint = await ComplaintRepository(session).get(complaint_id)
+    if complaint is None:
+        raise NotFound(f"complaint {complaint_id} does not exist")
+    return ComplaintView(
+        id=complaint.id,
+        reference=complaint.reference,
+        status=complaint.status,
+        channel=complaint.channel.value,
+        title=complaint.title,
+        description=complaint.description,
+        customer_name=complaint.customer_name,
+        customer_phone=complaint.customer_phone,
+        customer_email=complaint.customer_email,
+        product_model=complaint.product_model,
+        serial_number=complaint.serial_number,
+        language=complaint.language,
+        received_at=complaint.received_at,
+        received_by=complaint.received_by,
+    )

@@ -1,0 +1,1 @@
+"""Notify: tells customers and departments what happened to a complaint."""

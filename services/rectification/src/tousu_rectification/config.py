@@ -1,0 +1,12 @@
+"""Rectification settings: environment variables prefixed ``TOUSU_RECTIFICATION_``."""
+
+from pydantic_settings import SettingsConfigDict
+
+from tousu_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="TOUSU_RECTIFICATION_")
+
+    service_name: str = "rectification"
+    database_url: str = "sqlite+aiosqlite:///var/rectification.db"

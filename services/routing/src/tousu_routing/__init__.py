@@ -1,0 +1,1 @@
+"""Routing: classifies each received complaint and names the department that owns it."""

@@ -1,0 +1,86 @@
+"""The whole system as processes: a broker and the four services, on each backend."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tousu_common.auth import mint_token
+from tousu_common.devstack import SERVICES, Stack, free_port
+
+
+def _ports() -> dict[str, int]:
+    return {spec.name: free_port() for spec in SERVICES}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    database_urls: dict[str, str] = {}
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres")
+        suffix = secrets.token_hex(4)
+        database_urls = {
+            spec.name: cluster.create_database(f"{spec.name}_{suffix}") for spec in SERVICES
+        }
+    running = Stack(
+        var_dir=tmp_path_factory.mktemp(f"stack-{request.param}"),
+        database_urls=database_urls,
+        ports=_ports(),
+        extra_env={"TOUSU_KAFKA_TOPIC_PARTITIONS": "3"},
+    )
+    running.start(timeout=90)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def auth(stack: Stack) -> Callable[..., dict[str, str]]:
+    def headers(
+        *roles: str, sub: str = "agent-007", department: str | None = "csc"
+    ) -> dict[str, str]:
+        token = mint_token(stack.jwt_secret, subject=sub, roles=list(roles), department=department)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+def eventually(probe: Callable[[], Any], *, timeout: float = 30, interval: float = 0.05) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail with its last answer."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last answer: {last!r}")
+
+
+def get_json_if(client: httpx.Client, url: str, headers: dict[str, str]) -> Any:
+    response = client.get(url, headers=headers)
+    return response.json() if response.status_code == 200 else None
+
+
+def complaint_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "title": "发动机漏油，车辆停在高速上",
+        "description": "客户的卡车在高速上发动机漏油，已经停机，急需处理。",
+        "customer_name": "王建国",
+        "customer_phone": "+86 138 0013 8000",
+        "product_model": "YC6L-280",
+        "serial_number": "SN-2026-0001",
+    }
+    body.update(overrides)
+    return body
+
+
+def stack_path(stack: Stack, name: str) -> Path:
+    return stack.var_dir / f"{name}.log"

@@ -1,0 +1,423 @@
+"""docker-compose.yml, deploy/Dockerfile and deploy/postgres/init.sql stay in step
+with the services.
+
+No Docker engine is needed: the files are parsed and checked against the
+services' settings classes, their documented ports and their start-up contract
+(``tousu migrate <name>`` before ``uvicorn --factory tousu_<name>.main:create_app``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
+
+SERVICE_PORTS = {"intake": 8001, "routing": 8002, "rectification": 8003, "notify": 8004}
+SERVICES = list(SERVICE_PORTS)
+INFRASTRUCTURE = ["kafka", "postgres"]
+SHARED_PREFIX = "TOUSU_"
+
+# What an operator would export; the test never reads the real environment.
+FAKE_HOST_ENV = {
+    "POSTGRES_PASSWORD": "pg-password-from-the-environment",
+    "TOUSU_JWT_SECRET": "jwt-secret-from-the-environment-0123456789",
+}
+
+_SUBSTITUTION = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+)
+_REQUIRED_SUBSTITUTION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]+\}")
+
+
+class MissingVariableError(LookupError):
+    pass
+
+
+def interpolate(value: str, host_env: dict[str, str]) -> str:
+    """Compose's variable interpolation: ${X}, ${X:-d}, ${X-d}, ${X:?e}, ${X?e}, $$."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
+        current = host_env.get(name)
+        unset_or_empty = not current
+        if op == ":-":
+            return arg if unset_or_empty else current
+        if op == "-":
+            return arg if current is None else current
+        if op == ":?" and unset_or_empty:
+            raise MissingVariableError(f"{name}: {arg}")
+        if op == "?" and current is None:
+            raise MissingVariableError(f"{name}: {arg}")
+        return current or ""
+
+    return _SUBSTITUTION.sub(replace, value)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    with COMPOSE_FILE.open(encoding="utf-8") as handle:
+        document = yaml.safe_load(handle)
+    assert isinstance(document, dict), "docker-compose.yml is not a mapping"
+    return document
+
+
+def service(compose: dict[str, Any], name: str) -> dict[str, Any]:
+    services = compose.get("services") or {}
+    assert name in services, f"docker-compose.yml has no service {name!r}"
+    return services[name]
+
+
+def environment(compose: dict[str, Any], name: str) -> dict[str, str]:
+    """The service's environment as written (mapping or KEY=VALUE list form)."""
+    raw = service(compose, name).get("environment") or {}
+    if isinstance(raw, list):
+        pairs = (item.split("=", 1) if "=" in item else (item, None) for item in raw)
+        raw = dict(pairs)
+    result = {}
+    for key, value in raw.items():
+        assert value is not None, f"{name}: {key} is passed through from the host, set it"
+        result[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+    return result
+
+
+def resolved_environment(compose: dict[str, Any], name: str) -> dict[str, str]:
+    return {k: interpolate(v, FAKE_HOST_ENV) for k, v in environment(compose, name).items()}
+
+
+def service_prefix(name: str) -> str:
+    return f"TOUSU_{name.upper()}_"
+
+
+def setting_name(variable: str, name: str) -> str | None:
+    """The settings field a TOUSU_ variable feeds, or None for other variables."""
+    upper = variable.upper()
+    for prefix in (service_prefix(name), SHARED_PREFIX):
+        if upper.startswith(prefix):
+            return upper[len(prefix) :].lower()
+    return None
+
+
+def effective_settings(compose: dict[str, Any], name: str) -> dict[str, str]:
+    """Field -> value as the service sees it: the service prefix wins over the shared one."""
+    env = resolved_environment(compose, name)
+    shared, own = {}, {}
+    for variable, value in env.items():
+        upper = variable.upper()
+        if upper.startswith(service_prefix(name)):
+            own[upper[len(service_prefix(name)) :].lower()] = value
+        elif upper.startswith(SHARED_PREFIX):
+            shared[upper[len(SHARED_PREFIX) :].lower()] = value
+    return {**shared, **own}
+
+
+def settings_class(name: str) -> type:
+    module = importlib.import_module(f"tousu_{name}.config")
+    return module.Settings
+
+
+def command_steps(compose: dict[str, Any], name: str) -> list[list[str]]:
+    """The `sh -c` script of the service's command, split on `&&` into argv lists."""
+    command = service(compose, name).get("command")
+    assert command, f"{name}: no command"
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    assert len(argv) == 3 and argv[0] in ("sh", "/bin/sh") and argv[1] == "-c", (
+        f"{name}: command must be sh -c '<migrate> && exec uvicorn ...', got {argv!r}"
+    )
+    return [shlex.split(step) for step in argv[2].split("&&")]
+
+
+def uvicorn_argv(compose: dict[str, Any], name: str) -> list[str]:
+    last = command_steps(compose, name)[-1]
+    if last and last[0] == "exec":
+        last = last[1:]
+    assert last and last[0] == "uvicorn", f"{name}: the command does not end by starting uvicorn"
+    return last
+
+
+def option(argv: list[str], flag: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == flag and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(f"{flag}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def published_ports(compose: dict[str, Any], name: str) -> list[tuple[str, int, int]]:
+    """(host_ip, published, target) for each port mapping of a service."""
+    result = []
+    for entry in service(compose, name).get("ports") or []:
+        if isinstance(entry, dict):
+            host_ip = str(entry.get("host_ip", ""))
+            published, target = int(entry.get("published", 0)), int(entry["target"])
+        else:
+            parts = str(entry).split("/", 1)[0].split(":")
+            if len(parts) == 3:
+                host_ip, published, target = parts[0], int(parts[1]), int(parts[2])
+            elif len(parts) == 2:
+                host_ip, published, target = "", int(parts[0]), int(parts[1])
+            else:
+                host_ip, published, target = "", 0, int(parts[0])
+        result.append((host_ip, published, target))
+    return result
+
+
+def kafka_internal_listener(compose: dict[str, Any]) -> tuple[str, str, int]:
+    """(listener name, host, port) of the advertised listener other containers use."""
+    env = environment(compose, "kafka")
+    hostname = service(compose, "kafka").get("hostname", "kafka")
+    internal = []
+    for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(","):
+        listener_name, _, address = listener.strip().partition("://")
+        host, _, port = address.rpartition(":")
+        if host in ("kafka", hostname):
+            internal.append((listener_name, host, int(port)))
+    assert len(internal) == 1, f"expected one advertised listener on host kafka, got {internal}"
+    return internal[0]
+
+
+# -- 1. the stack --------------------------------------------------------------------
+
+
+def test_compose_defines_the_broker_the_database_and_the_four_services(compose):
+    services = compose.get("services") or {}
+    assert set(INFRASTRUCTURE + SERVICES) <= set(services)
+    assert str(service(compose, "kafka")["image"]).startswith("apache/kafka:")
+    assert not str(service(compose, "kafka")["image"]).endswith(":latest")
+    assert str(service(compose, "postgres")["image"]) == "postgres:16"
+
+
+def test_every_service_is_built_from_the_shared_image(compose):
+    for name in SERVICES:
+        build = service(compose, name).get("build")
+        assert isinstance(build, dict), f"{name}: build must be {{context, dockerfile}}"
+        assert build.get("context") in (".", "./"), f"{name}: build context must be the repo root"
+        assert build.get("dockerfile") == "deploy/Dockerfile"
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+
+
+def test_services_wait_for_a_healthy_broker_and_database(compose):
+    for infra in INFRASTRUCTURE:
+        assert service(compose, infra).get("healthcheck", {}).get("test"), (
+            f"{infra}: no healthcheck"
+        )
+    assert "pg_isready" in str(service(compose, "postgres")["healthcheck"]["test"])
+    for name in SERVICES:
+        depends_on = service(compose, name).get("depends_on")
+        assert isinstance(depends_on, dict), f"{name}: depends_on needs conditions"
+        for infra in INFRASTRUCTURE:
+            assert depends_on.get(infra, {}).get("condition") == "service_healthy", (
+                f"{name} must wait for {infra} to be healthy"
+            )
+
+
+# -- 2. environment -> settings ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_env_var_is_a_real_setting(compose, name):
+    fields = settings_class(name).model_fields
+    unknown = {}
+    for variable in environment(compose, name):
+        field = setting_name(variable, name)
+        if field is not None and field not in fields:
+            unknown[variable] = field
+    assert not unknown, (
+        f"{name}: variables that feed no tousu_{name}.config.Settings field: {unknown}"
+    )
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_is_given_database_broker_and_jwt_secret(compose, name):
+    values = effective_settings(compose, name)
+    for field in ("database_url", "kafka_bootstrap_servers", "jwt_secret"):
+        assert values.get(field), f"{name}: {field} is not set (TOUSU_{name.upper()}_ or TOUSU_)"
+    assert values.get("environment") == "prod", f"{name}: TOUSU_ENVIRONMENT must be prod"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_uses_its_own_postgres_database(compose, name):
+    url = urlsplit(effective_settings(compose, name)["database_url"])
+    postgres_env = resolved_environment(compose, "postgres")
+    assert url.scheme == "postgresql+asyncpg"
+    assert url.hostname == "postgres"
+    assert (url.port or 5432) == 5432
+    assert url.path.lstrip("/") == f"tousu_{name}"
+    assert url.username == postgres_env["POSTGRES_USER"]
+    # The password is the operator's POSTGRES_PASSWORD, not a literal.
+    assert url.password == FAKE_HOST_ENV["POSTGRES_PASSWORD"]
+    assert postgres_env["POSTGRES_PASSWORD"] == FAKE_HOST_ENV["POSTGRES_PASSWORD"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_kafka_bootstrap_points_at_the_brokers_internal_listener(compose, name):
+    listener_name, _, port = kafka_internal_listener(compose)
+    kafka_env = environment(compose, "kafka")
+    protocols = dict(
+        item.strip().split(":", 1)
+        for item in kafka_env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+    )
+    assert protocols.get(listener_name) == "PLAINTEXT", "the services speak PLAINTEXT"
+    bound = [item.strip() for item in kafka_env["KAFKA_LISTENERS"].split(",")]
+    assert any(
+        item.startswith(f"{listener_name}://") and item.endswith(f":{port}") for item in bound
+    ), f"kafka listens on no {listener_name} port {port}: {bound}"
+
+    servers = effective_settings(compose, name)["kafka_bootstrap_servers"].split(",")
+    assert servers and all(server.strip() == f"kafka:{port}" for server in servers), servers
+
+
+def test_kafka_is_a_single_kraft_node(compose):
+    env = environment(compose, "kafka")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    node_id = env["KAFKA_NODE_ID"]
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{node_id}@")
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    for name in SERVICES:
+        replication = effective_settings(compose, name).get("kafka_replication_factor", "1")
+        assert int(replication) == 1, f"{name}: one broker cannot hold {replication} replicas"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_environment_gives_valid_prod_settings(compose, name, monkeypatch):
+    for variable in list(os.environ):
+        if variable.upper().startswith(SHARED_PREFIX):
+            monkeypatch.delenv(variable)
+    for variable, value in resolved_environment(compose, name).items():
+        monkeypatch.setenv(variable, value)
+
+    settings = settings_class(name)()
+
+    assert settings.environment == "prod"
+    assert settings.database_url.endswith(f"/tousu_{name}")
+    assert settings.jwt_secret.get_secret_value() == FAKE_HOST_ENV["TOUSU_JWT_SECRET"]
+
+
+# -- 3. ports ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_port_is_the_documented_one_and_matches_uvicorn(compose, name):
+    argv = uvicorn_argv(compose, name)
+    assert option(argv, "--host") == "0.0.0.0"
+    assert option(argv, "--port") == str(SERVICE_PORTS[name])
+    assert published_ports(compose, name) == [
+        ("127.0.0.1", SERVICE_PORTS[name], SERVICE_PORTS[name])
+    ]
+
+
+def test_no_port_is_published_beyond_localhost(compose):
+    for name in compose["services"]:
+        for host_ip, published, target in published_ports(compose, name):
+            assert host_ip == "127.0.0.1", f"{name}: {published}:{target} is open to the network"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_healthcheck_probes_its_own_healthz_with_python(compose, name):
+    test = service(compose, name).get("healthcheck", {}).get("test")
+    assert isinstance(test, list) and test[:2] == ["CMD", "python"], f"{name}: {test!r}"
+    assert f"127.0.0.1:{SERVICE_PORTS[name]}/healthz" in " ".join(test)
+
+
+# -- 4. secrets ----------------------------------------------------------------------
+
+
+def test_secrets_are_required_substitutions_never_literals(compose):
+    checked = 0
+    for name in compose["services"]:
+        for variable, value in environment(compose, name).items():
+            if "SECRET" in variable.upper() or "PASSWORD" in variable.upper():
+                checked += 1
+                assert _REQUIRED_SUBSTITUTION.fullmatch(value.strip()), (
+                    f"{name}: {variable} must be ${{VAR:?message}}, not {value!r}"
+                )
+                with pytest.raises(MissingVariableError):
+                    interpolate(value, {})
+            # Secrets embedded in other values (database URLs) must be required too.
+            for match in _SUBSTITUTION.finditer(value):
+                referenced = match.group("name") or ""
+                if "SECRET" in referenced.upper() or "PASSWORD" in referenced.upper():
+                    assert match.group("op") == ":?", (
+                        f"{name}: {variable} gives {referenced} a default"
+                    )
+    assert checked >= 2, "expected at least TOUSU_JWT_SECRET and POSTGRES_PASSWORD"
+
+
+# -- 5. databases --------------------------------------------------------------------
+
+
+def test_init_sql_creates_exactly_the_databases_the_services_use(compose):
+    sql = re.sub(r"--[^\n]*", "", INIT_SQL.read_text(encoding="utf-8"))
+    created = re.findall(r"\bCREATE\s+DATABASE\s+\"?([A-Za-z0-9_]+)\"?", sql, re.IGNORECASE)
+    assert len(created) == len(set(created)), f"a database is created twice: {created}"
+    used = {
+        urlsplit(effective_settings(compose, name)["database_url"]).path.lstrip("/")
+        for name in SERVICES
+    }
+    assert set(created) == used == {f"tousu_{name}" for name in SERVICES}
+
+
+def test_init_sql_is_mounted_into_the_postgres_entrypoint(compose):
+    volumes = [str(v) for v in service(compose, "postgres").get("volumes") or []]
+    assert any(
+        v.split(":")[0] in ("./deploy/postgres/init.sql", "deploy/postgres/init.sql")
+        and v.split(":")[1].startswith("/docker-entrypoint-initdb.d/")
+        for v in volumes
+    ), volumes
+
+
+# -- 6. image and start-up -----------------------------------------------------------
+
+
+def _final_stage(dockerfile: str) -> list[str]:
+    lines = dockerfile.replace("\\\n", " ").splitlines()
+    instructions = [
+        line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
+    ]
+    starts = [i for i, line in enumerate(instructions) if line.upper().startswith("FROM ")]
+    assert starts, "the Dockerfile has no FROM"
+    return instructions[starts[-1] :]
+
+
+def test_image_does_not_run_as_root():
+    assert DOCKERFILE.is_file()
+    users = [
+        line.split(None, 1)[1].strip()
+        for line in _final_stage(DOCKERFILE.read_text(encoding="utf-8"))
+        if line.upper().startswith("USER ")
+    ]
+    assert users, "the final stage has no USER: it would run as root"
+    user = users[-1].split(":", 1)[0]
+    assert user not in ("root", "0"), f"the image runs as {users[-1]}"
+
+
+def test_image_installs_the_project_on_python_311_slim():
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert "python:3.11-slim" in dockerfile
+    assert re.search(r"pip install\s+--no-cache-dir\s+\.(\s|$)", dockerfile)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_migrates_before_starting_its_app(compose, name):
+    steps = command_steps(compose, name)
+    assert len(steps) == 2, f"{name}: expected '<migrate> && exec uvicorn ...', got {steps}"
+    assert steps[0] == ["tousu", "migrate", name]
+    assert steps[1][0] == "exec", f"{name}: uvicorn should replace the shell (exec) to get signals"
+    argv = uvicorn_argv(compose, name)
+    assert "--factory" in argv
+    assert f"tousu_{name}.main:create_app" in argv
+    assert "--no-access-log" in argv
