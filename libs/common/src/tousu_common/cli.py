@@ -90,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop = True
 
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     try:
         stack.start(timeout=90)
         token = mint_token(

@@ -1,14 +1,22 @@
 """Async database access shared by the services (SQLAlchemy 2).
 
 SQLite is the embedded default, PostgreSQL the production database; the same
-code runs on both. On SQLite every transaction starts with ``BEGIN IMMEDIATE``
-so that two writers queue on the busy timeout instead of failing with
-"database is locked" when a read lock is upgraded, and WAL mode lets readers
-run beside the writer.
+code runs on both. SQLite allows one writer at a time, so on SQLite:
+
+- write transactions (:meth:`Database.transaction`) start with
+  ``BEGIN IMMEDIATE`` (no "database is locked" when a read lock would be
+  upgraded) and queue on an in-process asyncio lock first, so writers of one
+  process wait their turn without SQLite's sleeping busy handler (which
+  turned p99 latency into seconds under load);
+- read-only sessions (:attr:`Database.sessions`) use a plain deferred
+  ``BEGIN`` and, in WAL mode, never wait for the writer.
+
+On PostgreSQL neither applies: row locks and MVCC do the job.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -103,6 +111,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     )
 
 
+_WRITE_OPTION = "tousu_write"
+
+
 def _make_sqlite_behave(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -117,7 +128,8 @@ def _make_sqlite_behave(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -126,17 +138,30 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
+        #: Read-only sessions (queries for APIs and checks); never write through them.
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+        )
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if is_sqlite(url) else None
         self._after_commit: list[Callable[[AsyncSession], None]] = []
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed together, or not at all."""
-        async with self.sessions() as session:
+        async with self._writer_turn(), self._write_sessions() as session:
             async with session.begin():
                 yield session
-            for hook in self._after_commit:
-                hook(session)
+        for hook in self._after_commit:
+            hook(session)
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     def on_commit(self, hook: Callable[[AsyncSession], None]) -> None:
         """Run ``hook(session)`` after every committed :meth:`transaction`."""

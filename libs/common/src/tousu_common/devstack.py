@@ -98,6 +98,9 @@ class Broker:
             stdout=log,
             stderr=log,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            # Own session: a terminal's Ctrl-C reaches only the runner, which
+            # stops the services first and the broker last.
+            start_new_session=True,
         )
         wait_for_port(self.port, 15, self.process)
         return self
@@ -200,6 +203,7 @@ class Stack:
             env=self.env(spec),
             stdout=log,
             stderr=log,
+            start_new_session=True,
         )
         self.processes[spec.name] = process
         return process

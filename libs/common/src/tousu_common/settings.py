@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
 
     outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+    # After a commit wakes the relay it waits this long, so that under load one
+    # batch carries many events instead of each commit costing a publish round.
+    outbox_linger_s: float = Field(default=0.005, ge=0, le=1)
     outbox_retention_hours: float = Field(default=72, ge=0)
 
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)

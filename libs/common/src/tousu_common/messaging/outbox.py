@@ -197,6 +197,8 @@ class OutboxRelay:
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._settings.outbox_poll_interval_s)
+        if self._wake.is_set() and self._settings.outbox_linger_s:
+            await asyncio.sleep(self._settings.outbox_linger_s)
         self._wake.clear()
 
     async def _pending(self, session: AsyncSession, *, lock: bool) -> list[Any]:
