@@ -32,6 +32,9 @@ ROLES = frozenset(
     }
 )
 
+#: Everyone inside the company who may read complaints, cases and worklists.
+STAFF_ROLES = ("agent", "csc", "department", "quality", "supply", "manager", "service")
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -119,3 +122,7 @@ def require_roles(*roles: str):
         return principal
 
     return Depends(dependency)
+
+
+#: A route parameter for "any member of staff" (see :data:`STAFF_ROLES`).
+Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -17,6 +18,14 @@ from tousu_intake.domain.model import Complaint
 SOURCE = "tousu/intake"
 
 
+# The aggregate's fields that are columns (everything but the pending events).
+_COLUMNS = tuple(f.name for f in fields(Complaint) if f.name != "events")
+
+
+def _columns(complaint: Complaint) -> dict[str, object]:
+    return {name: getattr(complaint, name) for name in _COLUMNS}
+
+
 class ComplaintRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -25,24 +34,7 @@ class ComplaintRepository:
         """Store the complaint and stage the events it raised, in the same transaction."""
         # A Core INSERT: this is the hottest write in the system and the ORM's
         # unit of work adds nothing for a row that is only ever inserted here.
-        await self.session.execute(
-            sa.insert(ComplaintRow).values(
-                id=complaint.id,
-                reference=complaint.reference,
-                channel=complaint.channel.value,
-                status=complaint.status,
-                title=complaint.title,
-                description=complaint.description,
-                customer_name=complaint.customer_name,
-                customer_phone=complaint.customer_phone,
-                customer_email=complaint.customer_email,
-                product_model=complaint.product_model,
-                serial_number=complaint.serial_number,
-                language=complaint.language,
-                received_at=complaint.received_at,
-                received_by=complaint.received_by,
-            )
-        )
+        await self.session.execute(sa.insert(ComplaintRow).values(_columns(complaint)))
         for payload in complaint.events:
             await add_event(self.session, new_event(payload, source=SOURCE))
         complaint.events.clear()
@@ -51,22 +43,8 @@ class ComplaintRepository:
         row = await self.session.get(ComplaintRow, complaint_id)
         if row is None:
             return None
-        return Complaint(
-            id=row.id,
-            reference=row.reference,
-            channel=Channel(row.channel),
-            status=row.status,
-            title=row.title,
-            description=row.description,
-            customer_name=row.customer_name,
-            customer_phone=row.customer_phone,
-            customer_email=row.customer_email,
-            product_model=row.product_model,
-            serial_number=row.serial_number,
-            language=row.language,
-            received_at=row.received_at,
-            received_by=row.received_by,
-        )
+        values = {name: getattr(row, name) for name in _COLUMNS}
+        return Complaint(**{**values, "channel": Channel(row.channel)})
 
     async def next_reference_serial(self, year: int) -> int:
         """Atomically take the next serial for ``year`` (row-locked until commit)."""

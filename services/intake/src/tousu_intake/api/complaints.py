@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from tousu_common.auth import Principal, require_roles
+from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import InvalidInput, NotFound
 from tousu_intake.adapters.repository import ComplaintRepository
 from tousu_intake.domain.commands import ReceiveComplaint
@@ -19,7 +19,6 @@ from tousu_intake.handlers.receive import receive_complaint
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 
 Agent = Annotated[Principal, require_roles("agent")]
-Staff = Annotated[Principal, require_roles("agent", "csc", "manager", "quality", "service")]
 
 
 class ComplaintCreated(BaseModel):
@@ -31,6 +30,8 @@ class ComplaintCreated(BaseModel):
 
 
 class ComplaintView(BaseModel):
+    """A complaint as staff see it, contact details included (never in events or logs)."""
+
     id: UUID
     reference: str
     status: str
@@ -95,19 +96,4 @@ async def get_complaint(request: Request, complaint_id: UUID, principal: Staff) 
         complaint = await ComplaintRepository(session).get(complaint_id)
     if complaint is None:
         raise NotFound(f"complaint {complaint_id} does not exist")
-    return ComplaintView(
-        id=complaint.id,
-        reference=complaint.reference,
-        status=complaint.status,
-        channel=complaint.channel.value,
-        title=complaint.title,
-        description=complaint.description,
-        customer_name=complaint.customer_name,
-        customer_phone=complaint.customer_phone,
-        customer_email=complaint.customer_email,
-        product_model=complaint.product_model,
-        serial_number=complaint.serial_number,
-        language=complaint.language,
-        received_at=complaint.received_at,
-        received_by=complaint.received_by,
-    )
+    return ComplaintView.model_validate(complaint, from_attributes=True)

@@ -9,15 +9,11 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from tousu_common.auth import Principal, require_roles
+from tousu_common.auth import Staff
 from tousu_notify.adapters.repository import NotificationRepository
 from tousu_notify.domain.model import NotificationKind, NotificationStatus
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
-
-Staff = Annotated[
-    Principal, require_roles("csc", "manager", "quality", "agent", "service", "department")
-]
 
 
 class NotificationView(BaseModel):

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from tousu_common.auth import Principal, require_roles
+from tousu_common.auth import Staff
 from tousu_common.errors import NotFound
 from tousu_common.events import ComplaintCategory, Urgency
 from tousu_routing.adapters.repository import TriageRepository
 
 router = APIRouter(prefix="/v1/triage", tags=["triage"])
-
-Staff = Annotated[
-    Principal, require_roles("csc", "manager", "quality", "agent", "service", "department")
-]
 
 
 class TriageView(BaseModel):
