@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -85,3 +87,46 @@ async def test_references_are_consecutive_under_concurrency(
     )
     serials = sorted(int(receipt.body["reference"].rsplit("-", 1)[1]) for receipt in receipts)
     assert serials == list(range(1, 21))
+
+
+async def test_database_errors_do_not_quote_personal_data(db: Database) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            sa.insert(ComplaintRow).values(
+                id=uuid4(),
+                reference="TS-2026-999999",
+                channel="hotline",
+                status="received",
+                title="t",
+                description="d",
+                customer_name="王建国",
+                customer_phone="13800138000",
+                customer_email=None,
+                product_model=None,
+                serial_number=None,
+                language="zh",
+                received_at=datetime.now(UTC),
+                received_by="a",
+            )
+        )
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        async with db.transaction() as session:
+            await session.execute(
+                sa.insert(ComplaintRow).values(
+                    id=uuid4(),
+                    reference="TS-2026-999999",
+                    channel="hotline",
+                    status="received",
+                    title="t",
+                    description="d",
+                    customer_name="王建国",
+                    customer_phone="13800138000",
+                    customer_email=None,
+                    product_model=None,
+                    serial_number=None,
+                    language="zh",
+                    received_at=datetime.now(UTC),
+                    received_by="a",
+                )
+            )
+    assert "王建国" not in str(caught.value) and "13800138000" not in str(caught.value)

@@ -80,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         var_dir=VAR_DIR.resolve(),
         jwt_secret=dev_secret(),
         bootstrap=args.bootstrap,
+        ports={spec.name: args.base_port + n for n, spec in enumerate(SERVICES)},
         quiet=False,
     )
     print("starting Tousu: broker, migrations, four services …", flush=True)
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
 
     run = commands.add_parser("run", help="start broker + four services on SQLite under var/")
     run.add_argument("--bootstrap", help="use this Kafka instead of starting a local broker")
+    run.add_argument(
+        "--base-port", type=int, default=SERVICES[0].port, help="intake's port; the others follow"
+    )
     run.set_defaults(func=cmd_run)
 
     token = commands.add_parser("token", help="mint a dev bearer token")

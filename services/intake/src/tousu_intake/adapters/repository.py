@@ -83,8 +83,3 @@ class IdempotencyStore:
             )
         )
         await self.session.flush()
-
-    async def purge_older_than(self, cutoff: datetime) -> None:
-        await self.session.execute(
-            sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
-        )

@@ -1,0 +1,83 @@
+"""`make run` (that is, `tousu run`): everything starts, works, and Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tousu_common.devstack import free_port
+
+from .conftest import complaint_body, eventually
+
+pytestmark = pytest.mark.integration
+
+
+def four_free_ports() -> int:
+    for _ in range(50):
+        base = free_port()
+        if all(_is_free(base + n) for n in range(4)):
+            return base
+    raise RuntimeError("no four consecutive free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
+    tmp_path: Path,
+) -> None:
+    base = four_free_ports()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tousu_common.cli", "run", "--base-port", str(base)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        assert runner.stdout is not None
+        while not any("Ctrl-C stops everything" in line for line in output):
+            assert time.monotonic() < deadline and runner.poll() is None, "".join(output)
+            output.append(runner.stdout.readline())
+        text = "".join(output)
+        token = re.search(r"dev token[^\n]*\n(\S+)", text)
+        assert token, text
+        for n in range(4):
+            assert f"http://127.0.0.1:{base + n}" in text
+        broker = re.search(r"broker\s+127\.0\.0\.1:(\d+)", text)
+        assert broker, text
+        broker_port = int(broker.group(1))
+
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        with httpx.Client(timeout=10) as client:
+            created = client.post(
+                f"http://127.0.0.1:{base}/v1/complaints", json=complaint_body(), headers=headers
+            )
+            assert created.status_code == 201, created.text
+            complaint_id = created.json()["id"]
+            case_url = f"http://127.0.0.1:{base + 2}/v1/cases/{complaint_id}"
+            eventually(lambda: client.get(case_url, headers=headers).status_code == 200)
+
+        secret = tmp_path / "var" / "dev-secret"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "var" / "intake.db").exists()
+    finally:
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(30) == 0
+    assert all(_is_free(base + n) for n in range(4)), "a service outlived Ctrl-C"
+    assert _is_free(broker_port), "the broker outlived Ctrl-C"
