@@ -55,6 +55,9 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_base_s: float = Field(default=0.2, ge=0)
     consumer_backoff_max_s: float = Field(default=10.0, ge=0)
     consumer_batch_size: int = Field(default=500, ge=1)
+    # Events of one partition applied per transaction (group commit); a short
+    # group keeps SQLite's single write lock free for the API between groups.
+    consumer_group_commit: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -132,12 +132,25 @@ class InboxConsumer:
     async def apply(
         self, batch: Mapping[TopicPartition, list[ConsumerRecord]]
     ) -> dict[TopicPartition, int]:
-        """Apply every record (each in its own DB transaction); return offsets to commit."""
+        """Apply every record; return the offsets to commit once this returns.
+
+        Records of one partition are applied in order, up to
+        ``consumer_group_commit`` of them per transaction (one commit instead of
+        one per event). If anything in such a group fails, the whole group is
+        rolled back and its records are applied one by one, with retries, so
+        one bad event never takes its neighbours to the dead-letter topic.
+        """
         offsets: dict[TopicPartition, int] = {}
         for partition, records in batch.items():
-            for record in records:
-                await self._apply_record(record)
-                offsets[partition] = record.offset + 1
+            wanted = await self._decode(records)
+            size = self.settings.consumer_group_commit
+            for start in range(0, len(wanted), size):
+                group = wanted[start : start + size]
+                if len(group) == 1 or not await self._apply_together(group):
+                    for record, event in group:
+                        await self._apply_alone(record, event)
+            if records:
+                offsets[partition] = records[-1].offset + 1
         return offsets
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -147,17 +160,81 @@ class InboxConsumer:
 
     # -- one record ----------------------------------------------------------
 
-    async def _apply_record(self, record: ConsumerRecord) -> None:
-        try:
-            event = Event.from_kafka(record)
-        except DecodeError as exc:
-            await self._dead_letter(record, f"undecodable: {exc}", attempts=0)
-            return
-        handler = self.handlers.get(event.type)
-        with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
-            if handler is None:
+    async def _decode(self, records: list[ConsumerRecord]) -> list[tuple[ConsumerRecord, Event]]:
+        """The records this consumer handles, decoded; poison goes to the dead-letter topic."""
+        wanted = []
+        for record in records:
+            try:
+                event = Event.from_kafka(record)
+            except DecodeError as exc:
+                await self._dead_letter(record, f"undecodable: {exc}", attempts=0)
+                continue
+            if event.type in self.handlers:
+                wanted.append((record, event))
+            else:
                 self.stats.skipped += 1
-                return
+        return wanted
+
+    async def _apply_together(self, group: list[tuple[ConsumerRecord, Event]]) -> bool:
+        """Apply a group of events in one transaction; False (nothing changed) if any fails."""
+        applied: list[Event] = []
+        duplicates = 0
+        try:
+            async with self.db.transaction() as session:
+                seen = set(
+                    (
+                        await session.scalars(
+                            sa.select(inbox.c.event_id).where(
+                                inbox.c.consumer == self.group_id,
+                                inbox.c.event_id.in_([event.id for _, event in group]),
+                            )
+                        )
+                    ).all()
+                )
+                for _, event in group:
+                    if event.id in seen:  # seen before, or twice in this group
+                        duplicates += 1
+                        continue
+                    seen.add(event.id)
+                    with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
+                        await self.handlers[event.type](session, event)
+                    applied.append(event)
+                if applied:
+                    now = datetime.now(UTC)
+                    await session.execute(
+                        sa.insert(inbox),
+                        [
+                            {
+                                "event_id": event.id,
+                                "consumer": self.group_id,
+                                "event_type": event.type,
+                                "processed_at": now,
+                            }
+                            for event in applied
+                        ],
+                    )
+        except Exception as exc:
+            log.warning(
+                "group of events failed, applying them one by one",
+                extra={"size": len(group), "error": repr(exc)},
+            )
+            return False
+        for event in applied:
+            self._count_applied(event)
+        for _ in range(duplicates):
+            self.stats.duplicates += 1
+        return True
+
+    def _count_applied(self, event: Event) -> None:
+        self.stats.processed += 1
+        self.stats.by_type[event.type] = self.stats.by_type.get(event.type, 0) + 1
+        with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
+            log.info("event applied", extra={"event_type": event.type, "consumer": self.group_id})
+
+    async def _apply_alone(self, record: ConsumerRecord, event: Event) -> None:
+        """Apply one event in its own transaction, retrying with backoff, then dead-letter it."""
+        handler = self.handlers[event.type]
+        with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
             attempt = 0
             while True:
                 attempt += 1
@@ -187,11 +264,7 @@ class InboxConsumer:
                     await asyncio.sleep(delay)
                     continue
                 if applied:
-                    self.stats.processed += 1
-                    self.stats.by_type[event.type] = self.stats.by_type.get(event.type, 0) + 1
-                    log.info(
-                        "event applied", extra={"event_type": event.type, "consumer": self.group_id}
-                    )
+                    self._count_applied(event)
                 else:
                     self.stats.duplicates += 1
                     log.info("duplicate event skipped", extra={"event_type": event.type})
