@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common.db import Database, new_metadata
 from tousu_common.devstack import Broker, free_port
 from tousu_common.events import Channel, ComplaintReceived, Event, new_event
-from tousu_common.messaging.inbox import InboxConsumer
+from tousu_common.messaging.inbox import ConsumerStats, InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
@@ -110,6 +110,31 @@ async def poll_until(
         await consumer.poll_once(timeout_ms=200)
 
 
+async def consume_until(
+    db: Database,
+    settings: ServiceSettings,
+    topic: str,
+    handler: Callable[[AsyncSession, Event], Awaitable[None]],
+    done: Callable[[ConsumerStats], bool],
+    *,
+    group: str | None = None,
+) -> InboxConsumer:
+    """Run a consumer of ``topic`` until ``done(stats)``, then stop it; return it for its stats."""
+    consumer = InboxConsumer(
+        db,
+        settings,
+        group_id=group or f"group-{uuid4().hex[:10]}",
+        topics=[topic],
+        handlers={"complaint.received": handler},
+    )
+    await consumer.start()
+    try:
+        await poll_until(consumer, lambda: done(consumer.stats))
+    finally:
+        await consumer.stop()
+    return consumer
+
+
 async def outbox_statuses(db: Database) -> list[str]:
     async with db.sessions() as session:
         return list((await session.scalars(sa.select(outbox.c.status).order_by(outbox.c.id))).all())
@@ -183,20 +208,14 @@ async def test_event_delivered_twice_is_applied_once(
     topic, event = unique("topic"), received()
     await produce_event(settings.kafka_bootstrap_servers, topic, event)
     await produce_event(settings.kafka_bootstrap_servers, topic, event)  # a relay retry
-    consumer = InboxConsumer(
+    consumer = await consume_until(
         db,
         settings,
-        group_id=unique("group"),
-        topics=[topic],
-        handlers={"complaint.received": record_effect},
+        topic,
+        record_effect,
+        lambda stats: stats.processed + stats.duplicates >= 2,
+        group=unique("group"),
     )
-    await consumer.start()
-    try:
-        await poll_until(
-            consumer, lambda: consumer.stats.processed + consumer.stats.duplicates >= 2
-        )
-    finally:
-        await consumer.stop()
     assert await count_effects(db, event.complaint_id) == 1
     assert consumer.stats.duplicates == 1
 
@@ -206,9 +225,9 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_does_not_appl
 ) -> None:
     topic, group, event = unique("topic"), unique("group"), received()
     await produce_event(settings.kafka_bootstrap_servers, topic, event)
-    handlers = {"complaint.received": record_effect}
-
-    first = InboxConsumer(db, settings, group_id=group, topics=[topic], handlers=handlers)
+    first = InboxConsumer(
+        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": record_effect}
+    )
     await first.start()
     try:
         deadline = time.monotonic() + 30
@@ -221,12 +240,14 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_does_not_appl
         await first.stop()  # ... and the process dies before commit(offsets)
     assert await count_effects(db, event.complaint_id) == 1
 
-    second = InboxConsumer(db, settings, group_id=group, topics=[topic], handlers=handlers)
-    await second.start()
-    try:
-        await poll_until(second, lambda: second.stats.duplicates >= 1)
-    finally:
-        await second.stop()
+    second = await consume_until(
+        db,
+        settings,
+        topic,
+        record_effect,
+        lambda stats: stats.duplicates >= 1,
+        group=group,
+    )
     assert second.stats.processed == 0
     assert await count_effects(db, event.complaint_id) == 1
 
@@ -244,14 +265,9 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_consumer_keeps
         (good.value(), unknown_type),
         (good.value(), valid_headers),
     )
-    consumer = InboxConsumer(
-        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": record_effect}
+    consumer = await consume_until(
+        db, settings, topic, record_effect, lambda stats: stats.processed >= 1, group=group
     )
-    await consumer.start()
-    try:
-        await poll_until(consumer, lambda: consumer.stats.processed >= 1)
-    finally:
-        await consumer.stop()
     assert consumer.stats.dead_lettered == 2
     assert await count_effects(db, good.complaint_id) == 1
     dead = await read_topic(
@@ -279,16 +295,14 @@ async def test_handler_that_keeps_failing_is_retried_then_dead_lettered_and_chan
 
     await produce_event(settings.kafka_bootstrap_servers, topic, doomed)
     await produce_event(settings.kafka_bootstrap_servers, topic, fine)
-    consumer = InboxConsumer(
-        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": flaky}
+    consumer = await consume_until(
+        db,
+        settings,
+        topic,
+        flaky,
+        lambda stats: stats.processed >= 1 and stats.dead_lettered >= 1,
+        group=group,
     )
-    await consumer.start()
-    try:
-        await poll_until(
-            consumer, lambda: consumer.stats.processed >= 1 and consumer.stats.dead_lettered >= 1
-        )
-    finally:
-        await consumer.stop()
     # max_attempts alone, plus once inside its group if both arrived in one batch
     assert settings.consumer_max_attempts <= len(attempts) <= settings.consumer_max_attempts + 1
     assert await count_effects(db, doomed.complaint_id) == 0
@@ -316,27 +330,21 @@ async def test_one_bad_event_in_a_group_does_not_take_its_neighbours_with_it(
         if event.data.title == "bad":  # type: ignore[attr-defined]
             raise ValueError("cannot handle this one")
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await producer.start()
-    try:
-        for event in [*events, events[3]]:  # and one redelivery inside the same batch
-            await producer.send(
-                topic, event.value(), key=b"same-partition", headers=event.headers()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-    consumer = InboxConsumer(
-        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": picky}
+    redelivered = events[3]  # a second copy inside the same batch
+    await produce(
+        settings.kafka_bootstrap_servers,
+        topic,
+        *((event.value(), event.headers()) for event in [*events, redelivered]),
     )
-    await consumer.start()
-    try:
-        await poll_until(
-            consumer, lambda: consumer.stats.processed + consumer.stats.dead_lettered >= 20
-        )
-    finally:
-        await consumer.stop()
+
+    consumer = await consume_until(
+        db,
+        settings,
+        topic,
+        picky,
+        lambda stats: stats.processed + stats.dead_lettered >= 20,
+        group=group,
+    )
     assert consumer.stats.processed == 19 and consumer.stats.dead_lettered == 1
     for event in events:
         assert await count_effects(db, event.complaint_id) == (

@@ -90,43 +90,25 @@ async def test_references_are_consecutive_under_concurrency(
 
 
 async def test_database_errors_do_not_quote_personal_data(db: Database) -> None:
+    row = {
+        "id": uuid4(),
+        "reference": "TS-2026-999999",
+        "channel": "hotline",
+        "status": "received",
+        "title": "t",
+        "description": "d",
+        "customer_name": "王建国",
+        "customer_phone": "13800138000",
+        "customer_email": None,
+        "product_model": None,
+        "serial_number": None,
+        "language": "zh",
+        "received_at": datetime.now(UTC),
+        "received_by": "a",
+    }
     async with db.transaction() as session:
-        await session.execute(
-            sa.insert(ComplaintRow).values(
-                id=uuid4(),
-                reference="TS-2026-999999",
-                channel="hotline",
-                status="received",
-                title="t",
-                description="d",
-                customer_name="王建国",
-                customer_phone="13800138000",
-                customer_email=None,
-                product_model=None,
-                serial_number=None,
-                language="zh",
-                received_at=datetime.now(UTC),
-                received_by="a",
-            )
-        )
+        await session.execute(sa.insert(ComplaintRow).values(row))
     with pytest.raises(sa.exc.IntegrityError) as caught:
-        async with db.transaction() as session:
-            await session.execute(
-                sa.insert(ComplaintRow).values(
-                    id=uuid4(),
-                    reference="TS-2026-999999",
-                    channel="hotline",
-                    status="received",
-                    title="t",
-                    description="d",
-                    customer_name="王建国",
-                    customer_phone="13800138000",
-                    customer_email=None,
-                    product_model=None,
-                    serial_number=None,
-                    language="zh",
-                    received_at=datetime.now(UTC),
-                    received_by="a",
-                )
-            )
+        async with db.transaction() as session:  # same reference again: a constraint violation
+            await session.execute(sa.insert(ComplaintRow).values({**row, "id": uuid4()}))
     assert "王建国" not in str(caught.value) and "13800138000" not in str(caught.value)
