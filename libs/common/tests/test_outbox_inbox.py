@@ -202,12 +202,35 @@ async def test_event_staged_while_broker_is_down_is_delivered_when_it_returns(
             broker.stop()
 
 
-async def test_event_delivered_twice_is_applied_once(
+async def test_event_delivered_again_later_is_applied_once(
     db: Database, settings: ServiceSettings, unique: Callable[[str], str]
 ) -> None:
     topic, event = unique("topic"), received()
-    await produce_event(settings.kafka_bootstrap_servers, topic, event)
-    await produce_event(settings.kafka_bootstrap_servers, topic, event)  # a relay retry
+    consumer = InboxConsumer(
+        db,
+        settings,
+        group_id=unique("group"),
+        topics=[topic],
+        handlers={"complaint.received": record_effect},
+    )
+    await consumer.start()
+    try:
+        await produce_event(settings.kafka_bootstrap_servers, topic, event)
+        await poll_until(consumer, lambda: consumer.stats.processed >= 1)
+        # a relay that published but crashed before marking its row publishes again
+        await produce_event(settings.kafka_bootstrap_servers, topic, event)
+        await poll_until(consumer, lambda: consumer.stats.duplicates >= 1)
+    finally:
+        await consumer.stop()
+    assert await count_effects(db, event.complaint_id) == 1
+    assert consumer.stats.processed == 1
+
+
+async def test_event_delivered_twice_in_one_batch_is_applied_once(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    topic, event = unique("topic"), received()
+    await produce(settings.kafka_bootstrap_servers, topic, *[(event.value(), event.headers())] * 2)
     consumer = await consume_until(
         db,
         settings,
