@@ -170,6 +170,12 @@ def test_requests_without_token_with_wrong_role_or_bad_input_change_nothing(
         )
         assert huge.status_code == 413
 
+        not_utf8 = client.post(
+            url, content=b"\xff\xfe{", headers={**auth("agent"), "Content-Type": "application/json"}
+        )
+        assert not_utf8.status_code in (400, 422)
+        assert not_utf8.json()["error"]["code"] in ("malformed_body", "validation_error")
+
         not_json = client.post(
             url, content=b"{oops", headers={**auth("agent"), "Content-Type": "application/json"}
         )
@@ -196,3 +202,17 @@ def test_every_service_reports_ready(stack: Stack) -> None:
             assert answer.json()["checks"]["database"] == "ok"
             assert answer.json()["checks"]["broker"] == "ok"
             assert client.get(f"{stack.url(name)}/healthz").json() == {"status": "ok"}
+
+
+def test_every_route_documents_the_errors_it_can_answer_with(stack: Stack) -> None:
+    with httpx.Client(timeout=5) as client:
+        for name in ("intake", "routing", "rectification", "notify"):
+            document = client.get(f"{stack.url(name)}/openapi.json").json()
+            for path, operations in document["paths"].items():
+                if path in ("/healthz", "/readyz"):
+                    continue
+                for operation in operations.values():
+                    documented = set(operation["responses"])
+                    assert {"401", "403", "422"} <= documented, (name, path)
+                    error = operation["responses"]["401"]["content"]["application/json"]["schema"]
+                    assert error == {"$ref": "#/components/schemas/ErrorBody"}

@@ -13,9 +13,43 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+
+class FieldProblem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldProblem] | None = None
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx and 5xx answer looks like."""
+
+    error: ErrorDetail
+    request_id: str | None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: The errors any authenticated route can answer with, for its OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The body could not be read at all (e.g. not UTF-8)"),
+    401: _documented("No valid bearer token"),
+    403: _documented("The token lacks the role this needs"),
+    413: _documented("Request body too large"),
+    422: _documented("Invalid input; `fields` names each problem"),
+}
+NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {404: _documented("No such resource")}
 
 
 class TousuError(Exception):
@@ -100,7 +134,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(
             error_body(request, code, str(exc.detail)),
             status_code=exc.status_code,

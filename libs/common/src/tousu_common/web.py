@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tousu_common.db import Database
-from tousu_common.errors import PayloadTooLarge, install_error_handlers
+from tousu_common.errors import ERROR_RESPONSES, PayloadTooLarge, install_error_handlers
 from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay
@@ -111,7 +111,7 @@ def create_service_app(
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router())
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app
 
 

@@ -11,4 +11,3 @@ class Settings(ServiceSettings):
     service_name: str = "intake"
     database_url: str = "sqlite+aiosqlite:///var/intake.db"
     reference_prefix: str = "TS"
-    idempotency_key_max_length: int = 200

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, Staff, require_roles
-from tousu_common.errors import InvalidInput, NotFound
+from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, NotFound
 from tousu_intake.adapters.repository import ComplaintRepository
 from tousu_intake.domain.commands import ReceiveComplaint
 from tousu_intake.handlers.receive import receive_complaint
@@ -53,7 +53,9 @@ class ComplaintView(BaseModel):
     status_code=201,
     response_model=ComplaintCreated,
     summary="Record a hotline complaint",
-    responses={409: {"description": "Idempotency-Key reused with a different body"}},
+    responses={
+        409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"}
+    },
 )
 async def create_complaint(
     request: Request,
@@ -63,24 +65,13 @@ async def create_complaint(
         str | None,
         Header(
             alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
             description="Retrying with the same key returns the first answer; no second complaint.",
         ),
     ] = None,
 ) -> JSONResponse:
     settings = request.app.state.settings
-    if (
-        idempotency_key is not None
-        and not 0 < len(idempotency_key) <= settings.idempotency_key_max_length
-    ):
-        raise InvalidInput(
-            "Idempotency-Key is empty or too long",
-            fields=[
-                {
-                    "field": "Idempotency-Key",
-                    "problem": f"must be 1..{settings.idempotency_key_max_length} characters",
-                }
-            ],
-        )
     receipt = await receive_complaint(
         request.app.state.db, settings, command, principal, idempotency_key
     )
@@ -90,7 +81,12 @@ async def create_complaint(
     return JSONResponse(receipt.body, status_code=receipt.status_code, headers=headers)
 
 
-@router.get("/{complaint_id}", response_model=ComplaintView, summary="One complaint")
+@router.get(
+    "/{complaint_id}",
+    response_model=ComplaintView,
+    summary="One complaint",
+    responses=NOT_FOUND_RESPONSE,
+)
 async def get_complaint(request: Request, complaint_id: UUID, principal: Staff) -> ComplaintView:
     async with request.app.state.db.sessions() as session:
         complaint = await ComplaintRepository(session).get(complaint_id)

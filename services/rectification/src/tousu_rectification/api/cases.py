@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from tousu_common.auth import Staff
-from tousu_common.errors import NotFound
+from tousu_common.errors import ErrorBody, NotFound
 from tousu_common.events import ComplaintCategory, Urgency
 from tousu_rectification.adapters.repository import CaseRepository
 from tousu_rectification.domain.status import CaseStatus
@@ -40,7 +40,7 @@ class CaseView(BaseModel):
     "/{complaint_id}",
     response_model=CaseView,
     summary="A complaint's case, with its history",
-    responses={404: {"description": "No case is open for the complaint (yet)"}},
+    responses={404: {"model": ErrorBody, "description": "No case is open for the complaint (yet)"}},
 )
 async def get_case(request: Request, complaint_id: UUID, principal: Staff) -> CaseView:
     async with request.app.state.db.sessions() as session:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from tousu_common.auth import Staff
-from tousu_common.errors import NotFound
+from tousu_common.errors import ErrorBody, NotFound
 from tousu_common.events import ComplaintCategory, Urgency
 from tousu_routing.adapters.repository import TriageRepository
 
@@ -32,7 +32,9 @@ class TriageView(BaseModel):
     "/{complaint_id}",
     response_model=TriageView,
     summary="A complaint's triage",
-    responses={404: {"description": "The complaint has not been triaged (yet)"}},
+    responses={
+        404: {"model": ErrorBody, "description": "The complaint has not been triaged (yet)"}
+    },
 )
 async def get_triage(request: Request, complaint_id: UUID, principal: Staff) -> TriageView:
     async with request.app.state.db.sessions() as session:
