@@ -245,9 +245,19 @@ class Stack:
         else:
             _terminate(process)
 
-    def stop(self) -> None:
-        for name in list(self.processes):
-            self.stop_service(name)
+    def stop(self, grace: float = 15) -> None:
+        """Stop every service at once (each drains in parallel), then the broker."""
+        processes, self.processes = list(self.processes.values()), {}
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in processes:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
         if self.broker is not None:
             self.broker.stop()
             self.broker = None

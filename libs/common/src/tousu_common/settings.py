@@ -49,6 +49,12 @@ class ServiceSettings(BaseSettings):
     # After a commit wakes the relay it waits this long, so that under load one
     # batch carries many events instead of each commit costing a publish round.
     outbox_linger_s: float = Field(default=0.005, ge=0, le=1)
+    # How often the relay checks that the broker still knows this service (its
+    # marker topic). One that forgot (the local memory-only broker after a
+    # restart) gets every retained event again, in order; consumers' inboxes
+    # drop what they already applied. Events sent in the moment between a
+    # restart and this check may arrive once ahead of that history.
+    outbox_topic_check_s: float = Field(default=2.0, gt=0)
     outbox_retention_hours: float = Field(default=72, ge=0)
 
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)

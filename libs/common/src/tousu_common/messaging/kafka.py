@@ -48,8 +48,14 @@ def make_consumer(
     )
 
 
-async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
-    """Create the topics that do not exist yet (idempotent; races are harmless)."""
+async def ensure_topics(
+    settings: ServiceSettings, topics: Iterable[str], *, partitions: int | None = None
+) -> list[str]:
+    """Create the topics that do not exist yet; return those this call created.
+
+    Idempotent, and races between services are harmless (a topic another
+    service created a moment earlier counts as existing).
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.service_name}-admin",
@@ -57,24 +63,28 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> Non
     )
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = sorted(set(topics) - existing)
+        missing = sorted(set(topics) - set(await admin.list_topics()))
         if not missing:
-            return
+            return []
         response = await admin.create_topics(
             [
                 NewTopic(
                     name,
-                    num_partitions=settings.kafka_topic_partitions,
+                    num_partitions=partitions or settings.kafka_topic_partitions,
                     replication_factor=settings.kafka_replication_factor,
                 )
                 for name in missing
             ]
         )
+        created = []
         for error in getattr(response, "topic_errors", ()):
             name, code = error[0], error[1]
             if code not in (0, TOPIC_ALREADY_EXISTS):
                 raise RuntimeError(f"could not create topic {name}: error code {code}")
-        log.info("created topics", extra={"topics": missing})
+            if code == 0:
+                created.append(name)
+        if created:
+            log.info("created topics", extra={"topics": created})
+        return created
     finally:
         await admin.close()

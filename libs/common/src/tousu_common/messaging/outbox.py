@@ -4,8 +4,9 @@ describe, and a relay publishes them to Kafka afterwards.
 A crash between commit and publish loses nothing (the row is still pending);
 a crash between publish and marking the row publishes it twice, which the
 consumers' inbox absorbs. Published rows are kept for a retention window so
-that events a memory-only broker forgot can be published again
-(:meth:`OutboxRelay.republish_since`).
+that events a broker forgot can be published again: the relay notices a
+broker that lost its log (offsets going backwards in a partition, or its
+topics gone) and republishes every retained event by itself.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._lock_rows = not is_sqlite(db.url)
         self._last_purge = 0.0
+        self._last_topic_check = 0.0
+        self.marker_topic = f"tousu.relay-marker.{settings.service_name}"
         self.connected = False
         db.on_commit(self._wake_if_added)
 
@@ -108,6 +111,7 @@ class OutboxRelay:
                 while True:
                     published = await self.publish_batch()
                     await self._purge_if_due()
+                    await self._check_topics_if_due()
                     if published < self._settings.outbox_batch_size:
                         await self._idle()
             except asyncio.CancelledError:
@@ -178,9 +182,35 @@ class OutboxRelay:
             session.info[_ADDED] = True
         return result.rowcount or 0
 
+    async def _check_topics_if_due(self) -> None:
+        """Notice a broker that forgot everything while the producer stayed connected
+        (a producer reconnects to a restarted broker by itself, so nothing fails)."""
+        if time.monotonic() - self._last_topic_check >= self._settings.outbox_topic_check_s:
+            await self._ensure_topics()
+
+    async def _ensure_topics(self) -> None:
+        """Create missing topics; if this service's marker topic was missing, the broker
+        has not seen (or has forgotten) what we published: publish it all again.
+
+        Only this service's relays create its marker, so no other service can
+        hide a reset by re-creating the shared topics first. On a first start
+        there is nothing published to repeat; on Apache Kafka the marker
+        persists. Rows are marked pending *before* the next batch is read, so
+        retained events go out ahead of newer ones, in their original order.
+        """
+        self._last_topic_check = time.monotonic()
+        await ensure_topics(self._settings, TOPICS)
+        if await ensure_topics(self._settings, [self.marker_topic], partitions=1):
+            count = await self.republish_since(datetime.min.replace(tzinfo=UTC))
+            if count:
+                log.warning(
+                    "broker does not know our events; republishing what is retained",
+                    extra={"events": count, "marker": self.marker_topic},
+                )
+
     async def _connect(self) -> AIOKafkaProducer:
         if self._producer is None:
-            await ensure_topics(self._settings, TOPICS)
+            await self._ensure_topics()
             producer = self._producer_factory(self._settings)
             await producer.start()
             self._producer = producer
