@@ -34,9 +34,9 @@ def _is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
-    tmp_path: Path,
-) -> None:
+def start_run(tmp_path: Path) -> tuple[subprocess.Popen[str], int, list[str]]:
+    """`tousu run` on free ports in ``tmp_path``; returns once it says it is ready,
+    with the lines it printed so far."""
     base = four_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
     runner = subprocess.Popen(
@@ -47,13 +47,22 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert runner.stdout is not None
     output: list[str] = []
+    deadline = time.monotonic() + 90
+    while not any("Ctrl-C stops everything" in line for line in output):
+        if time.monotonic() > deadline or runner.poll() is not None:
+            runner.kill()
+            raise AssertionError("tousu run did not get ready:\n" + "".join(output))
+        output.append(runner.stdout.readline())
+    return runner, base, output
+
+
+def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
+    tmp_path: Path,
+) -> None:
+    runner, base, output = start_run(tmp_path)
     try:
-        deadline = time.monotonic() + 90
-        assert runner.stdout is not None
-        while not any("Ctrl-C stops everything" in line for line in output):
-            assert time.monotonic() < deadline and runner.poll() is None, "".join(output)
-            output.append(runner.stdout.readline())
         text = "".join(output)
         token = re.search(r"dev token[^\n]*\n(\S+)", text)
         assert token, text
@@ -85,20 +94,7 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
 
 
 def test_services_do_not_outlive_a_runner_that_is_killed_outright(tmp_path: Path) -> None:
-    base = four_free_ports()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "tousu_common.cli", "run", "--base-port", str(base)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert runner.stdout is not None
-    deadline = time.monotonic() + 90
-    while "Ctrl-C stops everything" not in runner.stdout.readline():
-        assert time.monotonic() < deadline and runner.poll() is None
+    runner, base, _ = start_run(tmp_path)
     runner.kill()  # SIGKILL: no handler, no cleanup of its own
     runner.wait(10)
     eventually(lambda: all(_is_free(base + n) for n in range(4)), timeout=30)

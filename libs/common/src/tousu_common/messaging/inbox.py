@@ -221,8 +221,7 @@ class InboxConsumer:
             return False
         for event in applied:
             self._count_applied(event)
-        for _ in range(duplicates):
-            self.stats.duplicates += 1
+        self.stats.duplicates += duplicates
         return True
 
     def _count_applied(self, event: Event) -> None:

@@ -48,9 +48,7 @@ def make_consumer(
     )
 
 
-async def ensure_topics(
-    settings: ServiceSettings, topics: Iterable[str], *, partitions: int | None = None
-) -> list[str]:
+async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> list[str]:
     """Create the topics that do not exist yet; return those this call created.
 
     Idempotent, and races between services are harmless (a topic another
@@ -70,7 +68,7 @@ async def ensure_topics(
             [
                 NewTopic(
                     name,
-                    num_partitions=partitions or settings.kafka_topic_partitions,
+                    num_partitions=settings.kafka_topic_partitions,
                     replication_factor=settings.kafka_replication_factor,
                 )
                 for name in missing

@@ -5,8 +5,8 @@ A crash between commit and publish loses nothing (the row is still pending);
 a crash between publish and marking the row publishes it twice, which the
 consumers' inbox absorbs. Published rows are kept for a retention window so
 that events a broker forgot can be published again: the relay notices a
-broker that lost its log (offsets going backwards in a partition, or its
-topics gone) and republishes every retained event by itself.
+broker that no longer knows this service (its marker topic is gone) and
+republishes every retained event by itself.
 """
 
 from __future__ import annotations
@@ -199,8 +199,7 @@ class OutboxRelay:
         retained events go out ahead of newer ones, in their original order.
         """
         self._last_topic_check = time.monotonic()
-        await ensure_topics(self._settings, TOPICS)
-        if await ensure_topics(self._settings, [self.marker_topic], partitions=1):
+        if self.marker_topic in await ensure_topics(self._settings, [*TOPICS, self.marker_topic]):
             count = await self.republish_since(datetime.min.replace(tzinfo=UTC))
             if count:
                 log.warning(
