@@ -13,6 +13,7 @@ import pytest
 
 from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
+from tousu_common.mailsink import MailSink
 
 
 def _ports() -> dict[str, int]:
@@ -21,7 +22,9 @@ def _ports() -> dict[str, int]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mail_sink: MailSink,
 ) -> Iterator[Stack]:
     database_urls: dict[str, str] = {}
     if request.param == "postgresql":
@@ -34,6 +37,7 @@ def stack(
         var_dir=tmp_path_factory.mktemp(f"stack-{request.param}"),
         database_urls=database_urls,
         ports=_ports(),
+        mail_port=mail_sink.port,
         extra_env={"TOUSU_KAFKA_TOPIC_PARTITIONS": "3"},
     )
     running.start(timeout=90)

@@ -126,3 +126,12 @@ def require_roles(*roles: str):
 
 #: A route parameter for "any member of staff" (see :data:`STAFF_ROLES`).
 Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]
+
+
+def service_token(secret: str, service_name: str, *, ttl: timedelta = timedelta(minutes=5)) -> str:
+    """A short-lived token one Tousu service presents to another's API.
+
+    Services read each other only through public APIs; this is the identity
+    they do it with (role ``service``, subject ``service:<name>``).
+    """
+    return mint_token(secret, subject=f"service:{service_name}", roles=["service"], ttl=ttl)

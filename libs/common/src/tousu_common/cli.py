@@ -15,6 +15,7 @@ from pathlib import Path
 from tousu_common import contract
 from tousu_common.auth import ROLES, mint_token
 from tousu_common.devstack import SERVICES, Stack
+from tousu_common.mailsink import MailSink
 
 VAR_DIR = Path("var")
 SECRET_FILE = VAR_DIR / "dev-secret"
@@ -76,11 +77,15 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # Outbound mail lands in var/mail/*.eml instead of reaching anybody.
+    mail = MailSink(port=args.base_port + 25, directory=VAR_DIR.resolve() / "mail")
     stack = Stack(
         var_dir=VAR_DIR.resolve(),
         jwt_secret=dev_secret(),
         bootstrap=args.bootstrap,
         ports={spec.name: args.base_port + n for n, spec in enumerate(SERVICES)},
+        smtp_port=args.base_port + 24,
+        mail_port=args.base_port + 25,
         quiet=False,
     )
     print("starting Tousu: broker, migrations, four services …", flush=True)
@@ -93,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
+        mail.start()
         stack.start(timeout=90)
         token = mint_token(
             dev_secret(),
@@ -109,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for spec in SERVICES:
             url = stack.url(spec.name)
             print(f"{spec.name:<14} {url}   docs: {url}/docs   log: var/{spec.name}.log")
+        print(f"mail (in)      smtp://127.0.0.1:{stack.smtp_port}   complaints mailbox (intake)")
+        print(f"mail (out)     smtp://127.0.0.1:{mail.port}   delivered to var/mail/*.eml")
         print(f"\ndev token (all roles, 7 days):\n{token}\n")
         print(TRY_IT.format(intake=stack.url("intake")), flush=True)
         while not stop:
@@ -125,6 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         print("stopping …", flush=True)
         stack.stop()
+        mail.stop()
     return 0
 
 

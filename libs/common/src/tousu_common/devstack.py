@@ -147,6 +147,10 @@ class Stack:
     database_urls: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[str, int] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: intake's inbound SMTP listener (complaints mailbox); 0 = a free port.
+    smtp_port: int = 0
+    #: where notify delivers outbound mail (a MailSink in dev and tests); None = not set.
+    mail_port: int | None = None
     services: tuple[ServiceSpec, ...] = SERVICES
     quiet: bool = True
     broker: Broker | None = None
@@ -162,17 +166,30 @@ class Stack:
         database_url = self.database_urls.get(
             spec.name, f"sqlite+aiosqlite:///{self.var_dir / (spec.name + '.db')}"
         )
+        urls = {f"TOUSU_{s.name.upper()}_URL": self.url(s.name) for s in self.services}
+        mail = (
+            {"TOUSU_NOTIFY_SMTP_HOST": "127.0.0.1", "TOUSU_NOTIFY_SMTP_PORT": str(self.mail_port)}
+            if self.mail_port
+            else {}
+        )
         return {
             **os.environ,
             "TOUSU_JWT_SECRET": self.jwt_secret,
             "TOUSU_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap or "",
             f"{spec.env_prefix}DATABASE_URL": database_url,
+            f"{spec.env_prefix}DATA_DIR": str(self.var_dir / f"{spec.name}-data"),
+            f"{spec.env_prefix}PUBLIC_URL": self.url(spec.name),
+            "TOUSU_INTAKE_SMTP_PORT": str(self.smtp_port),
+            **urls,
+            **mail,
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60) -> Stack:
         self.var_dir.mkdir(parents=True, exist_ok=True)
+        if not self.smtp_port:
+            self.smtp_port = free_port()
         if self.bootstrap is None:
             self.broker = Broker(log_path=self.var_dir / "broker.log").start()
             self.bootstrap = self.broker.bootstrap

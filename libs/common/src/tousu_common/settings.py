@@ -8,6 +8,7 @@ the bare ``TOUSU_`` prefix; a service-prefixed variable wins over it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -43,6 +44,19 @@ class ServiceSettings(BaseSettings):
     jwt_algorithm: Literal["HS256"] = "HS256"
 
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # Where this service keeps files (attachments, raw mail, rendered documents).
+    data_dir: Path = Path("var/data")
+    # The address people outside reach this service's own pages at (tracking
+    # and supplier links in e-mails). Defaults to the service's local address.
+    public_url: str = ""
+    # Other services' APIs, for the few reads that events deliberately do not
+    # carry (contact details for notify, for instance). Shared: set once with
+    # the bare prefix (TOUSU_INTAKE_URL=...).
+    intake_url: str = "http://127.0.0.1:8001"
+    routing_url: str = "http://127.0.0.1:8002"
+    rectification_url: str = "http://127.0.0.1:8003"
+    notify_url: str = "http://127.0.0.1:8004"
 
     outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(default=0.5, gt=0)

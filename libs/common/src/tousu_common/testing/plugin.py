@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ import pytest
 from tousu_common.auth import mint_token
 from tousu_common.db import Database
 from tousu_common.devstack import Broker
+from tousu_common.mailsink import MailSink
 from tousu_common.migrations import upgrade
 from tousu_common.testing.postgres import PostgresCluster, postgres_bin_dir
 
@@ -114,3 +116,39 @@ async def client(
 def headers_for(token_for: Callable[..., str]) -> Callable[..., dict[str, str]]:
     """``headers_for("csc")``: an Authorization header for a caller with those roles."""
     return lambda *roles: {"Authorization": f"Bearer {token_for(*roles)}"}
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """A real SMTP server on loopback that keeps what it receives (``.messages``,
+    ``.wait_for(predicate)``). Shared by the session: filter by recipient or subject."""
+    sink = MailSink(directory=tmp_path_factory.mktemp("mail")).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (never downloads a browser)."""
+    from playwright.async_api import async_playwright
+
+    from tousu_common.browser import launch_options
+
+    try:
+        options = launch_options()
+    except RuntimeError as missing:
+        if postgres_required():
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(**options)
+        yield instance
+        await instance.close()
+
+
+@pytest.fixture
+async def page(browser: Any) -> AsyncIterator[Any]:
+    """A fresh browser context and page per test (no cookies shared between tests)."""
+    context = await browser.new_context(locale="zh-CN")
+    yield await context.new_page()
+    await context.close()
