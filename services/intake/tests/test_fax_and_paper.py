@@ -61,6 +61,10 @@ async def test_two_page_tiff_fax_is_read_into_a_complaint(
     assert view["customer_fax"] == "+86 536 229 7001" and view["ocr_confidence"] > 60
     [attachment] = view["attachments"]
     assert attachment["content_type"] == "image/tiff" and attachment["source"] == "fax"
+    contact = (
+        await client.get(f"/v1/complaints/{body['id']}/contact", headers=headers_for("service"))
+    ).json()
+    assert contact["customer_name"] is None and contact["fax"] == "+86 536 229 7001"
     [event] = await outbox_events(db)
     assert event["channel"] == "fax" and event["attachment_count"] == 1
     assert event["needs_transcription"] is False

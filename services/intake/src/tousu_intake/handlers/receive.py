@@ -212,7 +212,10 @@ async def _receive_once(
             channel=command.channel,
             title=(command.title or first_line(command.description) or "—")[:200],
             description=command.description,
-            customer_name=(command.customer_name or customer_name or "")[:200],
+            # A provisional customer's name is a placeholder, never a name to greet.
+            customer_name=(
+                command.customer_name or (None if link.provisional else customer_name) or ""
+            )[:200],
             customer_phone=command.customer_phone,
             customer_email=command.customer_email,
             customer_fax=command.customer_fax,
