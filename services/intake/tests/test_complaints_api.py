@@ -234,7 +234,8 @@ async def test_json_bodies_stay_small_while_uploads_may_be_large(
     huge = await client.post(
         "/v1/complaints", json=complaint(description="漏" * 600_000), headers=agent
     )
-    assert huge.status_code == 413
+    assert huge.status_code == 413 and huge.json()["request_id"]
+    assert huge.headers["x-request-id"] == huge.json()["request_id"]
     created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
     text = ("发动机漏油" * 250_000).encode()  # 3.75 MB of text: fine as an upload
     upload = await client.post(
