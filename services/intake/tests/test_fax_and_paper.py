@@ -3,6 +3,7 @@ are refused whole (broken files, decompression bombs) with nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import unicodedata
 from collections.abc import Callable
@@ -238,3 +239,24 @@ async def test_letter_scan_as_pdf_and_typed_walk_in(
     assert events[1]["title"] == "客户到店反映：变速箱异响"
     empty = await client.post("/v1/channels/visit", data={"customer_name": "x"}, headers=agent)
     assert empty.status_code == 422 and empty.json()["error"]["fields"][0]["field"] == "text"
+
+
+async def test_concurrent_retries_of_one_fax_file_one_complaint_and_keep_one_file(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database, data_dir: Path
+) -> None:
+    document = tiff([text_page(PAGE_2)])
+
+    async def post() -> httpx.Response:
+        return await client.post(
+            "/v1/channels/fax",
+            data={"sender_fax": "+86 536 229 7009", "message_id": "gw-race"},
+            files={"document": ("fax.tif", document, "image/tiff")},
+            headers=headers_for("gateway"),
+        )
+
+    responses = await asyncio.gather(post(), post(), post())
+    assert [r.status_code for r in responses] == [201, 201, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await count_rows(db, "complaints") == 1
+    # The losers' files were deleted when their transactions rolled back.
+    assert await count_rows(db, "attachments") == 1 and len(stored_files(data_dir)) == 1
