@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tousu_routing.domain.triage import triage
 
 from tousu_common.events import ComplaintCategory, Urgency
 from tousu_routing.domain.rules import DEFAULT_RULE, RULES, RULESET_VERSION, Rule
-from tousu_routing.domain.triage import triage
 
 
 def test_oil_leak_on_a_new_engine_goes_to_quality_as_important() -> None:

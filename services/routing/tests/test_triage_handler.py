@@ -9,12 +9,12 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import sqlalchemy as sa
+from tousu_routing.handlers.triage import triage_received_complaint
 
 from tousu_common.db import Database
 from tousu_common.events import Channel, ComplaintReceived, Event, new_event
 from tousu_common.messaging.tables import outbox
 from tousu_routing.adapters.orm import TriageRow
-from tousu_routing.handlers.triage import triage_received_complaint
 
 pytestmark = pytest.mark.integration
 
