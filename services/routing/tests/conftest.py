@@ -4,12 +4,13 @@ routing's own factories."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 
 from tousu_common.db import Database
@@ -18,6 +19,7 @@ from tousu_common.events.catalog import Channel, ComplaintReceived, EventPayload
 from tousu_routing.bootstrap import Routing
 from tousu_routing.config import Settings
 from tousu_routing.handlers.events import build_handlers
+from tousu_routing.main import create_app
 
 
 @pytest.fixture
@@ -94,3 +96,24 @@ def make_desk(db: Database, time: FakeTime, jwt_secret: str) -> Callable[..., De
 @pytest.fixture
 def desk(make_desk: Callable[..., Desk]) -> Desk:
     return make_desk()
+
+
+@pytest.fixture
+async def client(db: Database, jwt_secret: str, time: FakeTime) -> AsyncIterator[httpx.AsyncClient]:
+    """Routing's app on that database with the test's hand-moved clock, in-process
+    without its lifespan (no broker, no scheduler task: tests tick it themselves)."""
+    app = create_app(settings_for(db.url, jwt_secret), time=time)
+    app.state.db = db
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        yield http
+
+
+@pytest.fixture
+def auth(token_for: Callable[..., str]) -> Callable[..., dict[str, str]]:
+    """``auth("department", department="quality", sub="q-1")``."""
+
+    def headers(*roles: str, sub: str = "tester", department: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(*roles, sub=sub, department=department)}"}
+
+    return headers

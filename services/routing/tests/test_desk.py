@@ -278,9 +278,7 @@ async def test_waiting_on_the_customer_pauses_the_clocks(
     resumed = (await load(db, payload.complaint_id)).clocks["resolution_plan"]
     assert resumed.state.value == "running"
     assert resumed.due_at is not None and resumed.due_at > before
-    assert (
-        desk.routing.policy.calendar.working_seconds_between(before, resumed.due_at) == 8 * 3600
-    )
+    assert desk.routing.policy.calendar.working_seconds_between(before, resumed.due_at) == 8 * 3600
 
 
 async def test_closing_stops_every_clock_and_reopening_keeps_them_stopped(
