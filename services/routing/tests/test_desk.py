@@ -14,8 +14,8 @@ from tousu_common.db import Database
 from tousu_common.events.catalog import (
     AmendmentKind,
     ComplaintAmended,
-    ComplaintClosed,
     ComplaintCategory,
+    ComplaintClosed,
     ComplaintWithdrawn,
     CustomerTier,
     CustomerWaitEnded,

@@ -61,11 +61,12 @@ class ComplaintRepository:
         if row is None:
             return None
         triage = await self.session.get(TriageRow, complaint_id)
-        clocks = (
-            await self.session.scalars(
-                sa.select(SlaClockRow).where(SlaClockRow.complaint_id == complaint_id)
-            )
-        ).all()
+        clock_query = sa.select(SlaClockRow).where(SlaClockRow.complaint_id == complaint_id)
+        if for_update and _locks_rows(self.session):
+            # The scheduler skips locked clocks; if it holds them, we wait and then
+            # read what it committed (its warning/breach flags are never lost).
+            clock_query = clock_query.with_for_update()
+        clocks = (await self.session.scalars(clock_query)).all()
         return _complaint(row, triage, clocks)
 
     async def candidates_for_duplicate(
