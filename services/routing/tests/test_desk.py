@@ -16,6 +16,7 @@ from tousu_common.events.catalog import (
     ComplaintAmended,
     ComplaintCategory,
     ComplaintClosed,
+    ComplaintReopened,
     ComplaintWithdrawn,
     CustomerTier,
     CustomerWaitEnded,
@@ -297,6 +298,12 @@ async def test_closing_stops_every_clock_and_reopening_keeps_them_stopped(
     )
     complaint = await load(db, payload.complaint_id)
     assert not complaint.open
+    assert {c.state.value for c in complaint.clocks.values()} == {"stopped"}
+    await desk.deliver(
+        ComplaintReopened(**case_fields(payload.complaint_id, time.now()), reason="问题复发")
+    )
+    complaint = await load(db, payload.complaint_id)
+    assert complaint.open
     assert {c.state.value for c in complaint.clocks.values()} == {"stopped"}
 
 

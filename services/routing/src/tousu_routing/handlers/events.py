@@ -89,8 +89,16 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
             return
         complaints = ComplaintRepository(session)
         complaint = await complaints.get(payload.complaint_id, for_update=True)
-        if complaint is None or complaint.status is not Status.awaiting_transcription:
-            log.info("transcription for a complaint not waiting for one, ignored")
+        if complaint is None:
+            log.warning("transcription for a complaint routing never received, ignored")
+            return
+        if complaint.status is not Status.awaiting_transcription:
+            # A person triaged it before the text came: keep the text (for the
+            # duplicate check of later complaints), decide nothing again.
+            if not complaint.description.strip():
+                complaint.description = payload.text
+                await complaints.save(complaint)
+            log.info("transcription for a complaint not waiting for one: no triage")
             return
         complaint.description = payload.text
         complaint.attachment_count = max(complaint.attachment_count, payload.attachment_count)
