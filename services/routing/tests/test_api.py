@@ -143,6 +143,11 @@ async def test_reassignment_moves_the_owner_and_the_clocks_carry_on(
         "supply",
         "csc-3",
     )
+    history = (await client.get(f"{url}/history", headers=auth("csc"))).json()
+    assert [(h["kind"], h["owner_department"], h["decided_by"]) for h in history] == [
+        ("rules", "quality", "rules"),
+        ("reassignment", "supply", "csc-3"),
+    ]
     # The breach now escalates to the new owner's manager.
     await SlaScheduler(db, desk.routing).tick(MONDAY_10 + timedelta(days=30))
     escalated = [p for k, p in await staged(db, payload.complaint_id) if k == "complaint.escalated"]

@@ -3,6 +3,7 @@ duplicates, clocks stopped, paused and resumed, and the outbox they fill."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -196,6 +197,17 @@ async def test_not_a_duplicate(desk: Desk, db: Database, change: dict[str, Any])
     if values["customer_id"] is None:
         values["customer_id"] = received().customer_id
     again = received(**values)
+    await desk.deliver(again)
+    assert (await load(db, again.complaint_id)).status is Status.triaged
+
+
+async def test_a_zero_window_switches_duplicate_linking_off(
+    make_desk: Callable[..., Desk], db: Database
+) -> None:
+    desk = make_desk(duplicate_window_days=0)
+    first = received()
+    await desk.deliver(first)
+    again = received(customer_id=first.customer_id, reference="TS-2026-000124")
     await desk.deliver(again)
     assert (await load(db, again.complaint_id)).status is Status.triaged
 

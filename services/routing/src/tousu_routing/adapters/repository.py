@@ -73,8 +73,8 @@ class ComplaintRepository:
         self, complaint: Complaint, window: timedelta
     ) -> list[Complaint]:
         """Open complaints of the same customer received within ``window`` before it."""
-        if complaint.customer_id is None:
-            return []
+        if complaint.customer_id is None or window <= timedelta(0):
+            return []  # an unknown customer, or duplicate linking switched off
         rows = (
             await self.session.scalars(
                 sa.select(ComplaintRow)

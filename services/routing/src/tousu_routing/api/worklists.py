@@ -3,7 +3,7 @@ and the overdue list — filtered, paginated, and scoped to the caller's departm
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -159,8 +159,6 @@ async def _page(
 
 
 def _utc(value: datetime) -> datetime:
-    from datetime import UTC
-
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -328,7 +328,9 @@ class Complaint:
             )
         )
 
-    def _record(self, kind: RecordKind, reason: str | None, at: datetime) -> None:
+    def _record(
+        self, kind: RecordKind, reason: str | None, at: datetime, *, by: str | None = None
+    ) -> None:
         assert self.triage is not None
         self.records.append(
             TriageRecord(
@@ -339,7 +341,7 @@ class Complaint:
                 quality_report_needed=self.triage.quality_report_needed,
                 rule_id=self.triage.rule_id,
                 ruleset_version=self.triage.ruleset_version,
-                decided_by=self.triage.decided_by,
+                decided_by=by or self.triage.decided_by,
                 reason=reason,
                 recorded_at=at,
             )
@@ -364,9 +366,8 @@ class Complaint:
         self.triage.owner_department = department
         for clock in self.clocks.values():
             clock.owner_department = department
-        self._record(RecordKind.reassignment, reason, now)
         # The history row says who moved it, not who decided the triage.
-        self.records[-1] = TriageRecord(**{**self.records[-1].__dict__, "decided_by": by})
+        self._record(RecordKind.reassignment, reason, now, by=by)
         self.events.append(
             ComplaintReassigned(
                 complaint_id=self.complaint_id,
