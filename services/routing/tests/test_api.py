@@ -429,3 +429,29 @@ async def test_overdue_list_shows_breached_clocks_per_department(
         await client.get("/v1/worklists/overdue?urgency=urgent", headers=auth("manager"))
     ).json()
     assert urgent["total"] == 0
+
+
+async def test_a_fax_triaged_by_hand_keeps_its_late_transcription_without_retriage(
+    desk: Desk, db: Database, client: httpx.AsyncClient, auth: Auth, time: FakeTime
+) -> None:
+    from tousu_common.events.catalog import AmendmentKind, ComplaintAmended
+
+    fax = received(title="传真投诉", description="", needs_transcription=True)
+    await desk.deliver(fax)
+    queue = (await client.get("/v1/worklists/triage-queue", headers=auth("csc"))).json()
+    assert [i["status"] for i in queue["items"]] == ["awaiting_transcription"]
+    url = f"/v1/triage/{fax.complaint_id}"
+    assert (await client.put(url, json=MANUAL, headers=auth("csc"))).status_code == 200
+    await desk.deliver(
+        ComplaintAmended(
+            complaint_id=fax.complaint_id,
+            reference=fax.reference,
+            kind=AmendmentKind.transcription,
+            text="发动机漏油。",
+            amended_at=time.now(),
+            by="csc-2",
+        )
+    )
+    kinds = [k for k, _ in await staged(db, fax.complaint_id)]
+    assert kinds == ["complaint.triaged"]  # the person's decision stands
+    assert (await client.get(url, headers=auth("csc"))).json()["owner_department"] == "logistics"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tousu_common.events.catalog import (
     ComplaintEscalated,
     CustomerTier,
@@ -101,3 +104,25 @@ def test_rebudget_keeps_start_pauses_and_flags() -> None:
         SlaBreached,
         ComplaintEscalated,
     ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    urgency=st.sampled_from(list(Urgency)),
+    kind=st.sampled_from(list(SlaClock)),
+    waits=st.lists(st.tuples(st.integers(0, 5 * 86400), st.integers(0, 3 * 86400)), max_size=4),
+)
+def test_pausing_a_clock_never_brings_its_deadline_closer(
+    urgency: Urgency, kind: SlaClock, waits: list[tuple[int, int]]
+) -> None:
+    clock = urgent_clock(urgency=urgency, kind=kind)
+    unpaused = clock.due_at
+    assert unpaused is not None and unpaused >= START
+    cursor = START
+    for gap, length in waits:
+        cursor += timedelta(seconds=gap)
+        clock.pause(POLICY, cursor)
+        cursor += timedelta(seconds=length)
+        clock.resume(POLICY, cursor)
+        assert clock.due_at is not None and clock.due_at >= unpaused
+        assert clock.warn_at is not None and START <= clock.warn_at <= clock.due_at
