@@ -137,6 +137,8 @@ def test_overrides_and_bad_durations(calendar: BusinessCalendar) -> None:
 def test_settings_refuse_a_calendar_that_cannot_work() -> None:
     with pytest.raises(ValueError, match="working hours"):
         Settings(jwt_secret="s" * 40, working_hours_start="18:00", working_hours_end="09:00")
+    with pytest.raises(ValueError, match="timezone"):
+        Settings(jwt_secret="s" * 40, timezone="Mars/Olympus_Mons")
     with pytest.raises(ValueError, match="duration"):
         Settings(jwt_secret="s" * 40, sla_durations={"urgent": {"first_response": "soon"}})
 

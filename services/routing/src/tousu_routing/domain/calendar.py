@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -44,7 +44,10 @@ class BusinessCalendar:
             raise CalendarError("working hours must end after they start")
         if not self.workdays and not self.makeup_days:
             raise CalendarError("the calendar has no working days")
-        ZoneInfo(self.timezone)  # unknown zone → ZoneInfoNotFoundError (a ValueError)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise CalendarError(f"unknown timezone {self.timezone!r}") from exc
 
     @property
     def zone(self) -> ZoneInfo:
