@@ -1,161 +1,387 @@
-"""The rule table on complaints as customers actually write them."""
+"""The shipped rule set on complaints as customers write them, and the rule engine."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from pydantic import ValidationError
 
-from tousu_common.events import ComplaintCategory, Urgency
-from tousu_routing.domain.rules import DEFAULT_RULE, RULES, RULESET_VERSION, Rule
-from tousu_routing.domain.triage import triage
+from tousu_common.events.catalog import Channel, ComplaintCategory, CustomerTier, Urgency
+from tousu_routing.domain.rules import (
+    KEY_ACCOUNT_RULE_ID,
+    Facts,
+    RuleSet,
+    RuleSetDocument,
+    default_document,
+    parse_document,
+)
+
+DEFAULT = RuleSet("1", default_document())
+PQ, SQ = ComplaintCategory.product_quality, ComplaintCategory.service_quality
+DELIVERY, COMMERCIAL = ComplaintCategory.delivery, ComplaintCategory.commercial
+URGENT, IMPORTANT, GENERAL = Urgency.urgent, Urgency.important, Urgency.general
 
 
-def test_oil_leak_on_a_new_engine_goes_to_quality_as_important() -> None:
-    decision = triage(
-        "发动机漏油",
-        "新车行驶不到三千公里，发动机缸盖处持续漏油，4S店检查后说需要返厂。",
-        "YC6K",
+def decide(title: str, description: str = "", **facts: Any) -> Any:
+    return DEFAULT.decide(
+        Facts(title=title, description=description, channel=Channel.hotline, **facts)
     )
-    assert decision.category is ComplaintCategory.product_quality
-    assert decision.owner_department == "quality"
-    assert decision.urgency is Urgency.important
-    assert decision.rule_id == "product-quality"
-    assert decision.ruleset_version == RULESET_VERSION
 
 
-def test_breakdown_that_stops_the_customer_is_urgent() -> None:
-    decision = triage(
-        "车辆高速抛锚",
-        "运输途中发动机突然熄火抛锚，货物无法按时送达，整个车队停运，请尽快派人处理。",
-        "YC4S",
-    )
-    assert decision.category is ComplaintCategory.product_quality
-    assert decision.urgency is Urgency.urgent
-    assert "抛锚" in decision.urgent_keywords
-
-
-def test_english_engine_fault_with_a_stopped_line_is_urgent() -> None:
-    decision = triage(
-        "Engine fault stopped our assembly line",
-        "Three engines delivered last week show a fault code on the test bench; "
-        "our assembly line is at a standstill until this is fixed.",
-        "K13",
-    )
-    assert decision.category is ComplaintCategory.product_quality
-    assert decision.owner_department == "quality"
-    assert decision.urgency is Urgency.urgent
-
-
-def test_rude_service_station_goes_to_the_csc() -> None:
-    decision = triage(
+# (title, description, rule, category, urgency, department, quality report)
+CASES = [
+    (
+        "发动机漏油，车辆停在高速上",
+        "客户的卡车在高速上发动机漏油，已经停机，急需处理。",
+        "oil-leak",
+        PQ,
+        URGENT,
+        "quality",
+        True,
+    ),
+    (
+        "缸盖渗油",
+        "新车行驶不到三千公里，发动机缸盖处有渗油现象。",
+        "oil-leak",
+        PQ,
+        IMPORTANT,
+        "quality",
+        True,
+    ),
+    (
+        "Engine leaking oil",
+        "Our YC6K is leaking oil from the rear main seal.",
+        "oil-leak",
+        PQ,
+        IMPORTANT,
+        "quality",
+        True,
+    ),
+    (
+        "发动机异响",
+        "冷车启动时有明显异响，怠速时更严重。",
+        "engine-failure",
+        PQ,
+        IMPORTANT,
+        "quality",
+        True,
+    ),
+    (
+        "车辆无法启动",
+        "早上车辆无法启动，打不着火，已经趴窝在工地两天了。",
+        "engine-failure",
+        PQ,
+        URGENT,
+        "quality",
+        True,
+    ),
+    (
+        "Truck won't start",
+        "The truck won't start in the cold since the last service.",
+        "engine-failure",
+        PQ,
+        IMPORTANT,
+        "quality",
+        True,
+    ),
+    ("排气管冒黑烟", "加速时冒黑烟，动力不足。", "engine-failure", PQ, IMPORTANT, "quality", True),
+    ("水温高", "爬坡时水温高，仪表报警。", "engine-failure", PQ, IMPORTANT, "quality", True),
+    ("断轴", "行驶中断轴，车辆抛锚在国道上。", "engine-failure", PQ, URGENT, "quality", True),
+    (
+        "车辆起火",
+        "行驶途中发动机舱起火，所幸无人员受伤。",
+        "product-safety",
+        PQ,
+        URGENT,
+        "quality",
+        True,
+    ),
+    (
+        "Brake failure on the highway",
+        "The brakes failed at 60 km/h; nobody was hurt.",
+        "product-safety",
+        PQ,
+        URGENT,
+        "quality",
+        True,
+    ),
+    (
+        "配件质量差",
+        "新换的零部件质量问题严重，用了一周就坏。",
+        "parts-quality",
+        PQ,
+        IMPORTANT,
+        "quality",
+        True,
+    ),
+    (
+        "发货延迟",
+        "合同约定上周交货，至今物流信息没有更新。",
+        "delivery-delay",
+        DELIVERY,
+        IMPORTANT,
+        "logistics",
+        False,
+    ),
+    (
+        "Delivery delay",
+        "Our order of 20 engines was promised for May 3 and is delayed again.",
+        "delivery-delay",
+        DELIVERY,
+        IMPORTANT,
+        "logistics",
+        False,
+    ),
+    (
+        "交付延迟导致停产",
+        "发动机迟迟不到，我们的总装线已经停产两天。",
+        "delivery-delay",
+        DELIVERY,
+        URGENT,
+        "logistics",
+        False,
+    ),
+    (
+        "错发配件",
+        "收到的配件型号不对，错发了YC4的零件。",
+        "wrong-delivery",
+        DELIVERY,
+        IMPORTANT,
+        "logistics",
+        False,
+    ),
+    (
         "维修站服务态度差",
-        "在服务站等待了四个小时没人理，师傅态度很差，还推诿说不归他们管。",
-        None,
-    )
-    assert decision.category is ComplaintCategory.service_quality
-    assert decision.owner_department == "csc"
-    assert decision.urgency is Urgency.general
-
-
-def test_a_passing_mention_of_the_engine_does_not_outweigh_a_service_complaint() -> None:
-    decision = triage(
+        "在服务站等了四个小时没人理，师傅态度很差，还推诿。",
+        "service-quality",
+        SQ,
+        GENERAL,
+        "csc",
+        False,
+    ),
+    (
         "Rude technician",
         "The service technician was rude and I was kept waiting all day "
         "while they looked at my engine.",
-        None,
-    )
-    assert decision.category is ComplaintCategory.service_quality
-    assert decision.rule_id == "service-quality"
+        "service-quality",
+        SQ,
+        GENERAL,
+        "csc",
+        False,
+    ),
+    (
+        "发票金额错误",
+        "发票上的价格和合同价格不一致，要求重新开票并退款差价。",
+        "commercial",
+        COMMERCIAL,
+        GENERAL,
+        "sales",
+        False,
+    ),
+    (
+        "Refund not received",
+        "We were promised a refund on invoice 4471.",
+        "commercial",
+        COMMERCIAL,
+        GENERAL,
+        "sales",
+        False,
+    ),
+    (
+        "三包期内拒绝保修",
+        "发动机还在三包期内，服务站拒绝保修。",
+        "warranty",
+        COMMERCIAL,
+        GENERAL,
+        "after_sales",
+        False,
+    ),
+]
 
 
-def test_late_delivery_goes_to_logistics() -> None:
-    decision = triage("发货延迟", "合同约定上周交货，至今物流信息没有更新。", None)
-    assert decision.category is ComplaintCategory.delivery
-    assert decision.owner_department == "logistics"
-    assert decision.urgency is Urgency.important
+@pytest.mark.parametrize(
+    ("title", "description", "rule_id", "category", "urgency", "department", "report"),
+    CASES,
+    ids=[case[0] for case in CASES],
+)
+def test_default_rules_on_realistic_complaints(
+    title: str,
+    description: str,
+    rule_id: str,
+    category: ComplaintCategory,
+    urgency: Urgency,
+    department: str,
+    report: bool,
+) -> None:
+    decision = decide(title, description)
+    assert decision.matched
+    assert (
+        decision.rule_id,
+        decision.category,
+        decision.urgency,
+        decision.owner_department,
+        decision.quality_report_needed,
+    ) == (rule_id, category, urgency, department, report)
 
 
-def test_english_late_shipment_goes_to_logistics() -> None:
-    decision = triage(
-        "Shipment is late",
-        "Our order of 20 engines was promised for May 3 and is delayed again.",
-        None,
-    )
-    assert decision.category is ComplaintCategory.delivery
-    assert decision.owner_department == "logistics"
+def test_nothing_recognisable_goes_to_the_manual_queue() -> None:
+    decision = decide("其他问题", "希望贵公司能在我们县城开一家门店。")
+    assert not decision.matched
+    assert decision.rule_id is None and decision.category is None
+    assert decision.urgency is GENERAL
 
 
-def test_wrong_invoice_goes_to_sales() -> None:
-    decision = triage(
-        "发票金额错误", "发票上的价格和合同价格不一致，要求重新开票并退款差价。", None
-    )
-    assert decision.category is ComplaintCategory.commercial
-    assert decision.owner_department == "sales"
-    assert decision.urgency is Urgency.general
+def test_an_urgent_signal_without_a_category_is_still_urgent_in_the_queue() -> None:
+    decision = decide("请尽快联系", "我们整个车队停运了。")
+    assert not decision.matched
+    assert decision.urgency is URGENT
+    assert decision.escalations == ("breakdown",)
 
 
-def test_english_refund_request_goes_to_sales() -> None:
-    decision = triage("Refund not received", "We were promised a refund on invoice 4471.", None)
-    assert decision.category is ComplaintCategory.commercial
-    assert decision.owner_department == "sales"
+def test_a_car_that_will_not_catch_fire_is_not_on_fire() -> None:
+    # 打不着火 ("won't fire up") contains 着火 ("catches fire").
+    decision = decide("打不着火", "早上打不着火。")
+    assert decision.rule_id == "engine-failure"
+    assert decision.urgency is IMPORTANT
 
 
-def test_nothing_recognisable_falls_back_to_the_csc() -> None:
-    decision = triage("其他问题", "希望贵公司能在我们县城开一家门店。", None)
-    assert decision.rule_id == DEFAULT_RULE.rule_id == "default"
-    assert decision.category is ComplaintCategory.other
-    assert decision.urgency is Urgency.general
+def test_negative_keywords_stop_a_rule() -> None:
+    decision = decide("检查结果", "经检查没有漏油，但是冷车启动有异响。")
+    assert decision.rule_id == "engine-failure"  # not oil-leak
+
+
+def test_key_accounts_never_wait_in_the_manual_queue() -> None:
+    decision = decide("请回电", "关于下季度的合作，请客户经理回电。", key_account=True)
+    assert decision.matched and decision.rule_id == KEY_ACCOUNT_RULE_ID
     assert decision.owner_department == "csc"
-    assert decision.matched_keywords == ()
+    assert decision.urgency is IMPORTANT
 
 
-def test_urgent_signal_raises_any_category_to_urgent() -> None:
-    decision = triage("交付延迟导致停产", "发动机迟迟不到货，我们的总装线已经停产两天。", None)
-    assert decision.urgency is Urgency.urgent
+def test_key_account_raises_a_general_complaint_to_important() -> None:
+    decision = decide("发票金额错误", "发票上的价格不对。", key_account=True)
+    assert decision.rule_id == "commercial" and decision.urgency is IMPORTANT
+    strategic = decide("发票金额错误", "发票上的价格不对。", customer_tier=CustomerTier.strategic)
+    assert strategic.urgency is IMPORTANT
 
 
-def test_english_keywords_match_whatever_the_case() -> None:
-    decision = triage("ENGINE LEAKING OIL", "Oil LEAK under the engine.", None)
-    assert decision.category is ComplaintCategory.product_quality
-    assert "leak" in decision.matched_keywords
+def test_text_is_normalised_full_width_upper_case_and_ocr_spaces() -> None:
+    assert decide("ＥＮＧＩＮＥ ＬＥＡＫＩＮＧ ＯＩＬ").rule_id == "oil-leak"
+    assert decide("发 动 机 漏 油", "传真扫描件").rule_id == "oil-leak"
 
 
 def test_english_keywords_must_start_a_word() -> None:
-    # "late" must not fire on "plate", nor "fire" on "bonfire".
-    decision = triage(
-        "Number plate", "The number plate bracket is loose near the bonfire pit.", None
-    )
-    assert decision.category is ComplaintCategory.other
-    assert decision.urgency is Urgency.general
+    # "late" must not fire inside "plate", nor "fire" inside "bonfire".
+    decision = decide("Number plate", "The number plate bracket is loose near the bonfire pit.")
+    assert not decision.matched and decision.urgency is GENERAL
 
 
 def test_english_keywords_are_found_inside_chinese_text() -> None:
-    decision = triage("发动机noise很大", "冷车启动后有noise，怀疑是defect。", None)
-    assert decision.category is ComplaintCategory.product_quality
-    assert {"noise", "defect"} <= set(decision.matched_keywords)
+    decision = decide("发动机noise很大", "冷车启动后有noise。")
+    assert decision.rule_id == "engine-failure"
 
 
-def test_product_model_is_part_of_the_text() -> None:
-    decision = triage("问题反馈", "请联系我。", "发动机 YC6MK")
-    assert decision.category is ComplaintCategory.product_quality
+def test_the_same_facts_always_get_the_same_decision() -> None:
+    assert decide("发动机异响", "怠速时有明显异响。") == decide("发动机异响", "怠速时有明显异响。")
 
 
-def test_equal_hits_go_to_the_earlier_rule() -> None:
-    # One product keyword, one service keyword: the table order decides.
-    decision = triage("异响", "维修站", None)
-    assert decision.rule_id == RULES[0].rule_id == "product-quality"
+def custom(**document: Any) -> RuleSet:
+    return RuleSet("t", RuleSetDocument.model_validate(document))
 
 
-def test_the_same_text_always_gets_the_same_decision() -> None:
-    args = ("发动机异响", "怠速时有明显异响。", "YC6L")
-    assert triage(*args) == triage(*args)
+def facts(**values: Any) -> Facts:
+    base: dict[str, Any] = {"title": "问题", "description": "", "channel": Channel.web}
+    return Facts(**{**base, **values})
 
 
-@pytest.mark.parametrize("rule", [*RULES, DEFAULT_RULE], ids=lambda rule: rule.rule_id)
-def test_every_rule_has_a_known_urgency_below_urgent(rule: Rule) -> None:
-    # Urgent comes only from urgent signals, never from a category by itself.
-    assert rule.urgency in (Urgency.important, Urgency.general)
+OUTCOME = {"category": "product_quality", "urgency": "important", "owner_department": "technical"}
 
 
-def test_rule_ids_are_unique() -> None:
-    ids = [rule.rule_id for rule in (*RULES, DEFAULT_RULE)]
-    assert len(ids) == len(set(ids))
+def test_conditions_on_product_channel_tier_segment_and_attachments() -> None:
+    rules = custom(
+        rules=[
+            {
+                "id": "gas-engines",
+                "when": {
+                    "product": ["YC*N*", "K13"],
+                    "channel": ["email", "fax"],
+                    "tier": ["key"],
+                    "segment": ["oem"],
+                    "attachments": True,
+                },
+                "then": OUTCOME,
+            }
+        ]
+    )
+    good = {
+        "product_model": "yc6k-n400",
+        "channel": Channel.email,
+        "customer_tier": CustomerTier.key,
+        "customer_segment": "oem",
+        "attachment_count": 2,
+    }
+    assert rules.decide(facts(**good)).rule_id == "gas-engines"
+    assert rules.decide(facts(**{**good, "product_model": "K13"})).matched
+    for change in (
+        {"product_model": "YC4S"},
+        {"product_model": None},
+        {"channel": Channel.hotline},
+        {"customer_tier": CustomerTier.general},
+        {"customer_segment": "dealer"},
+        {"attachment_count": 0},
+    ):
+        assert not rules.decide(facts(**{**good, **change})).matched, change
+
+
+def test_all_requires_every_group_and_first_match_wins() -> None:
+    rules = custom(
+        synonyms={"leak": ["漏油", "leak"], "turbo": ["增压器", "turbo"]},
+        rules=[
+            {"id": "turbo-leak", "when": {"all": ["@leak", "@turbo"]}, "then": OUTCOME},
+            {
+                "id": "leak",
+                "when": {"any": ["@leak"]},
+                "then": {**OUTCOME, "owner_department": "quality"},
+            },
+        ],
+    )
+    assert rules.decide(facts(title="增压器漏油")).rule_id == "turbo-leak"
+    assert rules.decide(facts(title="缸盖漏油")).rule_id == "leak"
+
+
+def test_disabled_rules_do_not_match() -> None:
+    rules = custom(
+        rules=[{"id": "off", "enabled": False, "when": {"any": ["漏油"]}, "then": OUTCOME}]
+    )
+    assert not rules.decide(facts(title="漏油")).matched
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"rules": [{"id": "a", "when": {"any": ["@nope"]}, "then": OUTCOME}]}, "unknown synonym"),
+        ({"rules": [{"id": "a", "then": OUTCOME}, {"id": "a", "then": OUTCOME}]}, "unique"),
+        (
+            {"rules": [{"id": "a", "then": {**OUTCOME, "owner_department": "marketing"}}]},
+            "owner_department",
+        ),
+        ({"rules": [{"id": "Bad Id", "then": OUTCOME}]}, "pattern"),
+        ({"rules": [{"id": "a", "when": {"colour": ["red"]}, "then": OUTCOME}]}, "colour"),
+        ({"synonyms": {"empty": []}}, "empty"),
+    ],
+)
+def test_invalid_rule_sets_are_refused(document: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        RuleSetDocument.model_validate(document)
+
+
+def test_the_shipped_file_parses_and_every_group_is_used() -> None:
+    document = default_document()
+    used = {
+        term[1:]
+        for item in [*document.rules, *document.escalations]
+        for term in item.when.terms()
+        if term.startswith("@")
+    }
+    assert used == set(document.synonyms)
+    assert parse_document("rules: []").rules == []

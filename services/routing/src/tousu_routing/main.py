@@ -1,21 +1,61 @@
-"""The routing app: routers, consumers and lifespan come together here, no logic."""
+"""The routing app: routers, consumers, the SLA scheduler and lifespan come together
+here, no logic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tousu_common.db import Database
+from tousu_common.settings import ServiceSettings
 from tousu_common.web import create_service_app
+from tousu_routing.api.duplicates import router as duplicates_router
+from tousu_routing.api.rules import router as rules_router
 from tousu_routing.api.triage import router as triage_router
+from tousu_routing.api.worklists import router as worklists_router
+from tousu_routing.bootstrap import Routing, SystemTime, TimeSource
 from tousu_routing.config import Settings
 from tousu_routing.entrypoints.consumer import build_consumers
+from tousu_routing.entrypoints.scheduler import SlaScheduler
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or Settings(),
+def create_app(settings: Settings | None = None, time: TimeSource | None = None) -> FastAPI:
+    settings = settings or Settings()
+    routing = Routing(settings, time or SystemTime())
+
+    def consumers(db: Database, service_settings: ServiceSettings) -> list:
+        return build_consumers(db, service_settings, routing)
+
+    app = create_service_app(
+        settings,
         title="Tousu routing",
         description=(
-            "Triages every complaint.received by rules (category, urgency, owner department) "
-            "and announces it as complaint.triaged."
+            "The triage desk: classifies every complaint by versioned rules (or a person), "
+            "links duplicates, runs the SLA clocks on a business calendar, raises warnings, "
+            "breaches and escalations, and serves the worklists."
         ),
-        routers=[triage_router],
-        consumers=build_consumers,
+        routers=[triage_router, rules_router, duplicates_router, worklists_router],
+        consumers=consumers,
     )
+    app.state.routing = routing
+    service_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_lifespan(app):
+            scheduler = SlaScheduler(app.state.db, routing)
+            app.state.scheduler = scheduler
+            task = asyncio.create_task(scheduler.run(), name="sla-scheduler")
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,57 +1,381 @@
-"""Loading and saving triages; the only module here that writes SQL."""
+"""Loading and saving complaints, clocks and rule sets; the only module here that writes SQL."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tousu_common.events import ComplaintCategory, Urgency, new_event
+from tousu_common.events import new_event
+from tousu_common.events.catalog import (
+    Channel,
+    ComplaintCategory,
+    CustomerSegment,
+    CustomerTier,
+    EventPayload,
+    SlaClock,
+    Urgency,
+)
 from tousu_common.messaging.outbox import add_event
-from tousu_routing.adapters.orm import TriageRow
-from tousu_routing.domain.model import Triage
+from tousu_routing.adapters.orm import (
+    ComplaintRow,
+    RuleSetRow,
+    SlaClockRow,
+    TriageRecordRow,
+    TriageRow,
+)
+from tousu_routing.domain.clocks import Clock, ClockState
+from tousu_routing.domain.model import Complaint, Status, Triage
+from tousu_routing.domain.rules import RuleSet, RuleSetDocument
+from tousu_routing.domain.sla import Basis, Pause
 
 SOURCE = "tousu/routing"
 
 
-class TriageRepository:
+async def stage(session: AsyncSession, events: list[EventPayload]) -> None:
+    for payload in events:
+        await add_event(session, new_event(payload, source=SOURCE))
+    events.clear()
+
+
+def _locks_rows(session: AsyncSession) -> bool:
+    """SELECT … FOR UPDATE where it means something (PostgreSQL); SQLite has one writer."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+class ComplaintRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, triage: Triage) -> None:
-        """Store the triage and stage the events it raised, in the same transaction."""
-        self.session.add(
-            TriageRow(
-                complaint_id=triage.complaint_id,
-                reference=triage.reference,
-                category=triage.category.value,
-                urgency=triage.urgency.value,
+    async def get(self, complaint_id: UUID, *, for_update: bool = False) -> Complaint | None:
+        query = sa.select(ComplaintRow).where(ComplaintRow.complaint_id == complaint_id)
+        if for_update and _locks_rows(self.session):
+            query = query.with_for_update()
+        row = (await self.session.scalars(query)).one_or_none()
+        if row is None:
+            return None
+        triage = await self.session.get(TriageRow, complaint_id)
+        clock_query = sa.select(SlaClockRow).where(SlaClockRow.complaint_id == complaint_id)
+        if for_update and _locks_rows(self.session):
+            # The scheduler skips locked clocks; if it holds them, we wait and then
+            # read what it committed (its warning/breach flags are never lost).
+            clock_query = clock_query.with_for_update()
+        clocks = (await self.session.scalars(clock_query)).all()
+        return _complaint(row, triage, clocks)
+
+    async def candidates_for_duplicate(
+        self, complaint: Complaint, window: timedelta
+    ) -> list[Complaint]:
+        """Open complaints of the same customer received within ``window`` before it."""
+        if complaint.customer_id is None or window <= timedelta(0):
+            return []  # an unknown customer, or duplicate linking switched off
+        rows = (
+            await self.session.scalars(
+                sa.select(ComplaintRow)
+                .where(
+                    ComplaintRow.customer_id == complaint.customer_id,
+                    ComplaintRow.complaint_id != complaint.complaint_id,
+                    ComplaintRow.open.is_(True),
+                    ComplaintRow.status != Status.duplicate.value,
+                    ComplaintRow.received_at >= complaint.received_at - window,
+                    ComplaintRow.received_at <= complaint.received_at,
+                )
+                .order_by(ComplaintRow.received_at.desc())
+                .limit(50)
+            )
+        ).all()
+        return [_complaint(row, None, ()) for row in rows]
+
+    async def save(self, complaint: Complaint) -> None:
+        """Write the complaint, its triage, its clocks and history, and stage its events."""
+        now = datetime.now(UTC)
+        row = await self.session.get(ComplaintRow, complaint.complaint_id)
+        values = {
+            "reference": complaint.reference,
+            "channel": complaint.channel.value,
+            "received_at": complaint.received_at,
+            "title": complaint.title,
+            "description": complaint.description,
+            "product_model": complaint.product_model,
+            "serial_number": complaint.serial_number,
+            "customer_id": complaint.customer_id,
+            "customer_tier": complaint.customer_tier.value,
+            "customer_segment": (
+                complaint.customer_segment.value if complaint.customer_segment else None
+            ),
+            "key_account": complaint.key_account,
+            "attachment_count": complaint.attachment_count,
+            "status": complaint.status.value,
+            "open": complaint.open,
+            "duplicate_of": complaint.duplicate_of,
+            "provisional_urgency": complaint.provisional_urgency.value,
+            "received_event_id": complaint.received_event_id,
+            "updated_at": now,
+        }
+        if row is None:
+            self.session.add(ComplaintRow(complaint_id=complaint.complaint_id, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+        if complaint.triage is not None:
+            await self._save_triage(complaint, complaint.triage)
+        for clock in complaint.clocks.values():
+            await ClockRepository(self.session).save(clock)
+        for record in complaint.records:
+            self.session.add(
+                TriageRecordRow(
+                    complaint_id=complaint.complaint_id,
+                    kind=record.kind.value,
+                    category=record.category.value,
+                    urgency=record.urgency.value,
+                    owner_department=record.owner_department,
+                    quality_report_needed=record.quality_report_needed,
+                    rule_id=record.rule_id,
+                    ruleset_version=record.ruleset_version,
+                    decided_by=record.decided_by,
+                    reason=record.reason,
+                    recorded_at=record.recorded_at,
+                )
+            )
+        complaint.records.clear()
+        await self.session.flush()
+        await stage(self.session, complaint.events)
+
+    async def _save_triage(self, complaint: Complaint, triage: Triage) -> None:
+        row = await self.session.get(TriageRow, complaint.complaint_id)
+        values = {
+            "reference": complaint.reference,
+            "category": triage.category.value,
+            "urgency": triage.urgency.value,
+            "owner_department": triage.owner_department,
+            "rule_id": triage.rule_id,
+            "ruleset_version": triage.ruleset_version,
+            "decided_by": triage.decided_by,
+            "triaged_at": triage.triaged_at,
+            "received_event_id": complaint.received_event_id,
+            "quality_report_needed": triage.quality_report_needed,
+        }
+        if row is None:
+            self.session.add(TriageRow(complaint_id=complaint.complaint_id, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+
+    async def history(self, complaint_id: UUID) -> list[TriageRecordRow]:
+        return list(
+            (
+                await self.session.scalars(
+                    sa.select(TriageRecordRow)
+                    .where(TriageRecordRow.complaint_id == complaint_id)
+                    .order_by(TriageRecordRow.id)
+                )
+            ).all()
+        )
+
+
+class ClockRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def save(self, clock: Clock) -> None:
+        row = await self.session.get(SlaClockRow, (clock.complaint_id, clock.kind.value))
+        values = _clock_values(clock)
+        if row is None:
+            self.session.add(
+                SlaClockRow(complaint_id=clock.complaint_id, clock=clock.kind.value, **values)
+            )
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+
+    async def due(self, now: datetime, limit: int) -> list[tuple[SlaClockRow, Clock]]:
+        """Running clocks with a warning or breach due by ``now``, locked for this
+        transaction; on PostgreSQL rows another replica holds are skipped."""
+        query = (
+            sa.select(SlaClockRow)
+            .where(SlaClockRow.next_check_at <= now)
+            .order_by(SlaClockRow.next_check_at)
+            .limit(limit)
+        )
+        if _locks_rows(self.session):
+            query = query.with_for_update(skip_locked=True)
+        rows = (await self.session.scalars(query)).all()
+        return [(row, _clock(row)) for row in rows]
+
+    async def update(self, row: SlaClockRow, clock: Clock) -> None:
+        for name, value in _clock_values(clock).items():
+            setattr(row, name, value)
+        await self.session.flush()
+        await stage(self.session, clock.events)
+
+
+def _clock_values(clock: Clock) -> dict[str, Any]:
+    return {
+        "reference": clock.reference,
+        "urgency": clock.urgency.value,
+        "customer_tier": clock.customer_tier.value,
+        "key_account": clock.key_account,
+        "owner_department": clock.owner_department,
+        "basis": clock.basis.value,
+        "budget_seconds": clock.budget_seconds,
+        "started_at": clock.started_at,
+        "pauses": [
+            [p.start.isoformat(), p.end.isoformat() if p.end else None] for p in clock.pauses
+        ],
+        "state": clock.state.value,
+        "stopped_at": clock.stopped_at,
+        "due_at": clock.due_at,
+        "warn_at": clock.warn_at,
+        "warning_sent_at": clock.warning_sent_at,
+        "breached_at": clock.breached_at,
+        "next_check_at": clock.next_check_at,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _clock(row: SlaClockRow) -> Clock:
+    return Clock(
+        complaint_id=row.complaint_id,
+        reference=row.reference,
+        kind=SlaClock(row.clock),
+        urgency=Urgency(row.urgency),
+        customer_tier=CustomerTier(row.customer_tier),
+        key_account=row.key_account,
+        owner_department=row.owner_department,
+        basis=Basis(row.basis),
+        budget_seconds=row.budget_seconds,
+        started_at=row.started_at,
+        pauses=[
+            Pause(
+                datetime.fromisoformat(start),
+                datetime.fromisoformat(end) if end else None,
+            )
+            for start, end in row.pauses
+        ],
+        state=ClockState(row.state),
+        stopped_at=row.stopped_at,
+        due_at=row.due_at,
+        warn_at=row.warn_at,
+        warning_sent_at=row.warning_sent_at,
+        breached_at=row.breached_at,
+    )
+
+
+def _complaint(
+    row: ComplaintRow, triage: TriageRow | None, clocks: Sequence[SlaClockRow]
+) -> Complaint:
+    return Complaint(
+        complaint_id=row.complaint_id,
+        reference=row.reference,
+        channel=Channel(row.channel),
+        received_at=row.received_at,
+        title=row.title,
+        description=row.description,
+        product_model=row.product_model,
+        serial_number=row.serial_number,
+        customer_id=row.customer_id,
+        customer_tier=CustomerTier(row.customer_tier),
+        customer_segment=CustomerSegment(row.customer_segment) if row.customer_segment else None,
+        key_account=row.key_account,
+        attachment_count=row.attachment_count,
+        status=Status(row.status),
+        open=row.open,
+        duplicate_of=row.duplicate_of,
+        provisional_urgency=Urgency(row.provisional_urgency),
+        received_event_id=row.received_event_id,
+        triage=(
+            Triage(
+                category=ComplaintCategory(triage.category),
+                urgency=Urgency(triage.urgency),
                 owner_department=triage.owner_department,
+                quality_report_needed=triage.quality_report_needed,
                 rule_id=triage.rule_id,
                 ruleset_version=triage.ruleset_version,
                 decided_by=triage.decided_by,
                 triaged_at=triage.triaged_at,
-                received_event_id=triage.received_event_id,
             )
-        )
-        await self.session.flush()
-        for payload in triage.events:
-            await add_event(self.session, new_event(payload, source=SOURCE))
-        triage.events.clear()
+            if triage is not None
+            else None
+        ),
+        clocks={SlaClock(c.clock): _clock(c) for c in clocks},
+    )
 
-    async def get(self, complaint_id: UUID) -> Triage | None:
-        row = await self.session.get(TriageRow, complaint_id)
+
+class RuleSetRepository:
+    """Versions of the triage rules. A version is never changed once written."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def latest_row(self) -> RuleSetRow | None:
+        return (
+            await self.session.scalars(
+                sa.select(RuleSetRow).order_by(RuleSetRow.version.desc()).limit(1)
+            )
+        ).one_or_none()
+
+    async def current(self, seed: RuleSetDocument) -> RuleSet:
+        """The newest version; the first call on an empty database stores ``seed``
+        (the shipped rules file) as version 1. Needs a write transaction."""
+        row = await self.latest_row()
         if row is None:
-            return None
-        return Triage(
-            complaint_id=row.complaint_id,
-            reference=row.reference,
-            category=ComplaintCategory(row.category),
-            urgency=Urgency(row.urgency),
-            owner_department=row.owner_department,
-            rule_id=row.rule_id,
-            ruleset_version=row.ruleset_version,
-            decided_by=row.decided_by,
-            triaged_at=row.triaged_at,
-            received_event_id=row.received_event_id,
+            row = await self.add(seed, by="system", note="seeded from the rules file")
+        return compiled(row.version, row.document)
+
+    async def get(self, version: int) -> RuleSetRow | None:
+        return await self.session.get(RuleSetRow, version)
+
+    async def add(self, document: RuleSetDocument, *, by: str, note: str) -> RuleSetRow:
+        latest = await self.latest_row()
+        row = RuleSetRow(
+            version=(latest.version + 1) if latest else 1,
+            document=document.model_dump(mode="json", exclude_none=True),
+            created_at=datetime.now(UTC),
+            created_by=by,
+            note=note,
         )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def list(self, limit: int, offset: int) -> tuple[list[RuleSetRow], int]:
+        total = await self.session.scalar(sa.select(sa.func.count()).select_from(RuleSetRow))
+        rows = (
+            await self.session.scalars(
+                sa.select(RuleSetRow)
+                .order_by(RuleSetRow.version.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+        return list(rows), int(total or 0)
+
+    async def usage(self, versions: list[int]) -> dict[int, int]:
+        """How many triage decisions each version made."""
+        labels = [str(v) for v in versions]
+        result = await self.session.execute(
+            sa.select(TriageRecordRow.ruleset_version, sa.func.count())
+            .where(
+                TriageRecordRow.ruleset_version.in_(labels),
+                TriageRecordRow.kind == "rules",
+            )
+            .group_by(TriageRecordRow.ruleset_version)
+        )
+        return {int(version): count for version, count in result.all()}
+
+
+def compiled(version: int, document: dict[str, Any]) -> RuleSet:
+    return _compiled(str(version), json.dumps(document, sort_keys=True, ensure_ascii=False))
+
+
+@lru_cache(maxsize=32)
+def _compiled(version: str, document_json: str) -> RuleSet:
+    # Versions are immutable, but two databases (tests) may hold different
+    # documents under the same number: the document is part of the key.
+    return RuleSet(version, RuleSetDocument.model_validate_json(document_json))

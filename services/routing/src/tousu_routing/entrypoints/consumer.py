@@ -5,16 +5,24 @@ from __future__ import annotations
 from tousu_common.db import Database
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
-from tousu_routing.handlers.triage import triage_received_complaint
+from tousu_routing.bootstrap import Routing, SystemTime
+from tousu_routing.config import Settings
+from tousu_routing.handlers.events import build_handlers
 
 
-def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
+def build_consumers(
+    db: Database, settings: ServiceSettings, routing: Routing | None = None
+) -> list[InboxConsumer]:
+    assert isinstance(settings, Settings)
+    routing = routing or Routing(settings, SystemTime())
     return [
         InboxConsumer(
             db,
             settings,
             group_id="tousu-routing",
-            topics=["tousu.complaints"],
-            handlers={"complaint.received": triage_received_complaint},
+            # complaint lifecycle from intake; clocks' stop/pause/resume and
+            # closing from rectification.
+            topics=["tousu.complaints", "tousu.cases"],
+            handlers=build_handlers(routing),
         )
     ]

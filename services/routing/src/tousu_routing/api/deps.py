@@ -1,0 +1,95 @@
+"""What every routing route needs: the database, the routing wiring, scoping, paging."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel
+
+from tousu_common.auth import Principal
+from tousu_common.db import Database
+from tousu_common.errors import Forbidden, InvalidInput
+from tousu_routing.bootstrap import Routing
+from tousu_routing.domain.rules import DEPARTMENTS
+
+#: Roles that see every department's complaints (the rest see their own department's).
+CROSS_DEPARTMENT_ROLES = ("csc", "manager", "agent", "service")
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_routing(request: Request) -> Routing:
+    return request.app.state.routing
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+RoutingDep = Annotated[Routing, Depends(get_routing)]
+
+
+def sees_all_departments(principal: Principal) -> bool:
+    return principal.has_any(*CROSS_DEPARTMENT_ROLES)
+
+
+def check_department_access(principal: Principal, department: str) -> None:
+    """A department's staff see only their department's complaints."""
+    if sees_all_departments(principal):
+        return
+    if principal.department != department:
+        raise Forbidden("this complaint belongs to another department")
+
+
+def scoped_department(principal: Principal, requested: str | None) -> str | None:
+    """The department a worklist shows: the token's, or (for CSC and managers) any."""
+    if requested is not None and requested not in DEPARTMENTS:
+        raise InvalidInput(
+            "unknown department",
+            fields=[{"field": "department", "problem": f"must be one of {', '.join(DEPARTMENTS)}"}],
+        )
+    if sees_all_departments(principal):
+        return requested
+    if principal.department is None:
+        raise Forbidden("the token names no department")
+    if requested is not None and requested != principal.department:
+        raise Forbidden("you may only see your own department's worklist")
+    return principal.department
+
+
+def check_department_name(field: str, value: str) -> str:
+    if value not in DEPARTMENTS:
+        raise InvalidInput(
+            "unknown department",
+            fields=[{"field": field, "problem": f"must be one of {', '.join(DEPARTMENTS)}"}],
+        )
+    return value
+
+
+class Paging:
+    def __init__(
+        self,
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="Page size")] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> None:
+        maximum = request.app.state.settings.worklist_max_limit
+        if limit > maximum:
+            raise InvalidInput(
+                "page too large",
+                fields=[{"field": "limit", "problem": f"must be at most {maximum}"}],
+            )
+        self.limit = limit
+        self.offset = offset
+
+
+PagingDep = Annotated[Paging, Depends()]
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,325 @@
+"""``/v1/rules``: the triage rules, edited by admins. Every change stores a new,
+immutable rule-set version; triages keep the version that decided them, so a
+change never rewrites the past."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from tousu_common.auth import Principal, require_roles
+from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
+from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
+from tousu_routing.adapters.orm import RuleSetRow
+from tousu_routing.adapters.repository import RuleSetRepository, compiled
+from tousu_routing.api.deps import DbDep, Page, PagingDep, RoutingDep
+from tousu_routing.domain.rules import Decision, Facts, Rule, RuleSetDocument
+
+router = APIRouter(prefix="/v1/rules", tags=["rules"])
+
+Admin = Annotated[Principal, require_roles("admin")]
+BaseVersion = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
+    ),
+]
+CONFLICT = {409: {"model": ErrorBody, "description": "Someone saved a newer version first"}}
+
+
+class RuleSetView(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    note: str
+    document: RuleSetDocument
+
+    @classmethod
+    def of(cls, row: RuleSetRow) -> RuleSetView:
+        return cls(
+            version=row.version,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            note=row.note,
+            document=RuleSetDocument.model_validate(row.document),
+        )
+
+
+class VersionSummary(BaseModel):
+    version: int
+    created_at: datetime
+    created_by: str
+    note: str
+    rules: int
+    decisions: int = Field(description="Triages this version decided")
+
+
+class TrialComplaint(BaseModel):
+    """A complaint to try the current rules on (nothing is stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=20_000)
+    channel: Channel = Channel.hotline
+    customer_tier: CustomerTier = CustomerTier.general
+    customer_segment: CustomerSegment | None = None
+    key_account: bool = False
+    product_model: str | None = Field(default=None, max_length=100)
+    attachment_count: int = Field(default=0, ge=0, le=1000)
+
+
+class TrialDecision(BaseModel):
+    ruleset_version: str
+    matched: bool
+    rule_id: str | None
+    category: str | None
+    urgency: str
+    owner_department: str | None
+    quality_report_needed: bool
+    escalations: list[str]
+    matched_terms: list[str]
+
+    @classmethod
+    def of(cls, version: str, decision: Decision) -> TrialDecision:
+        return cls(
+            ruleset_version=version,
+            matched=decision.matched,
+            rule_id=decision.rule_id,
+            category=decision.category.value if decision.category else None,
+            urgency=decision.urgency.value,
+            owner_department=decision.owner_department,
+            quality_report_needed=decision.quality_report_needed,
+            escalations=list(decision.escalations),
+            matched_terms=list(decision.matched_terms),
+        )
+
+
+async def _save(
+    db: DbDep,
+    routing: RoutingDep,
+    principal: Principal,
+    base_version: int | None,
+    note: str,
+    change: Any,
+) -> RuleSetView:
+    """Read the latest version, apply ``change(document) -> document``, store it as
+    the next version — all in one transaction."""
+    try:
+        async with db.transaction() as session:
+            rules = RuleSetRepository(session)
+            await rules.current(routing.seed)
+            latest = await rules.latest_row()
+            assert latest is not None
+            if base_version is not None and base_version != latest.version:
+                raise Conflict(
+                    f"version {latest.version} is the latest, not {base_version}",
+                    fields=[{"field": "base_version", "problem": "stale"}],
+                )
+            current = RuleSetDocument.model_validate(latest.document)
+            document = _validated(change(current.model_dump(mode="json", exclude_none=True)))
+            row = await rules.add(document, by=principal.subject, note=note)
+    except IntegrityError as exc:
+        raise Conflict("another change was saved at the same moment; try again") from exc
+    return RuleSetView.of(row)
+
+
+def _validated(document: dict[str, Any]) -> RuleSetDocument:
+    try:
+        return RuleSetDocument.model_validate(document)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the rule set would not be valid",
+            fields=[
+                {
+                    "field": ".".join(str(p) for p in error["loc"]) or "document",
+                    "problem": error["msg"],
+                }
+                for error in exc.errors()
+            ],
+        ) from exc
+
+
+def _rule_index(document: dict[str, Any], rule_id: str) -> int:
+    for index, rule in enumerate(document.get("rules", [])):
+        if rule["id"] == rule_id:
+            return index
+    raise NotFound(f"no rule {rule_id!r} in the latest version")
+
+
+@router.get("", response_model=RuleSetView, summary="The rules in force (latest version)")
+async def get_rules(principal: Admin, db: DbDep, routing: RoutingDep) -> RuleSetView:
+    async with db.transaction() as session:
+        rules = RuleSetRepository(session)
+        await rules.current(routing.seed)
+        row = await rules.latest_row()
+    assert row is not None
+    return RuleSetView.of(row)
+
+
+@router.put(
+    "",
+    response_model=RuleSetView,
+    status_code=201,
+    summary="Replace the whole rule set (synonyms, rules, escalations): a new version",
+    responses=CONFLICT,
+)
+async def replace_rules(
+    document: RuleSetDocument,
+    principal: Admin,
+    db: DbDep,
+    routing: RoutingDep,
+    base_version: BaseVersion = None,
+) -> RuleSetView:
+    new = document.model_dump(mode="json", exclude_none=True)
+    return await _save(
+        db, routing, principal, base_version, "whole rule set replaced", lambda _: new
+    )
+
+
+@router.post(
+    "",
+    response_model=RuleSetView,
+    status_code=201,
+    summary="Add a rule (at `position`, default last): a new version",
+    responses=CONFLICT,
+)
+async def add_rule(
+    rule: Rule,
+    principal: Admin,
+    db: DbDep,
+    routing: RoutingDep,
+    position: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+    base_version: BaseVersion = None,
+) -> RuleSetView:
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        rules = document.setdefault("rules", [])
+        if any(existing["id"] == rule.id for existing in rules):
+            raise Conflict(
+                f"rule {rule.id!r} exists; PUT /v1/rules/{rule.id} changes it",
+                fields=[{"field": "id", "problem": "already exists"}],
+            )
+        rules.insert(len(rules) if position is None else position, rule.model_dump(mode="json"))
+        return document
+
+    return await _save(db, routing, principal, base_version, f"rule {rule.id} added", change)
+
+
+@router.put(
+    "/{rule_id}",
+    response_model=RuleSetView,
+    status_code=201,
+    summary="Change a rule (same position): a new version",
+    responses={**NOT_FOUND_RESPONSE, **CONFLICT},
+)
+async def change_rule(
+    rule_id: str,
+    rule: Rule,
+    principal: Admin,
+    db: DbDep,
+    routing: RoutingDep,
+    base_version: BaseVersion = None,
+) -> RuleSetView:
+    if rule.id != rule_id:
+        raise InvalidInput(
+            "the rule's id must match the path",
+            fields=[{"field": "id", "problem": f"expected {rule_id!r}"}],
+        )
+
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        document["rules"][_rule_index(document, rule_id)] = rule.model_dump(mode="json")
+        return document
+
+    return await _save(db, routing, principal, base_version, f"rule {rule_id} changed", change)
+
+
+@router.delete(
+    "/{rule_id}",
+    response_model=RuleSetView,
+    summary="Remove a rule: a new version",
+    responses={**NOT_FOUND_RESPONSE, **CONFLICT},
+)
+async def delete_rule(
+    rule_id: str,
+    principal: Admin,
+    db: DbDep,
+    routing: RoutingDep,
+    base_version: BaseVersion = None,
+) -> RuleSetView:
+    def change(document: dict[str, Any]) -> dict[str, Any]:
+        del document["rules"][_rule_index(document, rule_id)]
+        return document
+
+    return await _save(db, routing, principal, base_version, f"rule {rule_id} removed", change)
+
+
+@router.get(
+    "/versions",
+    response_model=Page[VersionSummary],
+    summary="Every rule-set version, newest first, with how many triages each decided",
+)
+async def list_versions(
+    principal: Admin, db: DbDep, routing: RoutingDep, paging: PagingDep
+) -> Page[VersionSummary]:
+    async with db.transaction() as session:
+        rules = RuleSetRepository(session)
+        await rules.current(routing.seed)
+        rows, total = await rules.list(paging.limit, paging.offset)
+        usage = await rules.usage([row.version for row in rows])
+    return Page[VersionSummary](
+        items=[
+            VersionSummary(
+                version=row.version,
+                created_at=row.created_at,
+                created_by=row.created_by,
+                note=row.note,
+                rules=len(row.document.get("rules", [])),
+                decisions=usage.get(row.version, 0),
+            )
+            for row in rows
+        ],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
+    )
+
+
+@router.get(
+    "/versions/{version}",
+    response_model=RuleSetView,
+    summary="One version, as it was (versions never change)",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def get_version(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: Admin,
+    db: DbDep,
+) -> RuleSetView:
+    async with db.sessions() as session:
+        row = await RuleSetRepository(session).get(version)
+    if row is None:
+        raise NotFound(f"no rule-set version {version}")
+    return RuleSetView.of(row)
+
+
+@router.post(
+    "/trial",
+    response_model=TrialDecision,
+    summary="What the rules in force would decide for a complaint (nothing is stored)",
+)
+async def trial(
+    complaint: TrialComplaint, principal: Admin, db: DbDep, routing: RoutingDep
+) -> TrialDecision:
+    async with db.transaction() as session:
+        rules = RuleSetRepository(session)
+        await rules.current(routing.seed)
+        row = await rules.latest_row()
+    assert row is not None
+    ruleset = compiled(row.version, row.document)
+    decision = ruleset.decide(Facts(**complaint.model_dump()))
+    return TrialDecision.of(ruleset.version, decision)

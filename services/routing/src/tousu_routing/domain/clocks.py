@@ -1,0 +1,202 @@
+"""One SLA clock of one complaint, and the events its passing time raises.
+
+States: ``running`` → ``paused`` (waiting on the customer) → ``running`` …
+→ ``stopped`` (its matching event arrived, or the complaint closed) — or
+``cancelled`` (the complaint turned out to be a duplicate). The warning and
+the breach are each raised at most once: ``warning_sent_at`` and
+``breached_at`` are set in the same transaction that stages the event, so a
+restart, a second replica or a re-run of the scheduler cannot raise them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from tousu_common.events.catalog import (
+    ComplaintEscalated,
+    CustomerTier,
+    EventPayload,
+    SlaBreached,
+    SlaClock,
+    SlaWarning,
+    Urgency,
+)
+from tousu_routing.domain.sla import Basis, Budget, Pause, SlaPolicy
+
+
+class ClockState(StrEnum):
+    running = "running"
+    paused = "paused"
+    stopped = "stopped"
+    cancelled = "cancelled"
+
+
+ESCALATED_BY = "sla"
+MANAGER_ROLE = "manager"
+
+
+@dataclass
+class Clock:
+    complaint_id: UUID
+    reference: str
+    kind: SlaClock
+    urgency: Urgency
+    customer_tier: CustomerTier
+    key_account: bool
+    owner_department: str
+    basis: Basis
+    budget_seconds: float
+    started_at: datetime
+    pauses: list[Pause] = field(default_factory=list)
+    state: ClockState = ClockState.running
+    stopped_at: datetime | None = None
+    due_at: datetime | None = None
+    warn_at: datetime | None = None
+    warning_sent_at: datetime | None = None
+    breached_at: datetime | None = None
+    events: list[EventPayload] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def start(
+        cls,
+        policy: SlaPolicy,
+        *,
+        complaint_id: UUID,
+        reference: str,
+        kind: SlaClock,
+        urgency: Urgency,
+        customer_tier: CustomerTier,
+        key_account: bool,
+        owner_department: str,
+        started_at: datetime,
+    ) -> Clock:
+        budget = policy.budget(urgency, kind, customer_tier, key_account)
+        clock = cls(
+            complaint_id=complaint_id,
+            reference=reference,
+            kind=kind,
+            urgency=urgency,
+            customer_tier=customer_tier,
+            key_account=key_account,
+            owner_department=owner_department,
+            basis=budget.basis,
+            budget_seconds=budget.seconds,
+            started_at=started_at,
+        )
+        clock.recompute(policy)
+        return clock
+
+    # -- derived -------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self.state in (ClockState.running, ClockState.paused)
+
+    @property
+    def next_check_at(self) -> datetime | None:
+        """When the scheduler must look at this clock next (None: never again unless
+        something changes)."""
+        if self.state is not ClockState.running:
+            return None
+        pending = [
+            at
+            for at, done in ((self.warn_at, self.warning_sent_at), (self.due_at, self.breached_at))
+            if at is not None and done is None
+        ]
+        return min(pending) if pending else None
+
+    def recompute(self, policy: SlaPolicy) -> None:
+        budget = Budget(self.budget_seconds, self.basis)
+        if self.state is ClockState.running:
+            self.due_at = policy.due(budget, self.started_at, self.pauses)
+            self.warn_at = policy.warn(budget, self.started_at, self.pauses)
+        elif self.state is ClockState.paused:
+            self.due_at = self.warn_at = None
+
+    # -- what happens to it --------------------------------------------------
+
+    def rebudget(
+        self,
+        policy: SlaPolicy,
+        *,
+        urgency: Urgency,
+        customer_tier: CustomerTier,
+        key_account: bool,
+        owner_department: str,
+    ) -> None:
+        """A (re-)triage decided the urgency: same start and pauses, new budget."""
+        budget = policy.budget(urgency, self.kind, customer_tier, key_account)
+        self.urgency, self.customer_tier, self.key_account = urgency, customer_tier, key_account
+        self.owner_department = owner_department
+        self.basis, self.budget_seconds = budget.basis, budget.seconds
+        self.recompute(policy)
+
+    def pause(self, policy: SlaPolicy, at: datetime) -> None:
+        if self.state is not ClockState.running:
+            return
+        self.pauses.append(Pause(max(at, self.started_at)))
+        self.state = ClockState.paused
+        self.recompute(policy)
+
+    def resume(self, policy: SlaPolicy, at: datetime) -> None:
+        if self.state is not ClockState.paused:
+            return
+        last = self.pauses[-1]
+        self.pauses[-1] = Pause(last.start, max(at, last.start))
+        self.state = ClockState.running
+        self.recompute(policy)
+
+    def stop(self, at: datetime) -> None:
+        if not self.active:
+            return
+        self.state = ClockState.stopped
+        self.stopped_at = at
+
+    def cancel(self, at: datetime) -> None:
+        if not self.active:
+            return
+        self.state = ClockState.cancelled
+        self.stopped_at = at
+
+    def check(self, now: datetime) -> list[EventPayload]:
+        """Raise the warning and the breach that are due by ``now`` (each once)."""
+        raised: list[EventPayload] = []
+        if self.state is not ClockState.running or self.due_at is None:
+            return raised
+        if self.warning_sent_at is None and self.warn_at is not None and now >= self.warn_at:
+            self.warning_sent_at = now
+            raised.append(SlaWarning(**self._sla_fields(now)))
+        if self.breached_at is None and now >= self.due_at:
+            self.breached_at = now
+            raised.append(SlaBreached(**self._sla_fields(now)))
+            raised.append(
+                ComplaintEscalated(
+                    complaint_id=self.complaint_id,
+                    reference=self.reference,
+                    department=self.owner_department,
+                    to_role=MANAGER_ROLE,
+                    reason=f"SLA {self.kind.value} breached: due {self.due_at.isoformat()}",
+                    clock=self.kind,
+                    by=ESCALATED_BY,
+                    escalated_at=now,
+                )
+            )
+        self.events.extend(raised)
+        return raised
+
+    def _sla_fields(self, now: datetime) -> dict[str, object]:
+        assert self.due_at is not None
+        return {
+            "complaint_id": self.complaint_id,
+            "reference": self.reference,
+            "clock": self.kind,
+            "started_at": self.started_at,
+            "due_at": self.due_at,
+            "owner_department": self.owner_department,
+            "urgency": self.urgency,
+            "customer_tier": self.customer_tier,
+            "raised_at": now,
+        }

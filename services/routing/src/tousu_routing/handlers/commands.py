@@ -1,0 +1,76 @@
+"""What a person asks routing to do over the API: load, call the domain, save."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from tousu_common.db import Database
+from tousu_common.errors import NotFound
+from tousu_common.events.catalog import ComplaintCategory, Urgency
+from tousu_routing.adapters.repository import ComplaintRepository, RuleSetRepository
+from tousu_routing.bootstrap import Routing
+from tousu_routing.domain.model import Complaint
+
+
+async def _load(repository: ComplaintRepository, complaint_id: UUID) -> Complaint:
+    complaint = await repository.get(complaint_id, for_update=True)
+    if complaint is None:
+        raise NotFound(f"routing has no complaint {complaint_id}")
+    return complaint
+
+
+async def triage_by_person(
+    db: Database,
+    routing: Routing,
+    complaint_id: UUID,
+    *,
+    category: ComplaintCategory,
+    urgency: Urgency,
+    owner_department: str,
+    quality_report_needed: bool,
+    reason: str | None,
+    by: str,
+) -> Complaint:
+    async with db.transaction() as session:
+        complaints = ComplaintRepository(session)
+        complaint = await _load(complaints, complaint_id)
+        ruleset = await RuleSetRepository(session).current(routing.seed)
+        complaint.triage_by_person(
+            routing.policy,
+            category=category,
+            urgency=urgency,
+            owner_department=owner_department,
+            quality_report_needed=quality_report_needed,
+            by=by,
+            reason=reason,
+            # The rules in force when the person overrode them, for the record.
+            ruleset_version=ruleset.version,
+            now=routing.time.now(),
+        )
+        await complaints.save(complaint)
+    return complaint
+
+
+async def reassign(
+    db: Database, routing: Routing, complaint_id: UUID, *, department: str, reason: str, by: str
+) -> Complaint:
+    async with db.transaction() as session:
+        complaints = ComplaintRepository(session)
+        complaint = await _load(complaints, complaint_id)
+        complaint.reassign(
+            routing.policy, department=department, reason=reason, by=by, now=routing.time.now()
+        )
+        await complaints.save(complaint)
+    return complaint
+
+
+async def unlink_duplicate(
+    db: Database, routing: Routing, complaint_id: UUID, *, by: str
+) -> Complaint:
+    async with db.transaction() as session:
+        complaints = ComplaintRepository(session)
+        complaint = await _load(complaints, complaint_id)
+        ruleset = await RuleSetRepository(session).current(routing.seed)
+        complaint.unlink_duplicate(ruleset, routing.policy, by=by, now=routing.time.now())
+        await complaints.save(complaint)
+    return complaint

@@ -1,0 +1,144 @@
+"""What routing does with each event it consumes: load, call the domain, save.
+
+``complaint.received`` / ``complaint.amended`` (transcription) → duplicate check
+and triage by the rules; ``complaint.withdrawn`` / ``complaint.closed`` /
+``complaint.reopened`` → open or not; the case events → the SLA clocks.
+Every handler is idempotent on its own (a re-published event with a new id
+changes nothing) on top of the inbox's per-event-id guarantee.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.events import Event
+from tousu_common.events.catalog import (
+    AmendmentKind,
+    CaseEvent,
+    ComplaintAmended,
+    ComplaintReceived,
+    ComplaintWithdrawn,
+    SlaClock,
+)
+from tousu_routing.adapters.repository import ComplaintRepository, RuleSetRepository
+from tousu_routing.bootstrap import Routing
+from tousu_routing.domain.model import DECIDED_BY_RULES, Complaint, Status, find_original
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+
+
+async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: Routing) -> None:
+    """A complaint whose text is known: link it to the open complaint it repeats, or
+    triage it by the current rules (manual queue when none matches)."""
+    complaints = ComplaintRepository(session)
+    now = routing.time.now()
+    ruleset = await RuleSetRepository(session).current(routing.seed)
+    decision = complaint.assess(ruleset, routing.policy)
+    candidates = await complaints.candidates_for_duplicate(complaint, routing.duplicate_window)
+    original = find_original(complaint, candidates, threshold=routing.settings.duplicate_similarity)
+    if original is not None:
+        complaint.link_duplicate(original, by=DECIDED_BY_RULES, now=now)
+        log.info(
+            "complaint linked as a duplicate", extra={"duplicate_of": str(original.complaint_id)}
+        )
+        return
+    complaint.apply_rules(decision, ruleset, routing.policy, now)
+    log.info(
+        "complaint triaged"
+        if complaint.status is Status.triaged
+        else "complaint needs manual triage",
+        extra={
+            "rule_id": decision.rule_id,
+            "ruleset_version": ruleset.version,
+            "urgency": decision.urgency.value,
+            "owner_department": decision.owner_department,
+        },
+    )
+
+
+def build_handlers(routing: Routing) -> dict[str, Handler]:
+    policy = routing.policy
+
+    async def received(session: AsyncSession, event: Event) -> None:
+        payload = event.data
+        assert isinstance(payload, ComplaintReceived)
+        complaints = ComplaintRepository(session)
+        if await complaints.get(payload.complaint_id) is not None:
+            log.info("complaint already known, nothing to do")
+            return
+        complaint = Complaint.received(payload, event_id=event.id)
+        if complaint.status is Status.awaiting_transcription:
+            # No text to judge yet; the clocks run from received_at regardless.
+            ruleset = await RuleSetRepository(session).current(routing.seed)
+            complaint.assess(ruleset, policy)
+            log.info("complaint waits for a transcription")
+        else:
+            await triage_or_link(session, complaint, routing)
+        await complaints.save(complaint)
+
+    async def amended(session: AsyncSession, event: Event) -> None:
+        payload = event.data
+        assert isinstance(payload, ComplaintAmended)
+        if payload.kind is not AmendmentKind.transcription:
+            return
+        complaints = ComplaintRepository(session)
+        complaint = await complaints.get(payload.complaint_id, for_update=True)
+        if complaint is None:
+            log.warning("transcription for a complaint routing never received, ignored")
+            return
+        if complaint.status is not Status.awaiting_transcription:
+            # A person triaged it before the text came: keep the text (for the
+            # duplicate check of later complaints), decide nothing again.
+            if not complaint.description.strip():
+                complaint.description = payload.text
+                await complaints.save(complaint)
+            log.info("transcription for a complaint not waiting for one: no triage")
+            return
+        complaint.description = payload.text
+        complaint.attachment_count = max(complaint.attachment_count, payload.attachment_count)
+        await triage_or_link(session, complaint, routing)
+        await complaints.save(complaint)
+
+    def lifecycle(
+        change: Callable[[Complaint, datetime], None],
+    ) -> Handler:
+        async def handle(session: AsyncSession, event: Event) -> None:
+            complaints = ComplaintRepository(session)
+            complaint = await complaints.get(event.complaint_id, for_update=True)
+            if complaint is None:
+                log.warning("event for a complaint routing never received, ignored")
+                return
+            change(complaint, _when(event))
+            await complaints.save(complaint)
+
+        return handle
+
+    return {
+        "complaint.received": received,
+        "complaint.amended": amended,
+        "complaint.withdrawn": lifecycle(lambda c, at: c.close(at)),
+        "complaint.closed": lifecycle(lambda c, at: c.close(at)),
+        "complaint.reopened": lifecycle(lambda c, at: c.reopen()),
+        "case.first_response_recorded": lifecycle(
+            lambda c, at: c.stop_clock(SlaClock.first_response, at)
+        ),
+        "resolution.proposed": lifecycle(lambda c, at: c.stop_clock(SlaClock.resolution_plan, at)),
+        "case.customer_wait_started": lifecycle(lambda c, at: c.pause_clocks(policy, at)),
+        "case.customer_wait_ended": lifecycle(lambda c, at: c.resume_clocks(policy, at)),
+    }
+
+
+def _when(event: Event) -> datetime:
+    """When the thing happened, as its payload says (the envelope's time otherwise)."""
+    data = event.data
+    if isinstance(data, CaseEvent):
+        return data.at
+    if isinstance(data, ComplaintWithdrawn):
+        return data.withdrawn_at
+    return event.time
