@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import httpx
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tousu_common.db import Database
 from tousu_common.events import ComplaintCategory, ComplaintTriaged, Event, Urgency, new_event
+from tousu_common.events.catalog import ResolutionAction, ResolutionActionKind
 from tousu_common.messaging.tables import outbox
 from tousu_rectification.adapters.orm import CaseRow
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
@@ -19,6 +20,12 @@ from tousu_rectification.domain.status import CaseStatus
 from tousu_rectification.handlers.open_case import open_case_for_triaged_complaint
 
 pytestmark = pytest.mark.integration
+
+ACTIONS = [
+    ResolutionAction(
+        kind=ResolutionActionKind.repair, description="replace the seal", due_date=date(2026, 12, 1)
+    )
+]
 
 
 def triaged_event(complaint_id: UUID | None = None, owner: str = "quality") -> Event:
@@ -81,7 +88,7 @@ async def test_saving_a_transition_writes_history_and_bumps_the_version(db: Data
         cases = CaseRepository(session)
         case = await cases.get_by_complaint(event.complaint_id)
         assert case is not None
-        case.propose_resolution(by="csc-1", at=datetime.now(UTC))
+        case.propose_resolution(actions=ACTIONS, by="csc-1", at=datetime.now(UTC))
         await cases.save(case)
     async with db.sessions() as session:
         cases = CaseRepository(session)
@@ -89,9 +96,10 @@ async def test_saving_a_transition_writes_history_and_bumps_the_version(db: Data
         assert saved is not None
         history = await cases.history(saved.case_id)
     assert (saved.status, saved.version) == (CaseStatus.resolution_proposed, 2)
-    assert [entry.status for entry in history] == [
-        CaseStatus.awaiting_resolution,
-        CaseStatus.resolution_proposed,
+    assert [(entry.action, entry.status) for entry in history] == [
+        ("case.opened", CaseStatus.awaiting_resolution),
+        ("case.first_response_recorded", CaseStatus.awaiting_resolution),
+        ("resolution.proposed", CaseStatus.resolution_proposed),
     ]
 
 
@@ -105,9 +113,9 @@ async def test_a_stale_copy_of_a_case_cannot_overwrite_a_newer_one(db: Database)
         cases = CaseRepository(session)
         fresh = await cases.get_by_complaint(event.complaint_id)
         assert fresh is not None
-        fresh.propose_resolution(by="csc-1", at=datetime.now(UTC))
+        fresh.propose_resolution(actions=ACTIONS, by="csc-1", at=datetime.now(UTC))
         await cases.save(fresh)
-    stale.propose_resolution(by="csc-2", at=datetime.now(UTC))
+    stale.propose_resolution(actions=ACTIONS, by="csc-2", at=datetime.now(UTC))
     with pytest.raises(StaleCase):
         async with db.transaction() as session:
             await CaseRepository(session).save(stale)
@@ -143,3 +151,47 @@ async def test_cases_need_a_staff_token(
     assert (await client.get(f"/v1/cases/{uuid4()}")).status_code == 401
     gateway = await client.get(f"/v1/cases/{uuid4()}", headers=headers_for("gateway"))
     assert gateway.status_code == 403
+
+
+async def test_a_retriage_moves_the_case_to_the_new_owner(db: Database) -> None:
+    first = triaged_event()
+    await handle(db, first)
+    retriaged = triaged_event(first.complaint_id, owner="sales")
+    retriaged = new_event(
+        retriaged.data.model_copy(update={"retriage": True, "decided_by": "csc-9"}),
+        source="tousu/routing",
+    )
+    await handle(db, retriaged)
+    async with db.sessions() as session:
+        cases = CaseRepository(session)
+        case = await cases.get_by_complaint(first.complaint_id)
+        assert case is not None
+        history = await cases.history(case.case_id)
+    assert case.owner_department == "sales"
+    assert (history[-1].action, history[-1].by) == ("case.owner_changed", "csc-9")
+    assert await staged_event_types(db) == ["case.opened"]
+
+
+async def test_a_complaint_withdrawn_before_triage_gets_no_case(db: Database) -> None:
+    from tousu_common.events.catalog import ComplaintWithdrawn
+    from tousu_rectification.handlers.complaint_events import withdraw_case
+
+    complaint_id = uuid4()
+    async with db.transaction() as session:
+        await withdraw_case(
+            session,
+            new_event(
+                ComplaintWithdrawn(
+                    complaint_id=complaint_id,
+                    reference="TS-2026-000777",
+                    reason="不用了",
+                    withdrawn_at=datetime.now(UTC),
+                    by="customer",
+                ),
+                source="tousu/intake",
+            ),
+        )
+    await handle(db, triaged_event(complaint_id))
+    async with db.sessions() as session:
+        assert await CaseRepository(session).get_by_complaint(complaint_id) is None
+    assert await staged_event_types(db) == []

@@ -1,5 +1,6 @@
 """Rectification settings: environment variables prefixed ``TOUSU_RECTIFICATION_``."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from tousu_common.settings import ServiceSettings
@@ -10,3 +11,5 @@ class Settings(ServiceSettings):
 
     service_name: str = "rectification"
     database_url: str = "sqlite+aiosqlite:///var/rectification.db"
+    # Worklists: a case is "due soon" when its next due item falls within this window.
+    due_soon_hours: float = Field(default=48, gt=0, le=24 * 90)
