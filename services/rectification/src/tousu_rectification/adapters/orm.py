@@ -38,5 +38,6 @@ class CaseHistoryRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(sa.String(100))
 
+
 # Rectification tables (issue 5, part B) live in their own module, on this Base.
 from tousu_rectification.adapters import rectification_orm as _rectification_orm  # noqa: E402, F401

@@ -28,6 +28,7 @@ from uuid import UUID, uuid4
 
 from tousu_common.errors import Conflict, Forbidden, InvalidInput
 from tousu_common.events import EventPayload
+from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
 from tousu_common.events.catalog import (
     QualityReportIssued,
     RectificationDone,
@@ -41,7 +42,6 @@ from tousu_common.events.catalog import (
     VerificationFailed,
     VerificationPassed,
 )
-from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
 
 #: Departments a rectification can be sent to (CSC issues them, it does not receive them).
 RECIPIENT_DEPARTMENTS = frozenset(
@@ -75,7 +75,7 @@ class Action(StrEnum):
     mark_done = "mark_done"
     dispatch = "dispatch"
     record_supplier_response = "record_supplier_response"
-    pass_verification = "pass_verification"
+    pass_verification = "pass_verification"  # noqa: S105 (not a password)
     fail_verification = "fail_verification"
     waive = "waive"
 
@@ -109,28 +109,65 @@ class Transition:
 #: Every legal move. An (action, kind) pair may have several rows, one per actor.
 TRANSITIONS: tuple[Transition, ...] = (
     # The recipient department reports a service instruction / internal notice done.
-    Transition(Action.mark_done, SERVICE | INTERNAL, frozenset({S.in_progress}),
-               S.awaiting_verification, Who.recipient),
+    Transition(
+        Action.mark_done,
+        SERVICE | INTERNAL,
+        frozenset({S.in_progress}),
+        S.awaiting_verification,
+        Who.recipient,
+    ),
     # Supply sends a supplier notice to the supplier.
-    Transition(Action.dispatch, SUPPLIER, frozenset({S.awaiting_dispatch}),
-               S.awaiting_supplier, Who.supply),
+    Transition(
+        Action.dispatch, SUPPLIER, frozenset({S.awaiting_dispatch}), S.awaiting_supplier, Who.supply
+    ),
     # The supplier's 8D answer: through the link, or typed in by Supply.
-    Transition(Action.record_supplier_response, SUPPLIER, frozenset({S.awaiting_supplier}),
-               S.awaiting_verification, Who.supplier),
-    Transition(Action.record_supplier_response, SUPPLIER, frozenset({S.awaiting_supplier}),
-               S.awaiting_verification, Who.supply),
+    Transition(
+        Action.record_supplier_response,
+        SUPPLIER,
+        frozenset({S.awaiting_supplier}),
+        S.awaiting_verification,
+        Who.supplier,
+    ),
+    Transition(
+        Action.record_supplier_response,
+        SUPPLIER,
+        frozenset({S.awaiting_supplier}),
+        S.awaiting_verification,
+        Who.supply,
+    ),
     # The CSC verifies service instructions; Quality verifies every product rectification.
-    Transition(Action.pass_verification, SERVICE, frozenset({S.awaiting_verification}),
-               S.verified, Who.csc),
-    Transition(Action.pass_verification, INTERNAL | SUPPLIER, frozenset({S.awaiting_verification}),
-               S.verified, Who.quality),
+    Transition(
+        Action.pass_verification, SERVICE, frozenset({S.awaiting_verification}), S.verified, Who.csc
+    ),
+    Transition(
+        Action.pass_verification,
+        INTERNAL | SUPPLIER,
+        frozenset({S.awaiting_verification}),
+        S.verified,
+        Who.quality,
+    ),
     # A failed verification goes back to whoever has to do it again.
-    Transition(Action.fail_verification, SERVICE, frozenset({S.awaiting_verification}),
-               S.in_progress, Who.csc),
-    Transition(Action.fail_verification, INTERNAL, frozenset({S.awaiting_verification}),
-               S.in_progress, Who.quality),
-    Transition(Action.fail_verification, SUPPLIER, frozenset({S.awaiting_verification}),
-               S.awaiting_supplier, Who.quality),
+    Transition(
+        Action.fail_verification,
+        SERVICE,
+        frozenset({S.awaiting_verification}),
+        S.in_progress,
+        Who.csc,
+    ),
+    Transition(
+        Action.fail_verification,
+        INTERNAL,
+        frozenset({S.awaiting_verification}),
+        S.in_progress,
+        Who.quality,
+    ),
+    Transition(
+        Action.fail_verification,
+        SUPPLIER,
+        frozenset({S.awaiting_verification}),
+        S.awaiting_supplier,
+        Who.quality,
+    ),
     # A manager may waive any open rectification, with a reason.
     Transition(Action.waive, ALL_KINDS, OPEN, S.waived, Who.manager),
 )
@@ -205,7 +242,9 @@ class EightD:
 
 def _require(condition: bool, field_name: str, problem: str) -> None:
     if not condition:
-        raise InvalidInput(f"{field_name}: {problem}", fields=[{"field": field_name, "problem": problem}])
+        raise InvalidInput(
+            f"{field_name}: {problem}", fields=[{"field": field_name, "problem": problem}]
+        )
 
 
 @dataclass
@@ -337,8 +376,9 @@ class Rectification:
         )
         rect.history.append(HistoryRecord("instruct", None, rect.status, at, actor.subject))
         rect.events.append(
-            RectificationInstructed(**rect._event_fields(actor, at), instruction=instruction,
-                                    due_date=due_date)
+            RectificationInstructed(
+                **rect._event_fields(actor, at), instruction=instruction, due_date=due_date
+            )
         )
         return rect
 
@@ -424,8 +464,9 @@ class Rectification:
     def dispatch(self, *, actor: Actor, at: datetime) -> None:
         self._apply(Action.dispatch, actor, at)
         self.dispatched_at = at
-        self.events.append(NoticeDispatchedEvent(**self._event_fields(actor, at),
-                                                 due_date=self.due_date))
+        self.events.append(
+            NoticeDispatchedEvent(**self._event_fields(actor, at), due_date=self.due_date)
+        )
 
     def record_supplier_response(
         self, answer: EightD, *, evidence_count: int, actor: Actor, at: datetime
@@ -516,7 +557,9 @@ class Rectification:
                 f"rectification {self.number} is {self.status}; cannot {action}"
             )
         previous, self.status = self.status, legal[0].target
-        self.history.append(HistoryRecord(action.value, previous, self.status, at, actor.subject, note))
+        self.history.append(
+            HistoryRecord(action.value, previous, self.status, at, actor.subject, note)
+        )
 
     def _is(self, who: Who, actor: Actor) -> bool:
         if who is Who.supplier:

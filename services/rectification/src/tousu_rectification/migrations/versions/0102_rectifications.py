@@ -151,13 +151,9 @@ def downgrade() -> None:
     op.drop_table("feedback_requests")
     op.drop_table("document_counters")
     op.drop_table("suppliers")
-    op.drop_index(
-        "ix_rectification_evidence_rectification_id", table_name="rectification_evidence"
-    )
+    op.drop_index("ix_rectification_evidence_rectification_id", table_name="rectification_evidence")
     op.drop_table("rectification_evidence")
-    op.drop_index(
-        "ix_rectification_history_rectification_id", table_name="rectification_history"
-    )
+    op.drop_index("ix_rectification_history_rectification_id", table_name="rectification_history")
     op.drop_table("rectification_history")
     for column in ("complaint_id", "status", "department", "supplier_id", "report_id"):
         op.drop_index(f"ix_rectifications_{column}", table_name="rectifications")

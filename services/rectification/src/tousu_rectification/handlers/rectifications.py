@@ -1,0 +1,175 @@
+"""Commands on rectifications and quality reports: load, call the domain, save.
+
+Each function runs inside the caller's transaction (``db.transaction()``), so
+the state change, its history and its outbox events commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.errors import Conflict, InvalidInput, NotFound
+from tousu_rectification.adapters.rectification_repository import (
+    RectificationRepository,
+    next_number,
+)
+from tousu_rectification.adapters.repository import CaseRepository
+from tousu_rectification.domain.model import Case
+from tousu_rectification.domain.rectification import (
+    Actor,
+    CaseRef,
+    QualityReport,
+    Rectification,
+    SupplierRef,
+)
+from tousu_rectification.domain.status import CaseStatus
+
+REPORT_PREFIX = "EQR"  # External Quality Information Report, 外质量信息报告
+NOTICE_PREFIX = "RN"  # rectification notice, 整改通知单
+INSTRUCTION_PREFIX = "RI"  # rectification instruction, 整改指令
+
+
+async def _open_case(session: AsyncSession, complaint_id: UUID) -> Case:
+    case = await CaseRepository(session).get_by_complaint(complaint_id)
+    if case is None:
+        raise NotFound(f"no case for complaint {complaint_id}")
+    if case.status is CaseStatus.closed:
+        raise Conflict(f"case {case.reference} is closed; reopen it first")
+    return case
+
+
+def _ref(case: Case) -> CaseRef:
+    return CaseRef(case.case_id, case.complaint_id, case.reference)
+
+
+async def instruct(
+    session: AsyncSession,
+    complaint_id: UUID,
+    *,
+    department: str,
+    instruction: str,
+    due_date: date,
+    actor: Actor,
+    at: datetime,
+    year: int,
+) -> Rectification:
+    case = await _open_case(session, complaint_id)
+    rects = RectificationRepository(session)
+    rect = Rectification.instruct(
+        _ref(case),
+        number=await next_number(session, INSTRUCTION_PREFIX, year),
+        department=department,
+        instruction=instruction,
+        due_date=due_date,
+        actor=actor,
+        at=at,
+    )
+    await rects.add(rect)
+    return rect
+
+
+async def issue_report(
+    session: AsyncSession,
+    complaint_id: UUID,
+    *,
+    product_model: str | None,
+    serial_or_batch: str | None,
+    failure_description: str,
+    quantity_affected: int,
+    actor: Actor,
+    at: datetime,
+    year: int,
+) -> QualityReport:
+    case = await _open_case(session, complaint_id)
+    report = QualityReport.issue(
+        _ref(case),
+        number=await next_number(session, REPORT_PREFIX, year),
+        product_model=product_model,
+        serial_or_batch=serial_or_batch,
+        failure_description=failure_description,
+        quantity_affected=quantity_affected,
+        actor=actor,
+        at=at,
+    )
+    await RectificationRepository(session).add_report(report)
+    return report
+
+
+async def issue_notice(
+    session: AsyncSession,
+    report_id: UUID,
+    *,
+    department: str | None,
+    supplier_id: UUID | None,
+    requirement: str,
+    due_date: date,
+    actor: Actor,
+    at: datetime,
+    year: int,
+) -> Rectification:
+    rects = RectificationRepository(session)
+    report = await rects.get_report(report_id)
+    if report is None:
+        raise NotFound(f"no quality report {report_id}")
+    await _open_case(session, report.case.complaint_id)
+    supplier = None
+    if supplier_id is not None:
+        row = await rects.supplier(supplier_id)
+        if row is None or not row.active:
+            raise InvalidInput(
+                "supplier_id: no such active supplier",
+                fields=[{"field": "supplier_id", "problem": "no such active supplier"}],
+            )
+        supplier = SupplierRef(row.supplier_id, row.name)
+    rect = Rectification.issue_notice(
+        report,
+        number=await next_number(session, NOTICE_PREFIX, year),
+        department=department,
+        supplier=supplier,
+        requirement=requirement,
+        due_date=due_date,
+        actor=actor,
+        at=at,
+    )
+    await rects.add(rect)
+    await rects.count_notice(report)
+    return rect
+
+
+async def change(
+    session: AsyncSession, rectification_id: UUID, command: Callable[[Rectification], None]
+) -> Rectification:
+    """Load a rectification, apply one domain method, save it (version-checked)."""
+    rects = RectificationRepository(session)
+    rect = await rects.get(rectification_id)
+    if rect is None:
+        raise NotFound(f"no rectification {rectification_id}")
+    command(rect)
+    await rects.save(rect)
+    return rect
+
+
+async def verify_passed(
+    session: AsyncSession, rectification_id: UUID, *, comment: str, actor: Actor, at: datetime
+) -> Rectification:
+    """Verified; tells the customer too when the complaint asked for feedback."""
+    rects = RectificationRepository(session)
+    rect = await rects.get(rectification_id)
+    if rect is None:
+        raise NotFound(f"no rectification {rectification_id}")
+    feedback = await rects.feedback_requested(rect.case.complaint_id)
+    rect.pass_verification(comment=comment, feedback_requested=feedback, actor=actor, at=at)
+    await rects.save(rect)
+    return rect
+
+
+async def waive(
+    session: AsyncSession, rectification_id: UUID, *, reason: str, actor: Actor, at: datetime
+) -> Rectification:
+    return await change(
+        session, rectification_id, lambda rect: rect.waive(reason=reason, actor=actor, at=at)
+    )
