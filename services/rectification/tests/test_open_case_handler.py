@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import httpx
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tousu_common.db import Database
 from tousu_common.events import ComplaintCategory, ComplaintTriaged, Event, Urgency, new_event
+from tousu_common.events.catalog import ResolutionAction, ResolutionActionKind
 from tousu_common.messaging.tables import outbox
 from tousu_rectification.adapters.orm import CaseRow
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
@@ -19,6 +20,12 @@ from tousu_rectification.domain.status import CaseStatus
 from tousu_rectification.handlers.open_case import open_case_for_triaged_complaint
 
 pytestmark = pytest.mark.integration
+
+ACTIONS = [
+    ResolutionAction(
+        kind=ResolutionActionKind.repair, description="replace the seal", due_date=date(2026, 12, 1)
+    )
+]
 
 
 def triaged_event(complaint_id: UUID | None = None, owner: str = "quality") -> Event:
@@ -81,7 +88,7 @@ async def test_saving_a_transition_writes_history_and_bumps_the_version(db: Data
         cases = CaseRepository(session)
         case = await cases.get_by_complaint(event.complaint_id)
         assert case is not None
-        case.propose_resolution(by="csc-1", at=datetime.now(UTC))
+        case.propose_resolution(actions=ACTIONS, by="csc-1", at=datetime.now(UTC))
         await cases.save(case)
     async with db.sessions() as session:
         cases = CaseRepository(session)
@@ -89,9 +96,10 @@ async def test_saving_a_transition_writes_history_and_bumps_the_version(db: Data
         assert saved is not None
         history = await cases.history(saved.case_id)
     assert (saved.status, saved.version) == (CaseStatus.resolution_proposed, 2)
-    assert [entry.status for entry in history] == [
-        CaseStatus.awaiting_resolution,
-        CaseStatus.resolution_proposed,
+    assert [(entry.action, entry.status) for entry in history] == [
+        ("case.opened", CaseStatus.awaiting_resolution),
+        ("case.first_response_recorded", CaseStatus.awaiting_resolution),
+        ("resolution.proposed", CaseStatus.resolution_proposed),
     ]
 
 
@@ -105,9 +113,9 @@ async def test_a_stale_copy_of_a_case_cannot_overwrite_a_newer_one(db: Database)
         cases = CaseRepository(session)
         fresh = await cases.get_by_complaint(event.complaint_id)
         assert fresh is not None
-        fresh.propose_resolution(by="csc-1", at=datetime.now(UTC))
+        fresh.propose_resolution(actions=ACTIONS, by="csc-1", at=datetime.now(UTC))
         await cases.save(fresh)
-    stale.propose_resolution(by="csc-2", at=datetime.now(UTC))
+    stale.propose_resolution(actions=ACTIONS, by="csc-2", at=datetime.now(UTC))
     with pytest.raises(StaleCase):
         async with db.transaction() as session:
             await CaseRepository(session).save(stale)

@@ -289,24 +289,14 @@ async def test_feedback_requested_complaints_get_the_verified_result(
 ) -> None:
     from datetime import UTC, datetime
 
-    from tousu_common.events import ComplaintReceived, new_event
-    from tousu_rectification.handlers.feedback import remember_feedback_request
+    from tousu_rectification.adapters.repository import CaseRepository
 
     complaint_id = await open_case()
-    received = new_event(
-        ComplaintReceived(
-            complaint_id=complaint_id,
-            reference="TS-2026-000001",
-            channel="web",
-            received_at=datetime.now(UTC),
-            title="t",
-            description="d",
-            feedback_requested=True,
-        ),
-        source="tousu/intake",
-    )
     async with db.transaction() as session:
-        await remember_feedback_request(session, received)
+        # What rectification keeps from complaint.received (the case part consumes it).
+        await CaseRepository(session).record_facts(
+            complaint_id, "TS-2026-000001", received_at=datetime.now(UTC), feedback_requested=True
+        )
     rect = await api.post(
         f"/v1/cases/{complaint_id}/instructions",
         json={"department": "technical", "instruction": "改进安装指导", "due_date": in_days(3)},

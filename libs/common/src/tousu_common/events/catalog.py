@@ -472,6 +472,12 @@ class ComplaintClosed(CaseEvent):
     resolution_seconds: float | None = Field(
         default=None, ge=0, description="opened_at → closed (wall-clock seconds)."
     )
+    withdrawn: bool = Field(
+        default=False,
+        description="The case ended because the customer withdrew the complaint "
+        "(complaint.withdrawn), not because it was resolved: no satisfaction, "
+        "and not a completed resolution.",
+    )
 
 
 class ComplaintReopened(CaseEvent):

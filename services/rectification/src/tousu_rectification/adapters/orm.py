@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -24,11 +24,34 @@ class CaseRow(Base):
     category: Mapped[str] = mapped_column(sa.String(30))
     urgency: Mapped[str] = mapped_column(sa.String(20))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Optimistic lock: every save is UPDATE ... WHERE version = <loaded version>.
     version: Mapped[int] = mapped_column(sa.Integer)
+    customer_tier: Mapped[str] = mapped_column(sa.String(20), server_default="general")
+    channel: Mapped[str | None] = mapped_column(sa.String(20))
+    first_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_plan_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    implemented_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    satisfaction_score: Mapped[int | None] = mapped_column(sa.Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    plan_version: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wait_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Rectifications (issue 5B) not yet verified or waived; closing needs 0.
+    open_rectifications: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    rectifications_total: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    rectifications_waived: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    reopen_count: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # The worklist's sort key: the next thing due on this case, and what it is.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    next_due_what: Mapped[str | None] = mapped_column(sa.String(40))
 
 
 class CaseHistoryRow(Base):
-    """One row per status a case entered; never updated."""
+    """One row per transition of a case (status change or not); never updated."""
 
     __tablename__ = "case_history"
 
@@ -37,6 +60,66 @@ class CaseHistoryRow(Base):
     status: Mapped[str] = mapped_column(sa.String(40))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(sa.String(100))
+    action: Mapped[str | None] = mapped_column(sa.String(60))
+    from_status: Mapped[str | None] = mapped_column(sa.String(40))
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ResolutionPlanRow(Base):
+    """One row per proposed plan (version 1, 2, ...) and the customer's answer to it."""
+
+    __tablename__ = "resolution_plans"
+
+    case_id: Mapped[UUID] = mapped_column(sa.Uuid, sa.ForeignKey("cases.case_id"), primary_key=True)
+    plan_version: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    investigation: Mapped[str] = mapped_column(sa.Text)
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    proposed_by: Mapped[str] = mapped_column(sa.String(100))
+    decision: Mapped[str | None] = mapped_column(sa.String(10))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(sa.String(100))
+    decision_via: Mapped[str | None] = mapped_column(sa.String(20))
+    decision_comment: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ResolutionActionRow(Base):
+    """One action of a plan (repair, replace, refund ...), numbered from 1 within it."""
+
+    __tablename__ = "resolution_actions"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "case_id", "plan_version", "position", name="uq_resolution_actions_case_id"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    case_id: Mapped[UUID] = mapped_column(sa.Uuid, sa.ForeignKey("cases.case_id"))
+    plan_version: Mapped[int] = mapped_column(sa.Integer)
+    position: Mapped[int] = mapped_column(sa.Integer)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    description: Mapped[str] = mapped_column(sa.Text)
+    due_date: Mapped[date] = mapped_column(sa.Date)
+    # Decimal as text: exact on both backends (SQLite has no decimal type).
+    amount: Mapped[str | None] = mapped_column(sa.String(20))
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(sa.String(100))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ComplaintFactsRow(Base):
+    """What intake's complaint.received / complaint.withdrawn said, kept for closing
+    (received_at, tier, feedback wish) — the case may open before or after it arrives."""
+
+    __tablename__ = "complaint_facts"
+
+    complaint_id: Mapped[UUID] = mapped_column(sa.Uuid, primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(32))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str | None] = mapped_column(sa.String(20))
+    customer_tier: Mapped[str | None] = mapped_column(sa.String(20))
+    feedback_requested: Mapped[bool] = mapped_column(sa.Boolean)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # Rectification tables (issue 5, part B) live in their own module, on this Base.

@@ -131,13 +131,3 @@ class DocumentCounterRow(Base):
     prefix: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     year: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     last: Mapped[int] = mapped_column(sa.Integer)
-
-
-class FeedbackRequestRow(Base):
-    """Complaints whose customer asked to hear the rectification plan and result
-    (``feedback_requested`` on complaint.received)."""
-
-    __tablename__ = "feedback_requests"
-
-    complaint_id: Mapped[UUID] = mapped_column(sa.Uuid, primary_key=True)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,7 +22,6 @@ from tousu_common.messaging.outbox import add_event
 from tousu_rectification.adapters.rectification_orm import (
     DocumentCounterRow,
     EvidenceRow,
-    FeedbackRequestRow,
     QualityReportRow,
     RectificationHistoryRow,
     RectificationRow,
@@ -287,16 +286,6 @@ class RectificationRepository:
             .order_by(QualityReportRow.issued_at)
         )
         return [_report_from_row(row) for row in rows]
-
-    # -- feedback requests ----------------------------------------------------------------
-
-    async def feedback_requested(self, complaint_id: UUID) -> bool:
-        return await self.session.get(FeedbackRequestRow, complaint_id) is not None
-
-    async def request_feedback(self, complaint_id: UUID, received_at: datetime) -> None:
-        if await self.session.get(FeedbackRequestRow, complaint_id) is None:
-            self.session.add(FeedbackRequestRow(complaint_id=complaint_id, received_at=received_at))
-            await self.session.flush()
 
     # -- suppliers -------------------------------------------------------------------------
 

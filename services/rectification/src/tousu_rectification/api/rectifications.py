@@ -41,7 +41,7 @@ Short = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 def actor_of(principal: Principal) -> Actor:
-    return Actor(principal.subject, principal.roles, principal.department)
+    return principal
 
 
 def _now_and_year(request: Request) -> tuple[datetime, int]:
@@ -251,6 +251,8 @@ async def post_done(
                 actor=actor,
                 at=now,
             ),
+            actor=actor,
+            at=now,
         )
     return await _view(request, rectification_id)
 
@@ -267,7 +269,11 @@ async def post_dispatch(
     actor, (now, _) = actor_of(principal), _now_and_year(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
-            session, rectification_id, lambda rect: rect.dispatch(actor=actor, at=now)
+            session,
+            rectification_id,
+            lambda rect: rect.dispatch(actor=actor, at=now),
+            actor=actor,
+            at=now,
         )
     return await _view(request, rectification_id)
 
@@ -308,6 +314,8 @@ async def post_supplier_response(
             lambda rect: rect.record_supplier_response(
                 body.answer(), evidence_count=0, actor=actor, at=now
             ),
+            actor=actor,
+            at=now,
         )
     return await _view(request, rectification_id)
 
@@ -338,6 +346,8 @@ async def post_verification(
                 session,
                 rectification_id,
                 lambda rect: rect.fail_verification(reason=body.reason, actor=actor, at=now),
+                actor=actor,
+                at=now,
             )
     return await _view(request, rectification_id)
 

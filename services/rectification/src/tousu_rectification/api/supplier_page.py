@@ -31,10 +31,10 @@ from tousu_rectification.adapters.rectification_orm import EvidenceRow
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.templates import render
 from tousu_rectification.domain.rectification import (
-    Actor,
     EightD,
     Rectification,
     RectificationStatus,
+    supplier_actor,
 )
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
         corrective_action=values["corrective_action"],
         preventive_action=values["preventive_action"],
     )
-    actor = Actor.supplier(rect.supplier.supplier_id)  # type: ignore[union-attr]
+    actor = supplier_actor(rect.supplier.supplier_id)  # type: ignore[union-attr]
     stored: list[StoredFile] = []
     now = datetime.now(UTC)
     try:

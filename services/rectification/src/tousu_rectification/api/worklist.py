@@ -23,12 +23,13 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from tousu_common.auth import Staff
+from tousu_common.auth import Principal, Staff
 from tousu_common.events import ComplaintCategory
 from tousu_common.events.catalog import RectificationKind
 from tousu_rectification.adapters.orm import CaseRow
 from tousu_rectification.adapters.rectification_orm import QualityReportRow
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
+from tousu_rectification.domain.permissions import Grant, allowed
 from tousu_rectification.domain.rectification import (
     Action,
     Actor,
@@ -75,7 +76,7 @@ NEXT_ACTION: dict[RectificationStatus, tuple[str, Action]] = {
 
 def _mine(rect: Rectification, actor: Actor) -> str | None:
     action, decides = NEXT_ACTION[rect.status]
-    staff = Actor(actor.subject, actor.roles - {"admin"}, actor.department)
+    staff = Principal(actor.subject, actor.roles - {"admin"}, actor.department)
     if rect.may(decides, staff):
         return action
     if "manager" in actor.roles or "admin" in actor.roles:
@@ -92,7 +93,7 @@ async def worklist(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Worklist:
     settings = request.app.state.settings
-    actor = Actor(principal.subject, principal.roles, principal.department)
+    actor = principal
     today = datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).date()
     items: list[WorkItem] = []
     async with request.app.state.db.sessions() as session:
@@ -116,7 +117,7 @@ async def worklist(
                     overdue=rect.due_date < today,
                 )
             )
-        if actor.has_role("quality"):
+        if allowed(actor, (Grant("quality"),), owner_department=None):
             for report in await RectificationRepository(session).reports_without_notices():
                 items.append(
                     WorkItem(
@@ -129,7 +130,7 @@ async def worklist(
                         status="issued",
                     )
                 )
-        if actor.has_role("csc"):
+        if allowed(actor, (Grant("csc"),), owner_department=None):
             reported = sa.select(QualityReportRow.complaint_id)
             cases = await session.scalars(
                 sa.select(CaseRow)

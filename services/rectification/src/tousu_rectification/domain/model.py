@@ -1,88 +1,225 @@
-"""The case aggregate: a complaint's customer resolution from opening to closing.
+"""The case aggregate: a complaint's customer resolution (顾客解决方案) from
+opening to closing.
 
-Every status change goes through :meth:`Case._move_to`, which checks the
-transition table and records a :class:`StatusChanged`; ``status`` has no
-setter, so nothing else can write it. Opening raises the public
-:class:`CaseOpened` — the only place it is built.
+Every command is a method that first asks :mod:`.status` whether the command
+is legal in the current status and :mod:`.permissions` whether the actor may
+give it (403 before 409, so a stranger learns nothing about the case), then
+changes the case and records what happened: a :class:`HistoryRecorded` for
+the history table and, where the outside world needs it, a public payload
+from ``tousu_common.events`` for the outbox. ``status`` has no setter.
+
+Issue 5B's rectifications call :meth:`Case.rectification_opened` and
+:meth:`Case.rectification_settled` in the same unit of work as their own
+change; closing needs every rectification settled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
-from tousu_common.events import (
+from tousu_common.auth import Principal
+from tousu_common.errors import Conflict, NotFound
+from tousu_common.events.catalog import (
+    CallbackDone,
     CaseOpened,
+    Channel,
     ComplaintCategory,
+    ComplaintClosed,
+    ComplaintReopened,
     ComplaintTriaged,
+    CustomerDecision,
+    CustomerTier,
+    CustomerWaitEnded,
+    CustomerWaitStarted,
     EventPayload,
+    FirstResponseRecorded,
+    ResolutionAccepted,
+    ResolutionAction,
+    ResolutionActionKind,
+    ResolutionImplemented,
+    ResolutionProposed,
+    ResolutionRejected,
     Urgency,
 )
-from tousu_rectification.domain.events import StatusChanged
-from tousu_rectification.domain.status import OPENING_STATUS, CaseStatus, check_transition
+from tousu_rectification.domain.events import HistoryRecorded
+from tousu_rectification.domain.permissions import SYSTEM, authorize
+from tousu_rectification.domain.status import (
+    ENDED,
+    OPENING_STATUS,
+    TABLE,
+    CaseConflict,
+    CaseStatus,
+    Command,
+    check_command,
+)
 
-SYSTEM_ACTOR = "system"
+SYSTEM_ACTOR = SYSTEM.subject
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+SATISFIED_FROM = 4  # callback scores 4 and 5 count as satisfied
 
-CaseEvent = EventPayload | StatusChanged
+CaseEvent = EventPayload | HistoryRecorded
+Actor = Principal | str
+
+
+def subject_of(actor: Actor) -> str:
+    return actor.subject if isinstance(actor, Principal) else actor
 
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One line of a case's history: the status it entered, when, and who moved it."""
+    """One line of a case's history: what happened, the status after it, when, who."""
 
     status: CaseStatus
     at: datetime
     by: str
+    action: str | None = None
+    from_status: CaseStatus | None = None
+    detail: str | None = None
 
 
+@dataclass
+class PlanAction:
+    """One action of a resolution plan, numbered from 1."""
+
+    position: int
+    kind: ResolutionActionKind
+    description: str
+    due_date: date
+    amount: Decimal | None = None
+    currency: str | None = None
+    done_at: datetime | None = None
+    done_by: str | None = None
+    note: str | None = None
+    changed: bool = False  # the repository writes changed actions back
+
+    @property
+    def done(self) -> bool:
+        return self.done_at is not None
+
+    def as_payload(self) -> ResolutionAction:
+        return ResolutionAction(
+            kind=self.kind,
+            description=self.description,
+            due_date=self.due_date,
+            amount=self.amount,
+            currency=self.currency,
+        )
+
+
+@dataclass
+class Plan:
+    """A proposed resolution (version 1, 2, …) and the customer's answer to it."""
+
+    version: int
+    investigation: str
+    proposed_at: datetime
+    proposed_by: str
+    actions: list[PlanAction]
+    decision: CustomerDecision | None = None
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    via: str | None = None
+    comment: str | None = None
+    new: bool = False
+    changed: bool = False
+
+    def action(self, position: int) -> PlanAction:
+        for action in self.actions:
+            if action.position == position:
+                return action
+        raise NotFound(f"plan {self.version} has no action {position} (it has {len(self.actions)})")
+
+
+class CloseConditionsUnmet(Conflict):
+    """Closing asked for while some condition is not met; ``fields`` lists each."""
+
+    code = "close_conditions_unmet"
+
+
+@dataclass
 class Case:
-    def __init__(
-        self,
-        *,
-        case_id: UUID,
-        complaint_id: UUID,
-        reference: str,
-        status: CaseStatus,
-        owner_department: str,
-        category: ComplaintCategory,
-        urgency: Urgency,
-        opened_at: datetime,
-        version: int = 1,
-    ) -> None:
-        self.case_id = case_id
-        self.complaint_id = complaint_id
-        self.reference = reference
-        self._status = status
-        self.owner_department = owner_department
-        self.category = category
-        self.urgency = urgency
-        self.opened_at = opened_at
-        # Bumped by the repository on every save; a stale copy cannot overwrite.
-        self.version = version
-        self.events: list[CaseEvent] = []
+    case_id: UUID
+    complaint_id: UUID
+    reference: str
+    status_: CaseStatus
+    owner_department: str
+    category: ComplaintCategory
+    urgency: Urgency
+    opened_at: datetime
+    # Bumped by the repository on every save; a stale copy cannot overwrite.
+    version: int = 1
+    customer_tier: CustomerTier = CustomerTier.general
+    channel: Channel | None = None
+    first_response_due: datetime | None = None
+    resolution_plan_due: datetime | None = None
+    first_response_at: datetime | None = None
+    resolution_proposed_at: datetime | None = None
+    resolution_accepted_at: datetime | None = None
+    implemented_at: datetime | None = None
+    callback_at: datetime | None = None
+    satisfaction_score: int | None = None
+    closed_at: datetime | None = None
+    plan_version: int = 0
+    plan: Plan | None = None  # the current plan (version == plan_version)
+    waiting_since: datetime | None = None
+    wait_reason: str | None = None
+    open_rectifications: int = 0
+    rectifications_total: int = 0
+    rectifications_waived: int = 0
+    reopen_count: int = 0
+    next_due_at: datetime | None = None
+    next_due_what: str | None = None
+    # From intake's complaint.received (read-only here).
+    received_at: datetime | None = None
+    feedback_requested: bool = False
+    timezone: str = DEFAULT_TIMEZONE
+    events: list[CaseEvent] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"Case({self.case_id}, {self.reference}, {self.status})"
 
     @property
     def status(self) -> CaseStatus:
-        return self._status
+        return self.status_
+
+    @property
+    def waiting_on_customer(self) -> bool:
+        return self.waiting_since is not None
+
+    # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, triaged: ComplaintTriaged, *, at: datetime, by: str = SYSTEM_ACTOR) -> Case:
+    def open(
+        cls,
+        triaged: ComplaintTriaged,
+        *,
+        at: datetime,
+        by: str = SYSTEM_ACTOR,
+        timezone: str = DEFAULT_TIMEZONE,
+    ) -> Case:
         """Open the case for a triaged complaint, owned by the department triage chose."""
         case = cls(
             case_id=uuid4(),
             complaint_id=triaged.complaint_id,
             reference=triaged.reference,
-            status=OPENING_STATUS,
+            status_=OPENING_STATUS,
             owner_department=triaged.owner_department,
             category=triaged.category,
             urgency=triaged.urgency,
             opened_at=at,
+            customer_tier=triaged.customer_tier,
+            channel=triaged.channel,
+            first_response_due=triaged.first_response_due,
+            resolution_plan_due=triaged.resolution_plan_due,
+            timezone=timezone,
         )
-        case.events.append(StatusChanged(case.case_id, None, OPENING_STATUS, at, by))
+        case.events.append(
+            HistoryRecorded(case.case_id, "case.opened", None, OPENING_STATUS, at, by)
+        )
         case.events.append(
             CaseOpened(
                 complaint_id=case.complaint_id,
@@ -95,43 +232,435 @@ class Case:
                 opened_at=at,
             )
         )
+        case.refresh_next_due()
         return case
 
-    # -- customer resolution (顾客解决方案) --------------------------------------
+    # -- first response and waits ---------------------------------------------
 
-    def propose_resolution(self, *, by: str, at: datetime) -> None:
-        """A plan (repair, replace, refund, ...) goes to the customer; also a revised one."""
-        self._move_to(CaseStatus.resolution_proposed, by=by, at=at)
+    def record_first_response(
+        self, *, by: Actor, at: datetime, channel: Channel | None = None
+    ) -> None:
+        self._check(Command.record_first_response, by)
+        if self.first_response_at is not None:
+            raise CaseConflict(
+                f"the first response was already recorded at {self.first_response_at}"
+            )
+        self._first_response(by=by, at=at, channel=channel)
 
-    def accept_resolution(self, *, by: str, at: datetime) -> None:
-        self._move_to(CaseStatus.resolution_accepted, by=by, at=at)
+    def start_customer_wait(self, *, reason: str, by: Actor, at: datetime) -> None:
+        self._check(Command.start_customer_wait, by)
+        if self.waiting_since is not None:
+            raise CaseConflict(f"already waiting on the customer since {self.waiting_since}")
+        self.waiting_since, self.wait_reason = at, reason
+        self._record("case.customer_wait_started", by, at, detail=reason)
+        self.events.append(CustomerWaitStarted(**self._common(by, at), reason=reason))
 
-    def reject_resolution(self, *, by: str, at: datetime) -> None:
-        self._move_to(CaseStatus.resolution_rejected, by=by, at=at)
+    def end_customer_wait(self, *, by: Actor, at: datetime) -> None:
+        self._check(Command.end_customer_wait, by)
+        if self.waiting_since is None:
+            raise CaseConflict("the case is not waiting on the customer")
+        self._end_wait(by=by, at=at)
 
-    def record_implementation(self, *, by: str, at: datetime) -> None:
-        self._move_to(CaseStatus.resolution_implemented, by=by, at=at)
+    # -- the resolution ----------------------------------------------------------
 
-    def schedule_callback(self, *, by: str, at: datetime) -> None:
-        self._move_to(CaseStatus.awaiting_callback, by=by, at=at)
+    def propose_resolution(
+        self,
+        *,
+        actions: list[ResolutionAction],
+        investigation: str = "",
+        by: Actor,
+        at: datetime,
+    ) -> Plan:
+        """A plan (repair, replace, refund, ...) goes to the customer; also a revised one.
+        Counts as the first response if none was recorded."""
+        self._check(Command.propose_resolution, by)
+        if not actions:
+            raise ValueError("a plan needs at least one action")
+        if self.first_response_at is None:
+            self._first_response(by=by, at=at, channel=None)
+        self.plan_version += 1
+        self.plan = Plan(
+            version=self.plan_version,
+            investigation=investigation,
+            proposed_at=at,
+            proposed_by=subject_of(by),
+            actions=[
+                PlanAction(
+                    position=number,
+                    kind=action.kind,
+                    description=action.description,
+                    due_date=action.due_date,
+                    amount=action.amount,
+                    currency=action.currency,
+                )
+                for number, action in enumerate(actions, start=1)
+            ],
+            new=True,
+        )
+        if self.resolution_proposed_at is None:
+            self.resolution_proposed_at = at
+        self._move(
+            CaseStatus.resolution_proposed,
+            "resolution.proposed",
+            by,
+            at,
+            detail=f"plan {self.plan_version}: {len(actions)} action(s)",
+        )
+        self.events.append(
+            ResolutionProposed(
+                **self._common(by, at),
+                plan_version=self.plan_version,
+                actions=[action.as_payload() for action in self.plan.actions],
+                investigation=investigation,
+            )
+        )
+        return self.plan
 
-    def record_dissatisfaction(self, *, by: str, at: datetime) -> None:
-        """The customer is not satisfied on the callback: back to work on the resolution."""
-        self._move_to(CaseStatus.awaiting_resolution, by=by, at=at)
+    def accept_resolution(
+        self,
+        *,
+        by: Actor,
+        at: datetime,
+        plan_version: int | None = None,
+        via: Channel | None = None,
+        comment: str | None = None,
+    ) -> None:
+        self._decide(CustomerDecision.accept, by, at, plan_version, via, comment)
+
+    def reject_resolution(
+        self,
+        *,
+        by: Actor,
+        at: datetime,
+        plan_version: int | None = None,
+        via: Channel | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """A rejected plan needs a revised one (a new plan version)."""
+        self._decide(CustomerDecision.reject, by, at, plan_version, via, reason)
+
+    def decision_applies(self, plan_version: int) -> bool:
+        """Whether a customer's answer to ``plan_version`` would be legal now."""
+        return self.status is CaseStatus.resolution_proposed and plan_version == self.plan_version
+
+    def complete_action(
+        self, position: int, *, by: Actor, at: datetime, note: str | None = None
+    ) -> bool:
+        """Mark one action of the accepted plan done; True when it was the last one."""
+        self._check(Command.complete_action, by)
+        assert self.plan is not None
+        action = self.plan.action(position)
+        if action.done:
+            raise CaseConflict(f"action {position} was already done at {action.done_at}")
+        action.done_at, action.done_by, action.note, action.changed = at, subject_of(by), note, True
+        self._record(
+            "resolution.action_done", by, at, detail=f"plan {self.plan.version} action {position}"
+        )
+        if not all(item.done for item in self.plan.actions):
+            return False
+        self.implemented_at = at
+        self._move(CaseStatus.resolution_implemented, "resolution.implemented", by, at)
+        self.events.append(
+            ResolutionImplemented(**self._common(by, at), plan_version=self.plan.version)
+        )
+        return True
+
+    def record_callback(self, *, score: int, comment: str = "", by: Actor, at: datetime) -> bool:
+        """The satisfaction callback (回访). Satisfied (4–5): closes the case unless
+        rectifications are open; unsatisfied (1–3): back to investigating, a new
+        plan is needed. Returns whether the customer is satisfied."""
+        self._check(Command.record_callback, by)
+        if not 1 <= score <= 5:
+            raise ValueError("score must be 1–5")
+        satisfied = score >= SATISFIED_FROM
+        self.callback_at, self.satisfaction_score = at, score
+        self.events.append(
+            CallbackDone(**self._common(by, at), score=score, satisfied=satisfied, comment=comment)
+        )
+        detail = f"score {score}" + (f": {comment}" if comment else "")
+        if not satisfied:
+            self._move(CaseStatus.awaiting_resolution, "callback.done", by, at, detail=detail)
+            return False
+        self._move(CaseStatus.satisfied, "callback.done", by, at, detail=detail)
+        if self.open_rectifications == 0:
+            self._close(by=by, at=at)
+        return True
 
     # -- closing -----------------------------------------------------------------
 
-    def close(self, *, by: str, at: datetime) -> None:
-        self._move_to(CaseStatus.closed, by=by, at=at)
+    def unmet_close_conditions(self) -> list[dict[str, str]]:
+        """What still stands between the case and closing (empty: it may close)."""
+        status = self.status
+        if status in ENDED:
+            return [{"field": "status", "problem": f"the case is already {status}"}]
+        unmet = []
+        if status in (
+            CaseStatus.awaiting_resolution,
+            CaseStatus.resolution_proposed,
+            CaseStatus.resolution_rejected,
+        ):
+            unmet.append({"field": "resolution", "problem": "not accepted by the customer"})
+        if status is not CaseStatus.satisfied and status is not CaseStatus.resolution_implemented:
+            left = [a for a in (self.plan.actions if self.plan else []) if not a.done]
+            problem = "not implemented" + (
+                f" ({len(left)} action(s) not done)"
+                if status is CaseStatus.resolution_accepted
+                else ""
+            )
+            unmet.append({"field": "implementation", "problem": problem})
+        if status is not CaseStatus.satisfied:
+            unmet.append({"field": "callback", "problem": "customer satisfaction not confirmed"})
+        if self.open_rectifications:
+            unmet.append(
+                {
+                    "field": "rectifications",
+                    "problem": f"{self.open_rectifications} not verified or waived",
+                }
+            )
+        return unmet
 
-    def reopen(self, *, by: str, at: datetime) -> None:
-        self._move_to(CaseStatus.reopened, by=by, at=at)
+    def close(self, *, by: Actor, at: datetime) -> None:
+        """Close explicitly (the CSC); the same rule as the automatic close."""
+        transition = TABLE[Command.close]
+        if transition.who is not None and isinstance(by, Principal):
+            authorize(
+                by, transition.who, owner_department=self.owner_department, action="close a case"
+            )
+        unmet = self.unmet_close_conditions()
+        if unmet:
+            raise CloseConditionsUnmet(
+                "the case cannot close yet: "
+                + "; ".join(f"{item['field']} {item['problem']}" for item in unmet),
+                fields=unmet,
+            )
+        self._close(by=by, at=at)
 
-    def resume(self, *, by: str, at: datetime) -> None:
-        """A reopened case goes back to awaiting a resolution."""
-        self._move_to(CaseStatus.awaiting_resolution, by=by, at=at)
+    def reopen(self, *, reason: str, by: Actor, at: datetime) -> None:
+        """A closed complaint goes back to investigating; a new plan is needed."""
+        self._check(Command.reopen, by)
+        self.reopen_count += 1
+        self.closed_at = None
+        self.implemented_at = self.callback_at = self.satisfaction_score = None
+        self._move(CaseStatus.awaiting_resolution, "complaint.reopened", by, at, detail=reason)
+        self.events.append(ComplaintReopened(**self._common(by, at), reason=reason))
 
-    def _move_to(self, target: CaseStatus, *, by: str, at: datetime) -> None:
-        check_transition(self._status, target)
-        previous, self._status = self._status, target
-        self.events.append(StatusChanged(self.case_id, previous, target, at, by))
+    def withdraw(self, *, reason: str, by: Actor, at: datetime) -> None:
+        """The customer withdrew: the case ends, announced as complaint.closed with
+        ``withdrawn=true`` so that subscribers of tousu.cases see every case end."""
+        self._check(Command.withdraw, SYSTEM)
+        self.waiting_since = self.wait_reason = None
+        self.closed_at = at
+        self._move(CaseStatus.withdrawn, "complaint.withdrawn", by, at, detail=reason)
+        self.events.append(self._closed_payload(by, at, withdrawn=True))
+
+    # -- owner (routing's retriage / reassignment) --------------------------------
+
+    def change_owner(
+        self,
+        department: str,
+        *,
+        by: Actor,
+        at: datetime,
+        reason: str | None = None,
+        category: ComplaintCategory | None = None,
+        urgency: Urgency | None = None,
+    ) -> bool:
+        """Follow routing's decision; False (nothing recorded) if nothing changes."""
+        self._check(Command.change_owner, SYSTEM)
+        changes = []
+        if department != self.owner_department:
+            changes.append(f"owner {self.owner_department} → {department}")
+            self.owner_department = department
+        if category is not None and category != self.category:
+            changes.append(f"category {self.category} → {category}")
+            self.category = category
+        if urgency is not None and urgency != self.urgency:
+            changes.append(f"urgency {self.urgency} → {urgency}")
+            self.urgency = urgency
+        if not changes:
+            return False
+        detail = "; ".join(changes) + (f" ({reason})" if reason else "")
+        self._record("case.owner_changed", by, at, detail=detail)
+        return True
+
+    # -- rectifications (issue 5B calls these in its own unit of work) ------------
+
+    def rectification_opened(self, *, by: Actor, at: datetime, detail: str | None = None) -> None:
+        """A rectification (instruction, notice) now belongs to this case; the case
+        cannot close until it is settled. Refused (409) on a closed or withdrawn case."""
+        check_command(Command.open_rectification, self.status)
+        self.open_rectifications += 1
+        self.rectifications_total += 1
+        self._record("rectification.opened", by, at, detail=detail)
+
+    def rectification_settled(
+        self, *, by: Actor, at: datetime, waived: bool = False, detail: str | None = None
+    ) -> bool:
+        """A rectification was verified (or waived). If it was the last one and the
+        customer is satisfied, the case closes now (complaint.closed). Returns whether
+        it closed."""
+        check_command(Command.settle_rectification, self.status)
+        if self.open_rectifications <= 0:
+            raise CaseConflict("the case has no open rectification to settle")
+        self.open_rectifications -= 1
+        if waived:
+            self.rectifications_waived += 1
+        self._record(
+            "rectification.waived" if waived else "rectification.verified", by, at, detail=detail
+        )
+        if self.status is CaseStatus.satisfied and self.open_rectifications == 0:
+            self._close(by=by, at=at)
+            return True
+        return False
+
+    # -- worklist ----------------------------------------------------------------
+
+    def refresh_next_due(self) -> None:
+        """What is due next on this case and when (the worklist sorts by it)."""
+        candidates: list[tuple[datetime, str]] = []
+        status = self.status
+        if status in ENDED or status is CaseStatus.satisfied:
+            self.next_due_at, self.next_due_what = None, None
+            return
+        if self.first_response_at is None and self.first_response_due is not None:
+            candidates.append((self.first_response_due, "first_response"))
+        if status in (CaseStatus.awaiting_resolution, CaseStatus.resolution_rejected):
+            if self.resolution_plan_due is not None and self.reopen_count == 0:
+                candidates.append((self.resolution_plan_due, "resolution_plan"))
+            else:
+                what = "revised_plan" if status is CaseStatus.resolution_rejected else "plan"
+                self.next_due_what = what
+        if status is CaseStatus.resolution_accepted and self.plan is not None:
+            for action in self.plan.actions:
+                if not action.done:
+                    candidates.append((self._end_of(action.due_date), f"action:{action.position}"))
+        if candidates:
+            self.next_due_at, self.next_due_what = min(candidates)
+            return
+        self.next_due_at = None
+        self.next_due_what = {
+            CaseStatus.awaiting_resolution: "plan",
+            CaseStatus.resolution_rejected: "revised_plan",
+            CaseStatus.resolution_proposed: "customer_decision",
+            CaseStatus.resolution_implemented: "callback",
+        }.get(status)
+
+    def _end_of(self, day: date) -> datetime:
+        local = datetime.combine(day, time(23, 59, 59), tzinfo=ZoneInfo(self.timezone))
+        return local.astimezone(UTC)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _check(self, command: Command, by: Actor) -> None:
+        """403 if ``by`` may not give ``command`` on this case, else 409 if illegal now."""
+        transition = TABLE[command]
+        if transition.who is not None and isinstance(by, Principal):
+            authorize(
+                by,
+                transition.who,
+                owner_department=self.owner_department,
+                action=command.replace("_", " ") + f" on a case of {self.owner_department}",
+            )
+        check_command(command, self.status)
+
+    def _decide(
+        self,
+        decision: CustomerDecision,
+        by: Actor,
+        at: datetime,
+        plan_version: int | None,
+        via: Channel | None,
+        comment: str | None,
+    ) -> None:
+        command = (
+            Command.accept_resolution
+            if decision is CustomerDecision.accept
+            else Command.reject_resolution
+        )
+        self._check(command, by)
+        assert self.plan is not None
+        if plan_version is not None and plan_version != self.plan_version:
+            raise CaseConflict(
+                f"the customer can only answer the current plan {self.plan_version}, "
+                f"not plan {plan_version}"
+            )
+        if self.waiting_since is not None:
+            self._end_wait(by=by, at=at)
+        plan = self.plan
+        plan.decision, plan.decided_at, plan.decided_by = decision, at, subject_of(by)
+        plan.via, plan.comment, plan.changed = (via.value if via else None), comment, True
+        common = self._common(by, at)
+        detail = f"plan {plan.version}" + (f" via {via}" if via else "")
+        detail += f": {comment}" if comment else ""
+        if decision is CustomerDecision.accept:
+            self.resolution_accepted_at = at
+            self._move(CaseStatus.resolution_accepted, "resolution.accepted", by, at, detail=detail)
+            self.events.append(ResolutionAccepted(**common, plan_version=plan.version, via=via))
+        else:
+            self._move(CaseStatus.resolution_rejected, "resolution.rejected", by, at, detail=detail)
+            self.events.append(
+                ResolutionRejected(
+                    **common, plan_version=plan.version, reason=comment or "", via=via
+                )
+            )
+
+    def _first_response(self, *, by: Actor, at: datetime, channel: Channel | None) -> None:
+        self.first_response_at = at
+        self._record("case.first_response_recorded", by, at, detail=channel and str(channel))
+        self.events.append(FirstResponseRecorded(**self._common(by, at), channel=channel))
+
+    def _end_wait(self, *, by: Actor, at: datetime) -> None:
+        self.waiting_since = self.wait_reason = None
+        self._record("case.customer_wait_ended", by, at)
+        self.events.append(CustomerWaitEnded(**self._common(by, at)))
+
+    def _close(self, *, by: Actor, at: datetime) -> None:
+        self.waiting_since = self.wait_reason = None
+        self.closed_at = at
+        self._move(CaseStatus.closed, "complaint.closed", by, at)
+        self.events.append(self._closed_payload(by, at, withdrawn=False))
+
+    def _closed_payload(self, by: Actor, at: datetime, *, withdrawn: bool) -> ComplaintClosed:
+        return ComplaintClosed(
+            **self._common(by, at),
+            category=self.category,
+            urgency=self.urgency,
+            owner_department=self.owner_department,
+            customer_tier=self.customer_tier,
+            received_at=self.received_at,
+            opened_at=self.opened_at,
+            first_response_at=self.first_response_at,
+            resolution_proposed_at=self.resolution_proposed_at,
+            resolution_accepted_at=self.resolution_accepted_at,
+            satisfaction_score=self.satisfaction_score,
+            rectifications=self.rectifications_total,
+            rectifications_waived=self.rectifications_waived,
+            reopen_count=self.reopen_count,
+            resolution_seconds=max((at - self.opened_at).total_seconds(), 0.0),
+            withdrawn=withdrawn,
+        )
+
+    def _common(self, by: Actor, at: datetime) -> dict[str, object]:
+        return {
+            "complaint_id": self.complaint_id,
+            "reference": self.reference,
+            "case_id": self.case_id,
+            "by": subject_of(by)[:100],
+            "at": at,
+        }
+
+    def _move(
+        self, target: CaseStatus, action: str, by: Actor, at: datetime, *, detail: str | None = None
+    ) -> None:
+        previous, self.status_ = self.status_, target
+        self.events.append(
+            HistoryRecorded(self.case_id, action, previous, target, at, subject_of(by), detail)
+        )
+
+    def _record(self, action: str, by: Actor, at: datetime, *, detail: str | None = None) -> None:
+        """A transition that leaves the status as it is."""
+        self.events.append(
+            HistoryRecorded(
+                self.case_id, action, self.status_, self.status_, at, subject_of(by), detail
+            )
+        )

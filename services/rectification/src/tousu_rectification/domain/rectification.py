@@ -26,6 +26,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
+from tousu_common.auth import Principal
 from tousu_common.errors import Conflict, Forbidden, InvalidInput
 from tousu_common.events import EventPayload
 from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
@@ -42,6 +43,7 @@ from tousu_common.events.catalog import (
     VerificationFailed,
     VerificationPassed,
 )
+from tousu_rectification.domain.permissions import Grant, Rule, allowed, authorize
 
 #: Departments a rectification can be sent to (CSC issues them, it does not receive them).
 RECIPIENT_DEPARTMENTS = frozenset(
@@ -56,6 +58,10 @@ RECIPIENT_DEPARTMENTS = frozenset(
         "after_sales",
     }
 )
+
+
+#: Roles whose holders, with the recipient's department in their token, act for it.
+RECIPIENT_ROLES = ("department", "quality", "supply")
 
 
 class RectificationStatus(StrEnum):
@@ -177,20 +183,15 @@ def transitions_for(action: Action, kind: RectificationKind) -> list[Transition]
     return [t for t in TRANSITIONS if t.action is action and kind in t.kinds]
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a member of staff (from the bearer token) or a supplier (link)."""
+#: Who acts: a member of staff (from the bearer token) or a supplier (via the link).
+Actor = Principal
 
-    subject: str
-    roles: frozenset[str]
-    department: str | None = None
 
-    @classmethod
-    def supplier(cls, supplier_id: UUID) -> Actor:
-        return cls(subject=f"supplier:{supplier_id}", roles=frozenset({"supplier"}))
-
-    def has_role(self, role: str) -> bool:
-        return role in self.roles or ("admin" in self.roles and role != "supplier")
+def supplier_actor(supplier_id: UUID) -> Principal:
+    """The supplier, acting through its tokenised response link (no token role)."""
+    return Principal(
+        subject=f"supplier:{supplier_id}", roles=frozenset({"supplier"}), department=None
+    )
 
 
 class IllegalRectificationTransition(Conflict):
@@ -276,8 +277,7 @@ class QualityReport:
         actor: Actor,
         at: datetime,
     ) -> QualityReport:
-        if not actor.has_role("csc"):
-            raise NotAllowed("only the CSC (role csc) issues External Quality Information Reports")
+        authorize(actor, (Grant("csc"),), action="issue External Quality Information Reports")
         _require(quantity_affected >= 1, "quantity_affected", "must be at least 1")
         report = cls(
             report_id=uuid4(),
@@ -354,8 +354,7 @@ class Rectification:
         at: datetime,
     ) -> Rectification:
         """CSC → functional department: investigate and rectify a service problem."""
-        if not actor.has_role("csc"):
-            raise NotAllowed("only the CSC (role csc) issues rectification instructions")
+        authorize(actor, (Grant("csc"),), action="issue rectification instructions")
         _require(
             department in RECIPIENT_DEPARTMENTS,
             "department",
@@ -396,8 +395,7 @@ class Rectification:
         at: datetime,
     ) -> Rectification:
         """Quality turns a report into a written notice: internal or to a supplier."""
-        if not actor.has_role("quality"):
-            raise NotAllowed("only the Quality department (role quality) issues notices")
+        authorize(actor, (Grant("quality"),), action="issue rectification notices")
         if supplier is None:
             _require(
                 department in RECIPIENT_DEPARTMENTS,
@@ -561,22 +559,23 @@ class Rectification:
             HistoryRecord(action.value, previous, self.status, at, actor.subject, note)
         )
 
+    def rule(self, who: Who) -> Rule:
+        """The grants (role, department) that make someone ``who`` for this rectification."""
+        if who is Who.recipient:
+            return tuple(Grant(role, self.department) for role in RECIPIENT_ROLES)
+        return (Grant(who.value),)
+
     def _is(self, who: Who, actor: Actor) -> bool:
         if who is Who.supplier:
+            # Only the link makes a supplier; admin does not stand in for one.
             return (
                 self.supplier is not None
                 and "supplier" in actor.roles
                 and actor.subject == f"supplier:{self.supplier.supplier_id}"
             )
-        if who is Who.recipient:
-            if "admin" in actor.roles:
-                return True
-            return (
-                self.department is not None
-                and actor.department == self.department
-                and bool(actor.roles & {"department", "quality", "supply"})
-            )
-        return actor.has_role(who.value)
+        if self.department is None and who is Who.recipient:
+            return False
+        return allowed(actor, self.rule(who), owner_department=None)
 
     def _describe(self, who: Who) -> str:
         if who is Who.recipient:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from tousu_common.db import Database
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
-from tousu_rectification.handlers.feedback import remember_feedback_request
 from tousu_rectification.handlers.open_case import open_case_for_triaged_complaint
 
 
@@ -17,13 +16,5 @@ def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsum
             group_id="tousu-rectification",
             topics=["tousu.routing"],
             handlers={"complaint.triaged": open_case_for_triaged_complaint},
-        ),
-        # Rectification part: whether the customer asked to hear the rectification result.
-        InboxConsumer(
-            db,
-            settings,
-            group_id="tousu-rectification-feedback",
-            topics=["tousu.complaints"],
-            handlers={"complaint.received": remember_feedback_request},
-        ),
+        )
     ]

@@ -12,34 +12,30 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tousu_common.errors import Conflict, InvalidInput, NotFound
+from tousu_common.errors import InvalidInput, NotFound
 from tousu_rectification.adapters.rectification_repository import (
     RectificationRepository,
     next_number,
 )
-from tousu_rectification.adapters.repository import CaseRepository
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
 from tousu_rectification.domain.model import Case
 from tousu_rectification.domain.rectification import (
     Actor,
     CaseRef,
     QualityReport,
     Rectification,
+    RectificationStatus,
     SupplierRef,
 )
-from tousu_rectification.domain.status import CaseStatus
 
 REPORT_PREFIX = "EQR"  # External Quality Information Report, 外质量信息报告
 NOTICE_PREFIX = "RN"  # rectification notice, 整改通知单
 INSTRUCTION_PREFIX = "RI"  # rectification instruction, 整改指令
 
 
-async def _open_case(session: AsyncSession, complaint_id: UUID) -> Case:
-    case = await CaseRepository(session).get_by_complaint(complaint_id)
-    if case is None:
-        raise NotFound(f"no case for complaint {complaint_id}")
-    if case.status is CaseStatus.closed:
-        raise Conflict(f"case {case.reference} is closed; reopen it first")
-    return case
+async def _case(session: AsyncSession, complaint_id: UUID) -> tuple[CaseUnitOfWork, Case]:
+    uow = CaseUnitOfWork(session)
+    return uow, await uow.cases.require(complaint_id)
 
 
 def _ref(case: Case) -> CaseRef:
@@ -57,7 +53,7 @@ async def instruct(
     at: datetime,
     year: int,
 ) -> Rectification:
-    case = await _open_case(session, complaint_id)
+    uow, case = await _case(session, complaint_id)
     rects = RectificationRepository(session)
     rect = Rectification.instruct(
         _ref(case),
@@ -69,6 +65,8 @@ async def instruct(
         at=at,
     )
     await rects.add(rect)
+    case.rectification_opened(by=actor, at=at, detail=rect.number)
+    await uow.cases.save(case)
     return rect
 
 
@@ -84,7 +82,7 @@ async def issue_report(
     at: datetime,
     year: int,
 ) -> QualityReport:
-    case = await _open_case(session, complaint_id)
+    _, case = await _case(session, complaint_id)
     report = QualityReport.issue(
         _ref(case),
         number=await next_number(session, REPORT_PREFIX, year),
@@ -115,7 +113,7 @@ async def issue_notice(
     report = await rects.get_report(report_id)
     if report is None:
         raise NotFound(f"no quality report {report_id}")
-    await _open_case(session, report.case.complaint_id)
+    uow, case = await _case(session, report.case.complaint_id)
     supplier = None
     if supplier_id is not None:
         row = await rects.supplier(supplier_id)
@@ -137,19 +135,39 @@ async def issue_notice(
     )
     await rects.add(rect)
     await rects.count_notice(report)
+    case.rectification_opened(by=actor, at=at, detail=rect.number)
+    await uow.cases.save(case)
     return rect
 
 
 async def change(
-    session: AsyncSession, rectification_id: UUID, command: Callable[[Rectification], None]
+    session: AsyncSession,
+    rectification_id: UUID,
+    command: Callable[[Rectification], None],
+    *,
+    actor: Actor,
+    at: datetime,
 ) -> Rectification:
-    """Load a rectification, apply one domain method, save it (version-checked)."""
+    """Load a rectification, apply one domain method, save it (version-checked).
+
+    When that settles it (verified or waived), the case counts it off in the same
+    transaction, after the rectification's own event — so a case that only waited
+    for this rectification closes now and ``complaint.closed`` follows on the topic."""
     rects = RectificationRepository(session)
     rect = await rects.get(rectification_id)
     if rect is None:
         raise NotFound(f"no rectification {rectification_id}")
     command(rect)
     await rects.save(rect)
+    if rect.settled:
+        uow, case = await _case(session, rect.case.complaint_id)
+        case.rectification_settled(
+            by=actor,
+            at=at,
+            waived=rect.status is RectificationStatus.waived,
+            detail=rect.number,
+        )
+        await uow.cases.save(case)
     return rect
 
 
@@ -157,19 +175,29 @@ async def verify_passed(
     session: AsyncSession, rectification_id: UUID, *, comment: str, actor: Actor, at: datetime
 ) -> Rectification:
     """Verified; tells the customer too when the complaint asked for feedback."""
-    rects = RectificationRepository(session)
-    rect = await rects.get(rectification_id)
+    rect = await RectificationRepository(session).get(rectification_id)
     if rect is None:
         raise NotFound(f"no rectification {rectification_id}")
-    feedback = await rects.feedback_requested(rect.case.complaint_id)
-    rect.pass_verification(comment=comment, feedback_requested=feedback, actor=actor, at=at)
-    await rects.save(rect)
-    return rect
+    facts = await CaseUnitOfWork(session).cases.facts(rect.case.complaint_id)
+    feedback = facts is not None and facts.feedback_requested
+    return await change(
+        session,
+        rectification_id,
+        lambda r: r.pass_verification(
+            comment=comment, feedback_requested=feedback, actor=actor, at=at
+        ),
+        actor=actor,
+        at=at,
+    )
 
 
 async def waive(
     session: AsyncSession, rectification_id: UUID, *, reason: str, actor: Actor, at: datetime
 ) -> Rectification:
     return await change(
-        session, rectification_id, lambda rect: rect.waive(reason=reason, actor=actor, at=at)
+        session,
+        rectification_id,
+        lambda rect: rect.waive(reason=reason, actor=actor, at=at),
+        actor=actor,
+        at=at,
     )

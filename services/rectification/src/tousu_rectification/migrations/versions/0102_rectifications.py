@@ -1,8 +1,7 @@
-"""Rectifications, quality reports, history, evidence, suppliers, document numbers,
-feedback requests.
+"""Rectifications, quality reports, history, evidence, suppliers, document numbers.
 
 Revision ID: 0102
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23
 """
 
@@ -12,7 +11,7 @@ from alembic import op
 from tousu_common.db import BigIntPK
 
 revision = "0102"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -139,16 +138,9 @@ def upgrade() -> None:
         sa.Column("last", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("prefix", "year", name="pk_document_counters"),
     )
-    op.create_table(
-        "feedback_requests",
-        sa.Column("complaint_id", sa.Uuid(), nullable=False),
-        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("complaint_id", name="pk_feedback_requests"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("feedback_requests")
     op.drop_table("document_counters")
     op.drop_table("suppliers")
     op.drop_index("ix_rectification_evidence_rectification_id", table_name="rectification_evidence")
