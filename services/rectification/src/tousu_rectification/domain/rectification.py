@@ -447,7 +447,7 @@ class Rectification:
         at: datetime,
     ) -> None:
         self._apply(Action.mark_done, actor, at)
-        self.root_cause_category = root_cause_category
+        self.root_cause_category = RootCauseCategory(root_cause_category)
         self.root_cause = root_cause
         self.corrective_action = corrective_action
         self.events.append(
