@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from tousu_common.errors import TousuError
 from tousu_common.events.catalog import RootCauseCategory
@@ -213,9 +214,14 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
     if rect is None:
         return _not_found()
     settings = request.app.state.settings
-    form = await request.form(
-        max_files=settings.evidence_max_files + 1, max_fields=20, max_part_size=80_000
-    )
+    try:
+        # A text field holds up to 20,000 characters: 60 kB as UTF-8, 180 kB URL-encoded.
+        form = await request.form(
+            max_files=settings.evidence_max_files + 1, max_fields=20, max_part_size=200_000
+        )
+    except HTTPException as refused:  # too many parts, a part too large, unreadable
+        lang = await _language(request, rect, request.query_params.get("lang"))
+        return _page(request, rect, lang, status_code=413, errors=[("form", refused.detail)])
     lang = str(form.get("lang") or "")
     lang = lang if lang in LABELS else await _language(request, rect, None)
     t = LABELS[lang]
