@@ -11,6 +11,8 @@ class Settings(ServiceSettings):
 
     service_name: str = "rectification"
     database_url: str = "sqlite+aiosqlite:///var/rectification.db"
+    # Worklists: a case is "due soon" when its next due item falls within this window.
+    due_soon_hours: float = Field(default=48, gt=0, le=24 * 90)
 
     # --- rectifications, supplier link, documents (issue 5, part B) ---
     # Supplier 8D uploads come through the public link: room for a few files.

@@ -170,7 +170,7 @@ async def test_without_the_csrf_cookie_or_with_bad_fields_the_answer_is_refused(
     api.cookies.clear()  # a page elsewhere posting the form: no cookie of ours
     forged = await api.post(path, data={**FORM, "csrf": csrf})
     assert forged.status_code == 403
-    await api.get(path)
+    csrf = csrf_of(await api.get(path))
     missing = await api.post(path, data={**FORM, "containment": "", "csrf": csrf})
     assert missing.status_code == 422 and "Containment action" in missing.text
     exe = await api.post(

@@ -1,26 +1,97 @@
-"""``/v1/cases``: where a complaint's resolution stands and how it got there."""
+"""``/v1/cases``: the customer resolution of a complaint, from first response to closing.
+
+Every write loads the case, lets the aggregate check role, department and
+status (403 before 409), saves it with the optimistic lock (409
+``stale_case`` to the loser of a race) and stages its events in the outbox —
+one transaction. Every answer is the whole case, history included.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from tousu_common.auth import Staff
-from tousu_common.errors import ErrorBody, NotFound
-from tousu_common.events import ComplaintCategory, Urgency
+from tousu_common.errors import ErrorBody, Forbidden, InvalidInput
+from tousu_common.events import Channel, ComplaintCategory, Urgency
+from tousu_common.events.catalog import (
+    CustomerDecision,
+    CustomerTier,
+    ResolutionAction,
+    ResolutionActionKind,
+)
 from tousu_rectification.adapters.repository import CaseRepository
+from tousu_rectification.adapters.unit_of_work import unit_of_work
+from tousu_rectification.domain.model import Case, HistoryEntry, Plan
 from tousu_rectification.domain.status import CaseStatus
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
+MONEY_KINDS = (ResolutionActionKind.compensation, ResolutionActionKind.refund)
+#: Who may look at every department's worklist, not only their own.
+ALL_DEPARTMENT_ROLES = ("csc", "manager", "agent", "service", "admin")
+
+CaseId = Annotated[UUID, Path(description="The complaint's id (one case per complaint)")]
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "Your role or department may not do this"},
+    404: {"model": ErrorBody, "description": "No case for the complaint (yet)"},
+    409: {
+        "model": ErrorBody,
+        "description": "Not legal in the case's status (`illegal_transition`), a guard "
+        "(`case_conflict`, `close_conditions_unmet` listing each unmet condition in "
+        "`fields`), or someone changed the case at the same moment (`stale_case`)",
+    },
+}
+
+
+# -- views -------------------------------------------------------------------
+
 
 class HistoryView(BaseModel):
-    status: CaseStatus
+    action: str | None = Field(description="What happened (mostly the event type it emitted)")
+    status: CaseStatus = Field(description="The status after it")
+    from_status: CaseStatus | None
     at: datetime
     by: str
+    detail: str | None
+
+
+class ActionView(BaseModel):
+    number: int
+    kind: ResolutionActionKind
+    description: str
+    due_date: date
+    amount: Decimal | None
+    currency: str | None
+    done_at: datetime | None
+    done_by: str | None
+    note: str | None
+
+
+class PlanView(BaseModel):
+    plan_version: int
+    investigation: str
+    proposed_at: datetime
+    proposed_by: str
+    decision: CustomerDecision | None
+    decided_at: datetime | None
+    decided_by: str | None
+    via: str | None
+    comment: str | None
+    actions: list[ActionView]
+
+
+class Condition(BaseModel):
+    field: str
+    problem: str
 
 
 class CaseView(BaseModel):
@@ -31,24 +102,430 @@ class CaseView(BaseModel):
     owner_department: str
     category: ComplaintCategory
     urgency: Urgency
+    customer_tier: CustomerTier
     opened_at: datetime
-    version: int
+    received_at: datetime | None
+    first_response_due: datetime | None
+    resolution_plan_due: datetime | None
+    first_response_at: datetime | None
+    resolution_proposed_at: datetime | None
+    resolution_accepted_at: datetime | None
+    implemented_at: datetime | None
+    callback_at: datetime | None
+    satisfaction_score: int | None
+    closed_at: datetime | None
+    waiting_on_customer: bool
+    waiting_since: datetime | None
+    wait_reason: str | None
+    plan_version: int
+    open_rectifications: int
+    rectifications_total: int
+    rectifications_waived: int
+    reopen_count: int
+    feedback_requested: bool
+    next_due_at: datetime | None
+    next_due_what: str | None
+    close_conditions_unmet: list[Condition] = Field(
+        description="What stands between the case and closing (empty once closed or ready)"
+    )
+    version: int = Field(description="Bumped by every change (optimistic lock)")
+    plans: list[PlanView]
     history: list[HistoryView]
+
+
+class CaseSummary(BaseModel):
+    case_id: UUID
+    complaint_id: UUID
+    reference: str
+    status: CaseStatus
+    owner_department: str
+    category: ComplaintCategory
+    urgency: Urgency
+    opened_at: datetime
+    waiting_on_customer: bool
+    open_rectifications: int
+    next_due_at: datetime | None
+    next_due_what: str | None = Field(
+        description="first_response, resolution_plan, action:<n>, plan, revised_plan, "
+        "customer_decision or callback"
+    )
+    overdue: bool
+    due_soon: bool
+
+
+class Worklist(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- requests ----------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionIn(_Strict):
+    kind: ResolutionActionKind
+    description: str = Field(min_length=1, max_length=2000)
+    due_date: date
+    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY"
+    )
+
+
+class ProposalIn(_Strict):
+    investigation: str = Field(default="", max_length=20_000)
+    actions: list[ActionIn] = Field(min_length=1, max_length=50)
+
+
+class DecisionIn(_Strict):
+    decision: CustomerDecision
+    plan_version: int | None = Field(
+        default=None, ge=1, description="The plan the customer answered (default: the current)"
+    )
+    via: Channel = Field(default=Channel.hotline, description="How the customer answered")
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+class FirstResponseIn(_Strict):
+    channel: Channel | None = None
+
+
+class WaitIn(_Strict):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ActionDoneIn(_Strict):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class CallbackIn(_Strict):
+    score: int = Field(ge=1, le=5, description="1–5; 4 and 5 count as satisfied")
+    comment: str = Field(default="", max_length=5000)
+
+
+class ReopenIn(_Strict):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+# -- routes ------------------------------------------------------------------
+
+
+@router.get(
+    "",
+    response_model=Worklist,
+    summary="Worklist: open cases of a department, what is due soonest first",
+)
+async def worklist(
+    request: Request,
+    principal: Staff,
+    department: Annotated[
+        str | None,
+        Query(max_length=50, description="Default: your own department"),
+    ] = None,
+    all_departments: Annotated[
+        bool, Query(description="Every department (csc, manager, agent, service)")
+    ] = False,
+    due: Annotated[
+        Literal["all", "overdue", "due_soon"],
+        Query(description="overdue: past due; due_soon: due within due_soon_hours"),
+    ] = "all",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Worklist:
+    privileged = principal.has_any(*ALL_DEPARTMENT_ROLES)
+    if all_departments:
+        if not privileged:
+            raise Forbidden("only csc, manager, agent or service may list every department")
+        scope = None
+    else:
+        scope = department or principal.department
+        if scope is None:
+            raise InvalidInput(
+                "your token names no department: give ?department= or ?all_departments=true",
+                fields=[{"field": "department", "problem": "required"}],
+            )
+        if scope != principal.department and not privileged:
+            raise Forbidden(f"you may list department {principal.department}'s cases only")
+    now = datetime.now(UTC)
+    soon = now + timedelta(hours=request.app.state.settings.due_soon_hours)
+    window = {"all": (None, None), "overdue": (now, None), "due_soon": (soon, now)}[due]
+    async with request.app.state.db.sessions() as session:
+        total, rows = await CaseRepository(session).worklist(
+            department=scope, due_before=window[0], due_after=window[1], limit=limit, offset=offset
+        )
+    return Worklist(
+        items=[
+            CaseSummary(
+                case_id=row.case_id,
+                complaint_id=row.complaint_id,
+                reference=row.reference,
+                status=CaseStatus(row.status),
+                owner_department=row.owner_department,
+                category=ComplaintCategory(row.category),
+                urgency=Urgency(row.urgency),
+                opened_at=row.opened_at,
+                waiting_on_customer=row.waiting_since is not None,
+                open_rectifications=row.open_rectifications,
+                next_due_at=row.next_due_at,
+                next_due_what=row.next_due_what,
+                overdue=row.next_due_at is not None and row.next_due_at <= now,
+                due_soon=row.next_due_at is not None and now < row.next_due_at <= soon,
+            )
+            for row in rows
+        ],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(
     "/{complaint_id}",
     response_model=CaseView,
-    summary="A complaint's case, with its history",
+    summary="A complaint's case: status, plans, actions, timings and full history",
     responses={404: {"model": ErrorBody, "description": "No case is open for the complaint (yet)"}},
 )
-async def get_case(request: Request, complaint_id: UUID, principal: Staff) -> CaseView:
+async def get_case(request: Request, complaint_id: CaseId, principal: Staff) -> CaseView:
+    return await _view(request, complaint_id)
+
+
+@router.post(
+    "/{complaint_id}/first-response",
+    response_model=CaseView,
+    summary="Record that the customer heard from a person (stops the first-response clock)",
+    responses=_WRITE_ERRORS,
+)
+async def record_first_response(
+    request: Request,
+    complaint_id: CaseId,
+    principal: Staff,
+    body: Annotated[FirstResponseIn | None, Body()] = None,
+) -> CaseView:
+    channel = body.channel if body else None
+    return await _change(
+        request,
+        complaint_id,
+        lambda case, now: case.record_first_response(by=principal, at=now, channel=channel),
+    )
+
+
+@router.post(
+    "/{complaint_id}/customer-wait",
+    response_model=CaseView,
+    summary="Start waiting on the customer (SLA clocks pause)",
+    responses=_WRITE_ERRORS,
+)
+async def start_customer_wait(
+    request: Request, complaint_id: CaseId, principal: Staff, body: WaitIn
+) -> CaseView:
+    return await _change(
+        request,
+        complaint_id,
+        lambda case, now: case.start_customer_wait(reason=body.reason, by=principal, at=now),
+    )
+
+
+@router.post(
+    "/{complaint_id}/customer-wait/end",
+    response_model=CaseView,
+    summary="The customer answered (SLA clocks resume)",
+    responses=_WRITE_ERRORS,
+)
+async def end_customer_wait(request: Request, complaint_id: CaseId, principal: Staff) -> CaseView:
+    return await _change(
+        request, complaint_id, lambda case, now: case.end_customer_wait(by=principal, at=now)
+    )
+
+
+@router.post(
+    "/{complaint_id}/resolution",
+    response_model=CaseView,
+    summary="Propose a resolution plan (a revised one after a rejection): a new plan version",
+    responses=_WRITE_ERRORS,
+)
+async def propose_resolution(
+    request: Request, complaint_id: CaseId, principal: Staff, body: ProposalIn
+) -> CaseView:
+    actions = _checked_actions(body.actions, request.app.state.settings.timezone)
+    return await _change(
+        request,
+        complaint_id,
+        lambda case, now: case.propose_resolution(
+            actions=actions, investigation=body.investigation, by=principal, at=now
+        ),
+    )
+
+
+@router.post(
+    "/{complaint_id}/resolution/decision",
+    response_model=CaseView,
+    summary="The customer accepted or rejected the plan (recorded by an agent)",
+    responses=_WRITE_ERRORS,
+)
+async def record_decision(
+    request: Request, complaint_id: CaseId, principal: Staff, body: DecisionIn
+) -> CaseView:
+    def decide(case: Case, now: datetime) -> None:
+        if body.decision is CustomerDecision.accept:
+            case.accept_resolution(
+                by=principal,
+                at=now,
+                plan_version=body.plan_version,
+                via=body.via,
+                comment=body.comment,
+            )
+        else:
+            case.reject_resolution(
+                by=principal,
+                at=now,
+                plan_version=body.plan_version,
+                via=body.via,
+                reason=body.comment,
+            )
+
+    return await _change(request, complaint_id, decide)
+
+
+@router.post(
+    "/{complaint_id}/actions/{number}/done",
+    response_model=CaseView,
+    summary="Mark one action of the accepted plan done (the last one: implemented)",
+    responses=_WRITE_ERRORS,
+)
+async def complete_action(
+    request: Request,
+    complaint_id: CaseId,
+    number: Annotated[int, Path(ge=1, le=50, description="The action's number in the plan")],
+    principal: Staff,
+    body: Annotated[ActionDoneIn | None, Body()] = None,
+) -> CaseView:
+    note = body.note if body else None
+    return await _change(
+        request,
+        complaint_id,
+        lambda case, now: case.complete_action(number, by=principal, at=now, note=note),
+    )
+
+
+@router.post(
+    "/{complaint_id}/callback",
+    response_model=CaseView,
+    summary="Record the satisfaction callback (回访): 4–5 satisfied, 1–3 reopens the resolution",
+    responses=_WRITE_ERRORS,
+)
+async def record_callback(
+    request: Request, complaint_id: CaseId, principal: Staff, body: CallbackIn
+) -> CaseView:
+    return await _change(
+        request,
+        complaint_id,
+        lambda case, now: case.record_callback(
+            score=body.score, comment=body.comment, by=principal, at=now
+        ),
+    )
+
+
+@router.post(
+    "/{complaint_id}/close",
+    response_model=CaseView,
+    summary="Close the complaint (CSC); 409 lists every unmet condition",
+    responses=_WRITE_ERRORS,
+)
+async def close_case(request: Request, complaint_id: CaseId, principal: Staff) -> CaseView:
+    return await _change(request, complaint_id, lambda case, now: case.close(by=principal, at=now))
+
+
+@router.post(
+    "/{complaint_id}/reopen",
+    response_model=CaseView,
+    summary="Reopen a closed complaint (CSC, with a reason): back to investigating",
+    responses=_WRITE_ERRORS,
+)
+async def reopen_case(
+    request: Request, complaint_id: CaseId, principal: Staff, body: ReopenIn
+) -> CaseView:
+    return await _change(
+        request,
+        complaint_id,
+        lambda case, now: case.reopen(reason=body.reason, by=principal, at=now),
+    )
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+async def _change(
+    request: Request, complaint_id: UUID, change: Callable[[Case, datetime], object]
+) -> CaseView:
+    """Load, change, save — one transaction; any refusal leaves everything as it was."""
+    settings = request.app.state.settings
+    async with unit_of_work(request.app.state.db, timezone=settings.timezone) as uow:
+        case = await uow.cases.require(complaint_id)
+        change(case, datetime.now(UTC))
+        await uow.cases.save(case)
+    return await _view(request, complaint_id)
+
+
+def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionAction]:
+    """Money actions need amount and currency, others neither; no due date in the past."""
+    today = datetime.now(ZoneInfo(timezone)).date()
+    problems: list[dict[str, str]] = []
+    for index, action in enumerate(actions):
+        where = f"actions.{index}"
+        if action.kind in MONEY_KINDS:
+            if action.amount is None:
+                problems.append(
+                    {"field": f"{where}.amount", "problem": f"{action.kind} needs an amount"}
+                )
+            if action.currency is None:
+                problems.append(
+                    {"field": f"{where}.currency", "problem": f"{action.kind} needs a currency"}
+                )
+        else:
+            for name in ("amount", "currency"):
+                if getattr(action, name) is not None:
+                    problems.append(
+                        {
+                            "field": f"{where}.{name}",
+                            "problem": f"only compensation and refund have an {name}",
+                        }
+                    )
+        if action.due_date < today:
+            problems.append({"field": f"{where}.due_date", "problem": "is in the past"})
+    if problems:
+        raise InvalidInput(
+            "invalid plan: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
+            fields=problems,
+        )
+    return [
+        ResolutionAction(
+            kind=action.kind,
+            description=action.description,
+            due_date=action.due_date,
+            amount=action.amount,
+            currency=action.currency,
+        )
+        for action in actions
+    ]
+
+
+async def _view(request: Request, complaint_id: UUID) -> CaseView:
+    settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:
-        cases = CaseRepository(session)
-        case = await cases.get_by_complaint(complaint_id)
-        if case is None:
-            raise NotFound(f"no case for complaint {complaint_id}")
+        cases = CaseRepository(session, timezone=settings.timezone)
+        case = await cases.require(complaint_id)
         history = await cases.history(case.case_id)
+        plans = await cases.plans(case.case_id)
+    return _case_view(case, plans, history)
+
+
+def _case_view(case: Case, plans: list[Plan], history: list[HistoryEntry]) -> CaseView:
+    unmet = [] if case.status is CaseStatus.closed else case.unmet_close_conditions()
     return CaseView(
         case_id=case.case_id,
         complaint_id=case.complaint_id,
@@ -57,7 +534,68 @@ async def get_case(request: Request, complaint_id: UUID, principal: Staff) -> Ca
         owner_department=case.owner_department,
         category=case.category,
         urgency=case.urgency,
+        customer_tier=case.customer_tier,
         opened_at=case.opened_at,
+        received_at=case.received_at,
+        first_response_due=case.first_response_due,
+        resolution_plan_due=case.resolution_plan_due,
+        first_response_at=case.first_response_at,
+        resolution_proposed_at=case.resolution_proposed_at,
+        resolution_accepted_at=case.resolution_accepted_at,
+        implemented_at=case.implemented_at,
+        callback_at=case.callback_at,
+        satisfaction_score=case.satisfaction_score,
+        closed_at=case.closed_at,
+        waiting_on_customer=case.waiting_on_customer,
+        waiting_since=case.waiting_since,
+        wait_reason=case.wait_reason,
+        plan_version=case.plan_version,
+        open_rectifications=case.open_rectifications,
+        rectifications_total=case.rectifications_total,
+        rectifications_waived=case.rectifications_waived,
+        reopen_count=case.reopen_count,
+        feedback_requested=case.feedback_requested,
+        next_due_at=case.next_due_at,
+        next_due_what=case.next_due_what,
+        close_conditions_unmet=[Condition(**item) for item in unmet],
         version=case.version,
-        history=[HistoryView(status=entry.status, at=entry.at, by=entry.by) for entry in history],
+        plans=[
+            PlanView(
+                plan_version=plan.version,
+                investigation=plan.investigation,
+                proposed_at=plan.proposed_at,
+                proposed_by=plan.proposed_by,
+                decision=plan.decision,
+                decided_at=plan.decided_at,
+                decided_by=plan.decided_by,
+                via=plan.via,
+                comment=plan.comment,
+                actions=[
+                    ActionView(
+                        number=action.position,
+                        kind=action.kind,
+                        description=action.description,
+                        due_date=action.due_date,
+                        amount=action.amount,
+                        currency=action.currency,
+                        done_at=action.done_at,
+                        done_by=action.done_by,
+                        note=action.note,
+                    )
+                    for action in plan.actions
+                ],
+            )
+            for plan in plans
+        ],
+        history=[
+            HistoryView(
+                action=entry.action,
+                status=entry.status,
+                from_status=entry.from_status,
+                at=entry.at,
+                by=entry.by,
+                detail=entry.detail,
+            )
+            for entry in history
+        ],
     )

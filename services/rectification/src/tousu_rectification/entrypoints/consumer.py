@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from tousu_common.db import Database
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
+from tousu_rectification.handlers.complaint_events import (
+    apply_customer_decision,
+    end_wait_on_customer_reply,
+    follow_reassignment,
+    keep_complaint_facts,
+    withdraw_case,
+)
 from tousu_rectification.handlers.open_case import open_case_for_triaged_complaint
 
 
 def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
+    tz = settings.timezone
     return [
         InboxConsumer(
             db,
             settings,
             group_id="tousu-rectification",
-            topics=["tousu.routing"],
-            handlers={"complaint.triaged": open_case_for_triaged_complaint},
+            topics=["tousu.routing", "tousu.complaints"],
+            handlers={
+                "complaint.triaged": partial(open_case_for_triaged_complaint, timezone=tz),
+                "complaint.reassigned": partial(follow_reassignment, timezone=tz),
+                "complaint.received": partial(keep_complaint_facts, timezone=tz),
+                "complaint.withdrawn": partial(withdraw_case, timezone=tz),
+                "complaint.amended": partial(end_wait_on_customer_reply, timezone=tz),
+                "resolution.decision_received": partial(apply_customer_decision, timezone=tz),
+            },
         )
     ]

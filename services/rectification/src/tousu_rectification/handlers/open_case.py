@@ -1,4 +1,5 @@
-"""complaint.triaged → a case awaiting resolution → case.opened, in one transaction."""
+"""complaint.triaged → a case awaiting resolution → case.opened, in one transaction.
+A retriage (``retriage=true``) moves the existing case to the new owner."""
 
 from __future__ import annotations
 
@@ -8,23 +9,44 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.events import ComplaintTriaged, Event
-from tousu_rectification.adapters.repository import CaseRepository
-from tousu_rectification.domain.model import Case
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
+from tousu_rectification.domain.model import DEFAULT_TIMEZONE, Case
+from tousu_rectification.domain.permissions import SYSTEM
+from tousu_rectification.domain.status import ENDED
 
 log = logging.getLogger(__name__)
 
 
-async def open_case_for_triaged_complaint(session: AsyncSession, event: Event) -> None:
+async def open_case_for_triaged_complaint(
+    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+) -> None:
     """Open one case per complaint; a complaint triaged again keeps the case it has."""
     triaged = event.data
     if not isinstance(triaged, ComplaintTriaged):
         raise TypeError(f"expected complaint.triaged, got {event.type}")
-    cases = CaseRepository(session)
-    if await cases.get_by_complaint(triaged.complaint_id) is not None:
-        log.info("case already open for complaint, nothing to do")
+    uow = CaseUnitOfWork(session, timezone=timezone)
+    existing = await uow.cases.get_by_complaint(triaged.complaint_id)
+    if existing is not None:
+        if not triaged.retriage or existing.status in ENDED:
+            log.info("case already open for complaint, nothing to do")
+            return
+        if existing.change_owner(
+            triaged.owner_department,
+            by=triaged.decided_by if triaged.decided_by != "rules" else SYSTEM,
+            at=triaged.triaged_at,
+            reason="retriage",
+            category=triaged.category,
+            urgency=triaged.urgency,
+        ):
+            await uow.cases.save(existing)
+            log.info("case retriaged", extra={"owner_department": triaged.owner_department})
         return
-    case = Case.open(triaged, at=datetime.now(UTC))
-    await cases.add(case)
+    facts = await uow.cases.facts(triaged.complaint_id)
+    if facts is not None and facts.withdrawn_at is not None:
+        log.info("complaint was withdrawn before it was triaged; no case opened")
+        return
+    case = Case.open(triaged, at=datetime.now(UTC), timezone=timezone)
+    await uow.cases.add(case)
     log.info(
         "case opened",
         extra={"case_id": str(case.case_id), "owner_department": case.owner_department},

@@ -1,0 +1,135 @@
+"""What intake and routing tell rectification about a complaint, besides triage.
+
+- ``complaint.received``: keep received_at, channel, tier and the customer's
+  wish for feedback (the closing event and 5B's feedback need them).
+- ``complaint.withdrawn``: the case ends as withdrawn.
+- ``complaint.amended`` from the customer: ends a wait on the customer.
+- ``resolution.decision_received``: the customer's answer from the tracking
+  page or a reply mail; applied if legal for the current plan, otherwise
+  logged and ignored (an old plan version, an answer given twice).
+- ``complaint.reassigned``: the case follows to the new owner department.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.events import ComplaintReceived, Event
+from tousu_common.events.catalog import (
+    ComplaintAmended,
+    ComplaintReassigned,
+    ComplaintWithdrawn,
+    CustomerDecision,
+    ResolutionDecisionReceived,
+)
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
+from tousu_rectification.domain.model import DEFAULT_TIMEZONE
+from tousu_rectification.domain.permissions import customer
+from tousu_rectification.domain.status import ENDED
+
+log = logging.getLogger(__name__)
+
+
+async def keep_complaint_facts(
+    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+) -> None:
+    received = event.data
+    assert isinstance(received, ComplaintReceived)
+    await CaseUnitOfWork(session, timezone=timezone).cases.record_facts(
+        received.complaint_id,
+        received.reference,
+        received_at=received.received_at,
+        channel=received.channel.value,
+        customer_tier=received.customer_tier.value,
+        feedback_requested=received.feedback_requested,
+    )
+
+
+async def withdraw_case(
+    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+) -> None:
+    withdrawn = event.data
+    assert isinstance(withdrawn, ComplaintWithdrawn)
+    uow = CaseUnitOfWork(session, timezone=timezone)
+    await uow.cases.record_facts(
+        withdrawn.complaint_id, withdrawn.reference, withdrawn_at=withdrawn.withdrawn_at
+    )
+    case = await uow.cases.get_by_complaint(withdrawn.complaint_id)
+    if case is None or case.status in ENDED:
+        log.info("withdrawal needs no case change", extra={"has_case": case is not None})
+        return
+    case.withdraw(reason=withdrawn.reason, by=withdrawn.by, at=withdrawn.withdrawn_at)
+    await uow.cases.save(case)
+
+
+async def end_wait_on_customer_reply(
+    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+) -> None:
+    amended = event.data
+    assert isinstance(amended, ComplaintAmended)
+    if not amended.from_customer:
+        return
+    uow = CaseUnitOfWork(session, timezone=timezone)
+    case = await uow.cases.get_by_complaint(amended.complaint_id)
+    if case is None or not case.waiting_on_customer or case.status in ENDED:
+        return
+    case.end_customer_wait(by=customer(), at=amended.amended_at)
+    await uow.cases.save(case)
+
+
+async def apply_customer_decision(
+    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+) -> None:
+    decision = event.data
+    assert isinstance(decision, ResolutionDecisionReceived)
+    uow = CaseUnitOfWork(session, timezone=timezone)
+    case = await uow.cases.get_by_complaint(decision.complaint_id)
+    if case is None or not case.decision_applies(decision.plan_version):
+        log.warning(
+            "customer decision ignored: not legal for the case now",
+            extra={
+                "decision": decision.decision.value,
+                "plan_version": decision.plan_version,
+                "case_plan_version": case.plan_version if case else None,
+                "case_status": case.status.value if case else None,
+            },
+        )
+        return
+    if decision.decision is CustomerDecision.accept:
+        case.accept_resolution(
+            by=customer(),
+            at=decision.decided_at,
+            plan_version=decision.plan_version,
+            via=decision.via,
+            comment=decision.comment,
+        )
+    else:
+        case.reject_resolution(
+            by=customer(),
+            at=decision.decided_at,
+            plan_version=decision.plan_version,
+            via=decision.via,
+            reason=decision.comment,
+        )
+    await uow.cases.save(case)
+
+
+async def follow_reassignment(
+    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+) -> None:
+    reassigned = event.data
+    assert isinstance(reassigned, ComplaintReassigned)
+    uow = CaseUnitOfWork(session, timezone=timezone)
+    case = await uow.cases.get_by_complaint(reassigned.complaint_id)
+    if case is None or case.status in ENDED:
+        log.info("reassignment needs no case change", extra={"has_case": case is not None})
+        return
+    if case.change_owner(
+        reassigned.to_department,
+        by=reassigned.by,
+        at=reassigned.reassigned_at,
+        reason=reassigned.reason,
+    ):
+        await uow.cases.save(case)
