@@ -151,3 +151,47 @@ async def test_cases_need_a_staff_token(
     assert (await client.get(f"/v1/cases/{uuid4()}")).status_code == 401
     gateway = await client.get(f"/v1/cases/{uuid4()}", headers=headers_for("gateway"))
     assert gateway.status_code == 403
+
+
+async def test_a_retriage_moves_the_case_to_the_new_owner(db: Database) -> None:
+    first = triaged_event()
+    await handle(db, first)
+    retriaged = triaged_event(first.complaint_id, owner="sales")
+    retriaged = new_event(
+        retriaged.data.model_copy(update={"retriage": True, "decided_by": "csc-9"}),
+        source="tousu/routing",
+    )
+    await handle(db, retriaged)
+    async with db.sessions() as session:
+        cases = CaseRepository(session)
+        case = await cases.get_by_complaint(first.complaint_id)
+        assert case is not None
+        history = await cases.history(case.case_id)
+    assert case.owner_department == "sales"
+    assert (history[-1].action, history[-1].by) == ("case.owner_changed", "csc-9")
+    assert await staged_event_types(db) == ["case.opened"]
+
+
+async def test_a_complaint_withdrawn_before_triage_gets_no_case(db: Database) -> None:
+    from tousu_common.events.catalog import ComplaintWithdrawn
+    from tousu_rectification.handlers.complaint_events import withdraw_case
+
+    complaint_id = uuid4()
+    async with db.transaction() as session:
+        await withdraw_case(
+            session,
+            new_event(
+                ComplaintWithdrawn(
+                    complaint_id=complaint_id,
+                    reference="TS-2026-000777",
+                    reason="不用了",
+                    withdrawn_at=datetime.now(UTC),
+                    by="customer",
+                ),
+                source="tousu/intake",
+            ),
+        )
+    await handle(db, triaged_event(complaint_id))
+    async with db.sessions() as session:
+        assert await CaseRepository(session).get_by_complaint(complaint_id) is None
+    assert await staged_event_types(db) == []
