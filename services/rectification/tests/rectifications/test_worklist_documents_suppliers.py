@@ -205,3 +205,35 @@ async def test_supplier_register_crud_is_for_supply_quality_and_admin(
     assert stale.status_code == 409
     assert (await api.delete(f"/v1/suppliers/{sid}", headers=supply)).status_code == 204
     assert (await api.get(f"/v1/suppliers/{sid}", headers=supply)).status_code == 404
+
+
+async def test_supply_sees_overdue_and_due_soon_supplier_notices(
+    api: httpx.AsyncClient,
+    db: Any,
+    as_: Callable[..., dict[str, str]],
+    open_case: Callable[..., Awaitable[UUID]],
+) -> None:
+    from datetime import date, timedelta
+
+    import sqlalchemy as sa
+
+    from tousu_rectification.adapters.rectification_orm import RectificationRow
+
+    complaint_id = await open_case(ComplaintCategory.product_quality)
+    docs = await product_case_with_notices(api, as_, complaint_id)
+    supply = as_("supply", department="supply")
+    rid = docs["supplier"]["rectification_id"]
+    await api.post(f"/v1/rectifications/{rid}/dispatch", headers=supply)
+    assert ("chase_supplier", docs["supplier"]["number"]) in await worklist(api, supply)
+    assert await worklist(api, supply, "overdue") == []
+    async with db.transaction() as session:  # the due date passes
+        await session.execute(
+            sa.update(RectificationRow)
+            .where(RectificationRow.rectification_id == UUID(rid))
+            .values(due_date=date.today() - timedelta(days=2))
+        )
+    overdue = await api.get("/v1/worklist?scope=overdue", headers=supply)
+    assert [(i["action"], i["number"], i["overdue"]) for i in overdue.json()["items"]] == [
+        ("chase_supplier", docs["supplier"]["number"], True)
+    ]
+    assert await worklist(api, supply, "due_soon") == []
