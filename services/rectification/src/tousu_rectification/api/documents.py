@@ -177,7 +177,7 @@ def _pdf(content: bytes, name: str) -> Response:
 
 @router.get(
     "/v1/quality-reports/{report_id}/report.html",
-    response_class=HTMLResponse,
+    response_class=Response,
     responses={200: HTML, **NOT_FOUND_RESPONSE},
     summary="The report, printable HTML",
 )
@@ -201,7 +201,7 @@ async def quality_report_pdf(request: Request, report_id: UUID, principal: Staff
 
 @router.get(
     "/v1/rectifications/{rectification_id}/report.html",
-    response_class=HTMLResponse,
+    response_class=Response,
     responses={200: HTML, **NOT_FOUND_RESPONSE},
     summary="The notice, printable HTML",
 )
