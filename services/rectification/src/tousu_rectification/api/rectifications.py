@@ -44,9 +44,10 @@ def actor_of(principal: Principal) -> Actor:
     return principal
 
 
-def _now_and_year(request: Request) -> tuple[datetime, int]:
+def _now_and_today(request: Request) -> tuple[datetime, date]:
+    """Now (UTC), and today's date where the company is (due dates are local dates)."""
     now = datetime.now(UTC)
-    return now, now.astimezone(ZoneInfo(request.app.state.settings.timezone)).year
+    return now, now.astimezone(ZoneInfo(request.app.state.settings.timezone)).date()
 
 
 async def _view(request: Request, rectification_id: UUID) -> RectificationView:
@@ -79,7 +80,7 @@ class InstructionIn(BaseModel):
 async def post_instruction(
     request: Request, complaint_id: UUID, body: InstructionIn, principal: Staff
 ) -> RectificationView:
-    now, year = _now_and_year(request)
+    now, today = _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         rect = await commands.instruct(
             session,
@@ -89,7 +90,7 @@ async def post_instruction(
             due_date=body.due_date,
             actor=actor_of(principal),
             at=now,
-            year=year,
+            today=today,
         )
     return await _view(request, rect.rectification_id)
 
@@ -111,7 +112,7 @@ class QualityReportIn(BaseModel):
 async def post_quality_report(
     request: Request, complaint_id: UUID, body: QualityReportIn, principal: Staff
 ) -> QualityReportView:
-    now, year = _now_and_year(request)
+    now, today = _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         report = await commands.issue_report(
             session,
@@ -122,7 +123,7 @@ async def post_quality_report(
             quantity_affected=body.quantity_affected,
             actor=actor_of(principal),
             at=now,
-            year=year,
+            today=today,
         )
     return QualityReportView.of(report)
 
@@ -193,7 +194,7 @@ async def post_notice(
             "supplier_id: a supplier notice needs a supplier",
             fields=[{"field": "supplier_id", "problem": "required for a supplier notice"}],
         )
-    now, year = _now_and_year(request)
+    now, today = _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         rect = await commands.issue_notice(
             session,
@@ -204,7 +205,7 @@ async def post_notice(
             due_date=body.due_date,
             actor=actor_of(principal),
             at=now,
-            year=year,
+            today=today,
         )
     return await _view(request, rect.rectification_id)
 
@@ -239,7 +240,7 @@ class DoneIn(BaseModel):
 async def post_done(
     request: Request, rectification_id: UUID, body: DoneIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_year(request)
+    actor, (now, _) = actor_of(principal), _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
             session,
@@ -266,7 +267,7 @@ async def post_done(
 async def post_dispatch(
     request: Request, rectification_id: UUID, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_year(request)
+    actor, (now, _) = actor_of(principal), _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
             session,
@@ -306,7 +307,7 @@ class EightDIn(BaseModel):
 async def post_supplier_response(
     request: Request, rectification_id: UUID, body: EightDIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_year(request)
+    actor, (now, _) = actor_of(principal), _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
             session,
@@ -335,7 +336,7 @@ class VerificationIn(BaseModel):
 async def post_verification(
     request: Request, rectification_id: UUID, body: VerificationIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_year(request)
+    actor, (now, _) = actor_of(principal), _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         if body.passed:
             await commands.verify_passed(
@@ -365,7 +366,7 @@ class WaiverIn(BaseModel):
 async def post_waiver(
     request: Request, rectification_id: UUID, body: WaiverIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_year(request)
+    actor, (now, _) = actor_of(principal), _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.waive(session, rectification_id, reason=body.reason, actor=actor, at=now)
     return await _view(request, rectification_id)

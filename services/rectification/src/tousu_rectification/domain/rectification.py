@@ -352,6 +352,7 @@ class Rectification:
         due_date: date,
         actor: Actor,
         at: datetime,
+        today: date | None = None,
     ) -> Rectification:
         """CSC → functional department: investigate and rectify a service problem."""
         authorize(actor, (Grant("csc"),), action="issue rectification instructions")
@@ -360,7 +361,7 @@ class Rectification:
             "department",
             f"must be one of {', '.join(sorted(RECIPIENT_DEPARTMENTS))}",
         )
-        _require(due_date >= at.date(), "due_date", "must not be in the past")
+        _require(due_date >= (today or at.date()), "due_date", "must not be in the past")
         rect = cls(
             rectification_id=uuid4(),
             case=case,
@@ -393,6 +394,7 @@ class Rectification:
         due_date: date,
         actor: Actor,
         at: datetime,
+        today: date | None = None,
     ) -> Rectification:
         """Quality turns a report into a written notice: internal or to a supplier."""
         authorize(actor, (Grant("quality"),), action="issue rectification notices")
@@ -402,7 +404,7 @@ class Rectification:
                 "department",
                 f"must be one of {', '.join(sorted(RECIPIENT_DEPARTMENTS))}",
             )
-        _require(due_date >= at.date(), "due_date", "must not be in the past")
+        _require(due_date >= (today or at.date()), "due_date", "must not be in the past")
         kind = K.supplier_notice if supplier is not None else K.internal_notice
         rect = cls(
             rectification_id=uuid4(),

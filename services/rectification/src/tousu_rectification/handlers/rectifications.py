@@ -51,18 +51,19 @@ async def instruct(
     due_date: date,
     actor: Actor,
     at: datetime,
-    year: int,
+    today: date,
 ) -> Rectification:
     uow, case = await _case(session, complaint_id)
     rects = RectificationRepository(session)
     rect = Rectification.instruct(
         _ref(case),
-        number=await next_number(session, INSTRUCTION_PREFIX, year),
+        number=await next_number(session, INSTRUCTION_PREFIX, today.year),
         department=department,
         instruction=instruction,
         due_date=due_date,
         actor=actor,
         at=at,
+        today=today,
     )
     await rects.add(rect)
     case.rectification_opened(by=actor, at=at, detail=rect.number)
@@ -80,12 +81,12 @@ async def issue_report(
     quantity_affected: int,
     actor: Actor,
     at: datetime,
-    year: int,
+    today: date,
 ) -> QualityReport:
     _, case = await _case(session, complaint_id)
     report = QualityReport.issue(
         _ref(case),
-        number=await next_number(session, REPORT_PREFIX, year),
+        number=await next_number(session, REPORT_PREFIX, today.year),
         product_model=product_model,
         serial_or_batch=serial_or_batch,
         failure_description=failure_description,
@@ -107,7 +108,7 @@ async def issue_notice(
     due_date: date,
     actor: Actor,
     at: datetime,
-    year: int,
+    today: date,
 ) -> Rectification:
     rects = RectificationRepository(session)
     report = await rects.get_report(report_id)
@@ -125,13 +126,14 @@ async def issue_notice(
         supplier = SupplierRef(row.supplier_id, row.name)
     rect = Rectification.issue_notice(
         report,
-        number=await next_number(session, NOTICE_PREFIX, year),
+        number=await next_number(session, NOTICE_PREFIX, today.year),
         department=department,
         supplier=supplier,
         requirement=requirement,
         due_date=due_date,
         actor=actor,
         at=at,
+        today=today,
     )
     await rects.add(rect)
     await rects.count_notice(report)
