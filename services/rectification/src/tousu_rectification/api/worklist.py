@@ -36,6 +36,7 @@ from tousu_rectification.domain.rectification import (
     Rectification,
     RectificationStatus,
 )
+from tousu_rectification.domain.status import ENDED
 
 router = APIRouter(tags=["worklist"])
 
@@ -136,7 +137,7 @@ async def worklist(
                 sa.select(CaseRow)
                 .where(
                     CaseRow.category == ComplaintCategory.product_quality.value,
-                    CaseRow.status != "closed",
+                    CaseRow.status.notin_([status.value for status in ENDED]),
                     CaseRow.complaint_id.notin_(reported),
                 )
                 .order_by(CaseRow.opened_at)
