@@ -273,3 +273,50 @@ async def test_a_stale_copy_cannot_overwrite_a_newer_one(
             await RectificationRepository(session).save(stale)
     before = await snapshot(db, rid)
     assert before["status"] == "waived"
+
+
+async def test_two_transactions_that_loaded_the_same_version_one_wins_on_postgresql(
+    db: Database,
+    open_case: Callable[..., Awaitable[UUID]],
+    make_rectification: Callable[..., Awaitable[UUID]],
+) -> None:
+    """Both transactions are open and have loaded version 1 before either saves
+    (forced with a barrier): on PostgreSQL the second UPDATE waits for the first's
+    row lock and then matches no row; its whole transaction rolls back."""
+    if db.url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: transactions never overlap there")
+    from tousu_common.auth import Principal
+
+    complaint_id = await open_case()
+    rid = await make_rectification(
+        complaint_id,
+        RectificationKind.service_instruction,
+        RectificationStatus.awaiting_verification,
+    )
+    csc = Principal("csc", frozenset({"csc"}), "csc")
+    loaded = asyncio.Barrier(2)
+
+    async def verify(passed: bool) -> str:
+        try:
+            async with db.transaction() as session:
+                repo = RectificationRepository(session)
+                rect = await repo.get(rid)
+                assert rect is not None and rect.version == 1
+                await loaded.wait()
+                if passed:
+                    rect.pass_verification(
+                        comment="", feedback_requested=False, actor=csc, at=datetime.now(UTC)
+                    )
+                else:
+                    rect.fail_verification(reason="无效", actor=csc, at=datetime.now(UTC))
+                await repo.save(rect)
+            return "saved"
+        except StaleRectification:
+            return "stale"
+
+    before = await snapshot(db, rid)
+    assert sorted(await asyncio.gather(verify(True), verify(False))) == ["saved", "stale"]
+    after = await snapshot(db, rid)
+    assert after["version"] == 2
+    assert after["history"] == before["history"] + 1
+    assert after["outbox"] == before["outbox"] + 1
