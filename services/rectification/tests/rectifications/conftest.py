@@ -17,6 +17,7 @@ from tousu_common.db import Database
 from tousu_common.events import ComplaintCategory, ComplaintTriaged, Urgency, new_event
 from tousu_common.messaging.tables import outbox
 from tousu_rectification.adapters.rectification_orm import (
+    EvidenceRow,
     RectificationHistoryRow,
     RectificationRow,
 )
@@ -107,10 +108,17 @@ async def snapshot(db: Database, rectification_id: UUID) -> dict[str, Any]:
             .where(RectificationHistoryRow.rectification_id == rectification_id)
         )
         events = await session.scalar(sa.select(sa.func.count()).select_from(outbox))
+        files = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(EvidenceRow)
+            .where(EvidenceRow.rectification_id == rectification_id)
+        )
     assert row is not None
     return {
         "status": row.status,
         "version": row.version,
         "history": history,
         "outbox": events,
+        "evidence": files,
+        "evidence_count": row.evidence_count,
     }

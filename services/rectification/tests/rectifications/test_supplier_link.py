@@ -213,3 +213,46 @@ async def test_supplier_contact_is_for_services_and_supply_only(
     assert (await api.get(url, headers=as_("agent"))).status_code == 403
     assert (await api.get(url, headers=as_("quality"))).status_code == 403
     assert (await api.get(url)).status_code == 401
+
+
+async def test_supply_attaches_evidence_the_supplier_mailed(
+    api: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    as_: Callable[..., dict[str, str]],
+    open_case: Callable[..., Awaitable[UUID]],
+) -> None:
+    complaint_id = await open_case(ComplaintCategory.product_quality)
+    notice = await dispatched_notice(api, as_, complaint_id, in_days(10))
+    rid, url = notice["rid"], f"/v1/rectifications/{notice['rid']}/evidence"
+    supply = as_("supply", department="supply")
+    before = await snapshot(db, rid)
+    refused = await api.post(
+        url, files=[("files", ("a.exe", b"MZ\x90\x00", "image/png"))], headers=supply
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["fields"][0]["field"] == "files"
+    wrong = await api.post(
+        url, files=[("files", ("a.png", PNG, "image/png"))], headers=as_("quality")
+    )
+    assert wrong.status_code == 403
+    assert await snapshot(db, rid) == before and stored_files(settings, rid) == []
+    attached = await api.post(
+        url,
+        files=[
+            ("files", ("8D.pdf", b"%PDF-1.4 ...", "application/pdf")),
+            ("files", ("p.png", PNG, "x/y")),
+        ],
+        headers=supply,
+    )
+    assert attached.status_code == 200, attached.text
+    body = attached.json()
+    assert body["status"] == "awaiting_supplier" and body["evidence_count"] == 2
+    assert sorted((e["filename"], e["content_type"]) for e in body["evidence"]) == [
+        ("8D.pdf", "application/pdf"),
+        ("p.png", "image/png"),  # sniffed, not the declared x/y
+    ]
+    assert body["history"][-1]["action"] == "attach_evidence"
+    after = await snapshot(db, rid)
+    assert after["outbox"] == before["outbox"]  # history only: no event of its own
+    assert (after["evidence"], after["version"]) == (2, before["version"] + 1)
+    assert len(stored_files(settings, rid)) == 2

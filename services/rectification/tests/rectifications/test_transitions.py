@@ -72,7 +72,9 @@ REQUESTS: dict[Action, tuple[str, dict[str, Any] | None]] = {
     Action.pass_verification: ("verification", {"passed": True}),
     Action.fail_verification: ("verification", {"passed": False, "reason": "无效"}),
     Action.waive: ("waiver", {"reason": "不再需要"}),
+    Action.attach_evidence: ("evidence", None),
 }
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 def rows_for(action: Action, kind: RectificationKind) -> list[Any]:
@@ -133,6 +135,9 @@ async def call(
     roles, department = CALLERS[caller]
     headers = {"Authorization": f"Bearer {token_for(*roles, sub=caller, department=department)}"}
     path, body = REQUESTS[action]
+    if action is Action.attach_evidence:
+        files = [("files", ("8D附件.png", PNG, "image/png"))]
+        return await api.post(f"/v1/rectifications/{rid}/{path}", files=files, headers=headers)
     return await api.post(f"/v1/rectifications/{rid}/{path}", json=body, headers=headers)
 
 
@@ -180,7 +185,11 @@ async def test_every_action_in_every_status_moves_or_is_refused_without_a_trace(
                     assert after["status"] == legal[0].target.value
                     assert after["version"] == before["version"] + 1
                     assert after["history"] == before["history"] + 1
-                    assert after["outbox"] > before["outbox"]
+                    if action is Action.attach_evidence:  # history only, no event
+                        assert after["outbox"] == before["outbox"]
+                        assert after["evidence"] == before["evidence"] + 1
+                    else:
+                        assert after["outbox"] > before["outbox"]
                     checked["moved"] += 1
                 else:
                     before = await snapshot(db, standing)

@@ -3,12 +3,15 @@ the declared type), size-limited, stored under ``data_dir/evidence/<rectificatio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID, uuid4
+
+from starlette.datastructures import UploadFile
 
 #: What evidence may be: documents and photos. (magic prefix, extension, MIME type)
 ALLOWED = (
@@ -69,3 +72,44 @@ def store(
         sha256=hashlib.sha256(content).hexdigest(),
         stored_name=stored_name,
     )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A received file that passed the checks, not yet stored."""
+
+    filename: str
+    content: bytes
+    mime: str
+    ext: str
+
+
+async def read_uploads(
+    uploads: list[UploadFile], *, max_bytes: int, max_files: int
+) -> tuple[list[Upload], list[tuple[str, str]]]:
+    """Read and check uploaded files: (accepted files, [(field, problem)])."""
+    files: list[Upload] = []
+    errors: list[tuple[str, str]] = []
+    for upload in uploads:
+        content = await upload.read(max_bytes + 1)
+        name = upload.filename or "evidence"
+        if not content:
+            continue
+        if len(content) > max_bytes:
+            errors.append(("evidence", f"{name}: > {max_bytes // 1024} KiB"))
+            continue
+        kind = sniff(content)
+        if kind is None:
+            errors.append(("evidence", f"{name}: PDF, PNG, JPEG, GIF, TIFF, WebP"))
+            continue
+        files.append(Upload(name, content, kind[1], kind[0]))
+    if len(files) > max_files:
+        errors.append(("evidence", f"≤ {max_files}"))
+    return files, errors
+
+
+def remove(data_dir: Path, rectification_id: UUID, stored: list[StoredFile]) -> None:
+    """Undo :func:`store` for files whose transaction did not commit."""
+    for saved in stored:
+        with contextlib.suppress(OSError):
+            (evidence_dir(data_dir, rectification_id) / saved.stored_name).unlink()

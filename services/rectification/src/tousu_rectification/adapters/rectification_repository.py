@@ -7,7 +7,8 @@ transition is recorded completely or not at all.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from tousu_common.errors import Conflict
 from tousu_common.events import new_event
 from tousu_common.events.catalog import RectificationKind, RootCauseCategory
 from tousu_common.messaging.outbox import add_event
+from tousu_rectification.adapters.evidence import StoredFile, Upload, store
 from tousu_rectification.adapters.rectification_orm import (
     DocumentCounterRow,
     EvidenceRow,
@@ -223,9 +225,38 @@ class RectificationRepository:
 
     # -- evidence --------------------------------------------------------------------
 
-    async def add_evidence(self, row: EvidenceRow) -> None:
-        self.session.add(row)
+    async def store_evidence(
+        self,
+        data_dir: Path,
+        rectification_id: UUID,
+        files: list[Upload],
+        *,
+        by: str,
+        at: datetime,
+    ) -> list[StoredFile]:
+        """Write the files under ``data_dir`` and their rows in this transaction; the
+        caller removes the files (:func:`evidence.remove`) if the transaction fails."""
+        stored: list[StoredFile] = []
+        for upload in files:
+            saved = store(
+                data_dir, rectification_id, upload.filename, upload.content, upload.mime, upload.ext
+            )
+            stored.append(saved)
+            self.session.add(
+                EvidenceRow(
+                    evidence_id=saved.evidence_id,
+                    rectification_id=rectification_id,
+                    filename=saved.filename,
+                    content_type=saved.content_type,
+                    size=saved.size,
+                    sha256=saved.sha256,
+                    stored_name=saved.stored_name,
+                    uploaded_at=at,
+                    uploaded_by=by,
+                )
+            )
         await self.session.flush()
+        return stored
 
     async def evidence(self, rectification_id: UUID) -> list[EvidenceRow]:
         rows = await self.session.scalars(
@@ -313,9 +344,3 @@ class RectificationRepository:
         history.clear()
         events.clear()
         await self.session.flush()
-
-
-def today_in(timezone: str, now: datetime) -> date:
-    from zoneinfo import ZoneInfo
-
-    return now.astimezone(ZoneInfo(timezone)).date()

@@ -13,22 +13,28 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from tousu_common.auth import Principal, Staff, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, NotFound
+from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, Forbidden, InvalidInput, NotFound
 from tousu_common.events.catalog import RootCauseCategory
 from tousu_rectification.adapters import supplier_links
-from tousu_rectification.adapters.evidence import evidence_dir
+from tousu_rectification.adapters.evidence import StoredFile, evidence_dir, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.api.rectification_views import (
     CaseRectificationsView,
     QualityReportView,
     RectificationView,
 )
-from tousu_rectification.domain.rectification import Actor, EightD
+from tousu_rectification.domain.rectification import (
+    Action,
+    Actor,
+    EightD,
+    IllegalRectificationTransition,
+    transitions_for,
+)
 from tousu_rectification.handlers import rectifications as commands
 
 router = APIRouter(tags=["rectifications"])
@@ -369,6 +375,59 @@ async def post_waiver(
     actor, (now, _) = actor_of(principal), _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.waive(session, rectification_id, reason=body.reason, actor=actor, at=now)
+    return await _view(request, rectification_id)
+
+
+@router.post(
+    "/v1/rectifications/{rectification_id}/evidence",
+    response_model=RectificationView,
+    summary="Supply: attach evidence the supplier sent by other means (PDF, images)",
+    responses=RESPONSES,
+)
+async def post_evidence(
+    request: Request,
+    rectification_id: UUID,
+    principal: Staff,
+    files: Annotated[list[UploadFile], File(description="PDF, PNG, JPEG, GIF, TIFF or WebP")],
+) -> RectificationView:
+    settings = request.app.state.settings
+    async with request.app.state.db.sessions() as session:
+        current = await RectificationRepository(session).get(rectification_id)
+    if current is None:
+        raise NotFound(f"no rectification {rectification_id}")
+    if not transitions_for(Action.attach_evidence, current.kind):
+        raise IllegalRectificationTransition(f"a {current.kind} takes no supplier evidence")
+    if not current.may(Action.attach_evidence, principal):
+        raise Forbidden("only Supply (role supply) attaches evidence to a supplier notice")
+    accepted, problems = await read_uploads(
+        files, max_bytes=settings.evidence_max_bytes, max_files=settings.evidence_max_files
+    )
+    if problems or not accepted:
+        problems = problems or [("files", "at least one non-empty file")]
+        raise InvalidInput(
+            "; ".join(f"{field}: {problem}" for field, problem in problems),
+            fields=[{"field": "files", "problem": problem} for _, problem in problems],
+        )
+    now = datetime.now(UTC)
+    names = ", ".join(upload.filename for upload in accepted)[:2000]
+    stored: list[StoredFile] = []
+    try:
+        async with request.app.state.db.transaction() as session:
+            await commands.change(
+                session,
+                rectification_id,
+                lambda rect: rect.attach_evidence(
+                    count=len(accepted), names=names, actor=principal, at=now
+                ),
+                actor=principal,
+                at=now,
+            )
+            stored = await RectificationRepository(session).store_evidence(
+                settings.data_dir, rectification_id, accepted, by=principal.subject, at=now
+            )
+    except BaseException:
+        remove(settings.data_dir, rectification_id, stored)
+        raise
     return await _view(request, rectification_id)
 
 

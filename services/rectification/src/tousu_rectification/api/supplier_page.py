@@ -11,10 +11,8 @@ are accepted by their content (PDF and common images), not their names.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -27,8 +25,7 @@ from starlette.exceptions import HTTPException
 from tousu_common.errors import TousuError
 from tousu_common.events.catalog import RootCauseCategory
 from tousu_rectification.adapters import supplier_links
-from tousu_rectification.adapters.evidence import StoredFile, evidence_dir, sniff, store
-from tousu_rectification.adapters.rectification_orm import EvidenceRow
+from tousu_rectification.adapters.evidence import StoredFile, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.templates import render
 from tousu_rectification.domain.rectification import (
@@ -184,30 +181,6 @@ async def supplier_page(request: Request, rectification_id: str, token: str) -> 
     return _page(request, rect, lang)
 
 
-async def _read_files(
-    request: Request, uploads: list[UploadFile]
-) -> tuple[list[tuple[str, bytes, str, str]], list[tuple[str, str]]]:
-    settings = request.app.state.settings
-    files: list[tuple[str, bytes, str, str]] = []
-    errors: list[tuple[str, str]] = []
-    for upload in uploads:
-        content = await upload.read(settings.evidence_max_bytes + 1)
-        name = upload.filename or "evidence"
-        if not content:
-            continue
-        if len(content) > settings.evidence_max_bytes:
-            errors.append(("evidence", f"{name}: > {settings.evidence_max_bytes // 1024} KiB"))
-            continue
-        kind = sniff(content)
-        if kind is None:
-            errors.append(("evidence", f"{name}: PDF, PNG, JPEG, GIF, TIFF, WebP"))
-            continue
-        files.append((name, content, kind[1], kind[0]))
-    if len(files) > settings.evidence_max_files:
-        errors.append(("evidence", f"≤ {settings.evidence_max_files}"))
-    return files, errors
-
-
 @router.post("/supplier/8d/{rectification_id}/{token}")
 async def supplier_answer(request: Request, rectification_id: str, token: str) -> HTMLResponse:
     rect = await _load(request, rectification_id, token)
@@ -244,7 +217,9 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
     if values["root_cause_category"] not in {c.value for c in RootCauseCategory}:
         errors.append(("root_cause_category", t["required"]))
     uploads = [f for f in form.getlist("evidence") if isinstance(f, UploadFile)]
-    files, file_errors = await _read_files(request, uploads)
+    files, file_errors = await read_uploads(
+        uploads, max_bytes=settings.evidence_max_bytes, max_files=settings.evidence_max_files
+    )
     errors += file_errors
     if errors:
         return _page(request, rect, lang, status_code=422, errors=errors, values=values)
@@ -265,36 +240,17 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
             assert current is not None
             current.record_supplier_response(answer, evidence_count=len(files), actor=actor, at=now)
             await rects.save(current)
-            for name, content, mime, ext in files:
-                saved = store(settings.data_dir, rect.rectification_id, name, content, mime, ext)
-                stored.append(saved)
-                await rects.add_evidence(
-                    EvidenceRow(
-                        evidence_id=saved.evidence_id,
-                        rectification_id=rect.rectification_id,
-                        filename=saved.filename,
-                        content_type=saved.content_type,
-                        size=saved.size,
-                        sha256=saved.sha256,
-                        stored_name=saved.stored_name,
-                        uploaded_at=now,
-                        uploaded_by=actor.subject,
-                    )
-                )
+            stored += await rects.store_evidence(
+                settings.data_dir, rect.rectification_id, files, by=actor.subject, at=now
+            )
     except TousuError as refused:
-        _remove(settings.data_dir, rect.rectification_id, stored)
+        remove(settings.data_dir, rect.rectification_id, stored)
         log.info("supplier answer refused", extra={"reason": refused.code})
         async with request.app.state.db.sessions() as session:
             latest = await RectificationRepository(session).get(rect.rectification_id)
         return _page(request, latest or rect, lang, status_code=409)
     except BaseException:
-        _remove(settings.data_dir, rect.rectification_id, stored)
+        remove(settings.data_dir, rect.rectification_id, stored)
         raise
     log.info("supplier answered", extra={"rectification_id": str(rect.rectification_id)})
     return _page(request, current, lang)
-
-
-def _remove(data_dir: Path, rectification_id: UUID, stored: list[StoredFile]) -> None:
-    for saved in stored:
-        with contextlib.suppress(OSError):
-            (evidence_dir(data_dir, rectification_id) / saved.stored_name).unlink()

@@ -84,6 +84,7 @@ class Action(StrEnum):
     pass_verification = "pass_verification"  # noqa: S105 (not a password)
     fail_verification = "fail_verification"
     waive = "waive"
+    attach_evidence = "attach_evidence"
 
 
 class Who(StrEnum):
@@ -176,6 +177,21 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     # A manager may waive any open rectification, with a reason.
     Transition(Action.waive, ALL_KINDS, OPEN, S.waived, Who.manager),
+    # Supply adds evidence the supplier sent by other means (status unchanged).
+    Transition(
+        Action.attach_evidence,
+        SUPPLIER,
+        frozenset({S.awaiting_supplier}),
+        S.awaiting_supplier,
+        Who.supply,
+    ),
+    Transition(
+        Action.attach_evidence,
+        SUPPLIER,
+        frozenset({S.awaiting_verification}),
+        S.awaiting_verification,
+        Who.supply,
+    ),
 )
 
 
@@ -490,6 +506,12 @@ class Rectification:
                 evidence_count=self.evidence_count,
             )
         )
+
+    def attach_evidence(self, *, count: int, names: str, actor: Actor, at: datetime) -> None:
+        """Supply files evidence the supplier sent by mail (history only: no event)."""
+        _require(count >= 1, "files", "at least one file")
+        self._apply(Action.attach_evidence, actor, at, note=names)
+        self.evidence_count += count
 
     def pass_verification(
         self, *, comment: str, feedback_requested: bool, actor: Actor, at: datetime
