@@ -429,3 +429,32 @@ async def test_worklist_shows_my_departments_open_cases_soonest_due_first(
     assert csc_view["total"] == 1
     assert (await client.get("/v1/cases?due=someday", headers=mine)).status_code == 422
     assert (await client.get("/v1/cases", headers=staff("manager"))).status_code == 422
+
+
+async def test_if_match_refuses_a_change_based_on_an_old_version(
+    client: httpx.AsyncClient,
+    open_case: Callable[..., Awaitable[UUID]],
+    staff: Headers,
+    staged: Callable,
+) -> None:
+    complaint = await open_case(owner="csc")
+    csc = staff("csc")
+    base = f"/v1/cases/{complaint}"
+    version = (await client.get(base, headers=csc)).json()["version"]
+    first = await client.post(base + "/first-response", headers={**csc, "If-Match": f'"{version}"'})
+    assert first.status_code == 200 and first.json()["version"] == version + 1
+    stale = await client.post(
+        base + "/customer-wait", json={"reason": "照片"}, headers={**csc, "If-Match": str(version)}
+    )
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_case"
+    garbage = await client.post(
+        base + "/customer-wait", json={"reason": "照片"}, headers={**csc, "If-Match": "*x"}
+    )
+    assert garbage.status_code == 422
+    assert garbage.json()["error"]["fields"] == [
+        {"field": "If-Match", "problem": "not a version number"}
+    ]
+    assert [t for t, _ in await staged(complaint)] == [
+        "case.opened",
+        "case.first_response_recorded",
+    ]

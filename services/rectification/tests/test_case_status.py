@@ -309,3 +309,20 @@ def test_status_cannot_be_assigned_directly() -> None:
     case = opened_case()
     with pytest.raises(AttributeError):
         case.status = CaseStatus.closed  # type: ignore[misc]
+
+
+def test_a_note_adds_history_without_changing_the_case() -> None:
+    case = opened_case()
+    case.note("rectification.verification_failed", by=QUALITY, at=at(1), detail="still leaks")
+    assert case.status is CaseStatus.awaiting_resolution
+    assert case.events == [
+        HistoryRecorded(
+            case.case_id,
+            "rectification.verification_failed",
+            CaseStatus.awaiting_resolution,
+            CaseStatus.awaiting_resolution,
+            at(1),
+            "q-1",
+            "still leaks",
+        )
+    ]

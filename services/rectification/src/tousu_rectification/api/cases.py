@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tousu_common.auth import Staff
@@ -27,7 +27,7 @@ from tousu_common.events.catalog import (
     ResolutionAction,
     ResolutionActionKind,
 )
-from tousu_rectification.adapters.repository import CaseRepository
+from tousu_rectification.adapters.repository import CaseRepository, StaleCase
 from tousu_rectification.adapters.unit_of_work import unit_of_work
 from tousu_rectification.domain.model import Case, HistoryEntry, Plan
 from tousu_rectification.domain.status import CaseStatus
@@ -50,6 +50,30 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
         "`fields`), or someone changed the case at the same moment (`stale_case`)",
     },
 }
+
+
+def _expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=40,
+            description="Optional: the case `version` you looked at; 409 stale_case if it moved",
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise InvalidInput(
+            'If-Match must be the case version, e.g. "3"',
+            fields=[{"field": "If-Match", "problem": "not a version number"}],
+        )
+    return int(value)
+
+
+ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
 
 
 # -- views -------------------------------------------------------------------
@@ -304,12 +328,14 @@ async def record_first_response(
     request: Request,
     complaint_id: CaseId,
     principal: Staff,
+    expected: ExpectedVersion,
     body: Annotated[FirstResponseIn | None, Body()] = None,
 ) -> CaseView:
     channel = body.channel if body else None
     return await _change(
         request,
         complaint_id,
+        expected,
         lambda case, now: case.record_first_response(by=principal, at=now, channel=channel),
     )
 
@@ -321,11 +347,16 @@ async def record_first_response(
     responses=_WRITE_ERRORS,
 )
 async def start_customer_wait(
-    request: Request, complaint_id: CaseId, principal: Staff, body: WaitIn
+    request: Request,
+    complaint_id: CaseId,
+    principal: Staff,
+    expected: ExpectedVersion,
+    body: WaitIn,
 ) -> CaseView:
     return await _change(
         request,
         complaint_id,
+        expected,
         lambda case, now: case.start_customer_wait(reason=body.reason, by=principal, at=now),
     )
 
@@ -336,9 +367,14 @@ async def start_customer_wait(
     summary="The customer answered (SLA clocks resume)",
     responses=_WRITE_ERRORS,
 )
-async def end_customer_wait(request: Request, complaint_id: CaseId, principal: Staff) -> CaseView:
+async def end_customer_wait(
+    request: Request, complaint_id: CaseId, principal: Staff, expected: ExpectedVersion
+) -> CaseView:
     return await _change(
-        request, complaint_id, lambda case, now: case.end_customer_wait(by=principal, at=now)
+        request,
+        complaint_id,
+        expected,
+        lambda case, now: case.end_customer_wait(by=principal, at=now),
     )
 
 
@@ -349,12 +385,17 @@ async def end_customer_wait(request: Request, complaint_id: CaseId, principal: S
     responses=_WRITE_ERRORS,
 )
 async def propose_resolution(
-    request: Request, complaint_id: CaseId, principal: Staff, body: ProposalIn
+    request: Request,
+    complaint_id: CaseId,
+    principal: Staff,
+    expected: ExpectedVersion,
+    body: ProposalIn,
 ) -> CaseView:
     actions = _checked_actions(body.actions, request.app.state.settings.timezone)
     return await _change(
         request,
         complaint_id,
+        expected,
         lambda case, now: case.propose_resolution(
             actions=actions, investigation=body.investigation, by=principal, at=now
         ),
@@ -368,7 +409,11 @@ async def propose_resolution(
     responses=_WRITE_ERRORS,
 )
 async def record_decision(
-    request: Request, complaint_id: CaseId, principal: Staff, body: DecisionIn
+    request: Request,
+    complaint_id: CaseId,
+    principal: Staff,
+    expected: ExpectedVersion,
+    body: DecisionIn,
 ) -> CaseView:
     def decide(case: Case, now: datetime) -> None:
         if body.decision is CustomerDecision.accept:
@@ -388,7 +433,7 @@ async def record_decision(
                 reason=body.comment,
             )
 
-    return await _change(request, complaint_id, decide)
+    return await _change(request, complaint_id, expected, decide)
 
 
 @router.post(
@@ -402,12 +447,14 @@ async def complete_action(
     complaint_id: CaseId,
     number: Annotated[int, Path(ge=1, le=50, description="The action's number in the plan")],
     principal: Staff,
+    expected: ExpectedVersion,
     body: Annotated[ActionDoneIn | None, Body()] = None,
 ) -> CaseView:
     note = body.note if body else None
     return await _change(
         request,
         complaint_id,
+        expected,
         lambda case, now: case.complete_action(number, by=principal, at=now, note=note),
     )
 
@@ -419,11 +466,16 @@ async def complete_action(
     responses=_WRITE_ERRORS,
 )
 async def record_callback(
-    request: Request, complaint_id: CaseId, principal: Staff, body: CallbackIn
+    request: Request,
+    complaint_id: CaseId,
+    principal: Staff,
+    expected: ExpectedVersion,
+    body: CallbackIn,
 ) -> CaseView:
     return await _change(
         request,
         complaint_id,
+        expected,
         lambda case, now: case.record_callback(
             score=body.score, comment=body.comment, by=principal, at=now
         ),
@@ -436,8 +488,12 @@ async def record_callback(
     summary="Close the complaint (CSC); 409 lists every unmet condition",
     responses=_WRITE_ERRORS,
 )
-async def close_case(request: Request, complaint_id: CaseId, principal: Staff) -> CaseView:
-    return await _change(request, complaint_id, lambda case, now: case.close(by=principal, at=now))
+async def close_case(
+    request: Request, complaint_id: CaseId, principal: Staff, expected: ExpectedVersion
+) -> CaseView:
+    return await _change(
+        request, complaint_id, expected, lambda case, now: case.close(by=principal, at=now)
+    )
 
 
 @router.post(
@@ -447,11 +503,16 @@ async def close_case(request: Request, complaint_id: CaseId, principal: Staff) -
     responses=_WRITE_ERRORS,
 )
 async def reopen_case(
-    request: Request, complaint_id: CaseId, principal: Staff, body: ReopenIn
+    request: Request,
+    complaint_id: CaseId,
+    principal: Staff,
+    expected: ExpectedVersion,
+    body: ReopenIn,
 ) -> CaseView:
     return await _change(
         request,
         complaint_id,
+        expected,
         lambda case, now: case.reopen(reason=body.reason, by=principal, at=now),
     )
 
@@ -460,13 +521,21 @@ async def reopen_case(
 
 
 async def _change(
-    request: Request, complaint_id: UUID, change: Callable[[Case, datetime], object]
+    request: Request,
+    complaint_id: UUID,
+    expected: int | None,
+    change: Callable[[Case, datetime], object],
 ) -> CaseView:
     """Load, change, save — one transaction; any refusal leaves everything as it was."""
     settings = request.app.state.settings
     async with unit_of_work(request.app.state.db, timezone=settings.timezone) as uow:
         case = await uow.cases.require(complaint_id)
-        change(case, datetime.now(UTC))
+        change(case, datetime.now(UTC))  # 403 / 409 as the aggregate decides, first
+        if expected is not None and expected != case.version:
+            raise StaleCase(
+                f"the case is at version {case.version}, not {expected} (If-Match): "
+                "someone changed it since you looked; reload it"
+            )
         await uow.cases.save(case)
     return await _view(request, complaint_id)
 

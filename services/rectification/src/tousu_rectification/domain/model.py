@@ -513,6 +513,11 @@ class Case:
             return True
         return False
 
+    def note(self, action: str, *, by: Actor, at: datetime, detail: str | None = None) -> None:
+        """A history line that changes nothing else — e.g. a rectification step worth
+        seeing on the case (``rectification.verification_failed``). Saved with the case."""
+        self._record(action[:60], by, at, detail=detail)
+
     # -- worklist ----------------------------------------------------------------
 
     def refresh_next_due(self) -> None:
