@@ -4,6 +4,11 @@ from fastapi import FastAPI
 
 from tousu_common.web import create_service_app
 from tousu_rectification.api.cases import router as cases_router
+from tousu_rectification.api.documents import router as documents_router
+from tousu_rectification.api.rectifications import router as rectifications_router
+from tousu_rectification.api.supplier_page import router as supplier_page_router
+from tousu_rectification.api.suppliers import router as suppliers_router
+from tousu_rectification.api.worklist import router as worklist_router
 from tousu_rectification.config import Settings
 from tousu_rectification.entrypoints.consumer import build_consumers
 
@@ -16,6 +21,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Opens a case for every complaint.triaged and tracks the customer resolution "
             "to closing; announces case.opened."
         ),
-        routers=[cases_router],
+        routers=[
+            cases_router,
+            rectifications_router,
+            suppliers_router,
+            worklist_router,
+            documents_router,
+            supplier_page_router,
+        ],
         consumers=build_consumers,
     )

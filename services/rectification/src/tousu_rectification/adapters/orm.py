@@ -120,3 +120,7 @@ class ComplaintFactsRow(Base):
     customer_tier: Mapped[str | None] = mapped_column(sa.String(20))
     feedback_requested: Mapped[bool] = mapped_column(sa.Boolean)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Rectification tables (issue 5, part B) live in their own module, on this Base.
+from tousu_rectification.adapters import rectification_orm as _rectification_orm  # noqa: E402, F401

@@ -1,0 +1,205 @@
+"""Commands on rectifications and quality reports: load, call the domain, save.
+
+Each function runs inside the caller's transaction (``db.transaction()``), so
+the state change, its history and its outbox events commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.errors import InvalidInput, NotFound
+from tousu_rectification.adapters.rectification_repository import (
+    RectificationRepository,
+    next_number,
+)
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
+from tousu_rectification.domain.model import Case
+from tousu_rectification.domain.rectification import (
+    Actor,
+    CaseRef,
+    QualityReport,
+    Rectification,
+    RectificationStatus,
+    SupplierRef,
+)
+
+REPORT_PREFIX = "EQR"  # External Quality Information Report, 外质量信息报告
+NOTICE_PREFIX = "RN"  # rectification notice, 整改通知单
+INSTRUCTION_PREFIX = "RI"  # rectification instruction, 整改指令
+
+
+async def _case(session: AsyncSession, complaint_id: UUID) -> tuple[CaseUnitOfWork, Case]:
+    uow = CaseUnitOfWork(session)
+    return uow, await uow.cases.require(complaint_id)
+
+
+def _ref(case: Case) -> CaseRef:
+    return CaseRef(case.case_id, case.complaint_id, case.reference)
+
+
+async def instruct(
+    session: AsyncSession,
+    complaint_id: UUID,
+    *,
+    department: str,
+    instruction: str,
+    due_date: date,
+    actor: Actor,
+    at: datetime,
+    today: date,
+) -> Rectification:
+    uow, case = await _case(session, complaint_id)
+    rects = RectificationRepository(session)
+    rect = Rectification.instruct(
+        _ref(case),
+        number=await next_number(session, INSTRUCTION_PREFIX, today.year),
+        department=department,
+        instruction=instruction,
+        due_date=due_date,
+        actor=actor,
+        at=at,
+        today=today,
+    )
+    await rects.add(rect)
+    case.rectification_opened(by=actor, at=at, detail=rect.number)
+    await uow.cases.save(case)
+    return rect
+
+
+async def issue_report(
+    session: AsyncSession,
+    complaint_id: UUID,
+    *,
+    product_model: str | None,
+    serial_or_batch: str | None,
+    failure_description: str,
+    quantity_affected: int,
+    actor: Actor,
+    at: datetime,
+    today: date,
+) -> QualityReport:
+    _, case = await _case(session, complaint_id)
+    report = QualityReport.issue(
+        _ref(case),
+        number=await next_number(session, REPORT_PREFIX, today.year),
+        product_model=product_model,
+        serial_or_batch=serial_or_batch,
+        failure_description=failure_description,
+        quantity_affected=quantity_affected,
+        actor=actor,
+        at=at,
+    )
+    await RectificationRepository(session).add_report(report)
+    return report
+
+
+async def issue_notice(
+    session: AsyncSession,
+    report_id: UUID,
+    *,
+    department: str | None,
+    supplier_id: UUID | None,
+    requirement: str,
+    due_date: date,
+    actor: Actor,
+    at: datetime,
+    today: date,
+) -> Rectification:
+    rects = RectificationRepository(session)
+    report = await rects.get_report(report_id)
+    if report is None:
+        raise NotFound(f"no quality report {report_id}")
+    uow, case = await _case(session, report.case.complaint_id)
+    supplier = None
+    if supplier_id is not None:
+        row = await rects.supplier(supplier_id)
+        if row is None or not row.active:
+            raise InvalidInput(
+                "supplier_id: no such active supplier",
+                fields=[{"field": "supplier_id", "problem": "no such active supplier"}],
+            )
+        supplier = SupplierRef(row.supplier_id, row.name)
+    rect = Rectification.issue_notice(
+        report,
+        number=await next_number(session, NOTICE_PREFIX, today.year),
+        department=department,
+        supplier=supplier,
+        requirement=requirement,
+        due_date=due_date,
+        actor=actor,
+        at=at,
+        today=today,
+    )
+    await rects.add(rect)
+    await rects.count_notice(report)
+    case.rectification_opened(by=actor, at=at, detail=rect.number)
+    await uow.cases.save(case)
+    return rect
+
+
+async def change(
+    session: AsyncSession,
+    rectification_id: UUID,
+    command: Callable[[Rectification], None],
+    *,
+    actor: Actor,
+    at: datetime,
+) -> Rectification:
+    """Load a rectification, apply one domain method, save it (version-checked).
+
+    When that settles it (verified or waived), the case counts it off in the same
+    transaction, after the rectification's own event — so a case that only waited
+    for this rectification closes now and ``complaint.closed`` follows on the topic."""
+    rects = RectificationRepository(session)
+    rect = await rects.get(rectification_id)
+    if rect is None:
+        raise NotFound(f"no rectification {rectification_id}")
+    command(rect)
+    await rects.save(rect)
+    if rect.settled:
+        uow, case = await _case(session, rect.case.complaint_id)
+        case.rectification_settled(
+            by=actor,
+            at=at,
+            waived=rect.status is RectificationStatus.waived,
+            detail=rect.number,
+        )
+        await uow.cases.save(case)
+    return rect
+
+
+async def verify_passed(
+    session: AsyncSession, rectification_id: UUID, *, comment: str, actor: Actor, at: datetime
+) -> Rectification:
+    """Verified; tells the customer too when the complaint asked for feedback."""
+    rect = await RectificationRepository(session).get(rectification_id)
+    if rect is None:
+        raise NotFound(f"no rectification {rectification_id}")
+    facts = await CaseUnitOfWork(session).cases.facts(rect.case.complaint_id)
+    feedback = facts is not None and facts.feedback_requested
+    return await change(
+        session,
+        rectification_id,
+        lambda r: r.pass_verification(
+            comment=comment, feedback_requested=feedback, actor=actor, at=at
+        ),
+        actor=actor,
+        at=at,
+    )
+
+
+async def waive(
+    session: AsyncSession, rectification_id: UUID, *, reason: str, actor: Actor, at: datetime
+) -> Rectification:
+    return await change(
+        session,
+        rectification_id,
+        lambda rect: rect.waive(reason=reason, actor=actor, at=at),
+        actor=actor,
+        at=at,
+    )
