@@ -1,4 +1,4 @@
-"""``/v1/notifications``: what was (or would have been) sent about a complaint."""
+"""``/v1/notifications``: what was sent (or tried, or skipped) about a complaint."""
 
 from __future__ import annotations
 
@@ -10,23 +10,60 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from tousu_common.auth import Staff
-from tousu_notify.adapters.repository import NotificationRepository
-from tousu_notify.domain.model import NotificationKind, NotificationStatus
+from tousu_notify.adapters.orm import DeliveryRow
+from tousu_notify.adapters.repository import DeliveryRepository
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 
 class NotificationView(BaseModel):
+    """One delivery: a message to one recipient on one channel. Addresses are masked."""
+
     id: UUID
     complaint_id: UUID
     event_id: str
-    reference: str
-    kind: NotificationKind
-    recipient: str
+    event_type: str
+    reference: str | None
+    kind: str
     template: str
+    channel: str
+    recipient_kind: str
+    recipient: str
+    masked_recipient: str | None
+    subscription_id: UUID | None
     language: str
-    status: NotificationStatus
+    status: str
+    attempts: int
+    last_error: str | None
+    response_status: int | None
+    next_attempt_at: datetime | None
     created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, row: DeliveryRow) -> NotificationView:
+        return cls(
+            id=row.id,
+            complaint_id=row.complaint_id,
+            event_id=row.source_event_id,
+            event_type=row.event_type,
+            reference=row.reference,
+            kind=row.template,
+            template=row.template,
+            channel=row.channel,
+            recipient_kind=row.recipient_kind,
+            recipient=row.recipient_key,
+            masked_recipient=row.masked_recipient,
+            subscription_id=row.subscription_id,
+            language=row.language,
+            status=row.status,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            response_status=row.response_status,
+            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+        )
 
 
 @router.get(
@@ -40,19 +77,5 @@ async def list_notifications(
     complaint_id: Annotated[UUID, Query(description="The complaint whose notifications to list.")],
 ) -> list[NotificationView]:
     async with request.app.state.db.sessions() as session:
-        notifications = await NotificationRepository(session).for_complaint(complaint_id)
-    return [
-        NotificationView(
-            id=n.id,
-            complaint_id=n.complaint_id,
-            event_id=n.event_id,
-            reference=n.reference,
-            kind=n.kind,
-            recipient=n.recipient,
-            template=n.template,
-            language=n.language,
-            status=n.status,
-            created_at=n.created_at,
-        )
-        for n in notifications
-    ]
+        rows = await DeliveryRepository(session).for_complaint(complaint_id)
+    return [NotificationView.of(row) for row in rows]
