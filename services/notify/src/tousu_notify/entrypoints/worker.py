@@ -348,8 +348,7 @@ class DeliveryWorker:
                 log.warning("digest report not attached", extra={"error": exc.message})
             else:
                 message.add_attachment(
-                    report,
-                    maintype="text",
+                    report.decode("utf-8", errors="replace"),
                     subtype="html",
                     filename=f"digest-{context.get('period', 'report')}.html",
                 )
