@@ -26,7 +26,7 @@ from tousu_notify.entrypoints.worker import DeliveryWorker
 from tousu_notify.handlers.plan import planner
 
 from .conftest import Directory, make_settings
-from .factories import REFERENCE, LoopbackServer, digest, received, sla
+from .factories import REFERENCE, LoopbackServer, all_template_events, digest, received, sla
 
 pytestmark = pytest.mark.integration
 
@@ -363,3 +363,80 @@ async def test_digest_subscribers_get_summary_link_and_the_report_attached(
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == "digest-2026-W47.html"
     assert "周报 2026-W47" in attachment.get_content()
+
+
+async def test_supplier_notice_goes_to_the_supplier_with_the_response_link(
+    db: Database,
+    settings: Settings,
+    worker: DeliveryWorker,
+    directory: Directory,
+    mail_sink: MailSink,
+) -> None:
+    event = next(e for e in all_template_events() if e.type == "rectification.notice_dispatched")
+    rectification_id = str(event.data.rectification_id)
+    address = f"qa-{rectification_id[:8]}@supplier.example"
+    directory.suppliers[rectification_id] = {
+        "rectification_id": rectification_id,
+        "supplier_id": str(event.data.supplier_id),
+        "supplier_name": "East China Parts Co.",
+        "email": address,
+        "language": "en",
+        "response_url": f"http://rect.example/8d/{rectification_id}?token=t",
+    }
+    await handle(db, settings, event)
+    await worker.run_once()
+    [mail] = mails_to(mail_sink, address)
+    assert mail["Subject"] == f"Supplier rectification notice {REFERENCE} — answer by 2026-12-10"
+    text = mail.get_body(("plain",)).get_content()
+    assert "Dear East China Parts Co." in text
+    assert f"http://rect.example/8d/{rectification_id}?token=t" in text
+    [row] = await rows(db, event.complaint_id)
+    assert (row.recipient_kind, row.status, row.language) == ("supplier", "sent", "en")
+
+
+async def test_workers_never_claim_the_same_row_twice(
+    db: Database, settings: Settings, directory: Directory
+) -> None:
+    for _ in range(30):
+        await handle(db, settings, received())
+    workers = [DeliveryWorker(db, settings) for _ in range(3)]
+    try:
+        claims = await asyncio.gather(*(w.claim() for w in workers))
+    finally:
+        for w in workers:
+            await w.close()
+    ids = [claim.id for batch in claims for claim in batch]
+    assert len(ids) == len(set(ids)) == 30
+    async with db.sessions() as session:
+        statuses = set(await session.scalars(sa.select(DeliveryRow.status)))
+    assert statuses == {"sending"}
+
+
+async def test_recorded_notifications_of_0001_survive_the_upgrade(database_url: str) -> None:
+    from tousu_common.migrations import upgrade
+
+    await asyncio.to_thread(upgrade, "tousu_notify", database_url, "0001")
+    db = Database(database_url)
+    complaint_id = uuid4()
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                sa.text(
+                    "INSERT INTO notifications (id, complaint_id, event_id, reference, kind, "
+                    "recipient, template, language, status, created_at) VALUES "
+                    "(:id, :cid, 'evt-1', :ref, 'acknowledgement', 'customer', "
+                    "'complaint_acknowledgement', 'zh', 'recorded', :at)"
+                ).bindparams(sa.bindparam("id", type_=sa.Uuid), sa.bindparam("cid", type_=sa.Uuid)),
+                {"id": uuid4(), "cid": complaint_id, "ref": REFERENCE, "at": datetime.now(UTC)},
+            )
+        await asyncio.to_thread(upgrade, "tousu_notify", database_url)
+        [row] = await rows(db, complaint_id)
+        assert (row.template, row.recipient_key, row.status, row.event_type) == (
+            "acknowledgement",
+            "customer",
+            "skipped",
+            "complaint.received",
+        )
+        assert row.context == {}
+    finally:
+        await db.dispose()
