@@ -135,6 +135,7 @@ def notify_stack(
             "TOUSU_NOTIFY_DELIVERY_BACKOFF_MAX_S": "1",
             "TOUSU_NOTIFY_DELIVERY_POLL_INTERVAL_S": "0.1",
             "TOUSU_NOTIFY_MAIL_DOMAIN": "tousu.test",
+            "TOUSU_NOTIFY_WEBHOOK_DISABLE_AFTER_FAILURES": "3",
         },
     )
     running.start(timeout=90)

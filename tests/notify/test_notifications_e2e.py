@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tousu_common.devstack import Stack
+from tousu_common.devstack import Stack, free_port
 from tousu_common.mailsink import MailSink
 from tousu_common.testing.helpers import header, read_topic
 
@@ -206,3 +206,39 @@ def test_webhook_subscriber_receives_signed_events(
     assert {entry["status"] for entry in log if entry["complaint_id"] == complaint["id"]} == {
         "sent"
     }
+
+
+def test_webhook_that_keeps_failing_is_disabled_and_its_log_says_why(
+    notify_stack: Stack, notify_auth: Callable[..., dict[str, str]]
+) -> None:
+    admin = notify_auth("admin")
+    dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    base = f"{notify_stack.url('notify')}/v1/subscriptions"
+    with httpx.Client(timeout=10) as client:
+        created = client.post(
+            base,
+            json={
+                "name": "broken CRM",
+                "channel": "webhook",
+                "url": dead,
+                "event_types": ["complaint.received"],
+            },
+            headers=admin,
+        ).json()
+        post_complaint(notify_stack, notify_auth)
+        disabled = eventually(
+            lambda: (
+                (found := client.get(f"{base}/{created['id']}", headers=admin).json())
+                and not found["active"]
+                and found
+            )
+        )
+        assert disabled["disabled_reason"] == (
+            "disabled automatically: 3 consecutive failed deliveries"
+        )
+        log = client.get(f"{base}/{created['id']}/deliveries", headers=admin).json()
+        assert [(e["status"], e["attempts"]) for e in log] == [("cancelled", 3)]
+        assert log[0]["last_error"] == "webhook unreachable: ConnectError"
+        enabled = client.post(f"{base}/{created['id']}/enable", headers=admin).json()
+        assert enabled["active"] and enabled["consecutive_failures"] == 0
+        client.delete(f"{base}/{created['id']}", headers=admin)

@@ -440,3 +440,48 @@ async def test_recorded_notifications_of_0001_survive_the_upgrade(database_url: 
         assert row.context == {}
     finally:
         await db.dispose()
+
+
+async def test_logs_hold_ids_not_addresses_names_or_tokens(
+    db: Database,
+    settings: Settings,
+    worker: DeliveryWorker,
+    directory: Directory,
+    sms_gateway: LoopbackServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    complaint_id = uuid4()
+    secrets_ = ["secret.person@example.com", "13912345678", "王秘密", "tok-SECRET"]
+    customer(
+        directory,
+        complaint_id,
+        email=secrets_[0],
+        phone=secrets_[1],
+        customer_name=secrets_[2],
+        tracking_url=f"http://track.example/t?token={secrets_[3]}",
+    )
+    sms_gateway.respond = lambda request: (500, {"echo": request.json()})
+    with caplog.at_level(logging.INFO):  # the production level; libraries debug-log SQL
+        await handle(db, settings, received(complaint_id))
+        await worker.run_once()  # e-mail sent
+        other = uuid4()
+        customer(directory, other, phone=secrets_[1], customer_name=secrets_[2])
+        await handle(db, settings, received(other))
+        await worker.run_once()  # SMS attempt fails
+    lines = [r for r in caplog.records if r.name.startswith("tousu")]
+    assert {r.getMessage() for r in lines} >= {
+        "deliveries planned",
+        "delivery sent",
+        "delivery attempt failed",
+    }
+    # (mail.log is the test's own SMTP sink, which logs what it receives.)
+    dumped = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records if r.name != "mail.log")
+    for secret in [
+        *secrets_,
+        "138 0000 0000",
+        "sms-key-123",
+        settings.jwt_secret.get_secret_value(),
+    ]:
+        assert secret not in dumped

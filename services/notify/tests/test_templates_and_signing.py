@@ -226,3 +226,22 @@ def test_staff_templates_and_helpers() -> None:
     assert should_disable_webhook(3, 10, after_failures=3, after_s=100)
     assert should_disable_webhook(1, 100, after_failures=3, after_s=100)
     assert should_disable_webhook(2, 99, after_failures=3, after_s=100) is None
+
+
+def test_the_readme_verifier_accepts_our_signatures() -> None:
+    import pathlib
+    import re
+
+    readme = pathlib.Path(__file__).parents[1] / "README.md"
+    [code] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
+        if "def verify_signature" in block
+    ]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    readme_verify = namespace["verify_signature"]
+    secret, body = new_secret(), '{"type":"complaint.received","data":{"a":"投诉"}}'.encode()
+    assert readme_verify(secret, sign(secret, body), body)
+    assert not readme_verify(secret, sign(secret, body), body + b"x")
+    assert not readme_verify(secret, sign(secret, body, int(time.time()) - 600), body)

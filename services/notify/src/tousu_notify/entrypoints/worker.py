@@ -119,6 +119,9 @@ class DeliveryWorker:
         self._lock_rows = not is_sqlite(db.url)
         self._wake = asyncio.Event()
         db.on_commit(self._wake_if_added)
+        # httpx logs every request URL at INFO; a webhook URL may embed the
+        # receiver's own secret, so only its warnings reach notify's log.
+        logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
     def _wake_if_added(self, session: AsyncSession) -> None:
         if session.info.pop(DELIVERIES_ADDED, False):
