@@ -485,3 +485,37 @@ async def test_logs_hold_ids_not_addresses_names_or_tokens(
         settings.jwt_secret.get_secret_value(),
     ]:
         assert secret not in dumped
+
+
+async def test_a_failed_delivery_can_be_retried_by_hand(
+    db: Database,
+    settings: Settings,
+    worker: DeliveryWorker,
+    directory: Directory,
+    sms_gateway: LoopbackServer,
+    api: httpx.AsyncClient,
+    headers_for: Callable[..., dict[str, str]],
+) -> None:
+    sms_gateway.respond = lambda request: (500, {})
+    complaint_id = uuid4()
+    customer(directory, complaint_id, phone="13800138000")
+    await handle(db, settings, received(complaint_id))
+
+    async def given_up() -> bool:
+        return (await rows(db, complaint_id))[0].status == "failed"
+
+    await work_until(worker, given_up)
+    [row] = await rows(db, complaint_id)
+    url = f"/v1/notifications/{row.id}/retry"
+    assert (await api.post(url, headers=headers_for("agent"))).status_code == 403
+    sms_gateway.respond = lambda request: (200, {})
+    retried = await api.post(url, headers=headers_for("csc"))
+    assert retried.status_code == 200 and retried.json()["status"] == "pending"
+    await worker.run_once()
+    [row] = await rows(db, complaint_id)
+    assert (row.status, row.attempts) == ("sent", 1)
+    again = await api.post(url, headers=headers_for("csc"))
+    assert again.status_code == 409
+    assert (
+        await api.post(f"/v1/notifications/{uuid4()}/retry", headers=headers_for("csc"))
+    ).status_code == 404

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from tousu_common.auth import Staff
+from tousu_common.auth import Principal, Staff, require_roles
+from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, NotFound
 from tousu_notify.adapters.orm import DeliveryRow
-from tousu_notify.adapters.repository import DeliveryRepository
+from tousu_notify.adapters.repository import DELIVERIES_ADDED, DeliveryRepository
+from tousu_notify.domain.model import DeliveryStatus
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -79,3 +81,30 @@ async def list_notifications(
     async with request.app.state.db.sessions() as session:
         rows = await DeliveryRepository(session).for_complaint(complaint_id)
     return [NotificationView.of(row) for row in rows]
+
+
+@router.post(
+    "/{notification_id}/retry",
+    response_model=NotificationView,
+    summary="Try a failed or skipped delivery again (e.g. after an outage or a new address)",
+    responses={**NOT_FOUND_RESPONSE, 409: {"description": "Not failed or skipped"}},
+)
+async def retry_notification(
+    request: Request,
+    notification_id: UUID,
+    principal: Annotated[Principal, require_roles("csc", "manager")],
+) -> NotificationView:
+    async with request.app.state.db.transaction() as session:
+        row = await DeliveryRepository(session).get(notification_id)
+        if row is None:
+            raise NotFound(f"notification {notification_id} does not exist")
+        if row.status not in (DeliveryStatus.failed.value, DeliveryStatus.skipped.value):
+            raise Conflict(f"notification {notification_id} is {row.status}, not failed or skipped")
+        now = datetime.now(UTC)
+        row.status = DeliveryStatus.pending.value
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.updated_at = now
+        row.last_error = f"retry requested by {principal.subject}"
+        session.info[DELIVERIES_ADDED] = True
+    return NotificationView.of(row)
