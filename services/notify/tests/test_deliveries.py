@@ -519,3 +519,26 @@ async def test_a_failed_delivery_can_be_retried_by_hand(
     assert (
         await api.post(f"/v1/notifications/{uuid4()}/retry", headers=headers_for("csc"))
     ).status_code == 404
+
+
+async def test_replayed_old_events_are_recorded_but_not_sent(
+    db: Database,
+    settings: Settings,
+    worker: DeliveryWorker,
+    directory: Directory,
+    mail_sink: MailSink,
+) -> None:
+    from dataclasses import replace
+
+    complaint_id = uuid4()
+    address = f"old-{complaint_id.hex[:8]}@example.com"
+    customer(directory, complaint_id, email=address)
+    event = replace(received(complaint_id), time=datetime.now(UTC) - timedelta(days=30))
+    await handle(db, settings, event)
+    await worker.run_once()
+    assert mails_to(mail_sink, address) == []
+    [row] = await rows(db, complaint_id)
+    assert (row.status, row.last_error) == (
+        "skipped",
+        "event too old to notify about (replayed history)",
+    )

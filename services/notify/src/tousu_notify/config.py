@@ -64,6 +64,9 @@ class Settings(ServiceSettings):
     # mid-attempt: it is attempted again (the at-least-once window).
     delivery_stale_after_s: float = Field(default=300.0, gt=0)
     delivery_worker_enabled: bool = True
+    # Events older than this are recorded as 'skipped', not sent: a consumer
+    # group replaying a topic's history must not mail customers about last month.
+    delivery_max_event_age_s: float = Field(default=3 * 24 * 3600, gt=0)
 
     # --- recipients --------------------------------------------------------------
     # JSON: {"csc": {"email": "csc@corp.example", "manager_email": "..."}, ...}

@@ -43,6 +43,7 @@ class DeliveryRepository:
         reference: str | None,
         mail_domain: str,
         at: datetime,
+        skip_reason: str | None = None,
     ) -> int:
         """Insert the planned rows; a row that exists already (same event, template and
         recipient) is left alone. Returns how many were new."""
@@ -55,7 +56,7 @@ class DeliveryRepository:
                 # Customer mail carries the reference so intake threads replies by it.
                 prefix = reference or "tousu"
                 message_id = f"<{prefix}.{uuid4().hex}@{mail_domain}>"
-            status = DeliveryStatus.pending
+            status = DeliveryStatus.skipped if skip_reason else DeliveryStatus.pending
             statement = (
                 insert(DeliveryRow)
                 .values(
@@ -74,7 +75,8 @@ class DeliveryRepository:
                     message_id=message_id,
                     status=status.value,
                     attempts=0,
-                    next_attempt_at=at,
+                    last_error=skip_reason,
+                    next_attempt_at=None if skip_reason else at,
                     created_at=at,
                     updated_at=at,
                 )
@@ -84,7 +86,7 @@ class DeliveryRepository:
             )
             result = await self.session.execute(statement)
             added += result.rowcount or 0
-        if added:
+        if added and not skip_reason:
             self.session.info[DELIVERIES_ADDED] = True
         return added
 

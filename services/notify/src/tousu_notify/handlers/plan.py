@@ -9,7 +9,7 @@ redelivered event adds nothing — the inbox skips it, and the unique key on
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,8 +45,14 @@ def planner(settings: Settings):  # type: ignore[no-untyped-def]
         reference = getattr(event.data, "reference", None) or await facts_repo.reference(
             event.complaint_id
         )
+        too_old = event.time < now - timedelta(seconds=settings.delivery_max_event_age_s)
         added = await DeliveryRepository(session).add_planned(
-            event, planned, reference=reference, mail_domain=settings.mail_domain, at=now
+            event,
+            planned,
+            reference=reference,
+            mail_domain=settings.mail_domain,
+            at=now,
+            skip_reason="event too old to notify about (replayed history)" if too_old else None,
         )
         # Ids and kinds only: addresses and complaint text never reach the log.
         log.info(
