@@ -245,3 +245,10 @@ def test_the_readme_verifier_accepts_our_signatures() -> None:
     assert readme_verify(secret, sign(secret, body), body)
     assert not readme_verify(secret, sign(secret, body), body + b"x")
     assert not readme_verify(secret, sign(secret, body, int(time.time()) - 600), body)
+
+
+def test_a_missing_link_or_name_prints_as_nothing() -> None:
+    context = {**template_context(received()), "customer_name": None, "tracking_url": None}
+    result = templates.render("acknowledgement", "zh", context)
+    assert "None" not in result.text + result.html + result.sms
+    assert "客户，您好" in result.text

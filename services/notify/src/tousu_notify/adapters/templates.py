@@ -123,6 +123,8 @@ class Templates:
                 enabled_extensions=("html",), default_for_string=False, default=False
             ),
             undefined=StrictUndefined,
+            # A missing optional value (no tracking link yet) prints as nothing, not "None".
+            finalize=lambda value: "" if value is None else value,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
