@@ -74,13 +74,17 @@ def get_json_if(client: httpx.Client, url: str, headers: dict[str, str]) -> Any:
 
 
 def complaint_body(**overrides: Any) -> dict[str, Any]:
+    """A realistic hotline complaint. Each call names a different engine serial so
+    that routing's duplicate detection (same customer, same serial, similar text)
+    treats repeated test complaints as new work; pass ``serial_number`` to test
+    duplicates."""
     body = {
         "title": "发动机漏油，车辆停在高速上",
         "description": "客户的卡车在高速上发动机漏油，已经停机，急需处理。",
         "customer_name": "王建国",
         "customer_phone": "+86 138 0013 8000",
         "product_model": "YC6L-280",
-        "serial_number": "SN-2026-0001",
+        "serial_number": f"SN-2026-{secrets.token_hex(4).upper()}",
     }
     body.update(overrides)
     return body
