@@ -68,13 +68,10 @@ def test_same_idempotency_key_twice_gives_one_complaint_and_one_event(
     stack: Stack, auth: Callable[..., dict[str, str]]
 ) -> None:
     headers = {**auth("agent"), "Idempotency-Key": "call-4711-attempt"}
+    body = complaint_body()
     with httpx.Client(timeout=10) as client:
-        first = client.post(
-            f"{stack.url('intake')}/v1/complaints", json=complaint_body(), headers=headers
-        )
-        second = client.post(
-            f"{stack.url('intake')}/v1/complaints", json=complaint_body(), headers=headers
-        )
+        first = client.post(f"{stack.url('intake')}/v1/complaints", json=body, headers=headers)
+        second = client.post(f"{stack.url('intake')}/v1/complaints", json=body, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     assert second.headers["Idempotent-Replayed"] == "true"
