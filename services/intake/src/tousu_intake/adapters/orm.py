@@ -52,3 +52,7 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(sa.Integer)
     response: Mapped[dict] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The e-mail channel's and the tracking read model's tables live in their own module.
+from tousu_intake.adapters import channels_orm as _channels_orm  # noqa: E402, F401
