@@ -39,12 +39,34 @@ class ComplaintRepository:
             await add_event(self.session, new_event(payload, source=SOURCE))
         complaint.events.clear()
 
-    async def get(self, complaint_id: UUID) -> Complaint | None:
-        row = await self.session.get(ComplaintRow, complaint_id)
+    async def get(self, complaint_id: UUID, *, for_update: bool = False) -> Complaint | None:
+        """The complaint; ``for_update`` locks its row until commit (PostgreSQL)."""
+        query = sa.select(ComplaintRow).where(ComplaintRow.id == complaint_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.scalars(query)).one_or_none()
         if row is None:
             return None
-        values = {name: getattr(row, name) for name in _COLUMNS}
-        return Complaint(**{**values, "channel": Channel(row.channel)})
+        return _from_row(row)
+
+    async def get_by_reference(self, reference: str) -> Complaint | None:
+        row = (
+            await self.session.scalars(
+                sa.select(ComplaintRow).where(ComplaintRow.reference == reference)
+            )
+        ).one_or_none()
+        return None if row is None else _from_row(row)
+
+    async def update(self, complaint: Complaint) -> None:
+        """Write the fields a command may change and stage the events it raised."""
+        await self.session.execute(
+            sa.update(ComplaintRow)
+            .where(ComplaintRow.id == complaint.id)
+            .values(status=complaint.status, description=complaint.description)
+        )
+        for payload in complaint.events:
+            await add_event(self.session, new_event(payload, source=SOURCE))
+        complaint.events.clear()
 
     async def next_reference_serial(self, year: int) -> int:
         """Atomically take the next serial for ``year`` (row-locked until commit)."""
@@ -60,6 +82,11 @@ class ComplaintRepository:
             .returning(ReferenceCounter.last_value)
         )
         return int((await self.session.execute(statement)).scalar_one())
+
+
+def _from_row(row: ComplaintRow) -> Complaint:
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    return Complaint(**{**values, "channel": Channel(row.channel)})
 
 
 class IdempotencyStore:

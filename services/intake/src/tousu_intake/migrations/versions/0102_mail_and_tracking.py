@@ -1,7 +1,7 @@
 """Inbound mail record and the tracking page's read model.
 
 Revision ID: 0102
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from tousu_common.db import BigIntPK
 
 revision = "0102"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
