@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
+from tousu_common.errors import InvalidInput
 from tousu_common.events import Channel, CustomerDecision
 from tousu_intake.api.web_text import TEXT, pick_language
 from tousu_intake.api.webguard import (
@@ -36,10 +37,12 @@ from tousu_intake.api.webguard import (
     client_address,
     retry_after_header,
 )
+from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
+from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.domain.timeline import action_name, department_name, describe, stage_label
-from tousu_intake.domain.tracking import tracking_token, verify_tracking_token
-from tousu_intake.handlers.channel_filing import IncomingFileData, NewComplaint
+from tousu_intake.domain.tracking import verify_tracking_token
+from tousu_intake.handlers.channel_filing import file_problem
 from tousu_intake.handlers.web_channel import (
     DecisionNotOpen,
     TrackingView,
@@ -66,6 +69,8 @@ _LIMITS = {
     "title": 200,
     "description": 20_000,
 }
+# The receive handler's field names → the form's.
+_FORM_FIELDS = {"customer_phone": "phone", "customer_email": "email", "files": "attachments"}
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -213,7 +218,7 @@ def _text(form: FormData, name: str) -> str:
 
 async def _files(
     form: FormData, settings: Settings, lang: str
-) -> tuple[list[IncomingFileData], str | None]:
+) -> tuple[list[IncomingFile], str | None]:
     uploads = [
         item
         for item in form.getlist("attachments")
@@ -225,13 +230,11 @@ async def _files(
     for upload in uploads:
         data = await upload.read()
         if data:
-            files.append(
-                IncomingFileData(
-                    Path(upload.filename or "file").name[:200],
-                    upload.content_type or "application/octet-stream",
-                    data,
-                )
-            )
+            name = Path(upload.filename or "file").name[:200]
+            files.append(IncomingFile(name, data, upload.content_type, field="attachments"))
+    problem = file_problem(settings, files)
+    if problem:
+        return [], TEXT[lang]["file_problem"].format(problem=problem)
     return files, None
 
 
@@ -323,20 +326,28 @@ async def submit_complaint(request: Request) -> Response:
         context, new_cookie = _form_context(request, lang, values, errors)
         response = _page(request, "web/form.html", lang, context, status_code=422)
         return _set_cookie(request, response, new_cookie)
-    new = NewComplaint(
+    command = ReceiveFromChannel(
         channel=Channel.web,
         title=values["title"],
         description=values["description"],
         customer_name=values["name"],
-        email=values["email"] or None,
-        phone=values["phone"] or None,
+        customer_email=values["email"] or None,
+        customer_phone=values["phone"] or None,
         product_model=values["product_model"] or None,
         serial_number=values["serial_number"] or None,
         language=lang,
-        received_by="web",
+        files=tuple(files),
     )
-    filed = await file_from_web(request.app.state.db, settings, new, files)
-    token = tracking_token(_token_secret(request), filed.complaint_id)
+    try:
+        filed = await file_from_web(request.app.state.db, settings, command)
+    except InvalidInput as exc:  # a contact the register cannot normalise
+        errors = {
+            _FORM_FIELDS.get(f["field"], "description"): f["problem"] for f in exc.fields
+        } or {"description": exc.message}
+        context, new_cookie = _form_context(request, lang, values, errors)
+        response = _page(request, "web/form.html", lang, context, status_code=422)
+        return _set_cookie(request, response, new_cookie)
+    token = filed.tracking_token
     return _page(
         request,
         "web/filed.html",
@@ -361,7 +372,8 @@ async def _authorised(request: Request, reference: str, token: str) -> TrackingV
         else None
     )
     complaint_id: UUID = view.complaint.id if view else UUID(int=0)
-    ok = verify_tracking_token(_token_secret(request), complaint_id, token or "-")
+    stored = view.complaint.tracking_token_hash if view else None
+    ok = verify_tracking_token(_token_secret(request), complaint_id, token or "-", stored)
     return view if view is not None and ok else None
 
 

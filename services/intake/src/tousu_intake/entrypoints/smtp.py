@@ -23,7 +23,7 @@ from fastapi import FastAPI
 
 from tousu_common.db import Database
 from tousu_intake.config import Settings
-from tousu_intake.handlers.inbound_mail import receive_mail
+from tousu_intake.handlers.inbound_mail import MailInFlight, receive_mail
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,13 @@ class MailboxHandler:
                 recipient=self.key_accounts if key_account else self.complaints,
                 key_account=key_account,
             )
+        except MailInFlight:
+            return "451 4.3.0 The same message is being processed; try again later"
         except Exception:
             log.exception("inbound mail could not be processed; asking the sender to retry")
             return "451 4.3.0 Temporary failure, please try again later"
+        if outcome.outcome == "refused":
+            return f"554 5.6.0 {outcome.reason}"
         if outcome.reference:
             return f"250 OK {outcome.outcome} {outcome.reference}"
         return f"250 OK {outcome.outcome}"

@@ -1,9 +1,13 @@
 """Filing and amending from the public channels (e-mail, web form, tracking page).
 
 The one seam through which the e-mail and web code reaches the complaint
-aggregate, so both channels file and amend exactly like the others do. Each
-function works inside the caller's transaction (the inbound-mail record and
-the complaint commit together).
+aggregate: filing goes through :func:`tousu_intake.handlers.receive.receive`
+(customer lookup or provisional customer, reference, attachments,
+``complaint.received``) and amending through
+:func:`tousu_intake.handlers.amend.amend_complaint`, exactly like every other
+channel. What only these channels need lives here: keeping the files a
+stranger sent that intake accepts (a mail is never refused for its
+attachments) and the customer's answer to a proposed plan.
 """
 
 from __future__ import annotations
@@ -11,95 +15,97 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tousu_common.db import Database
+from tousu_common.errors import TousuError
 from tousu_common.events import (
     AmendmentKind,
     Channel,
-    ComplaintAmended,
     CustomerDecision,
     ResolutionDecisionReceived,
     new_event,
 )
 from tousu_common.messaging.outbox import add_event
-from tousu_intake.adapters.repository import SOURCE, ComplaintRepository
+from tousu_intake.adapters.repository import SOURCE
+from tousu_intake.attachments import IncomingFile, check_files
 from tousu_intake.config import Settings
-from tousu_intake.domain.model import Complaint, format_reference
+from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.handlers.amend import Amendment, amend_complaint
+from tousu_intake.handlers.receive import Idempotency, receive
 
 
 @dataclass(frozen=True)
-class IncomingFileData:
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class NewComplaint:
-    channel: Channel
-    title: str
-    description: str
-    customer_name: str
-    email: str | None = None
-    phone: str | None = None
-    product_model: str | None = None
-    serial_number: str | None = None
-    language: str = "zh"
-    key_account: bool = False
-    received_by: str = "customer"
+class Filed:
+    complaint_id: UUID
+    reference: str
+    tracking_token: str
+    replayed: bool = False
 
 
 async def file_complaint(
-    session: AsyncSession,
+    db: Database,
     settings: Settings,
-    new: NewComplaint,
-    files: list[IncomingFileData],
-) -> Complaint:
-    complaints = ComplaintRepository(session)
-    now = datetime.now(UTC)
-    year = now.astimezone(ZoneInfo(settings.timezone)).year
-    serial = await complaints.next_reference_serial(year)
-    complaint = Complaint.receive(
-        reference=format_reference(settings.reference_prefix, year, serial),
-        channel=new.channel,
-        title=new.title,
-        description=new.description,
-        customer_name=new.customer_name,
-        customer_phone=new.phone,
-        customer_email=new.email,
-        product_model=new.product_model,
-        serial_number=new.serial_number,
-        language=new.language,
-        received_at=now,
-        received_by=new.received_by,
+    command: ReceiveFromChannel,
+    *,
+    received_by: str,
+    idempotency: Idempotency | None = None,
+) -> Filed:
+    receipt = await receive(db, settings, command, received_by=received_by, idempotency=idempotency)
+    return Filed(
+        UUID(receipt.body["id"]),
+        receipt.body["reference"],
+        receipt.body["tracking_token"],
+        receipt.replayed,
     )
-    await complaints.add(complaint)
-    return complaint
 
 
 async def amend_from_customer(
-    session: AsyncSession,
+    db: Database,
     settings: Settings,
     *,
     complaint_id: UUID,
-    reference: str,
     kind: AmendmentKind,
     text: str,
-    files: list[IncomingFileData],
-) -> None:
-    event = ComplaintAmended(
+    files: list[IncomingFile],
+) -> Amendment:
+    return await amend_complaint(
+        db,
+        settings,
         complaint_id=complaint_id,
-        reference=reference,
         kind=kind,
-        text=text[:20_000],
-        amended_at=datetime.now(UTC),
+        text=text,
         by="customer",
-        attachment_count=len(files),
         from_customer=True,
+        files=files,
     )
-    await add_event(session, new_event(event, source=SOURCE))
+
+
+def acceptable_files(
+    settings: Settings, files: list[IncomingFile]
+) -> tuple[list[IncomingFile], list[tuple[str, str]]]:
+    """The files intake will keep, and (name, problem) for each one it will not —
+    for mail, which must be filed even when an attachment is refused."""
+    kept: list[IncomingFile] = []
+    refused: list[tuple[str, str]] = []
+    for incoming in files:
+        try:
+            check_files(settings, [*kept, incoming])
+        except TousuError as exc:
+            problem = exc.fields[-1]["problem"] if exc.fields else exc.message
+            refused.append((incoming.filename, problem))
+            continue
+        kept.append(incoming)
+    return kept, refused
+
+
+def file_problem(settings: Settings, files: list[IncomingFile]) -> str | None:
+    """Why some of these files cannot be accepted, naming each; None if all can."""
+    _, refused = acceptable_files(settings, files)
+    if not refused:
+        return None
+    return "; ".join(f"{name}: {problem}" for name, problem in refused)
 
 
 async def record_decision(
@@ -118,7 +124,7 @@ async def record_decision(
         reference=reference,
         plan_version=plan_version,
         decision=decision,
-        comment=(comment or None) and comment[:5000],
+        comment=comment[:5000] if comment else None,
         via=via,
         decided_at=datetime.now(UTC),
     )

@@ -4,35 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from tousu_common.db import Database
 from tousu_common.events import AmendmentKind, Channel, CustomerDecision
 from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.adapters.tracking_repository import ComplaintLookup, TrackingRepository
+from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
+from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.domain.timeline import Entry, TrackingState
 from tousu_intake.handlers.channel_filing import (
-    IncomingFileData,
-    NewComplaint,
+    Filed,
     amend_from_customer,
     file_complaint,
     record_decision,
 )
 
 
-@dataclass(frozen=True)
-class Filed:
-    complaint_id: UUID
-    reference: str
-
-
-async def file_from_web(
-    db: Database, settings: Settings, new: NewComplaint, files: list[IncomingFileData]
-) -> Filed:
-    async with db.transaction() as session:
-        complaint = await file_complaint(session, settings, new, files)
-    return Filed(complaint.id, complaint.reference)
+async def file_from_web(db: Database, settings: Settings, command: ReceiveFromChannel) -> Filed:
+    return await file_complaint(db, settings, command, received_by="web")
 
 
 @dataclass(frozen=True)
@@ -59,18 +49,11 @@ async def add_information(
     settings: Settings,
     complaint: ComplaintRow,
     text: str,
-    files: list[IncomingFileData],
+    files: list[IncomingFile],
 ) -> None:
-    async with db.transaction() as session:
-        await amend_from_customer(
-            session,
-            settings,
-            complaint_id=complaint.id,
-            reference=complaint.reference,
-            kind=AmendmentKind.web,
-            text=text,
-            files=files,
-        )
+    await amend_from_customer(
+        db, settings, complaint_id=complaint.id, kind=AmendmentKind.web, text=text, files=files
+    )
 
 
 class DecisionNotOpen(Exception):
