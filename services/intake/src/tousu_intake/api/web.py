@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 
 from tousu_common.errors import InvalidInput
-from tousu_common.events import Channel, CustomerDecision
+from tousu_common.events.catalog import Channel, CustomerDecision
 from tousu_intake.api.web_text import TEXT, pick_language
 from tousu_intake.api.webguard import (
     CSRF_COOKIE,

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tousu_common.events import CustomerDecision
+from tousu_common.events.catalog import CustomerDecision
 from tousu_intake.domain.mime import ParsedMail
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list"}
@@ -152,7 +152,7 @@ def customer_decision(text: str) -> Decision | None:
                 rest = first[len(word) :]
                 if word.isascii():  # "accepted", "rejecting": drop the rest of the word
                     rest = re.sub(r"^[a-z]+", "", rest, flags=re.IGNORECASE)
-                rest = rest.strip(" ,，。.:：;；!！")
+                rest = rest.strip(" ,，。.:：;；!！-—–")
                 comment = "\n".join(line for line in (rest, *lines[1:]) if line).strip()
                 return Decision(decision, comment[:5000] or None)
     return None

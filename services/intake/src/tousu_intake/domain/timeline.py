@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tousu_common.events import (
+from tousu_common.events import Event
+from tousu_common.events.catalog import (
     CallbackDone,
     CaseOpened,
     ComplaintAmended,
@@ -31,7 +32,6 @@ from tousu_common.events import (
     CustomerWaitStarted,
     DuplicateLinked,
     DuplicateUnlinked,
-    Event,
     FirstResponseRecorded,
     RectificationFeedbackRequested,
     RectificationInstructed,

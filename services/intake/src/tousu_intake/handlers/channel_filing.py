@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.db import Database
 from tousu_common.errors import TousuError
-from tousu_common.events import (
+from tousu_common.events import new_event
+from tousu_common.events.catalog import (
     AmendmentKind,
     Channel,
     CustomerDecision,
     ResolutionDecisionReceived,
-    new_event,
 )
 from tousu_common.messaging.outbox import add_event
 from tousu_intake.adapters.repository import SOURCE

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.db import Database
 from tousu_common.errors import TousuError
-from tousu_common.events import AmendmentKind, Channel
+from tousu_common.events.catalog import AmendmentKind, Channel
 from tousu_common.logs import bind
 from tousu_intake.adapters.channels_orm import InboundMailRow
 from tousu_intake.adapters.orm import ComplaintRow

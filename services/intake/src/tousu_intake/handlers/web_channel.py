@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tousu_common.db import Database
-from tousu_common.events import AmendmentKind, Channel, CustomerDecision
+from tousu_common.events.catalog import AmendmentKind, Channel, CustomerDecision
 from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.adapters.tracking_repository import ComplaintLookup, TrackingRepository
 from tousu_intake.attachments import IncomingFile
