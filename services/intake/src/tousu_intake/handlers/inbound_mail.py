@@ -24,7 +24,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -67,6 +67,8 @@ from tousu_intake.handlers.receive import Idempotency
 log = logging.getLogger(__name__)
 
 PROCESSING = "processing"
+#: A claim older than this belongs to a process that died mid-way: take the mail over.
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 class MailInFlight(Exception):
@@ -125,10 +127,11 @@ async def receive_mail(
 
     async with db.sessions() as session:
         earlier = await InboundMailRepository(session).by_dedupe_key(dedupe_key)
+    now = datetime.now(UTC)
     if earlier is not None and earlier.outcome != PROCESSING:
         return MailOutcome(earlier.outcome, earlier.reason, earlier.complaint_id, duplicate=True)
-
-    now = datetime.now(UTC)
+    if earlier is not None and now - earlier.received_at < CLAIM_LEASE:
+        raise MailInFlight(dedupe_key)  # another delivery is on it right now
     if earlier is not None and await asyncio.to_thread(Path(earlier.raw_path).exists):
         path = Path(earlier.raw_path)  # a retry after a failure: the first copy is kept
     else:
@@ -158,25 +161,50 @@ async def receive_mail(
             path.unlink(missing_ok=True)
             raise MailInFlight(dedupe_key) from exc
 
-    ignored = _ignore_reason(settings, mail, problem, envelope_from)
-    if ignored is not None:
-        outcome = MailOutcome("ignored", ignored)
-        await _finish(db, row_id, outcome, path)
-    else:
-        assert mail is not None
-        try:
-            outcome = await _file_or_thread(
-                db, settings, mail, dedupe_key, key_account, row_id, path
+    try:
+        outcome = await _process(
+            db, settings, mail, problem, envelope_from, dedupe_key, key_account, row_id, path
+        )
+    except BaseException:
+        # Release the claim so that the sender's retry is processed at once.
+        async with db.transaction() as session:
+            await session.execute(
+                sa.delete(InboundMailRow).where(
+                    InboundMailRow.id == row_id, InboundMailRow.outcome == PROCESSING
+                )
             )
-        except TousuError as exc:
-            # Something in the mail intake can never accept: tell the sender (554).
-            outcome = MailOutcome("refused", f"refused: {exc.message}"[:200])
-            await _finish(db, row_id, outcome, path)
+        raise
     log.info(
         "inbound mail processed",
         extra={"outcome": outcome.outcome, "reason": outcome.reason, "size": len(raw)},
     )
     return outcome
+
+
+async def _process(
+    db: Database,
+    settings: Settings,
+    mail: ParsedMail | None,
+    problem: str | None,
+    envelope_from: str,
+    dedupe_key: str,
+    key_account: bool,
+    row_id: UUID,
+    path: Path,
+) -> MailOutcome:
+    ignored = _ignore_reason(settings, mail, problem, envelope_from)
+    if ignored is not None:
+        outcome = MailOutcome("ignored", ignored)
+        await _finish(db, row_id, outcome, path)
+        return outcome
+    assert mail is not None
+    try:
+        return await _file_or_thread(db, settings, mail, dedupe_key, key_account, row_id, path)
+    except TousuError as exc:
+        # Something in the mail intake can never accept: tell the sender (554).
+        outcome = MailOutcome("refused", f"refused: {exc.message}"[:200])
+        await _finish(db, row_id, outcome, path)
+        return outcome
 
 
 def _ignore_reason(

@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tousu_common.events.catalog import Event
+from tousu_common.events import Event
 from tousu_intake.adapters.tracking_repository import TrackingRepository
 from tousu_intake.domain.timeline import advance, entry_for
 
