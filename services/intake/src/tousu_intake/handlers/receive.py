@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.errors import Conflict, InvalidInput
+from tousu_common.events import Channel
 from tousu_common.logs import bind
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintRepository, IdempotencyStore
@@ -59,9 +60,16 @@ async def receive_complaint(
     command: ReceiveComplaint,
     principal: Principal,
     idempotency_key: str | None,
+    *,
+    channel: Channel | None = None,
 ) -> Receipt:
     """The hotline (and key-account) JSON command."""
-    request_hash = hashlib.sha256(command.model_dump_json().encode()).hexdigest()
+    channel = channel or command.channel
+    request_hash = hashlib.sha256(
+        (command.model_dump_json() + channel.value).encode()
+        if channel is not command.channel
+        else command.model_dump_json().encode()
+    ).hexdigest()
     idempotency = (
         None
         if idempotency_key is None
@@ -70,7 +78,7 @@ async def receive_complaint(
     return await receive(
         db,
         settings,
-        command.for_channel(command.channel),
+        command.for_channel(channel),
         received_by=principal.subject,
         idempotency=idempotency,
     )
