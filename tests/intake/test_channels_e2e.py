@@ -157,3 +157,30 @@ def test_key_customer_is_flagged_on_the_broker_and_lookup_shows_the_complaint(
     assert kind == "complaint.received"
     assert payload["key_account"] is True
     assert payload["customer_tier"] == "strategic" and payload["customer_segment"] == "oem"
+
+
+def test_corrupt_pdf_fax_is_refused_and_leaves_nothing_behind(
+    stack: Stack, auth: Callable[..., dict[str, str]]
+) -> None:
+    attachments = stack.var_dir / "intake-data" / "attachments"
+
+    def files() -> set[Path]:
+        return {p for p in attachments.rglob("*") if p.is_file()} if attachments.exists() else set()
+
+    with httpx.Client(base_url=stack.url("intake"), timeout=30) as client:
+        staff = auth("csc")
+        before_files = files()
+        before = client.get("/v1/complaints?channel=fax", headers=staff).json()["total"]
+        response = client.post(
+            "/v1/channels/fax",
+            data={"sender_fax": "+86 10 6666 0000", "message_id": "e2e-corrupt"},
+            files={"document": ("fax.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog" + b"\x00" * 64)},
+            headers=auth("gateway", department=None),
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["fields"][0]["field"] == "document"
+        after = client.get("/v1/complaints?channel=fax", headers=staff).json()["total"]
+        nobody = client.get(
+            "/v1/customers/lookup", params={"fax": "+86 10 6666 0000"}, headers=staff
+        ).json()
+    assert after == before and nobody == [] and files() == before_files

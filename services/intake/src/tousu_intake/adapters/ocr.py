@@ -19,7 +19,6 @@ import io
 import os
 import threading
 import unicodedata
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -55,31 +54,31 @@ def _invalid(field: str, problem: str) -> InvalidInput:
 
 
 def _raster_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image.Image]:
+    """Each page, greyscale; its size is checked from the header before it is decoded."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            frames = getattr(image, "n_frames", 1)
-            if frames > settings.ocr_max_pages:
-                raise _invalid(field, f"{frames} pages; at most {settings.ocr_max_pages}")
-            for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
-                width, height = frame.size
-                if width * height > settings.ocr_max_pixels_per_page:
-                    raise _invalid(
-                        field,
-                        f"page {number} is {width}x{height} pixels, more than "
-                        f"{settings.ocr_max_pixels_per_page} (a decompression bomb?)",
-                    )
-                page = frame.convert("L")  # decodes the page: errors surface here
-                yield page
+        image = Image.open(io.BytesIO(data))
+        frames = getattr(image, "n_frames", 1)
+        if frames > settings.ocr_max_pages:
+            raise _invalid(field, f"{frames} pages; at most {settings.ocr_max_pages}")
+        for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+            width, height = frame.size
+            if width * height > settings.ocr_max_pixels_per_page:
+                raise _invalid(
+                    field,
+                    f"page {number} is {width}x{height} pixels, more than "
+                    f"{settings.ocr_max_pixels_per_page} (a decompression bomb?)",
+                )
+            yield frame.convert("L")  # decodes the page: a broken one fails here
     except InvalidInput:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard (far above ours) when opening; a warning only where
+        # warnings are errors.
         raise _invalid(field, f"image too large to decode safely: {exc}") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise _invalid(
-            field, f"the image file is broken or unreadable ({type(exc).__name__})"
-        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, UserWarning) as exc:
+        # (Pillow warns about corrupt metadata; where warnings are errors that is one too.)
+        problem = f"the image file is broken or unreadable ({type(exc).__name__})"
+        raise _invalid(field, problem) from exc
 
 
 def _pdf_pages(data: bytes, settings: Settings, field: str) -> list[Image.Image]:

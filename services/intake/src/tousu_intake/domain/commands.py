@@ -97,6 +97,8 @@ class ReceiveFromChannel:
     files: tuple[IncomingFile, ...] = ()
     needs_transcription: bool = False
     ocr_confidence: float | None = None
+    #: The customer asked to be told the internal rectification plan and its result.
+    feedback_requested: bool = False
 
     def fingerprint(self) -> str:
         """A hash of the request, for Idempotency-Key replays (files by their digest)."""

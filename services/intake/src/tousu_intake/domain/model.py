@@ -100,6 +100,7 @@ class Complaint:
         attachment_count: int = 0,
         needs_transcription: bool = False,
         ocr_confidence: float | None = None,
+        feedback_requested: bool = False,
         complaint_id: UUID | None = None,
     ) -> Complaint:
         customer = customer or CustomerLink()
@@ -153,6 +154,7 @@ class Complaint:
                 provisional_customer=customer.provisional,
                 attachment_count=attachment_count,
                 needs_transcription=needs_transcription,
+                feedback_requested=feedback_requested,
             )
         )
         return complaint

@@ -226,6 +226,7 @@ async def _receive_once(
             attachment_count=len(command.files),
             needs_transcription=command.needs_transcription,
             ocr_confidence=command.ocr_confidence,
+            feedback_requested=command.feedback_requested,
         )
         complaint.tracking_token_hash = token_hash(
             tracking_token(settings.jwt_secret.get_secret_value(), complaint.id)
