@@ -309,3 +309,13 @@ async def test_customer_accepts_or_rejects_a_proposed_plan(
     assert 'id="decision-sent"' in after.text and 'id="accept"' not in after.text
     await web.post(f"/track/{reference}/decision", data={**form, "decision": "accept"})
     assert len(await count(db, "resolution.decision_received")) == 1
+
+
+async def test_what_the_customer_typed_is_escaped_on_the_pages(web: httpx.AsyncClient) -> None:
+    response = await submit(web, {"title": "<script>alert(1)</script>"})
+    token = re.search(r"<code>([^<]+)</code>", response.text).group(1)
+    reference = re.search(r'id="reference">([^<]+)<', response.text).group(1)
+    page = await web.get(f"/track/{reference}?token={token}")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
