@@ -26,7 +26,7 @@ from tousu_common.testing.helpers import header, read_topic
 
 pytestmark = pytest.mark.integration
 
-MAILBOX = "complaints@tousu.local"
+MAILBOX = "complaints@tousu.example"
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 GB18030_ONLY = "𠮷"
@@ -125,7 +125,7 @@ def test_gbk_mail_with_attachment_is_filed_and_replies_are_threaded(
     )
     assert code == 250 and f"amended {reference}" in reply, reply
     # … and one answering our acknowledgement's Message-ID (notify's form), no reference
-    ours = f"<{reference}.0f3c9a@tousu.local>"
+    ours = f"<{reference}.0f3c9a@tousu.example>"
     code, reply = send(
         stack,
         plain_mail("Re: 您的投诉已受理", "好的，等你们电话。", In_Reply_To=ours, References=ours),
@@ -160,8 +160,8 @@ def test_gbk_mail_with_attachment_is_filed_and_replies_are_threaded(
         ),
         (plain_mail("Undelivered Mail Returned to Sender", "failed"), "", "bounce"),
         (
-            plain_mail("您的投诉已受理", "TS-2026-000001", From="notify@tousu.local"),
-            "notify@tousu.local",
+            plain_mail("您的投诉已受理", "TS-2026-000001", From="notify@tousu.example"),
+            "notify@tousu.example",
             "loop",
         ),
     ],
@@ -178,7 +178,7 @@ def test_auto_replies_bounces_and_loops_are_accepted_but_not_filed(
 
 
 def test_other_recipients_and_oversized_mail_are_refused(stack: Stack) -> None:
-    code, reply = send(stack, plain_mail("x", "y"), sender="a@example.cn", to="ceo@tousu.local")
+    code, reply = send(stack, plain_mail("x", "y"), sender="a@example.cn", to="ceo@tousu.example")
     assert code == 550, reply
     with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as smtp:
         smtp.ehlo("mx.example.cn")

@@ -39,7 +39,7 @@ def message(
     subject: str = "发动机漏油",
     body: str = "卡车发动机漏油，请处理。",
     sender: str = "王先生 <wang@example.cn>",
-    to: str = "complaints@tousu.local",
+    to: str = "complaints@tousu.example",
     headers: dict[str, str] | None = None,
     attachment: tuple[str, bytes, str] | None = None,
 ) -> bytes:
@@ -98,7 +98,7 @@ async def test_gbk_mail_with_attachment_is_filed_with_raw_kept_and_customer_link
     body = "发动机漏油，联系人：𠮷先生。"
     raw = (
         "From: =?gb2312?B?" + base64.b64encode("王建国".encode("gb18030")).decode() + "?= "
-        "<Wang@Example.cn>\r\nTo: complaints@tousu.local\r\n"
+        "<Wang@Example.cn>\r\nTo: complaints@tousu.example\r\n"
         "Subject: =?gb2312?B?"
         + base64.b64encode("𠮷的发动机漏油".encode("gb18030")).decode()
         + "?=\r\nMessage-ID: <gbk-1@example.cn>\r\nMIME-Version: 1.0\r\n"
@@ -174,7 +174,7 @@ async def test_reply_to_our_message_id_amends_even_without_a_reference(
     db: Database, settings: Settings
 ) -> None:
     first = await deliver(db, settings, message())
-    ours = f"<{first.reference}.{uuid4().hex}@tousu.local>"
+    ours = f"<{first.reference}.{uuid4().hex}@tousu.example>"
     reply = message(subject="Re: 您的投诉", body="好的", headers={"In-Reply-To": ours})
     outcome = await deliver(db, settings, reply)
     assert outcome.outcome == "amended" and outcome.complaint_id == first.complaint_id
@@ -200,7 +200,7 @@ async def test_reply_to_the_customers_own_earlier_mail_threads_too(
             "auto",
         ),
         ({}, "", "bounce"),
-        ({"From": "complaints@tousu.local"}, "complaints@tousu.local", "loop"),
+        ({"From": "complaints@tousu.example"}, "complaints@tousu.example", "loop"),
     ],
 )
 async def test_auto_replies_bounces_and_loops_are_recorded_not_filed(

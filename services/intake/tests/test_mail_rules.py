@@ -16,7 +16,7 @@ from tousu_intake.domain.mail_rules import (
 )
 from tousu_intake.domain.mime import parse_mail
 
-OWN = OwnIdentity(frozenset({"complaints@tousu.local", "noreply@company.cn"}), "tousu.local")
+OWN = OwnIdentity(frozenset({"complaints@tousu.example", "noreply@company.cn"}), "tousu.example")
 
 
 def mail(headers: str, body: str = "你好", content_type: str = "text/plain; charset=utf-8"):
@@ -65,10 +65,10 @@ def test_delivery_status_reports_are_bounces() -> None:
 @pytest.mark.parametrize(
     ("headers", "envelope"),
     [
-        ("From: complaints@tousu.local\nMessage-ID: <x@else.cn>", "complaints@tousu.local"),
-        ("From: notify@tousu.local\nMessage-ID: <x@else.cn>", "bounces@else.cn"),
+        ("From: complaints@tousu.example\nMessage-ID: <x@else.cn>", "complaints@tousu.example"),
+        ("From: notify@tousu.example\nMessage-ID: <x@else.cn>", "bounces@else.cn"),
         ("From: noreply@company.cn\nMessage-ID: <x@else.cn>", "noreply@company.cn"),
-        ("From: someone@example.cn\nMessage-ID: <TS-2026-000001.ab@tousu.local>", "a@b.cn"),
+        ("From: someone@example.cn\nMessage-ID: <TS-2026-000001.ab@tousu.example>", "a@b.cn"),
     ],
 )
 def test_mail_from_ourselves_is_a_loop(headers: str, envelope: str) -> None:
@@ -78,12 +78,12 @@ def test_mail_from_ourselves_is_a_loop(headers: str, envelope: str) -> None:
 def test_thread_keys_come_from_our_message_ids_and_the_subject() -> None:
     reply = mail(
         "From: wang@example.cn\nSubject: 回复: 关于 TS-2026-000042 的答复\n"
-        "In-Reply-To: <TS-2026-000007.9f8e@tousu.local>\n"
-        "References: <other@example.cn> <TS-2026-000007.9f8e@tousu.local>"
+        "In-Reply-To: <TS-2026-000007.9f8e@tousu.example>\n"
+        "References: <other@example.cn> <TS-2026-000007.9f8e@tousu.example>"
     )
     keys = thread_keys(reply, "TS")
     assert keys.references == ["TS-2026-000007", "TS-2026-000042"]
-    assert keys.replied_to_ids[0] == "<TS-2026-000007.9f8e@tousu.local>"
+    assert keys.replied_to_ids[0] == "<TS-2026-000007.9f8e@tousu.example>"
 
 
 def test_references_need_the_exact_shape() -> None:

@@ -39,7 +39,7 @@ def test_gbk_mail_labelled_gb2312_keeps_gb18030_only_characters_in_subject_and_b
     pdf = base64.b64encode(b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n").decode()
     raw = crlf(
         f"""From: {b64_word("王建国", "gb2312")} <wang@example.cn>
-To: complaints@tousu.local
+To: complaints@tousu.example
 Subject: {subject}
 Message-ID: <abc.123@example.cn>
 Date: Mon, 23 Nov 2026 09:00:00 +0800
@@ -209,15 +209,15 @@ def test_raw_8bit_utf8_headers_and_threading_headers() -> None:
         "From: 张三 <zhang@example.com>\r\n"
         "Subject: 回复：TS-2026-000123 漏油\r\n"
         "Message-ID: <reply-1@example.com>\r\n"
-        "In-Reply-To: <TS-2026-000123.5f2c@tousu.local>\r\n"
-        "References: <orig@example.com>\r\n <TS-2026-000123.5f2c@tousu.local>\r\n"
+        "In-Reply-To: <TS-2026-000123.5f2c@tousu.example>\r\n"
+        "References: <orig@example.com>\r\n <TS-2026-000123.5f2c@tousu.example>\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\n已收到\r\n"
     ).encode()
     mail = parse_mail(raw)
     assert mail.subject == "回复：TS-2026-000123 漏油"
     assert mail.from_name == "张三"
-    assert mail.in_reply_to == ("<TS-2026-000123.5f2c@tousu.local>",)
-    assert mail.references == ("<orig@example.com>", "<TS-2026-000123.5f2c@tousu.local>")
+    assert mail.in_reply_to == ("<TS-2026-000123.5f2c@tousu.example>",)
+    assert mail.references == ("<orig@example.com>", "<TS-2026-000123.5f2c@tousu.example>")
 
 
 def test_html_to_text_copes_with_broken_markup() -> None:

@@ -48,11 +48,11 @@ class Settings(ServiceSettings):
     smtp_port: int = Field(default=0, ge=0, le=65535)
     smtp_host: str = "127.0.0.1"
     smtp_max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=10_000)
-    complaints_mailbox: str = "complaints@tousu.local"
-    key_account_mailbox: str = "key-accounts@tousu.local"
+    complaints_mailbox: str = "complaints@tousu.example"
+    key_account_mailbox: str = "key-accounts@tousu.example"
     # The domain our own mail is sent from (notify's Message-IDs and From):
     # mail from it, or carrying a Message-ID in it, is a loop and never filed.
-    mail_domain: str = "tousu.local"
+    mail_domain: str = "tousu.example"
     # Further addresses of our own (e.g. notify's From) that must never be filed.
     mail_own_addresses: list[str] = Field(default_factory=list)
 
