@@ -289,3 +289,28 @@ async def test_a_decision_from_another_address_is_only_an_amendment(
 async def test_unreadable_bytes_are_kept_and_ignored(db: Database, settings: Settings) -> None:
     outcome = await deliver(db, settings, b"   \r\n  ")
     assert outcome.outcome == "ignored" and outcome.reason.startswith("unreadable")
+
+
+async def test_staff_review_ignored_mail_and_download_the_raw_message(
+    db: Database, settings: Settings, client, headers_for
+) -> None:
+    raw = message(headers={"Auto-Submitted": "auto-replied"})
+    await deliver(db, settings, raw)
+    filed = await deliver(db, settings, message())
+    ignored = await client.get(
+        "/v1/inbound-mail", params={"outcome": "ignored"}, headers=headers_for("csc")
+    )
+    assert ignored.status_code == 200
+    [item] = ignored.json()["items"]
+    assert item["reason"].startswith("auto-reply") and item["complaint_id"] is None
+    download = await client.get(item["raw_url"], headers=headers_for("agent"))
+    assert download.status_code == 200 and download.content == raw
+    assert download.headers["content-type"].startswith("message/rfc822")
+    linked = await client.get(
+        "/v1/inbound-mail",
+        params={"complaint_id": str(filed.complaint_id)},
+        headers=headers_for("csc"),
+    )
+    assert [i["outcome"] for i in linked.json()["items"]] == ["filed"]
+    assert (await client.get("/v1/inbound-mail", headers=headers_for("supply"))).status_code == 403
+    assert (await client.get("/v1/inbound-mail")).status_code == 401

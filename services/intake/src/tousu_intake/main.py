@@ -6,6 +6,7 @@ from tousu_common.web import create_service_app
 from tousu_intake.api.channels import router as channels_router
 from tousu_intake.api.complaints import router as complaints_router
 from tousu_intake.api.customers import router as customers_router
+from tousu_intake.api.inbound_mail import router as inbound_mail_router
 from tousu_intake.api.transcriptions import router as transcriptions_router
 from tousu_intake.api.web import router as web_router
 from tousu_intake.config import Settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 channels_router,
                 transcriptions_router,
                 web_router,
+                inbound_mail_router,
             ],
             consumers=build_consumers,
         )

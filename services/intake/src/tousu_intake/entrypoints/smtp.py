@@ -90,6 +90,7 @@ class MailListener:
                 data_size_limit=settings.smtp_max_message_bytes,
                 hostname=hostname,
                 ident="Tousu intake",
+                enable_SMTPUTF8=True,
                 timeout=120,
             )
 
