@@ -194,6 +194,8 @@ async def test_my_recent_complaints_and_search_by_reference_phone_customer_statu
     assert by_customer["total"] == 3  # one caller, one (provisional) customer
     by_status = (await client.get("/v1/complaints?status=needs_transcription", headers=me)).json()
     assert by_status["total"] == 0
+    by_name = (await client.get("/v1/complaints?customer_name=建国&open=true", headers=me)).json()
+    assert by_name["total"] == 4
     bad = await client.get("/v1/complaints?limit=1000", headers=me)
     assert bad.status_code == 422
 

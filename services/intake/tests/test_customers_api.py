@@ -199,3 +199,39 @@ async def test_lookup_by_any_contact_shows_open_complaints(
     assert missing.status_code == 422
     bad = await client.get("/v1/customers/lookup", params={"phone": "x"}, headers=agent)
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "phone"
+
+
+async def test_provisional_customer_is_merged_into_the_registered_one(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict]
+) -> None:
+    agent = headers_for("agent")
+    filed = (
+        await client.post(
+            "/v1/complaints",
+            json={
+                "title": "异响",
+                "description": "异响",
+                "customer_name": "陌生人",
+                "customer_phone": "13600000000",
+            },
+            headers=agent,
+        )
+    ).json()
+    provisional = filed["customer_id"]
+    registered = (await client.post("/v1/customers", json=customer_body(), headers=agent)).json()
+    refused = await client.post(
+        f"/v1/customers/{registered['id']}/merge", json={"into": provisional}, headers=agent
+    )
+    assert refused.status_code == 409
+    merged = await client.post(
+        f"/v1/customers/{provisional}/merge", json={"into": registered["id"]}, headers=agent
+    )
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["moved_complaints"] == 1
+    assert "13600000000" in merged.json()["customer"]["phones"]
+    assert (await client.get(f"/v1/customers/{provisional}", headers=agent)).status_code == 404
+    [match] = (
+        await client.get("/v1/customers/lookup", params={"phone": "13600000000"}, headers=agent)
+    ).json()
+    assert match["id"] == registered["id"]
+    assert [c["id"] for c in match["open_complaints"]] == [filed["id"]]

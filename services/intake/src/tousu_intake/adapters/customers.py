@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.errors import InvalidInput
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
-from tousu_intake.adapters.orm import CustomerContactRow, CustomerProductRow, CustomerRow
+from tousu_intake.adapters.orm import (
+    ComplaintRow,
+    CustomerContactRow,
+    CustomerProductRow,
+    CustomerRow,
+)
 from tousu_intake.domain.customers import (
     TIER_RANK,
     Contact,
@@ -112,6 +117,19 @@ class CustomerRepository:
         )
         await self.save(customer)
         return customer
+
+    async def move_complaints(self, source_id: UUID, into_id: UUID) -> int:
+        result = await self.session.execute(
+            sa.update(ComplaintRow)
+            .where(ComplaintRow.customer_id == source_id)
+            .values(customer_id=into_id)
+        )
+        return int(result.rowcount or 0)
+
+    async def delete(self, customer_id: UUID) -> None:
+        for table in (CustomerContactRow, CustomerProductRow):
+            await self.session.execute(sa.delete(table).where(table.customer_id == customer_id))
+        await self.session.execute(sa.delete(CustomerRow).where(CustomerRow.id == customer_id))
 
     async def list(
         self, *, name: str | None = None, provisional: bool | None = None, limit: int, offset: int

@@ -127,6 +127,7 @@ class ComplaintFilter:
     channel: str | None = None
     key_account: bool | None = None
     open_only: bool = False
+    customer_name: str | None = None
 
 
 class ComplaintQueries:
@@ -150,6 +151,10 @@ class ComplaintQueries:
             conditions.append(ComplaintRow.channel == where.channel)
         if where.key_account is not None:
             conditions.append(ComplaintRow.key_account == where.key_account)
+        if where.customer_name is not None:
+            conditions.append(
+                ComplaintRow.customer_name.contains(where.customer_name, autoescape=True)
+            )
         if where.open_only:
             conditions.append(ComplaintRow.status.not_in(sorted(FINISHED_STATUSES)))
         # A phone matches the number given on the complaint or any customer with it.

@@ -160,7 +160,12 @@ async def list_complaints(
     status: Annotated[str | None, Query(max_length=30)] = None,
     channel: Channel | None = None,
     key_account: bool | None = None,
-    open: Annotated[bool, Query(description="Only complaints not closed or withdrawn")] = False,
+    customer_name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Part of the caller's name")
+    ] = None,
+    open_only: Annotated[
+        bool, Query(alias="open", description="Only complaints not closed or withdrawn")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[ComplaintSummary]:
@@ -189,7 +194,8 @@ async def list_complaints(
                 status=status,
                 channel=channel.value if channel else None,
                 key_account=key_account,
-                open_only=open,
+                open_only=open_only,
+                customer_name=customer_name,
             ),
             limit=limit,
             offset=offset,

@@ -22,7 +22,12 @@ from tousu_intake.domain.customers import (
     normalise_contact,
     normalise_serial,
 )
-from tousu_intake.handlers.customers import get_customer, import_customers, save_customer
+from tousu_intake.handlers.customers import (
+    get_customer,
+    import_customers,
+    merge_customer,
+    save_customer,
+)
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -266,3 +271,27 @@ async def replace_customer(
     customer = _record(customer_id, fields, settings.default_country_code)
     await save_customer(request.app.state.db, customer, must_exist=True)
     return CustomerView.of(await get_customer(request.app.state.db, customer_id))
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    into: UUID = Field(description="The registered customer the provisional one really is.")
+
+
+class MergeResult(BaseModel):
+    customer: CustomerView
+    moved_complaints: int
+
+
+@router.post(
+    "/{customer_id}/merge",
+    response_model=MergeResult,
+    summary="Merge a provisional customer into the customer it turned out to be",
+    responses={**NOT_FOUND_RESPONSE, 409: {"description": "Not a provisional customer"}},
+)
+async def merge(
+    request: Request, customer_id: UUID, body: MergeRequest, principal: Editor
+) -> MergeResult:
+    customer, moved = await merge_customer(request.app.state.db, customer_id, body.into)
+    return MergeResult(customer=CustomerView.of(customer), moved_complaints=moved)

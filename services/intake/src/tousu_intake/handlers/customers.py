@@ -85,3 +85,37 @@ async def get_customer(db: Database, customer_id: UUID) -> CustomerRecord:
     if customer is None:
         raise NotFound(f"customer {customer_id} does not exist")
     return customer
+
+
+async def merge_customer(
+    db: Database, source_id: UUID, into_id: UUID
+) -> tuple[CustomerRecord, int]:
+    """Fold a provisional customer into a registered one once staff know who it was:
+    its complaints, contacts and products move over and it disappears. Complaints keep
+    the tier and flags they were received with (that is what triage saw)."""
+    if source_id == into_id:
+        raise InvalidInput(
+            "into: a customer cannot be merged into itself",
+            fields=[{"field": "into", "problem": "same customer"}],
+        )
+    async with db.transaction() as session:
+        customers = CustomerRepository(session)
+        source = await customers.get(source_id)
+        if source is None:
+            raise NotFound(f"customer {source_id} does not exist")
+        target = await customers.get(into_id)
+        if target is None:
+            raise InvalidInput(
+                "into: no such customer", fields=[{"field": "into", "problem": "no such customer"}]
+            )
+        if not source.provisional:
+            raise Conflict(
+                "only a provisional customer can be merged into another",
+                fields=[{"field": "customer_id", "problem": "not provisional"}],
+            )
+        moved = await customers.move_complaints(source_id, into_id)
+        target.contacts = target.contacts + source.contacts
+        target.products = target.products + source.products
+        await customers.save(target)
+        await customers.delete(source_id)
+    return await get_customer(db, into_id), moved
