@@ -1,8 +1,8 @@
 """E-mail and web channels end to end: real SMTP to intake's listener, real broker,
 both databases, the web form and tracking page in headless Chromium.
 
-Tests in this module share one stack (per backend) and one client address for
-the rate limit, so the rate-limit test runs last.
+Tests in this module share one stack (per backend); the HTTP-client tests use
+their own loopback source addresses so each has its own rate-limit bucket.
 """
 
 from __future__ import annotations
@@ -14,14 +14,19 @@ import re
 import smtplib
 import time
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from tousu_common.devstack import Stack
+from tousu_common.events import new_event
+from tousu_common.events.catalog import ResolutionAction, ResolutionProposed
 from tousu_common.testing.helpers import header, read_topic
 
 pytestmark = pytest.mark.integration
@@ -187,6 +192,12 @@ def test_other_recipients_and_oversized_mail_are_refused(stack: Stack) -> None:
         assert code == 552
 
 
+def client_from(stack: Stack, address: str) -> httpx.AsyncClient:
+    """An HTTP client with its own loopback source address: its own rate-limit bucket."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(base_url=stack.url("intake"), timeout=30, transport=transport)
+
+
 async def _eventually_async(probe: Callable[[], Any], timeout: float = 45) -> Any:
     deadline = time.monotonic() + timeout
     last = None
@@ -247,8 +258,95 @@ async def test_web_form_in_chromium_then_tracking_page_shows_the_triage(
     await _eventually_async(amendment_shown)
 
 
+async def test_customer_accepts_a_proposed_plan_in_chromium(
+    stack: Stack, page: Any, auth: Callable[..., dict[str, str]]
+) -> None:
+    async with client_from(stack, "127.0.0.4") as client:
+        form_page = await client.get("/complaint?lang=en")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form_page.text).group(1)
+        filed = await client.post(
+            "/complaint",
+            data={
+                "csrf_token": token,
+                "lang": "en",
+                "name": "Ms Chen",
+                "email": "chen.e2e@example.com",
+                "title": "Gearbox noise",
+                "description": "The gearbox of our bus makes a loud noise.",
+            },
+        )
+        assert filed.status_code == 201, filed.text
+        reference = re.search(r'id="reference">([^<]+)<', filed.text).group(1)
+        link = re.search(r'id="tracking-link" href="([^"]+)"', filed.text).group(1)
+        found = await client.get(
+            "/v1/complaints", params={"reference": reference}, headers=auth("csc")
+        )
+        complaint_id = found.json()["items"][0]["id"]
+
+    # once routing triaged it and rectification opened the case …
+    await page.goto(link)
+
+    async def case_opened() -> bool:
+        await page.reload()
+        history = await page.text_content("#history")
+        return "is handling it" in history and "opened a case" in history
+
+    await _eventually_async(case_opened)
+    # … rectification proposes a plan (published here as rectification would)
+    proposed = new_event(
+        ResolutionProposed(
+            complaint_id=complaint_id,
+            reference=reference,
+            case_id=uuid4(),
+            by="csc-7",
+            at=datetime.now(UTC),
+            plan_version=1,
+            actions=[
+                ResolutionAction(
+                    kind="repair", description="Replace the gearbox bearing", due_date=date.today()
+                )
+            ],
+        ),
+        source="tousu/rectification",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            proposed.topic, proposed.value(), key=proposed.key, headers=proposed.headers()
+        )
+    finally:
+        await producer.stop()
+
+    async def plan_shown() -> bool:
+        await page.reload()
+        return await page.locator("#plan").count() > 0
+
+    await _eventually_async(plan_shown)
+    assert "Replace the gearbox bearing" in await page.text_content("#plan")
+    assert (await page.text_content("#status")).strip() == "A solution is waiting for your answer"
+    await page.get_by_role("button", name="Accept this solution").click()
+    await page.wait_for_selector("#decision-sent", timeout=30_000)
+
+    def decided(records: list) -> list:
+        return [
+            r
+            for r in records
+            if r.key == complaint_id.encode()
+            and header(r, "ce_type") == "resolution.decision_received"
+        ]
+
+    records = await read_topic(
+        stack.bootstrap, "tousu.complaints", until=lambda rs: bool(decided(rs))
+    )
+    [record] = decided(records)
+    payload = json.loads(record.value)
+    assert payload["decision"] == "accept" and payload["via"] == "web"
+    assert payload["plan_version"] == 1 and payload["reference"] == reference
+
+
 async def test_csrf_is_enforced_on_the_running_service(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=30) as client:
+    async with client_from(stack, "127.0.0.2") as client:
         form = {"name": "x", "phone": "13800000000", "title": "t", "description": "d"}
         refused = await client.post("/complaint", data=form)
         assert refused.status_code == 403
@@ -259,8 +357,8 @@ async def test_csrf_is_enforced_on_the_running_service(stack: Stack) -> None:
         assert cross_site.status_code == 403
 
 
-async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=30) as client:
+async def test_rate_limit_answers_429_with_retry_after_per_client_address(stack: Stack) -> None:
+    async with client_from(stack, "127.0.0.3") as client:
         page = await client.get("/complaint")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         form = {"website": "bot", "csrf_token": token}  # honeypot: never filed
@@ -270,5 +368,10 @@ async def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
             statuses.append(response.status_code)
             if response.status_code == 429:
                 break
-    assert statuses[-1] == 429, statuses
+    assert statuses[0] == 200 and statuses[-1] == 429, statuses
     assert int(response.headers["Retry-After"]) >= 1
+    async with client_from(stack, "127.0.0.5") as other:  # another client is not affected
+        page = await other.get("/complaint")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        response = await other.post("/complaint", data={"website": "bot", "csrf_token": token})
+        assert response.status_code == 200
