@@ -319,3 +319,17 @@ async def test_what_the_customer_typed_is_escaped_on_the_pages(web: httpx.AsyncC
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+async def test_too_many_files_or_too_large_a_body_is_refused(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    page = await web.get("/complaint")
+    data = {**FORM, "csrf_token": csrf(page.text)}
+    files = [("attachments", (f"p{i}.png", PNG, "image/png")) for i in range(8)]
+    too_many = await web.post("/complaint", data=data, files=files)
+    assert too_many.status_code == 400 and "<html" in too_many.text
+    huge = [("attachments", ("big.png", PNG + b"\x00" * (33 * 1024 * 1024), "image/png"))]
+    too_large = await web.post("/complaint", data=data, files=huge)
+    assert too_large.status_code == 413
+    assert await count(db, "complaint.received") == []

@@ -25,8 +25,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
-from tousu_common.errors import InvalidInput
+from tousu_common.errors import InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import Channel, CustomerDecision
 from tousu_intake.api.web_text import TEXT, pick_language
 from tousu_intake.api.webguard import (
@@ -202,13 +204,25 @@ def _not_found(request: Request, lang: str) -> HTMLResponse:
     )
 
 
-async def _read_form(request: Request) -> FormData | None:
+async def _read_form(request: Request, lang: str, back: str) -> FormData | Response:
+    """The posted form, or the page to answer with: 413 over the size limit, 400 for a
+    body that is no form (or has more files or fields than a person sends)."""
     settings = _settings(request)
+    t = TEXT[lang]
     try:
         return await request.form(max_files=settings.web_max_files + 1, max_fields=40)
-    except Exception as exc:  # starlette raises HTTPException(400) for malformed multipart
-        log.info("unreadable form post", extra={"error": type(exc).__name__})
-        return None
+    except PayloadTooLarge:
+        heading, message, status = t["too_large_title"], t["too_large"], 413
+    except (HTTPException, MultiPartException) as exc:
+        log.info("unreadable form post", extra={"error": str(exc)[:200]})
+        heading, message, status = t["bad_form_title"], t["bad_form"], 400
+    return _page(
+        request,
+        "web/message.html",
+        lang,
+        {"heading": heading, "message": message, "back": back},
+        status_code=status,
+    )
 
 
 def _text(form: FormData, name: str) -> str:
@@ -300,9 +314,9 @@ async def submit_complaint(request: Request) -> Response:
     limited = _over_limit(request, "post", lang)
     if limited is not None:
         return limited
-    form = await _read_form(request)
-    if form is None:
-        return _forbidden(request, lang, "/complaint")
+    form = await _read_form(request, lang, f"/complaint?lang={lang}")
+    if isinstance(form, Response):
+        return form
     lang = pick_language(_text(form, "lang"))
     if not _csrf_ok(request, form, "complaint"):
         return _forbidden(request, lang, f"/complaint?lang={lang}")
@@ -470,9 +484,9 @@ async def _tracking_post(
     limited = _over_limit(request, "post", lang)
     if limited is not None:
         return limited, None, None, lang
-    form = await _read_form(request)
-    if form is None:
-        return _forbidden(request, lang, "/"), None, None, lang
+    form = await _read_form(request, lang, "/")
+    if isinstance(form, Response):
+        return form, None, None, lang
     lang = pick_language(_text(form, "lang"))
     token = _text(form, "token")
     view = await _authorised(request, reference, token)

@@ -62,6 +62,10 @@ TEXT: dict[str, dict[str, str]] = {
         "forbidden": "页面已过期或请求无效。请返回并刷新页面后重试。",
         "slow_down_title": "请求过于频繁",
         "slow_down": "您的请求过于频繁，请 {seconds} 秒后再试。",
+        "too_large_title": "内容过大",
+        "too_large": "提交的内容（含附件）太大。请减少或压缩附件后重试。",
+        "bad_form_title": "无法读取表单",
+        "bad_form": "提交的表单无法读取，或附件、字段过多。请返回后重试。",
         "thanks_title": "谢谢",
         "thanks": "您的信息已收到。",
         "back": "返回",
@@ -127,6 +131,12 @@ TEXT: dict[str, dict[str, str]] = {
         "Please go back, reload the page and try again.",
         "slow_down_title": "Too many requests",
         "slow_down": "Too many requests from your address; please try again in {seconds} s.",
+        "too_large_title": "Too large",
+        "too_large": "What you sent (with attachments) is too large. "
+        "Please send fewer or smaller files.",
+        "bad_form_title": "Form not readable",
+        "bad_form": "The form could not be read, or it had too many files or fields. "
+        "Please go back and try again.",
         "thanks_title": "Thank you",
         "thanks": "We received your message.",
         "back": "Back",
