@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -314,3 +314,37 @@ async def test_staff_review_ignored_mail_and_download_the_raw_message(
     assert [i["outcome"] for i in linked.json()["items"]] == ["filed"]
     assert (await client.get("/v1/inbound-mail", headers=headers_for("supply"))).status_code == 403
     assert (await client.get("/v1/inbound-mail")).status_code == 401
+
+
+async def test_a_claim_left_by_a_dead_delivery_is_taken_over_after_its_lease(
+    db: Database, settings: Settings
+) -> None:
+    raw = message()
+    message_id = raw.split(b"Message-ID: ")[1].split(b"\n")[0].strip().decode()
+    claim = {
+        "id": uuid4(),
+        "dedupe_key": message_id,
+        "message_id": message_id,
+        "mailbox": settings.complaints_mailbox,
+        "envelope_from": "wang@example.cn",
+        "from_address": "wang@example.cn",
+        "subject": "x",
+        "outcome": "processing",
+        "raw_path": "/nonexistent",
+        "size_bytes": len(raw),
+        "sha256": "0" * 64,
+    }
+    async with db.transaction() as session:
+        await session.execute(
+            sa.insert(InboundMailRow).values(**claim, received_at=datetime.now(UTC))
+        )
+    with pytest.raises(MailInFlight):  # somebody is at work on it: come back later (451)
+        await deliver(db, settings, raw)
+    async with db.transaction() as session:
+        await session.execute(
+            sa.update(InboundMailRow).values(received_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    outcome = await deliver(db, settings, raw)
+    assert outcome.outcome == "filed" and not outcome.duplicate
+    [row] = await mail_rows(db)
+    assert row.id == claim["id"] and row.outcome == "filed" and row.raw_path != "/nonexistent"

@@ -130,13 +130,15 @@ async def receive_mail(
     now = datetime.now(UTC)
     if earlier is not None and earlier.outcome != PROCESSING:
         return MailOutcome(earlier.outcome, earlier.reason, earlier.complaint_id, duplicate=True)
-    if earlier is not None and now - earlier.received_at < CLAIM_LEASE:
-        raise MailInFlight(dedupe_key)  # another delivery is on it right now
-    if earlier is not None and await asyncio.to_thread(Path(earlier.raw_path).exists):
-        path = Path(earlier.raw_path)  # a retry after a failure: the first copy is kept
+    if earlier is not None:
+        # Claimed by a delivery that died mid-way (or is still at work): take it over
+        # once its lease has run out, and only if nobody else took it over first.
+        if now - earlier.received_at < CLAIM_LEASE or not await _take_over(db, earlier, now):
+            raise MailInFlight(dedupe_key)
+        row_id = earlier.id
     else:
-        path = await asyncio.to_thread(keep_raw, settings, raw, now)
-    row_id = earlier.id if earlier is not None else uuid4()
+        row_id = uuid4()
+    path = await asyncio.to_thread(keep_raw, settings, raw, now)
     if earlier is None:
         row = InboundMailRow(
             id=row_id,
@@ -158,21 +160,22 @@ async def receive_mail(
             async with db.transaction() as session:
                 await InboundMailRepository(session).add(row)
         except IntegrityError as exc:
-            path.unlink(missing_ok=True)
+            await asyncio.to_thread(path.unlink, missing_ok=True)
             raise MailInFlight(dedupe_key) from exc
 
     try:
         outcome = await _process(
             db, settings, mail, problem, envelope_from, dedupe_key, key_account, row_id, path
         )
-    except BaseException:
-        # Release the claim so that the sender's retry is processed at once.
+    except Exception:
+        # Release the claim so that the sender's retry (after our 451) is processed at once.
         async with db.transaction() as session:
             await session.execute(
                 sa.delete(InboundMailRow).where(
                     InboundMailRow.id == row_id, InboundMailRow.outcome == PROCESSING
                 )
             )
+        await asyncio.to_thread(path.unlink, missing_ok=True)
         raise
     log.info(
         "inbound mail processed",
@@ -205,6 +208,20 @@ async def _process(
         outcome = MailOutcome("refused", f"refused: {exc.message}"[:200])
         await _finish(db, row_id, outcome, path)
         return outcome
+
+
+async def _take_over(db: Database, earlier: InboundMailRow, now: datetime) -> bool:
+    async with db.transaction() as session:
+        result = await session.execute(
+            sa.update(InboundMailRow)
+            .where(
+                InboundMailRow.id == earlier.id,
+                InboundMailRow.outcome == PROCESSING,
+                InboundMailRow.received_at == earlier.received_at,
+            )
+            .values(received_at=now)
+        )
+    return result.rowcount == 1
 
 
 def _ignore_reason(
