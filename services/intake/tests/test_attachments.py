@@ -70,6 +70,9 @@ def test_download_names_are_safe_and_end_in_the_real_type() -> None:
     assert safe_filename("../../etc/passwd", "text/plain") == "passwd.txt"
     assert safe_filename("C:\\scans\\传真.tif", "image/tiff") == "传真.tif"
     assert safe_filename("invoice.pdf.exe", "application/pdf") == "invoice.pdf.exe.pdf"
+    assert safe_filename("scan.TIFF", "image/tiff") == "scan.TIFF"
+    assert safe_filename("photo.tiff", "image/jpeg") == "photo.tiff.jpg"
+    assert safe_filename("photo.jpeg", "image/jpeg") == "photo.jpeg"
 
 
 @pytest.fixture

@@ -225,3 +225,23 @@ async def test_contact_endpoint_gives_notify_what_it_needs(
         f"/v1/complaints/{created['id']}/contact", headers=headers_for("department")
     )
     assert denied.status_code == 403
+
+
+async def test_json_bodies_stay_small_while_uploads_may_be_large(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict]
+) -> None:
+    agent = headers_for("agent")
+    huge = await client.post(
+        "/v1/complaints", json=complaint(description="漏" * 600_000), headers=agent
+    )
+    assert huge.status_code == 413 and huge.json()["request_id"]
+    assert huge.headers["x-request-id"] == huge.json()["request_id"]
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    text = ("发动机漏油" * 250_000).encode()  # 3.75 MB of text: fine as an upload
+    upload = await client.post(
+        f"/v1/complaints/{created['id']}/amendments",
+        data={"text": "附件：详细记录"},
+        files=[("files", ("log.txt", text, "text/plain"))],
+        headers=agent,
+    )
+    assert upload.status_code == 201, upload.text

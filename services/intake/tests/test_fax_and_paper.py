@@ -3,6 +3,7 @@ are refused whole (broken files, decompression bombs) with nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import unicodedata
 from collections.abc import Callable
@@ -61,6 +62,10 @@ async def test_two_page_tiff_fax_is_read_into_a_complaint(
     assert view["customer_fax"] == "+86 536 229 7001" and view["ocr_confidence"] > 60
     [attachment] = view["attachments"]
     assert attachment["content_type"] == "image/tiff" and attachment["source"] == "fax"
+    contact = (
+        await client.get(f"/v1/complaints/{body['id']}/contact", headers=headers_for("service"))
+    ).json()
+    assert contact["customer_name"] is None and contact["fax"] == "+86 536 229 7001"
     [event] = await outbox_events(db)
     assert event["channel"] == "fax" and event["attachment_count"] == 1
     assert event["needs_transcription"] is False
@@ -234,3 +239,24 @@ async def test_letter_scan_as_pdf_and_typed_walk_in(
     assert events[1]["title"] == "客户到店反映：变速箱异响"
     empty = await client.post("/v1/channels/visit", data={"customer_name": "x"}, headers=agent)
     assert empty.status_code == 422 and empty.json()["error"]["fields"][0]["field"] == "text"
+
+
+async def test_concurrent_retries_of_one_fax_file_one_complaint_and_keep_one_file(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database, data_dir: Path
+) -> None:
+    document = tiff([text_page(PAGE_2)])
+
+    async def post() -> httpx.Response:
+        return await client.post(
+            "/v1/channels/fax",
+            data={"sender_fax": "+86 536 229 7009", "message_id": "gw-race"},
+            files={"document": ("fax.tif", document, "image/tiff")},
+            headers=headers_for("gateway"),
+        )
+
+    responses = await asyncio.gather(post(), post(), post())
+    assert [r.status_code for r in responses] == [201, 201, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await count_rows(db, "complaints") == 1
+    # The losers' files were deleted when their transactions rolled back.
+    assert await count_rows(db, "attachments") == 1 and len(stored_files(data_dir)) == 1

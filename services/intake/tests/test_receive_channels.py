@@ -238,3 +238,27 @@ async def test_amending_unknown_complaint_or_transcribing_a_readable_one_is_refu
             from_customer=False,
         )
     assert [e["type"] for e in await received_events(db)] == ["complaint.received"]
+
+
+async def test_overlong_fields_from_any_channel_are_refused_by_name(
+    db: Database, settings: Settings
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        await receive(
+            db,
+            settings,
+            ReceiveFromChannel(
+                channel=Channel.letter,
+                description="x",
+                product_model="M" * 101,
+                customer_phone="1 " * 30,
+                language="de",
+            ),
+            received_by="agent",
+        )
+    assert [f["field"] for f in caught.value.fields] == [
+        "customer_phone",
+        "product_model",
+        "language",
+    ]
+    assert await received_events(db) == []

@@ -58,6 +58,8 @@ ALLOWED_TYPES: dict[str, str] = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
 }
 
+_ALIASES = {"jpg": {"jpg", "jpeg"}, "tif": {"tif", "tiff"}, "txt": {"txt", "text", "log", "csv"}}
+
 _FILES_WRITTEN = "tousu_attachment_files"
 
 
@@ -149,7 +151,7 @@ def safe_filename(filename: str, content_type: str) -> str:
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
     name = name[:200] or "attachment"
     extension = ALLOWED_TYPES[content_type]
-    if _extension(name) not in {extension, "jpeg" if extension == "jpg" else extension, "tiff"}:
+    if _extension(name) not in _ALIASES.get(extension, {extension}):
         name = f"{name}.{extension}"
     return name
 

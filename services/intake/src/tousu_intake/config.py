@@ -16,6 +16,8 @@ class Settings(ServiceSettings):
     # Faxes, scans and attachments arrive as multipart bodies: the whole request
     # is bounded here, each file and each request's files again below.
     http_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # Any body that is not multipart/form-data (JSON, url-encoded forms).
+    http_max_json_bytes: int = Field(default=1_048_576, ge=1024)
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     attachment_max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
     attachment_max_files: int = Field(default=10, ge=1, le=100)

@@ -15,6 +15,7 @@ PDFium at ``ocr_pdf_dpi``, scaled down if that would exceed the pixel cap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import threading
@@ -81,7 +82,8 @@ def _raster_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image
         raise _invalid(field, problem) from exc
 
 
-def _pdf_pages(data: bytes, settings: Settings, field: str) -> list[Image.Image]:
+def _pdf_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image.Image]:
+    """Each page rendered, one at a time (a page in memory, not the document)."""
     with _PDFIUM:
         try:
             document = pdfium.PdfDocument(data)
@@ -93,22 +95,20 @@ def _pdf_pages(data: bytes, settings: Settings, field: str) -> list[Image.Image]
                 raise _invalid(field, "the PDF has no pages")
             if count > settings.ocr_max_pages:
                 raise _invalid(field, f"{count} pages; at most {settings.ocr_max_pages}")
-            pages = []
             for index in range(count):
                 page = document[index]
                 try:
                     width, height = page.get_size()  # points (1/72 inch)
+                    if width <= 0 or height <= 0:
+                        raise _invalid(field, f"page {index + 1} has no area")
                     scale = settings.ocr_pdf_dpi / 72
                     pixels = width * scale * height * scale
                     if pixels > settings.ocr_max_pixels_per_page:
                         scale *= (settings.ocr_max_pixels_per_page / pixels) ** 0.5
-                    if width <= 0 or height <= 0:
-                        raise _invalid(field, f"page {index + 1} has no area")
-                    bitmap = page.render(scale=scale, grayscale=True)
-                    pages.append(bitmap.to_pil().convert("L"))
+                    image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
                 finally:
                     page.close()
-            return pages
+                yield image
         except pdfium.PdfiumError as exc:
             raise _invalid(field, f"the PDF is broken or unreadable: {exc}") from exc
         finally:
@@ -153,7 +153,7 @@ def _read_page(image: Image.Image, settings: Settings) -> tuple[list[str], list[
 def read_document(data: bytes, content_type: str, settings: Settings, field: str) -> OcrResult:
     """Blocking: decode and OCR every page (call :func:`ocr_document` from async code)."""
     if content_type == "application/pdf":
-        pages: list[Image.Image] | Iterator[Image.Image] = _pdf_pages(data, settings, field)
+        pages = _pdf_pages(data, settings, field)
     elif content_type in OCR_TYPES:
         pages = _raster_pages(data, settings, field)
     else:
@@ -161,17 +161,18 @@ def read_document(data: bytes, content_type: str, settings: Settings, field: str
     lines: list[str] = []
     confidences: list[float] = []
     count = 0
-    for page in pages:
-        count += 1
-        try:
-            page_lines, page_confidences = _read_page(page, settings)
-        except pytesseract.TesseractError:
-            # Tesseract gave up on the page: nothing read, a person will transcribe it.
-            page_lines, page_confidences = [], []
-        except RuntimeError as exc:  # pytesseract's timeout
-            raise _invalid(field, f"page {count} could not be read in time") from exc
-        lines.extend(page_lines)
-        confidences.extend(page_confidences)
+    with contextlib.closing(pages):  # releases the PDF lock even when a page fails
+        for page in pages:
+            count += 1
+            try:
+                page_lines, page_confidences = _read_page(page, settings)
+            except pytesseract.TesseractError:
+                # Tesseract gave up on the page: nothing read, a person will transcribe it.
+                page_lines, page_confidences = [], []
+            except RuntimeError as exc:  # pytesseract's timeout
+                raise _invalid(field, f"page {count} could not be read in time") from exc
+            lines.extend(page_lines)
+            confidences.extend(page_confidences)
     text = "\n".join(lines)
     confidence = sum(confidences) / len(confidences) if confidences else 0.0
     return OcrResult(text=text, confidence=round(confidence, 1), pages=count)

@@ -94,7 +94,8 @@ async def receive(
 ) -> Receipt:
     """File a complaint from any channel. The answer includes the customer's
     ``tracking_token`` (not stored; see :mod:`tousu_intake.domain.tracking`)."""
-    contacts = _contacts(settings, command)  # bad contacts fail before any work
+    _check_lengths(command)  # bad input fails before any work
+    contacts = _contacts(settings, command)
     check_files(settings, list(command.files))
     try:
         receipt = await _receive_once(db, settings, command, contacts, received_by, idempotency)
@@ -121,6 +122,32 @@ async def replay_if_known(
         return None
     receipt = _replay(earlier.status_code, earlier.response, earlier.request_hash, idempotency)
     return _with_token(settings, receipt)
+
+
+#: Longest value each field of :class:`ReceiveFromChannel` may have (columns and event).
+_MAX_LENGTHS = {
+    "title": 200,
+    "description": 20_000,
+    "customer_name": 200,
+    "customer_phone": 40,
+    "customer_email": 254,
+    "customer_fax": 40,
+    "product_model": 100,
+    "serial_number": 100,
+}
+
+
+def _check_lengths(command: ReceiveFromChannel) -> None:
+    problems = [
+        {"field": field, "problem": f"longer than {limit} characters"}
+        for field, limit in _MAX_LENGTHS.items()
+        if len(getattr(command, field) or "") > limit
+    ]
+    if command.language not in ("zh", "en"):
+        problems.append({"field": "language", "problem": "must be zh or en"})
+    if problems:
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise InvalidInput(f"invalid complaint: {summary}", fields=problems)
 
 
 def _contacts(settings: Settings, command: ReceiveFromChannel) -> list[Contact]:
@@ -212,7 +239,10 @@ async def _receive_once(
             channel=command.channel,
             title=(command.title or first_line(command.description) or "—")[:200],
             description=command.description,
-            customer_name=(command.customer_name or customer_name or "")[:200],
+            # A provisional customer's name is a placeholder, never a name to greet.
+            customer_name=(
+                command.customer_name or (None if link.provisional else customer_name) or ""
+            )[:200],
             customer_phone=command.customer_phone,
             customer_email=command.customer_email,
             customer_fax=command.customer_fax,
