@@ -182,6 +182,18 @@ def test_auto_replies_bounces_and_loops_are_accepted_but_not_filed(
     assert after.json()["total"] == before.json()["total"]
 
 
+def test_key_account_mailbox_files_on_the_key_account_channel(
+    stack: Stack, auth: Callable[..., dict[str, str]]
+) -> None:
+    raw = plain_mail(
+        "交付延误", "合同约定的交付日期已过三天。", From="采购部 <buyer.e2e@oem.example>"
+    )
+    code, reply = send(stack, raw, sender="buyer.e2e@oem.example", to="key-accounts@tousu.example")
+    assert code == 250 and "filed" in reply, reply
+    complaint = find(stack, auth, reference_in(reply))
+    assert complaint["channel"] == "key_account" and complaint["key_account"] is True
+
+
 def test_other_recipients_and_oversized_mail_are_refused(stack: Stack) -> None:
     code, reply = send(stack, plain_mail("x", "y"), sender="a@example.cn", to="ceo@tousu.example")
     assert code == 550, reply
