@@ -44,3 +44,26 @@ class Settings(ServiceSettings):
     def tracking_base_url(self) -> str:
         """Where customers reach intake's pages (tracking links)."""
         return (self.public_url or self.intake_url).rstrip("/")
+
+    # --- e-mail channel (SMTP listener; see README "Email channel") ----------
+    # 0 turns the listener off. Loopback by default: put the MTA in front.
+    smtp_port: int = Field(default=0, ge=0, le=65535)
+    smtp_host: str = "127.0.0.1"
+    smtp_max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=10_000)
+    complaints_mailbox: str = "complaints@tousu.example"
+    key_account_mailbox: str = "key-accounts@tousu.example"
+    # The domain our own mail is sent from (notify's Message-IDs and From):
+    # mail from it, or carrying a Message-ID in it, is a loop and never filed.
+    mail_domain: str = "tousu.example"
+    # Further addresses of our own (e.g. notify's From) that must never be filed.
+    mail_own_addresses: list[str] = Field(default_factory=list)
+
+    # --- public web form and tracking page -----------------------------------
+    web_rate_per_minute: float = Field(default=10, gt=0)
+    web_rate_burst: int = Field(default=5, ge=1)
+    web_csrf_max_age_s: int = Field(default=4 * 3600, ge=60)
+    web_max_files: int = Field(default=5, ge=0, le=50)
+    # Behind a reverse proxy that sets X-Forwarded-For (and strips incoming ones).
+    web_trust_forwarded_for: bool = False
+    web_track_rate_per_minute: float = Field(default=60, gt=0)
+    web_track_rate_burst: int = Field(default=20, ge=1)

@@ -7,9 +7,13 @@ from tousu_common.web import RequestIdMiddleware, create_service_app
 from tousu_intake.api.channels import router as channels_router
 from tousu_intake.api.complaints import router as complaints_router
 from tousu_intake.api.customers import router as customers_router
+from tousu_intake.api.inbound_mail import router as inbound_mail_router
 from tousu_intake.api.limits import SmallBodiesUnlessUpload
 from tousu_intake.api.transcriptions import router as transcriptions_router
+from tousu_intake.api.web import router as web_router
 from tousu_intake.config import Settings
+from tousu_intake.entrypoints.consumer import build_consumers
+from tousu_intake.entrypoints.smtp import with_mail_listener
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,7 +27,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             customers_router,
             channels_router,
             transcriptions_router,
+            web_router,
+            inbound_mail_router,
         ],
+        consumers=build_consumers,
     )
     # Inside the request-id middleware, so a 413 carries the request id too.
     position = next(
@@ -32,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.user_middleware.insert(
         position, Middleware(SmallBodiesUnlessUpload, max_bytes=settings.http_max_json_bytes)
     )
-    return app
+    # The inbound SMTP listener starts after the database and stops before it.
+    return with_mail_listener(app)

@@ -146,3 +146,7 @@ class AttachmentRow(Base):
     storage_path: Mapped[str] = mapped_column(sa.String(300))
     source: Mapped[str] = mapped_column(sa.String(30))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The e-mail channel's and the tracking read model's tables live in their own module.
+from tousu_intake.adapters import channels_orm as _channels_orm  # noqa: E402, F401

@@ -1,0 +1,23 @@
+"""Which topics intake listens to and which handler each event type gets."""
+
+from __future__ import annotations
+
+from tousu_common.db import Database
+from tousu_common.messaging.inbox import InboxConsumer
+from tousu_common.settings import ServiceSettings
+from tousu_intake.domain.timeline import CASE_TYPES, OWN_TYPES, ROUTING_TYPES
+from tousu_intake.handlers.tracking import project_event
+
+
+def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
+    return [
+        # The customer's tracking page: a read model of what routing, rectification
+        # and intake itself announced about each complaint.
+        InboxConsumer(
+            db,
+            settings,
+            group_id="tousu-intake-tracking",
+            topics=["tousu.routing", "tousu.cases", "tousu.complaints"],
+            handlers={t: project_event for t in (*ROUTING_TYPES, *CASE_TYPES, *OWN_TYPES)},
+        ),
+    ]

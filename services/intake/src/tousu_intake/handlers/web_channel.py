@@ -1,0 +1,86 @@
+"""What the public web pages ask intake to do: file, add information, answer a plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tousu_common.db import Database
+from tousu_common.events.catalog import AmendmentKind, Channel, CustomerDecision
+from tousu_intake.adapters.orm import ComplaintRow
+from tousu_intake.adapters.tracking_repository import ComplaintLookup, TrackingRepository
+from tousu_intake.attachments import IncomingFile
+from tousu_intake.config import Settings
+from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.timeline import Entry, TrackingState
+from tousu_intake.handlers.channel_filing import (
+    Filed,
+    amend_from_customer,
+    file_complaint,
+    record_decision,
+)
+
+
+async def file_from_web(db: Database, settings: Settings, command: ReceiveFromChannel) -> Filed:
+    return await file_complaint(db, settings, command, received_by="web")
+
+
+@dataclass(frozen=True)
+class TrackingView:
+    complaint: ComplaintRow
+    state: TrackingState
+    entries: list[Entry]
+
+
+async def load_tracking(db: Database, reference: str) -> TrackingView | None:
+    async with db.sessions() as session:
+        complaint = await ComplaintLookup(session).by_reference(reference)
+        if complaint is None:
+            return None
+        tracking = TrackingRepository(session)
+        state = await tracking.state(complaint.id)
+        entries = await tracking.entries(complaint.id)
+    received = Entry("received", complaint.received_at)
+    return TrackingView(complaint, state, [received, *entries])
+
+
+async def add_information(
+    db: Database,
+    settings: Settings,
+    complaint: ComplaintRow,
+    text: str,
+    files: list[IncomingFile],
+) -> None:
+    await amend_from_customer(
+        db, settings, complaint_id=complaint.id, kind=AmendmentKind.web, text=text, files=files
+    )
+
+
+class DecisionNotOpen(Exception):
+    """No plan is waiting for an answer (any more), or this one was already answered."""
+
+
+async def decide(
+    db: Database,
+    complaint: ComplaintRow,
+    *,
+    plan_version: int,
+    decision: CustomerDecision,
+    comment: str | None,
+) -> None:
+    async with db.transaction() as session:
+        tracking = TrackingRepository(session)
+        state = await tracking.state(complaint.id)
+        pending: dict[str, Any] | None = state.pending_plan
+        if pending is None or pending["version"] != plan_version or state.decision_sent:
+            raise DecisionNotOpen(complaint.reference)
+        await record_decision(
+            session,
+            complaint_id=complaint.id,
+            reference=complaint.reference,
+            plan_version=plan_version,
+            decision=decision,
+            comment=comment,
+            via=Channel.web,
+        )
+        await tracking.mark_decision_sent(complaint.id, decision.value)
