@@ -18,6 +18,8 @@ from tousu_common.db import Database
 from tousu_common.events import new_event
 from tousu_common.events.catalog import (
     ComplaintCategory,
+    ComplaintClosed,
+    ComplaintReopened,
     ComplaintTriaged,
     ResolutionAction,
     ResolutionProposed,
@@ -333,3 +335,36 @@ async def test_too_many_files_or_too_large_a_body_is_refused(
     too_large = await web.post("/complaint", data=data, files=huge)
     assert too_large.status_code == 413
     assert await count(db, "complaint.received") == []
+
+
+async def test_closing_and_reopening_move_the_complaint_out_of_and_back_into_open(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    """The agents' caller lookup lists open complaints only: rectification's
+    complaint.closed / complaint.reopened decide what "open" means."""
+    reference, _, _ = await filed(web)
+    cid = await complaint_id(db, reference)
+    now = datetime.now(UTC)
+    common = {"complaint_id": cid, "reference": reference, "case_id": uuid4(), "by": "csc-1"}
+    closed = ComplaintClosed(
+        **common,
+        at=now,
+        category=ComplaintCategory.service_quality,
+        urgency=Urgency.general,
+        owner_department="csc",
+        opened_at=now,
+    )
+
+    async def status() -> str:
+        async with db.sessions() as session:
+            return await session.scalar(
+                sa.select(ComplaintRow.status).where(ComplaintRow.id == cid)
+            )
+
+    async with db.transaction() as session:
+        await project_event(session, new_event(closed, source="tousu/rectification"))
+    assert await status() == "closed"
+    reopened = ComplaintReopened(**common, at=now, reason="客户再次来电")
+    async with db.transaction() as session:
+        await project_event(session, new_event(reopened, source="tousu/rectification"))
+    assert await status() == "received"
