@@ -27,3 +27,7 @@ class NotificationRow(Base):
     language: Mapped[str] = mapped_column(sa.String(10))
     status: Mapped[str] = mapped_column(sa.String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The digests' tables live in their own package; importing it registers them here.
+from tousu_notify.digests import models as _digest_models  # noqa: E402, F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tousu_common.db import Database
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
+from tousu_notify.digests.consumer import build_digest_consumer
 from tousu_notify.handlers.record import record_notification
 
 
@@ -19,5 +20,6 @@ def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsum
                 "complaint.received": record_notification,
                 "complaint.triaged": record_notification,
             },
-        )
+        ),
+        build_digest_consumer(db, settings),
     ]
