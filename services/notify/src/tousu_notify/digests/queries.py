@@ -329,9 +329,9 @@ async def load_headline(session: AsyncSession, period: Period) -> Headline:
     closed_ids = set(
         (
             await session.scalars(
-                sa.select(sa.distinct(F.complaint_id)).where(
-                    F.kind == "closed", F.at >= start, F.at < end
-                )
+                sa.select(F.complaint_id)
+                .distinct()
+                .where(F.kind == "closed", F.at >= start, F.at < end)
             )
         ).all()
     )
