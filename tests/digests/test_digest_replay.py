@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -100,8 +101,22 @@ async def test_replayed_month_gives_every_kpi_of_the_reference(
     database_url: str,
 ) -> None:
     events = generated.only_events
-    await replay(notify_settings, notify_db, events)
+    async with asyncio.timeout(120):
+        await replay(notify_settings, notify_db, events)
+    async with asyncio.timeout(120):
+        await check_digest(
+            events, notify_settings, notify_db, notify_client, headers_for, database_url
+        )
 
+
+async def check_digest(
+    events: list[Event],
+    notify_settings: Settings,
+    notify_db: Database,
+    notify_client: httpx.AsyncClient,
+    headers_for: Callable[..., dict[str, str]],
+    database_url: str,
+) -> None:
     for kind, label in (("month", MONTH), ("week", WEEK)):
         response = await notify_client.get(
             f"/v1/digests/{kind}/{label}", headers=headers_for("manager")
@@ -204,7 +219,8 @@ async def test_digest_as_csv_and_html_rendered_in_chromium(
     if "postgresql" in database_url:
         pytest.skip("rendering does not depend on the backend; the KPI test covers both")
     events = generated.only_events
-    await replay(notify_settings, notify_db, events)
+    async with asyncio.timeout(120):
+        await replay(notify_settings, notify_db, events)
     expected = reference.digest(events, "month", MONTH, units=UNITS)
     headers = headers_for("manager")
 
@@ -249,6 +265,8 @@ async def test_digest_as_csv_and_html_rendered_in_chromium(
     )
     png = await page.screenshot(full_page=True)
     (tmp_path / "digest-2026-10.png").write_bytes(png)
+    if keep := os.environ.get("TOUSU_DIGEST_PNG"):  # to look at it: TOUSU_DIGEST_PNG=/tmp/d.png
+        Path(keep).write_bytes(png)  # noqa: ASYNC240 - once, small
     assert png.startswith(b"\x89PNG") and len(png) > 100_000
     assert errors == []
 

@@ -93,7 +93,7 @@ def lines(
     values = [v for _, vs in series for v in vs if v is not None]
     if not labels or not values:
         return _empty(width, 80, "无数据 no data")
-    left, right, top, bottom = 40, 10, 28, 34
+    left, right, top, bottom = 40, 34, 28, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = 1.0 if percent else max(max(values), 1)
     step = plot_w / max(len(labels) - 1, 1)
@@ -180,19 +180,20 @@ def pareto(items: Sequence[tuple[str, int, float]], *, width: int = 460, height:
 def ring(share: float | None, *, label: str, size: int = 130) -> str:
     """A ring gauge for a rate (green from 90 %, amber from 75 %, red below)."""
     r, c = size / 2 - 10, size / 2
+    height = size + 22
     if share is None:
-        return _empty(size, size, "—")
+        return _empty(size, height, "—")
     color = "#3a9d5d" if share >= 0.9 else "#d4a017" if share >= 0.75 else "#c0392b"
     circumference = 2 * 3.14159265 * r
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
-        f'viewBox="0 0 {size} {size}" role="img" {FONT}>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 60}" height="{height}" '
+        f'viewBox="-30 0 {size + 60} {height}" role="img" {FONT}>'
         f'<circle cx="{c}" cy="{c}" r="{r}" fill="none" stroke="#eee" stroke-width="12"/>'
         f'<circle cx="{c}" cy="{c}" r="{r}" fill="none" stroke="{color}" stroke-width="12" '
         f'stroke-dasharray="{circumference * share:.1f} {circumference:.1f}" '
         f'transform="rotate(-90 {c} {c})"/>'
-        f'<text x="{c}" y="{c + 2}" text-anchor="middle" font-size="22" font-weight="bold">'
+        f'<text x="{c}" y="{c + 8}" text-anchor="middle" font-size="22" font-weight="bold">'
         f"{share:.0%}</text>"
-        f'<text x="{c}" y="{c + 20}" text-anchor="middle" font-size="11" fill="#666">'
+        f'<text x="{c}" y="{size + 14}" text-anchor="middle" font-size="12" fill="#444">'
         f"{escape(label)}</text></svg>"
     )
