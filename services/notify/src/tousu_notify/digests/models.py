@@ -53,8 +53,8 @@ class DigestComplaintRow(Base):
     resolution_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolutions_rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    first_close_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    reopen_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    first_close_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reopen_count: Mapped[int] = mapped_column(sa.Integer, default=0, index=True)
     # derived on every write: when each SLA clock's outcome became known, and whether met
     fr_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fr_outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

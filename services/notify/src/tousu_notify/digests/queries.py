@@ -52,8 +52,18 @@ def closed_by(at: datetime) -> sa.ColumnElement[bool]:
 
 
 def open_at(at: datetime) -> sa.ColumnElement[bool]:
-    """Received before ``at``, not a duplicate, neither withdrawn nor closed then."""
+    """Received before ``at``, not a duplicate, neither withdrawn nor closed then.
+
+    The candidates — never closed, first closed after ``at``, or ever reopened —
+    come from the indexes on ``first_close_at`` and ``reopen_count``, so neither
+    database reads every complaint ever received (most were closed long before)."""
+    candidates = sa.union(
+        sa.select(C.complaint_id).where(C.first_close_at.is_(None)),
+        sa.select(C.complaint_id).where(C.first_close_at >= at),
+        sa.select(C.complaint_id).where(C.reopen_count > 0),
+    )
     return sa.and_(
+        C.complaint_id.in_(candidates.scalar_subquery()),
         C.received_at.is_not(None),
         C.received_at < at,
         C.is_duplicate.is_(False),
@@ -211,31 +221,18 @@ async def load_period(session: AsyncSession, period: Period) -> PeriodData:
     ) or 0
 
     rows = await session.execute(
-        sa.select(F.complaint_id, sa.func.max(F.at).label("closed_at"))
-        .where(F.kind == "closed", F.at >= start, F.at < end)
-        .group_by(F.complaint_id)
-    )
-    last_close = {row.complaint_id: row.closed_at for row in rows}
-    if last_close:
-        details = await session.execute(
-            sa.select(
-                C.complaint_id, C.received_at, C.category, C.customer_tier, C.withdrawn_at
-            ).where(C.complaint_id.in_(list(last_close)))
+        sa.select(
+            F.complaint_id,
+            sa.func.max(F.at).label("closed_at"),
+            C.received_at,
+            C.category,
+            C.customer_tier,
         )
-        known = {row.complaint_id: row for row in details}
-        for complaint_id, closed_at in sorted(last_close.items()):
-            row = known.get(complaint_id)
-            if row is not None and row.withdrawn_at is not None and row.withdrawn_at < end:
-                continue
-            data.closed.append(
-                ClosedRow(
-                    complaint_id,
-                    closed_at,
-                    row.received_at if row else None,
-                    row.category if row else None,
-                    row.customer_tier if row else None,
-                )
-            )
+        .join(C, C.complaint_id == F.complaint_id)
+        .where(F.kind == "closed", F.at >= start, F.at < end, sa.not_(withdrawn_by(end)))
+        .group_by(F.complaint_id, C.received_at, C.category, C.customer_tier)
+    )
+    data.closed = sorted((ClosedRow(*row) for row in rows), key=lambda row: row.complaint_id)
 
     data.withdrawn = (
         await session.scalar(
@@ -326,26 +323,11 @@ async def load_headline(session: AsyncSession, period: Period) -> Headline:
     received = await session.scalar(
         sa.select(sa.func.count()).select_from(C).where(C.received_at >= start, C.received_at < end)
     )
-    closed_ids = set(
-        (
-            await session.scalars(
-                sa.select(F.complaint_id)
-                .distinct()
-                .where(F.kind == "closed", F.at >= start, F.at < end)
-            )
-        ).all()
+    closed = await session.scalar(
+        sa.select(sa.func.count(sa.distinct(F.complaint_id)))
+        .join(C, C.complaint_id == F.complaint_id)
+        .where(F.kind == "closed", F.at >= start, F.at < end, sa.not_(withdrawn_by(end)))
     )
-    if closed_ids:
-        withdrawn = set(
-            (
-                await session.scalars(
-                    sa.select(C.complaint_id).where(
-                        C.complaint_id.in_(list(closed_ids)), withdrawn_by(end)
-                    )
-                )
-            ).all()
-        )
-        closed_ids -= withdrawn
     fr = await session.execute(
         sa.select(sa.func.count(), sa.func.count().filter(C.fr_met.is_(True))).where(
             C.fr_outcome_at >= start,
@@ -355,4 +337,4 @@ async def load_headline(session: AsyncSession, period: Period) -> Headline:
         )
     )
     eligible, met = fr.one()
-    return Headline(period.label, received or 0, len(closed_ids), eligible or 0, met or 0)
+    return Headline(period.label, received or 0, closed or 0, eligible or 0, met or 0)

@@ -58,6 +58,8 @@ def upgrade() -> None:
         sa.Column("rp_met", sa.Boolean(), nullable=True),
         sa.PrimaryKeyConstraint("complaint_id", name=op.f("pk_digest_complaints")),
     )
+    op.create_index("ix_digest_complaints_first_close_at", "digest_complaints", ["first_close_at"])
+    op.create_index("ix_digest_complaints_reopen_count", "digest_complaints", ["reopen_count"])
     op.create_index("ix_digest_complaints_fr_outcome_at", "digest_complaints", ["fr_outcome_at"])
     op.create_index("ix_digest_complaints_received_at", "digest_complaints", ["received_at"])
     op.create_index("ix_digest_complaints_rp_outcome_at", "digest_complaints", ["rp_outcome_at"])
@@ -140,5 +142,7 @@ def downgrade() -> None:
     op.drop_index("ix_digest_complaints_rp_outcome_at", table_name="digest_complaints")
     op.drop_index("ix_digest_complaints_received_at", table_name="digest_complaints")
     op.drop_index("ix_digest_complaints_fr_outcome_at", table_name="digest_complaints")
+    op.drop_index("ix_digest_complaints_reopen_count", table_name="digest_complaints")
+    op.drop_index("ix_digest_complaints_first_close_at", table_name="digest_complaints")
 
     op.drop_table("digest_complaints")
