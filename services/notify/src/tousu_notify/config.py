@@ -1,9 +1,24 @@
 """Notify settings: environment variables prefixed ``TOUSU_NOTIFY_``."""
 
-from pydantic import Field
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from tousu_common.settings import ServiceSettings
+
+
+class DepartmentContact(BaseModel):
+    """Where a department and its manager are told things (notify's own configuration).
+
+    Subscriptions (``/v1/subscriptions``) add more recipients; these are the
+    baseline every department-addressed notification goes to.
+    """
+
+    email: str | None = None
+    phone: str | None = None
+    manager_email: str | None = None
+    manager_phone: str | None = None
 
 
 class Settings(ServiceSettings):
@@ -12,8 +27,57 @@ class Settings(ServiceSettings):
     service_name: str = "notify"
     database_url: str = "sqlite+aiosqlite:///var/notify.db"
 
-    # Digests (业务运作情况周报/月报): published Monday (week) and on the 1st (month)
-    # at this local time (settings timezone); see README "Digests".
+    # --- e-mail (SMTP, aiosmtplib) -------------------------------------------
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    mail_from: str = "Tousu 投诉服务 <noreply@tousu.example>"
+    # Replies go to the complaints mailbox (intake's inbound SMTP), which
+    # threads them onto the complaint by the reference in the Message-ID.
+    mail_reply_to: str = "complaints@tousu.example"
+    mail_domain: str = "tousu.example"
+
+    # --- SMS (an HTTP gateway: POST JSON {"to", "text"}) ---------------------
+    sms_gateway_url: str | None = None
+    sms_api_key: SecretStr | None = None
+    sms_timeout_s: float = Field(default=10.0, gt=0)
+
+    # --- webhooks --------------------------------------------------------------
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Loopback / private targets are refused unless this is set (tests, dev).
+    webhook_allow_private_targets: bool = False
+    # Disable a webhook subscription after this many failed attempts in a row,
+    # or once it has failed without a success for this long.
+    webhook_disable_after_failures: int = Field(default=20, ge=1)
+    webhook_disable_after_s: float = Field(default=24 * 3600, gt=0)
+
+    # --- delivery worker ---------------------------------------------------------
+    delivery_max_attempts: int = Field(default=5, ge=1, le=100)
+    delivery_backoff_base_s: float = Field(default=30.0, ge=0)
+    delivery_backoff_max_s: float = Field(default=3600.0, ge=0)
+    delivery_poll_interval_s: float = Field(default=1.0, gt=0)
+    delivery_batch_size: int = Field(default=20, ge=1, le=1000)
+    # A row still 'sending' after this long belongs to a worker that died
+    # mid-attempt: it is attempted again (the at-least-once window).
+    delivery_stale_after_s: float = Field(default=300.0, gt=0)
+    delivery_worker_enabled: bool = True
+    # Events older than this are recorded as 'skipped', not sent: a consumer
+    # group replaying a topic's history must not mail customers about last month.
+    delivery_max_event_age_s: float = Field(default=3 * 24 * 3600, gt=0)
+
+    # --- recipients --------------------------------------------------------------
+    # JSON: {"csc": {"email": "csc@corp.example", "manager_email": "..."}, ...}
+    department_contacts: dict[str, DepartmentContact] = Field(default_factory=dict)
+    staff_language: str = "zh"
+    # Attach the digest's HTML report (fetched from its url with a service token).
+    digest_attach_html: bool = True
+
+    # --- digests (业务运作情况周报/月报) --------------------------------------------
+    # Published Monday (week) and on the 1st (month) at this local time
+    # (settings timezone); see README "Digests".
     digest_scheduler_enabled: bool = True
     digest_publish_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     digest_scheduler_interval_s: float = Field(default=60.0, gt=0)

@@ -1,13 +1,23 @@
-"""The notify app: routers, consumers and lifespan come together here, no logic."""
+"""The notify app: routers, consumers, the delivery worker and lifespan come together
+here, no logic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from tousu_common.web import create_service_app
 from tousu_notify.api.notifications import router as notifications_router
+from tousu_notify.api.subscriptions import router as subscriptions_router
 from tousu_notify.config import Settings
 from tousu_notify.digests.scheduler import install_scheduler
 from tousu_notify.digests.views import router as digests_router
 from tousu_notify.entrypoints.consumer import build_consumers
+from tousu_notify.entrypoints.worker import DeliveryWorker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -16,11 +26,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="Tousu notify",
         description=(
-            "Records the acknowledgement for every complaint.received and the department "
-            "assignment for every complaint.triaged."
+            "Tells customers, departments, suppliers and other systems what happened: "
+            "templated e-mail and SMS, signed webhooks, subscriptions, and a delivery log."
         ),
-        routers=[notifications_router, digests_router],
+        routers=[notifications_router, subscriptions_router, digests_router],
         consumers=build_consumers,
     )
+    app.router.lifespan_context = with_delivery_worker(app.router.lifespan_context, settings)
     install_scheduler(app, settings)
     return app
+
+
+def with_delivery_worker(inner, settings: Settings):  # type: ignore[no-untyped-def]
+    """Run the delivery worker inside the common lifespan (database, relay, consumers)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with inner(app):
+            worker = DeliveryWorker(app.state.db, settings)
+            app.state.delivery_worker = worker
+            task = (
+                asyncio.create_task(worker.run(), name="delivery-worker")
+                if settings.delivery_worker_enabled
+                else None
+            )
+            try:
+                yield
+            finally:
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                await worker.close()
+
+    return lifespan

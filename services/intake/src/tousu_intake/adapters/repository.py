@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -12,8 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.events import Channel, new_event
 from tousu_common.messaging.outbox import add_event
-from tousu_intake.adapters.orm import ComplaintRow, IdempotencyRecord, ReferenceCounter
-from tousu_intake.domain.model import Complaint
+from tousu_intake.adapters.orm import (
+    AmendmentRow,
+    ComplaintRow,
+    IdempotencyRecord,
+    ReferenceCounter,
+)
+from tousu_intake.domain.model import FINISHED_STATUSES, Complaint, ComplaintStatus
 
 SOURCE = "tousu/intake"
 
@@ -39,12 +44,34 @@ class ComplaintRepository:
             await add_event(self.session, new_event(payload, source=SOURCE))
         complaint.events.clear()
 
-    async def get(self, complaint_id: UUID) -> Complaint | None:
-        row = await self.session.get(ComplaintRow, complaint_id)
+    async def get(self, complaint_id: UUID, *, for_update: bool = False) -> Complaint | None:
+        """The complaint; ``for_update`` locks its row until commit (PostgreSQL)."""
+        query = sa.select(ComplaintRow).where(ComplaintRow.id == complaint_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.scalars(query)).one_or_none()
         if row is None:
             return None
-        values = {name: getattr(row, name) for name in _COLUMNS}
-        return Complaint(**{**values, "channel": Channel(row.channel)})
+        return _from_row(row)
+
+    async def get_by_reference(self, reference: str) -> Complaint | None:
+        row = (
+            await self.session.scalars(
+                sa.select(ComplaintRow).where(ComplaintRow.reference == reference)
+            )
+        ).one_or_none()
+        return None if row is None else _from_row(row)
+
+    async def update(self, complaint: Complaint) -> None:
+        """Write the fields a command may change and stage the events it raised."""
+        await self.session.execute(
+            sa.update(ComplaintRow)
+            .where(ComplaintRow.id == complaint.id)
+            .values(status=complaint.status, description=complaint.description)
+        )
+        for payload in complaint.events:
+            await add_event(self.session, new_event(payload, source=SOURCE))
+        complaint.events.clear()
 
     async def next_reference_serial(self, year: int) -> int:
         """Atomically take the next serial for ``year`` (row-locked until commit)."""
@@ -60,6 +87,11 @@ class ComplaintRepository:
             .returning(ReferenceCounter.last_value)
         )
         return int((await self.session.execute(statement)).scalar_one())
+
+
+def _from_row(row: ComplaintRow) -> Complaint:
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    return Complaint(**{**values, "channel": Channel(row.channel)})
 
 
 class IdempotencyStore:
@@ -83,3 +115,103 @@ class IdempotencyStore:
             )
         )
         await self.session.flush()
+
+
+@dataclass(frozen=True)
+class ComplaintFilter:
+    received_by: str | None = None
+    reference: str | None = None
+    phone_key: str | None = None
+    customer_ids: tuple[UUID, ...] | None = None
+    status: str | None = None
+    channel: str | None = None
+    key_account: bool | None = None
+    open_only: bool = False
+    customer_name: str | None = None
+
+
+class ComplaintQueries:
+    """Read-side queries for the agents' lists and searches."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def search(
+        self, where: ComplaintFilter, *, limit: int, offset: int, oldest_first: bool = False
+    ) -> tuple[list[ComplaintRow], int]:
+        query = sa.select(ComplaintRow)
+        conditions = []
+        if where.received_by is not None:
+            conditions.append(ComplaintRow.received_by == where.received_by)
+        if where.reference is not None:
+            conditions.append(ComplaintRow.reference == where.reference.strip().upper())
+        if where.status is not None:
+            conditions.append(ComplaintRow.status == where.status)
+        if where.channel is not None:
+            conditions.append(ComplaintRow.channel == where.channel)
+        if where.key_account is not None:
+            conditions.append(ComplaintRow.key_account == where.key_account)
+        if where.customer_name is not None:
+            conditions.append(
+                ComplaintRow.customer_name.contains(where.customer_name, autoescape=True)
+            )
+        if where.open_only:
+            conditions.append(ComplaintRow.status.not_in(sorted(FINISHED_STATUSES)))
+        # A phone matches the number given on the complaint or any customer with it.
+        if where.phone_key is not None and where.customer_ids is not None:
+            conditions.append(
+                sa.or_(
+                    ComplaintRow.phone_key == where.phone_key,
+                    ComplaintRow.customer_id.in_(where.customer_ids),
+                )
+            )
+        elif where.phone_key is not None:
+            conditions.append(ComplaintRow.phone_key == where.phone_key)
+        elif where.customer_ids is not None:
+            conditions.append(ComplaintRow.customer_id.in_(where.customer_ids))
+        query = query.where(*conditions)
+        total = await self.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        rows = await self.session.scalars(
+            query.order_by(
+                ComplaintRow.received_at if oldest_first else ComplaintRow.received_at.desc(),
+                ComplaintRow.id,
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows.all()), int(total or 0)
+
+    async def open_for_customers(self, customer_ids: list[UUID]) -> dict[UUID, list[ComplaintRow]]:
+        if not customer_ids:
+            return {}
+        rows = await self.session.scalars(
+            sa.select(ComplaintRow)
+            .where(
+                ComplaintRow.customer_id.in_(customer_ids),
+                ComplaintRow.status.not_in(sorted(FINISHED_STATUSES)),
+            )
+            .order_by(ComplaintRow.received_at.desc())
+            .limit(500)
+        )
+        found: dict[UUID, list[ComplaintRow]] = {i: [] for i in customer_ids}
+        for row in rows.all():
+            found[row.customer_id].append(row)  # type: ignore[index]
+        return found
+
+    async def awaiting_transcription(
+        self, *, limit: int, offset: int
+    ) -> tuple[list[ComplaintRow], int]:
+        return await self.search(
+            ComplaintFilter(status=ComplaintStatus.needs_transcription),
+            limit=limit,
+            offset=offset,
+            oldest_first=True,
+        )
+
+    async def amendments(self, complaint_id: UUID) -> list[AmendmentRow]:
+        rows = await self.session.scalars(
+            sa.select(AmendmentRow)
+            .where(AmendmentRow.complaint_id == complaint_id)
+            .order_by(AmendmentRow.amended_at)
+        )
+        return list(rows.all())

@@ -1,24 +1,47 @@
-"""``/v1/complaints``: what call-centre agents use while the caller is on the line."""
+"""``/v1/complaints``: what call-centre agents use while the caller is on the line —
+create, list mine, search, read, amend, download attachments — and the contact
+endpoint other services read with a service token."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, Staff, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, NotFound
-from tousu_intake.adapters.repository import ComplaintRepository
+from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, NotFound
+from tousu_common.events.catalog import AmendmentKind, Channel
+from tousu_intake.adapters.customers import CustomerRepository
+from tousu_intake.adapters.orm import AttachmentRow
+from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
+from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary, Page
+from tousu_intake.api.uploads import read_uploads
+from tousu_intake.attachments import attachment_path, list_attachments
 from tousu_intake.domain.commands import ReceiveComplaint
-from tousu_intake.handlers.receive import receive_complaint
+from tousu_intake.domain.customers import ContactKind, normalise_phone
+from tousu_intake.domain.tracking import tracking_token, tracking_url
+from tousu_intake.handlers.amend import amend_complaint
+from tousu_intake.handlers.receive import Receipt, receive_complaint
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 
 Agent = Annotated[Principal, require_roles("agent")]
+AgentOrCsc = Annotated[Principal, require_roles("agent", "csc")]
+ContactReader = Annotated[Principal, require_roles("service", "agent", "csc")]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retrying with the same key returns the first answer; no second complaint.",
+    ),
+]
 
 
 class ComplaintCreated(BaseModel):
@@ -27,6 +50,12 @@ class ComplaintCreated(BaseModel):
     status: str
     channel: str
     received_at: datetime
+    customer_id: UUID
+    provisional_customer: bool
+    key_account: bool
+    needs_transcription: bool
+    attachments: list[UUID]
+    tracking_token: str
 
 
 class ComplaintView(BaseModel):
@@ -41,11 +70,54 @@ class ComplaintView(BaseModel):
     customer_name: str
     customer_phone: str | None
     customer_email: str | None
+    customer_fax: str | None
+    customer_id: UUID | None
+    customer_tier: str
+    customer_segment: str | None
+    key_account: bool
+    provisional_customer: bool
     product_model: str | None
     serial_number: str | None
     language: str
     received_at: datetime
     received_by: str
+    ocr_confidence: float | None
+    attachments: list[AttachmentView]
+    amendments: list[AmendmentView]
+
+
+class ContactView(BaseModel):
+    """How to reach the customer about one complaint (agreement 1: notify reads this)."""
+
+    complaint_id: UUID
+    reference: str
+    customer_name: str | None
+    email: str | None
+    phone: str | None
+    fax: str | None
+    language: Literal["zh", "en"]
+    tracking_url: str | None
+    customer_tier: str
+    key_account: bool
+
+
+class AmendmentCreated(BaseModel):
+    id: UUID
+    complaint_id: UUID
+    reference: str
+    kind: str
+    text: str
+    by: str
+    from_customer: bool
+    amended_at: datetime
+    attachments: list[UUID]
+
+
+def receipt_response(receipt: Receipt) -> JSONResponse:
+    headers = {"Location": f"/v1/complaints/{receipt.body['id']}"}
+    if receipt.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(receipt.body, status_code=receipt.status_code, headers=headers)
 
 
 @router.post(
@@ -53,6 +125,9 @@ class ComplaintView(BaseModel):
     status_code=201,
     response_model=ComplaintCreated,
     summary="Record a hotline complaint",
+    description="Linked to `customer_id` if given, else to the customer with that phone / "
+    "e-mail / fax, else to a new provisional customer. The answer carries the customer's "
+    "`tracking_token` (read it out or send it; it is not shown again).",
     responses={
         409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"}
     },
@@ -61,35 +136,203 @@ async def create_complaint(
     request: Request,
     command: ReceiveComplaint,
     principal: Agent,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            description="Retrying with the same key returns the first answer; no second complaint.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = request.app.state.settings
     receipt = await receive_complaint(
         request.app.state.db, settings, command, principal, idempotency_key
     )
-    headers = {"Location": f"/v1/complaints/{receipt.body['id']}"}
-    if receipt.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(receipt.body, status_code=receipt.status_code, headers=headers)
+    return receipt_response(receipt)
+
+
+@router.get(
+    "",
+    response_model=Page[ComplaintSummary],
+    summary="My recent complaints, or a search by reference / phone / customer / status",
+)
+async def list_complaints(
+    request: Request,
+    principal: Staff,
+    mine: Annotated[bool, Query(description="Only complaints I recorded")] = False,
+    reference: Annotated[str | None, Query(max_length=32)] = None,
+    phone: Annotated[str | None, Query(max_length=40)] = None,
+    customer_id: UUID | None = None,
+    status: Annotated[str | None, Query(max_length=30)] = None,
+    channel: Channel | None = None,
+    key_account: bool | None = None,
+    customer_name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Part of the caller's name")
+    ] = None,
+    open_only: Annotated[
+        bool, Query(alias="open", description="Only complaints not closed or withdrawn")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Page[ComplaintSummary]:
+    settings = request.app.state.settings
+    async with request.app.state.db.sessions() as session:
+        phone_key = None
+        customer_ids: tuple[UUID, ...] | None = (customer_id,) if customer_id else None
+        if phone is not None:
+            try:
+                phone_key = normalise_phone(phone, settings.default_country_code)
+            except ValueError as exc:
+                raise InvalidInput(
+                    f"phone: {exc}", fields=[{"field": "phone", "problem": str(exc)}]
+                ) from exc
+            if customer_ids is None:
+                found = await CustomerRepository(session).find(
+                    phone="+" + phone_key, default_country_code=settings.default_country_code
+                )
+                customer_ids = tuple(c.id for c in found)
+        rows, total = await ComplaintQueries(session).search(
+            ComplaintFilter(
+                received_by=principal.subject if mine else None,
+                reference=reference,
+                phone_key=phone_key,
+                customer_ids=customer_ids,
+                status=status,
+                channel=channel.value if channel else None,
+                key_account=key_account,
+                open_only=open_only,
+                customer_name=customer_name,
+            ),
+            limit=limit,
+            offset=offset,
+        )
+    return Page[ComplaintSummary](
+        items=[ComplaintSummary.of(row) for row in rows], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get(
     "/{complaint_id}",
     response_model=ComplaintView,
-    summary="One complaint",
+    summary="One complaint, with its attachments and amendments",
     responses=NOT_FOUND_RESPONSE,
 )
 async def get_complaint(request: Request, complaint_id: UUID, principal: Staff) -> ComplaintView:
     async with request.app.state.db.sessions() as session:
         complaint = await ComplaintRepository(session).get(complaint_id)
-    if complaint is None:
-        raise NotFound(f"complaint {complaint_id} does not exist")
-    return ComplaintView.model_validate(complaint, from_attributes=True)
+        if complaint is None:
+            raise NotFound(f"complaint {complaint_id} does not exist")
+        attachments = await list_attachments(session, complaint_id)
+        amendments = await ComplaintQueries(session).amendments(complaint_id)
+    values = {
+        name: getattr(complaint, name)
+        for name in ComplaintView.model_fields
+        if name not in ("attachments", "amendments", "channel")
+    }
+    return ComplaintView(
+        **values,
+        channel=complaint.channel.value,
+        attachments=[AttachmentView.of(a) for a in attachments],
+        amendments=[AmendmentView.of(a) for a in amendments],
+    )
+
+
+@router.post(
+    "/{complaint_id}/amendments",
+    status_code=201,
+    response_model=AmendmentCreated,
+    summary="Add a follow-up note or a second call (with optional files)",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def add_amendment(
+    request: Request,
+    complaint_id: UUID,
+    principal: AgentOrCsc,
+    text: Annotated[str, Form(max_length=20_000)],
+    kind: Annotated[Literal["note", "call"], Form()] = "note",
+    files: Annotated[list[UploadFile] | None, File(description="Optional attachments")] = None,
+) -> AmendmentCreated:
+    settings = request.app.state.settings
+    incoming = await read_uploads(settings, files)
+    amendment = await amend_complaint(
+        request.app.state.db,
+        settings,
+        complaint_id=complaint_id,
+        kind=AmendmentKind(kind),
+        text=text,
+        by=principal.subject,
+        # A second call is the customer speaking; a note is the agent's own.
+        from_customer=kind == "call",
+        files=incoming,
+    )
+    return AmendmentCreated(
+        id=amendment.id,
+        complaint_id=amendment.complaint_id,
+        reference=amendment.reference,
+        kind=amendment.kind.value,
+        text=amendment.text,
+        by=amendment.by,
+        from_customer=amendment.from_customer,
+        amended_at=amendment.amended_at,
+        attachments=amendment.attachments,
+    )
+
+
+@router.get(
+    "/{complaint_id}/attachments/{attachment_id}",
+    summary="Download an attachment",
+    response_class=FileResponse,
+    responses={**NOT_FOUND_RESPONSE, 200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_attachment(
+    request: Request, complaint_id: UUID, attachment_id: UUID, principal: Staff
+) -> FileResponse:
+    settings = request.app.state.settings
+    async with request.app.state.db.sessions() as session:
+        row = await session.get(AttachmentRow, attachment_id)
+    if row is None or row.complaint_id != complaint_id:
+        raise NotFound(f"attachment {attachment_id} of complaint {complaint_id} does not exist")
+    path = attachment_path(settings, row.storage_path)
+    if not path.is_file():
+        raise NotFound(f"attachment {attachment_id}: the file is missing from storage")
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        filename=row.filename,
+        content_disposition_type="attachment",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
+    )
+
+
+@router.get(
+    "/{complaint_id}/contact",
+    response_model=ContactView,
+    summary="How to reach the customer (for notify; service token)",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def get_contact(
+    request: Request, complaint_id: UUID, principal: ContactReader
+) -> ContactView:
+    settings = request.app.state.settings
+    async with request.app.state.db.sessions() as session:
+        complaint = await ComplaintRepository(session).get(complaint_id)
+        if complaint is None:
+            raise NotFound(f"complaint {complaint_id} does not exist")
+        customer = (
+            await CustomerRepository(session).get(complaint.customer_id)
+            if complaint.customer_id
+            else None
+        )
+    token = tracking_token(settings.jwt_secret.get_secret_value(), complaint.id)
+    language = complaint.language if complaint.language in ("zh", "en") else "zh"
+    return ContactView(
+        complaint_id=complaint.id,
+        reference=complaint.reference,
+        customer_name=complaint.customer_name
+        or (customer.name if customer and not customer.provisional else None),
+        email=complaint.customer_email or (customer.first(ContactKind.email) if customer else None),
+        phone=complaint.customer_phone or (customer.first(ContactKind.phone) if customer else None),
+        fax=complaint.customer_fax or (customer.first(ContactKind.fax) if customer else None),
+        language=language,  # type: ignore[arg-type]
+        tracking_url=(
+            tracking_url(settings.tracking_base_url, complaint.reference, token)
+            if complaint.tracking_token_hash
+            else None
+        ),
+        customer_tier=complaint.customer_tier,
+        key_account=complaint.key_account,
+    )

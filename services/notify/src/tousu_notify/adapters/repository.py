@@ -1,67 +1,209 @@
-"""Loading and saving notifications; the only module here that writes SQL."""
+"""Loading and saving deliveries, subscriptions and complaint facts; the only
+module here that writes SQL."""
 
 from __future__ import annotations
 
-from uuid import UUID
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tousu_notify.adapters.orm import NotificationRow
-from tousu_notify.domain.model import Notification, NotificationKind, NotificationStatus
+from tousu_common.events import Event
+from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow, SubscriptionRow
+from tousu_notify.domain.model import (
+    DeliveryChannel,
+    DeliveryStatus,
+    Facts,
+    PlannedDelivery,
+    RecipientKind,
+    SubscriptionRule,
+)
+
+#: Set on a session that added deliveries, so the worker wakes after its commit.
+DELIVERIES_ADDED = "tousu_notify_deliveries_added"
 
 
-class NotificationRepository:
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql if dialect == "postgresql" else sqlite).insert
+
+
+class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, notification: Notification) -> None:
-        self.session.add(
-            NotificationRow(
-                id=notification.id,
-                complaint_id=notification.complaint_id,
-                event_id=notification.event_id,
-                reference=notification.reference,
-                kind=notification.kind.value,
-                recipient=notification.recipient,
-                template=notification.template,
-                language=notification.language,
-                status=notification.status.value,
-                created_at=notification.created_at,
+    async def add_planned(
+        self,
+        event: Event,
+        planned: Iterable[PlannedDelivery],
+        *,
+        reference: str | None,
+        mail_domain: str,
+        at: datetime,
+        skip_reason: str | None = None,
+    ) -> int:
+        """Insert the planned rows; a row that exists already (same event, template and
+        recipient) is left alone. Returns how many were new."""
+        added = 0
+        insert = _insert(self.session)
+        for delivery in planned:
+            row_id = uuid4()
+            message_id = None
+            if delivery.channel is not DeliveryChannel.webhook:
+                # Customer mail carries the reference so intake threads replies by it.
+                prefix = reference or "tousu"
+                message_id = f"<{prefix}.{uuid4().hex}@{mail_domain}>"
+            status = DeliveryStatus.skipped if skip_reason else DeliveryStatus.pending
+            statement = (
+                insert(DeliveryRow)
+                .values(
+                    id=row_id,
+                    source_event_id=event.id,
+                    event_type=event.type,
+                    complaint_id=event.complaint_id,
+                    reference=reference,
+                    template=delivery.template.value,
+                    channel=delivery.channel.value,
+                    recipient_kind=delivery.recipient_kind.value,
+                    recipient_key=delivery.recipient_key,
+                    subscription_id=delivery.subscription_id,
+                    language=delivery.language,
+                    context=dict(delivery.context),
+                    message_id=message_id,
+                    status=status.value,
+                    attempts=0,
+                    last_error=skip_reason,
+                    next_attempt_at=None if skip_reason else at,
+                    created_at=at,
+                    updated_at=at,
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["source_event_id", "template", "recipient_key"]
+                )
             )
+            result = await self.session.execute(statement)
+            added += result.rowcount or 0
+        if added and not skip_reason:
+            self.session.info[DELIVERIES_ADDED] = True
+        return added
+
+    async def get(self, delivery_id: UUID) -> DeliveryRow | None:
+        return await self.session.get(DeliveryRow, delivery_id)
+
+    async def for_complaint(self, complaint_id: UUID) -> list[DeliveryRow]:
+        rows = await self.session.scalars(
+            sa.select(DeliveryRow)
+            .where(DeliveryRow.complaint_id == complaint_id)
+            .order_by(DeliveryRow.created_at, DeliveryRow.template, DeliveryRow.recipient_key)
         )
+        return list(rows)
+
+    async def for_subscription(
+        self, subscription_id: UUID, *, limit: int, status: str | None = None
+    ) -> list[DeliveryRow]:
+        query = sa.select(DeliveryRow).where(DeliveryRow.subscription_id == subscription_id)
+        if status:
+            query = query.where(DeliveryRow.status == status)
+        rows = await self.session.scalars(
+            query.order_by(DeliveryRow.created_at.desc(), DeliveryRow.id).limit(limit)
+        )
+        return list(rows)
+
+    async def cancel_open_for_subscription(
+        self, subscription_id: UUID, reason: str, at: datetime
+    ) -> None:
+        await self.session.execute(
+            sa.update(DeliveryRow)
+            .where(
+                DeliveryRow.subscription_id == subscription_id,
+                DeliveryRow.status == DeliveryStatus.pending.value,
+            )
+            .values(status=DeliveryStatus.cancelled.value, last_error=reason, updated_at=at)
+        )
+
+
+class SubscriptionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: SubscriptionRow) -> None:
+        self.session.add(row)
         await self.session.flush()
 
-    async def exists(self, complaint_id: UUID, kind: NotificationKind, recipient: str) -> bool:
-        """Whether this complaint already has a notification of ``kind`` for ``recipient``."""
-        found = await self.session.scalar(
-            sa.select(NotificationRow.id).where(
-                NotificationRow.complaint_id == complaint_id,
-                NotificationRow.kind == kind.value,
-                NotificationRow.recipient == recipient,
+    async def get(self, subscription_id: UUID, *, lock: bool = False) -> SubscriptionRow | None:
+        if lock:
+            return await self.session.scalar(
+                sa.select(SubscriptionRow)
+                .where(SubscriptionRow.id == subscription_id)
+                .with_for_update()
             )
-        )
-        return found is not None
+        return await self.session.get(SubscriptionRow, subscription_id)
 
-    async def for_complaint(self, complaint_id: UUID) -> list[Notification]:
-        """A complaint's notifications, oldest first."""
+    async def list(
+        self, *, channel: str | None = None, department: str | None = None
+    ) -> list[SubscriptionRow]:
+        query = sa.select(SubscriptionRow).order_by(SubscriptionRow.created_at)
+        if channel:
+            query = query.where(SubscriptionRow.channel == channel)
+        rows = list(await self.session.scalars(query))
+        if department is not None:
+            rows = [row for row in rows if row.departments == [department]]
+        return rows
+
+    async def delete(self, row: SubscriptionRow) -> None:
+        await self.session.delete(row)
+
+    async def active_rules(self) -> list[SubscriptionRule]:
         rows = await self.session.scalars(
-            sa.select(NotificationRow)
-            .where(NotificationRow.complaint_id == complaint_id)
-            .order_by(NotificationRow.created_at, NotificationRow.id)
+            sa.select(SubscriptionRow).where(SubscriptionRow.active.is_(True))
         )
-        return [
-            Notification(
-                id=row.id,
-                complaint_id=row.complaint_id,
-                event_id=row.event_id,
-                reference=row.reference,
-                kind=NotificationKind(row.kind),
-                recipient=row.recipient,
-                template=row.template,
-                language=row.language,
-                status=NotificationStatus(row.status),
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        return [rule_of(row) for row in rows]
+
+
+def rule_of(row: SubscriptionRow) -> SubscriptionRule:
+    return SubscriptionRule(
+        id=row.id,
+        channel=DeliveryChannel(row.channel),
+        recipient_kind=RecipientKind(row.recipient_kind),
+        language=row.language,
+        event_types=tuple(row.event_types),
+        departments=tuple(row.departments) if row.departments is not None else None,
+        customer_tiers=tuple(row.customer_tiers) if row.customer_tiers is not None else None,
+        urgencies=tuple(row.urgencies) if row.urgencies is not None else None,
+        active=row.active,
+    )
+
+
+class FactsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, complaint_id: UUID) -> Facts:
+        row = await self.session.get(ComplaintFactsRow, complaint_id)
+        if row is None:
+            return Facts()
+        return Facts(
+            owner_department=row.owner_department,
+            urgency=row.urgency,
+            customer_tier=row.customer_tier,
+            language=row.language,
+        )
+
+    async def reference(self, complaint_id: UUID) -> str | None:
+        row = await self.session.get(ComplaintFactsRow, complaint_id)
+        return row.reference if row else None
+
+    async def remember(self, complaint_id: UUID, at: datetime, **values: str | None) -> None:
+        """Record what an event says about its complaint (None leaves a value as it was)."""
+        known = {name: value for name, value in values.items() if value is not None}
+        row = await self.session.get(ComplaintFactsRow, complaint_id)
+        if row is None:
+            self.session.add(ComplaintFactsRow(complaint_id=complaint_id, updated_at=at, **known))
+        else:
+            for name, value in known.items():
+                setattr(row, name, value)
+            row.updated_at = at
+        await self.session.flush()

@@ -1,32 +1,71 @@
-"""``/v1/notifications``: what was (or would have been) sent about a complaint."""
+"""``/v1/notifications``: what was sent (or tried, or skipped) about a complaint."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from tousu_common.auth import Staff
-from tousu_notify.adapters.repository import NotificationRepository
-from tousu_notify.domain.model import NotificationKind, NotificationStatus
+from tousu_common.auth import Principal, Staff, require_roles
+from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, NotFound
+from tousu_notify.adapters.orm import DeliveryRow
+from tousu_notify.adapters.repository import DELIVERIES_ADDED, DeliveryRepository
+from tousu_notify.domain.model import DeliveryStatus
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 
 class NotificationView(BaseModel):
+    """One delivery: a message to one recipient on one channel. Addresses are masked."""
+
     id: UUID
     complaint_id: UUID
     event_id: str
-    reference: str
-    kind: NotificationKind
-    recipient: str
+    event_type: str
+    reference: str | None
+    kind: str
     template: str
+    channel: str
+    recipient_kind: str
+    recipient: str
+    masked_recipient: str | None
+    subscription_id: UUID | None
     language: str
-    status: NotificationStatus
+    status: str
+    attempts: int
+    last_error: str | None
+    response_status: int | None
+    next_attempt_at: datetime | None
     created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, row: DeliveryRow) -> NotificationView:
+        return cls(
+            id=row.id,
+            complaint_id=row.complaint_id,
+            event_id=row.source_event_id,
+            event_type=row.event_type,
+            reference=row.reference,
+            kind=row.template,
+            template=row.template,
+            channel=row.channel,
+            recipient_kind=row.recipient_kind,
+            recipient=row.recipient_key,
+            masked_recipient=row.masked_recipient,
+            subscription_id=row.subscription_id,
+            language=row.language,
+            status=row.status,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            response_status=row.response_status,
+            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+        )
 
 
 @router.get(
@@ -40,19 +79,32 @@ async def list_notifications(
     complaint_id: Annotated[UUID, Query(description="The complaint whose notifications to list.")],
 ) -> list[NotificationView]:
     async with request.app.state.db.sessions() as session:
-        notifications = await NotificationRepository(session).for_complaint(complaint_id)
-    return [
-        NotificationView(
-            id=n.id,
-            complaint_id=n.complaint_id,
-            event_id=n.event_id,
-            reference=n.reference,
-            kind=n.kind,
-            recipient=n.recipient,
-            template=n.template,
-            language=n.language,
-            status=n.status,
-            created_at=n.created_at,
-        )
-        for n in notifications
-    ]
+        rows = await DeliveryRepository(session).for_complaint(complaint_id)
+    return [NotificationView.of(row) for row in rows]
+
+
+@router.post(
+    "/{notification_id}/retry",
+    response_model=NotificationView,
+    summary="Try a failed or skipped delivery again (e.g. after an outage or a new address)",
+    responses={**NOT_FOUND_RESPONSE, 409: {"description": "Not failed or skipped"}},
+)
+async def retry_notification(
+    request: Request,
+    notification_id: UUID,
+    principal: Annotated[Principal, require_roles("csc", "manager")],
+) -> NotificationView:
+    async with request.app.state.db.transaction() as session:
+        row = await DeliveryRepository(session).get(notification_id)
+        if row is None:
+            raise NotFound(f"notification {notification_id} does not exist")
+        if row.status not in (DeliveryStatus.failed.value, DeliveryStatus.skipped.value):
+            raise Conflict(f"notification {notification_id} is {row.status}, not failed or skipped")
+        now = datetime.now(UTC)
+        row.status = DeliveryStatus.pending.value
+        row.attempts = 0
+        row.next_attempt_at = now
+        row.updated_at = now
+        row.last_error = f"retry requested by {principal.subject}"
+        session.info[DELIVERIES_ADDED] = True
+    return NotificationView.of(row)

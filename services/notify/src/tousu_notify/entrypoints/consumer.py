@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from tousu_common.db import Database
+from tousu_common.events import CATALOG
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
+from tousu_notify.config import Settings
 from tousu_notify.digests.consumer import build_digest_consumer
-from tousu_notify.handlers.record import record_notification
+from tousu_notify.handlers.plan import planner
+
+TOPICS = ["tousu.complaints", "tousu.routing", "tousu.cases", "tousu.notifications"]
+
+#: notify's own notification.sent/failed are not planned again (no loops);
+#: digest.published (also notify's) goes to its subscribers.
+HANDLED = sorted(t for t in CATALOG if t not in ("notification.sent", "notification.failed"))
 
 
 def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
+    assert isinstance(settings, Settings)
+    plan = planner(settings)
     return [
         InboxConsumer(
             db,
             settings,
             group_id="tousu-notify",
-            topics=["tousu.complaints", "tousu.routing"],
-            handlers={
-                "complaint.received": record_notification,
-                "complaint.triaged": record_notification,
-            },
+            topics=TOPICS,
+            handlers=dict.fromkeys(HANDLED, plan),
         ),
         build_digest_consumer(db, settings),
     ]

@@ -1,18 +1,17 @@
 """Digests: the read model of every complaint's life, and the stored digests.
 
 Revision ID: 0102
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-23
 
-B's first revision (issue 6b). Chained from 0001 until issue-6 (A) is merged;
-then down_revision moves to A's latest revision so there is one head.
+B's first revision (issue 6b), chained after A's latest (0002) so there is one head.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0102"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,262 @@
+"""Loading, saving and finding customers of the register."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.errors import InvalidInput
+from tousu_common.events.catalog import CustomerSegment, CustomerTier
+from tousu_intake.adapters.orm import (
+    ComplaintRow,
+    CustomerContactRow,
+    CustomerProductRow,
+    CustomerRow,
+)
+from tousu_intake.domain.customers import (
+    TIER_RANK,
+    Contact,
+    ContactKind,
+    CustomerRecord,
+    Product,
+    normalise_email,
+    normalise_phone,
+    normalise_serial,
+)
+
+#: Phone-like contacts: a number given as a phone may be on record as a fax and back
+#: (small firms often share one line).
+_NUMBER_KINDS = (ContactKind.phone.value, ContactKind.fax.value)
+
+
+def _invalid(field: str, problem: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, customer_id: UUID) -> CustomerRecord | None:
+        found = await self._load([customer_id])
+        return found[0] if found else None
+
+    async def get_by_code(self, external_code: str) -> CustomerRecord | None:
+        customer_id = await self.session.scalar(
+            sa.select(CustomerRow.id).where(CustomerRow.external_code == external_code)
+        )
+        return None if customer_id is None else await self.get(customer_id)
+
+    async def save(self, customer: CustomerRecord) -> bool:
+        """Insert or replace ``customer`` (contacts and products replaced whole).
+        Returns True when it was new."""
+        now = datetime.now(UTC)
+        values = {
+            "external_code": customer.external_code,
+            "name": customer.name,
+            "segment": customer.segment.value if customer.segment else None,
+            "tier": customer.tier.value,
+            "language": customer.language,
+            "provisional": customer.provisional,
+            "updated_at": now,
+        }
+        updated = await self.session.execute(
+            sa.update(CustomerRow).where(CustomerRow.id == customer.id).values(values)
+        )
+        created = updated.rowcount == 0
+        if created:
+            await self.session.execute(
+                sa.insert(CustomerRow).values(id=customer.id, created_at=now, **values)
+            )
+        else:
+            for table in (CustomerContactRow, CustomerProductRow):
+                await self.session.execute(sa.delete(table).where(table.customer_id == customer.id))
+        if customer.contacts:
+            await self.session.execute(
+                sa.insert(CustomerContactRow),
+                [
+                    {
+                        "customer_id": customer.id,
+                        "kind": c.kind.value,
+                        "value": c.value,
+                        "display": c.display[:254],
+                    }
+                    for c in _unique(customer.contacts, key=lambda c: (c.kind, c.value))
+                ],
+            )
+        if customer.products:
+            await self.session.execute(
+                sa.insert(CustomerProductRow),
+                [
+                    {"customer_id": customer.id, "model": p.model, "serial_number": p.serial_number}
+                    for p in _unique(customer.products, key=lambda p: p.serial_number)
+                ],
+            )
+        return created
+
+    async def create_provisional(
+        self,
+        *,
+        name: str | None,
+        language: str,
+        contacts: list[Contact],
+        products: list[Product],
+    ) -> CustomerRecord:
+        """A customer for an unknown sender, to be confirmed or merged by staff later."""
+        customer = CustomerRecord(
+            id=uuid4(),
+            name=(name or "").strip()[:200] or "未知客户 / unknown sender",
+            language=language,
+            provisional=True,
+            contacts=contacts,
+            products=products,
+        )
+        await self.save(customer)
+        return customer
+
+    async def move_complaints(self, source_id: UUID, into_id: UUID) -> int:
+        result = await self.session.execute(
+            sa.update(ComplaintRow)
+            .where(ComplaintRow.customer_id == source_id)
+            .values(customer_id=into_id)
+        )
+        return int(result.rowcount or 0)
+
+    async def delete(self, customer_id: UUID) -> None:
+        for table in (CustomerContactRow, CustomerProductRow):
+            await self.session.execute(sa.delete(table).where(table.customer_id == customer_id))
+        await self.session.execute(sa.delete(CustomerRow).where(CustomerRow.id == customer_id))
+
+    async def list(
+        self, *, name: str | None = None, provisional: bool | None = None, limit: int, offset: int
+    ) -> tuple[list[CustomerRecord], int]:
+        query = sa.select(CustomerRow.id)
+        if name:
+            query = query.where(CustomerRow.name.contains(name, autoescape=True))
+        if provisional is not None:
+            query = query.where(CustomerRow.provisional == provisional)
+        total = await self.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        ids = (
+            await self.session.scalars(
+                query.order_by(CustomerRow.name, CustomerRow.id).limit(limit).offset(offset)
+            )
+        ).all()
+        return await self._load(list(ids)), int(total or 0)
+
+    async def find(
+        self,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        fax: str | None = None,
+        serial: str | None = None,
+        default_country_code: str = "86",
+    ) -> list[CustomerRecord]:
+        """Customers matching any of the given contacts, best first (registered before
+        provisional, strategic before key before general)."""
+        conditions = []
+        for field, raw in (("phone", phone), ("fax", fax)):
+            if raw is not None:
+                try:
+                    number = normalise_phone(raw, default_country_code)
+                except ValueError as exc:
+                    raise _invalid(field, str(exc)) from exc
+                conditions.append(
+                    sa.select(CustomerContactRow.customer_id).where(
+                        CustomerContactRow.kind.in_(_NUMBER_KINDS),
+                        CustomerContactRow.value == number,
+                    )
+                )
+        if email is not None:
+            try:
+                address = normalise_email(email)
+            except ValueError as exc:
+                raise _invalid("email", str(exc)) from exc
+            conditions.append(
+                sa.select(CustomerContactRow.customer_id).where(
+                    CustomerContactRow.kind == ContactKind.email.value,
+                    CustomerContactRow.value == address,
+                )
+            )
+        if serial is not None and serial.strip():
+            conditions.append(
+                sa.select(CustomerProductRow.customer_id).where(
+                    CustomerProductRow.serial_number == normalise_serial(serial)
+                )
+            )
+        if not conditions:
+            return []
+        ids = set((await self.session.scalars(sa.union(*conditions))).all())
+        customers = await self._load(list(ids))
+        return sorted(customers, key=lambda c: (c.provisional, TIER_RANK[c.tier], c.name))
+
+    async def _load(self, ids: list[UUID]) -> list[CustomerRecord]:
+        if not ids:
+            return []
+        rows = await self.session.scalars(sa.select(CustomerRow).where(CustomerRow.id.in_(ids)))
+        customers = {
+            row.id: CustomerRecord(
+                id=row.id,
+                name=row.name,
+                tier=CustomerTier(row.tier),
+                segment=CustomerSegment(row.segment) if row.segment else None,
+                language=row.language,
+                external_code=row.external_code,
+                provisional=row.provisional,
+            )
+            for row in rows.all()
+        }
+        contacts = await self.session.scalars(
+            sa.select(CustomerContactRow)
+            .where(CustomerContactRow.customer_id.in_(customers))
+            .order_by(CustomerContactRow.id)
+        )
+        for contact in contacts.all():
+            customers[contact.customer_id].contacts.append(
+                Contact(ContactKind(contact.kind), contact.value, contact.display)
+            )
+        products = await self.session.scalars(
+            sa.select(CustomerProductRow)
+            .where(CustomerProductRow.customer_id.in_(customers))
+            .order_by(CustomerProductRow.id)
+        )
+        for product in products.all():
+            customers[product.customer_id].products.append(
+                Product(product.serial_number, product.model)
+            )
+        return [customers[i] for i in ids if i in customers]
+
+
+def _unique(items: Iterable, *, key) -> list:  # type: ignore[no-untyped-def]
+    seen: set = set()
+    kept = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            kept.append(item)
+    return kept
+
+
+async def find_customers(
+    session: AsyncSession,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    fax: str | None = None,
+    serial: str | None = None,
+    default_country_code: str = "86",
+) -> list[CustomerRecord]:
+    """Customers with that phone / e-mail / fax / serial number, best match first.
+    A value that cannot be normalised is :class:`InvalidInput` naming its field."""
+    return await CustomerRepository(session).find(
+        phone=phone,
+        email=email,
+        fax=fax,
+        serial=serial,
+        default_country_code=default_country_code,
+    )

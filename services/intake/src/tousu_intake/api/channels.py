@@ -1,0 +1,256 @@
+"""``/v1/channels/*``: complaints that arrive some other way than the hotline —
+the key-account line, a fax gateway, a letter or a walk-in entered by an agent."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from tousu_common.auth import Principal, require_roles
+from tousu_common.errors import ErrorBody, InvalidInput
+from tousu_common.events import Channel
+from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
+from tousu_intake.api.uploads import read_upload, read_uploads
+from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
+from tousu_intake.domain.customers import normalise_phone
+from tousu_intake.handlers.documents import receive_document
+from tousu_intake.handlers.receive import Idempotency, receive, receive_complaint, replay_if_known
+
+router = APIRouter(prefix="/v1/channels", tags=["channels"])
+
+AgentOrCsc = Annotated[Principal, require_roles("agent", "csc")]
+Agent = Annotated[Principal, require_roles("agent")]
+Gateway = Annotated[Principal, require_roles("gateway")]
+
+CONFLICT = {409: {"model": ErrorBody, "description": "Idempotency key reused with another body"}}
+
+
+def _invalid(field: str, problem: str) -> InvalidInput:
+    return InvalidInput(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
+
+
+@router.post(
+    "/key-account",
+    status_code=201,
+    response_model=ComplaintCreated,
+    summary="The dedicated line for strategic and key customers",
+    description="Same body as `POST /v1/complaints`; always flagged `key_account` so triage "
+    "gives it the shortened SLA and a direct owner.",
+    responses=CONFLICT,
+)
+async def key_account(
+    request: Request,
+    command: ReceiveComplaint,
+    principal: AgentOrCsc,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    receipt = await receive_complaint(
+        request.app.state.db,
+        request.app.state.settings,
+        command,
+        principal,
+        idempotency_key,
+        channel=Channel.key_account,
+    )
+    return receipt_response(receipt)
+
+
+def _received_at(raw: str | None) -> datetime | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise _invalid("received_at", "not an ISO 8601 date-time") from exc
+    if value.tzinfo is None:
+        raise _invalid("received_at", "needs a time zone (e.g. +08:00 or Z)")
+    now = datetime.now(UTC)
+    if value > now + timedelta(minutes=5):
+        raise _invalid("received_at", "is in the future")
+    if value < now - timedelta(days=30):
+        raise _invalid("received_at", "is more than 30 days ago")
+    return value.astimezone(UTC)
+
+
+@router.post(
+    "/fax",
+    status_code=201,
+    response_model=ComplaintCreated,
+    summary="A fax from the fax gateway (TIFF or PDF), OCR'd into a complaint",
+    description="Multipart: `document` (TIFF, multi-page allowed, or PDF), `sender_fax`, "
+    "optional `received_at` (ISO 8601 with zone) and `message_id` (the gateway's id: a "
+    "retry with the same id returns the first answer). When OCR confidence is low the "
+    "complaint is filed with status `needs_transcription`.",
+    responses=CONFLICT,
+)
+async def fax(
+    request: Request,
+    principal: Gateway,
+    document: Annotated[UploadFile, File(description="The fax: TIFF or PDF")],
+    sender_fax: Annotated[str, Form(max_length=40, description="The sender's fax number")],
+    received_at: Annotated[str | None, Form(max_length=40)] = None,
+    message_id: Annotated[str | None, Form(min_length=1, max_length=150)] = None,
+    language: Annotated[Literal["zh", "en"], Form()] = "zh",
+) -> JSONResponse:
+    settings = request.app.state.settings
+    db = request.app.state.db
+    try:
+        normalise_phone(sender_fax, settings.default_country_code)
+    except ValueError as exc:
+        raise _invalid("sender_fax", str(exc)) from exc
+    when = _received_at(received_at)
+    incoming = await read_upload(settings, document, "document")
+    idempotency = None
+    if message_id is not None:
+        fingerprint = hashlib.sha256(incoming.data + b"\x00" + sender_fax.encode()).hexdigest()
+        idempotency = Idempotency(principal.subject, f"fax:{message_id}", fingerprint)
+        earlier = await replay_if_known(db, idempotency, settings)
+        if earlier is not None:  # a retry: answer without reading the fax again
+            return receipt_response(earlier)
+    command = ReceiveFromChannel(
+        channel=Channel.fax,
+        description="",
+        customer_fax=sender_fax,
+        language=language,
+        received_at=when,
+    )
+    receipt, _ = await receive_document(
+        db, settings, command, incoming, received_by=principal.subject, idempotency=idempotency
+    )
+    return receipt_response(receipt)
+
+
+async def _paper_channel(
+    request: Request,
+    principal: Principal,
+    channel: Channel,
+    *,
+    text: str | None,
+    title: str | None,
+    scan: UploadFile | None,
+    files: list[UploadFile] | None,
+    customer_name: str | None,
+    customer_phone: str | None,
+    customer_email: str | None,
+    customer_fax: str | None,
+    customer_id: UUID | None,
+    product_model: str | None,
+    serial_number: str | None,
+    language: str,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    settings = request.app.state.settings
+    db = request.app.state.db
+    attachments = await read_uploads(settings, files)
+    document = await read_upload(settings, scan, "scan") if scan and scan.filename else None
+    typed = (text or "").strip()
+    if not typed and document is None:
+        raise _invalid("text", "give the typed text, a scan, or both")
+    command = ReceiveFromChannel(
+        channel=channel,
+        title=(title or "").strip() or None,
+        description=typed,
+        customer_name=(customer_name or "").strip() or None,
+        customer_phone=customer_phone,
+        customer_email=customer_email,
+        customer_fax=customer_fax,
+        customer_id=customer_id,
+        product_model=(product_model or "").strip() or None,
+        serial_number=(serial_number or "").strip() or None,
+        language=language,
+        files=tuple(attachments),
+    )
+    idempotency = None
+    if idempotency_key is not None:
+        digest = hashlib.sha256(command.fingerprint().encode())
+        if document is not None:
+            digest.update(hashlib.sha256(document.data).digest())
+        idempotency = Idempotency(principal.subject, idempotency_key, digest.hexdigest())
+        earlier = await replay_if_known(db, idempotency, settings)
+        if earlier is not None:
+            return receipt_response(earlier)
+    if document is None:
+        receipt = await receive(
+            db, settings, command, received_by=principal.subject, idempotency=idempotency
+        )
+    else:
+        receipt, _ = await receive_document(
+            db, settings, command, document, received_by=principal.subject, idempotency=idempotency
+        )
+    return receipt_response(receipt)
+
+
+PAPER_DESCRIPTION = (
+    "Multipart form: `text` (typed) and/or `scan` (TIFF, PDF, PNG or JPEG; OCR'd like a fax), "
+    "optional `files`, the customer's `customer_name` / `customer_phone` / `customer_email` / "
+    "`customer_fax` or `customer_id`, `product_model`, `serial_number`, `language`."
+)
+
+Text = Annotated[str | None, Form(max_length=20_000)]
+Small = Annotated[str | None, Form(max_length=200)]
+Contact = Annotated[str | None, Form(max_length=254)]
+
+
+@router.post(
+    "/letter",
+    status_code=201,
+    response_model=ComplaintCreated,
+    summary="A letter, typed in and/or scanned",
+    description=PAPER_DESCRIPTION,
+    responses=CONFLICT,
+)
+async def letter(
+    request: Request,
+    principal: Agent,
+    text: Text = None,
+    title: Small = None,
+    scan: Annotated[UploadFile | None, File()] = None,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    customer_name: Small = None,
+    customer_phone: Contact = None,
+    customer_email: Contact = None,
+    customer_fax: Contact = None,
+    customer_id: Annotated[UUID | None, Form()] = None,
+    product_model: Small = None,
+    serial_number: Small = None,
+    language: Annotated[Literal["zh", "en"], Form()] = "zh",
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _paper_channel(request, principal, Channel.letter, **_form(locals()))
+
+
+@router.post(
+    "/visit",
+    status_code=201,
+    response_model=ComplaintCreated,
+    summary="A walk-in visit, typed in (and/or a document the visitor brought)",
+    description=PAPER_DESCRIPTION,
+    responses=CONFLICT,
+)
+async def visit(
+    request: Request,
+    principal: Agent,
+    text: Text = None,
+    title: Small = None,
+    scan: Annotated[UploadFile | None, File()] = None,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    customer_name: Small = None,
+    customer_phone: Contact = None,
+    customer_email: Contact = None,
+    customer_fax: Contact = None,
+    customer_id: Annotated[UUID | None, Form()] = None,
+    product_model: Small = None,
+    serial_number: Small = None,
+    language: Annotated[Literal["zh", "en"], Form()] = "zh",
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _paper_channel(request, principal, Channel.visit, **_form(locals()))
+
+
+def _form(values: dict) -> dict:  # type: ignore[type-arg]
+    return {k: v for k, v in values.items() if k not in ("request", "principal")}

@@ -1,0 +1,246 @@
+"""The agents' hotline API: create linked to a customer, amend, list mine, search,
+attachments, the contact endpoint and the key-account line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tousu_common.db import Database
+from tousu_intake.domain.tracking import verify_tracking_token
+
+from .conftest import count_rows, outbox_events, stored_files
+
+pytestmark = pytest.mark.integration
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7V\xbd\xfa"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def complaint(**overrides: object) -> dict:
+    body: dict = {
+        "title": "发动机漏油",
+        "description": "客户卡车发动机漏油",
+        "customer_name": "王建国",
+        "customer_phone": "+86 138 0013 8000",
+        "product_model": "YC6L",
+        "serial_number": "SN-1",
+    }
+    body.update(overrides)
+    return body
+
+
+async def test_unknown_caller_gets_a_provisional_customer_and_a_tracking_token(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database, jwt_secret: str
+) -> None:
+    response = await client.post("/v1/complaints", json=complaint(), headers=headers_for("agent"))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["provisional_customer"] is True and body["key_account"] is False
+    assert verify_tracking_token(jwt_secret, body["id"], body["tracking_token"])
+    [event] = await outbox_events(db)
+    assert event["provisional_customer"] is True
+    assert event["customer_id"] == body["customer_id"]
+    customer = await client.get(
+        f"/v1/customers/{body['customer_id']}", headers=headers_for("agent")
+    )
+    assert customer.json()["provisional"] is True and customer.json()["name"] == "王建国"
+
+
+async def test_strategic_customer_is_flagged_on_every_channel_and_on_the_dedicated_one(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database
+) -> None:
+    agent = headers_for("agent")
+    customer = (
+        await client.post(
+            "/v1/customers",
+            json={
+                "name": "一汽解放",
+                "tier": "key",
+                "segment": "oem",
+                "emails": ["qa@faw.example"],
+            },
+            headers=agent,
+        )
+    ).json()
+    by_id = await client.post(
+        "/v1/complaints", json=complaint(customer_id=customer["id"]), headers=agent
+    )
+    by_email = await client.post(
+        "/v1/complaints",
+        json=complaint(customer_phone=None, customer_email="QA@faw.example"),
+        headers=agent,
+    )
+    dedicated = await client.post(
+        "/v1/channels/key-account", json=complaint(customer_phone="13911112222"), headers=agent
+    )
+    for response in (by_id, by_email, dedicated):
+        assert response.status_code == 201, response.text
+        assert response.json()["key_account"] is True
+    events = await outbox_events(db)
+    assert [(e["channel"], e["key_account"], e["customer_tier"]) for e in events] == [
+        ("hotline", True, "key"),
+        ("hotline", True, "key"),
+        ("key_account", True, "general"),
+    ]
+    assert events[0]["customer_segment"] == "oem"
+    gateway = await client.post(
+        "/v1/channels/key-account", json=complaint(), headers=headers_for("gateway")
+    )
+    assert gateway.status_code == 403
+
+
+async def test_amendment_with_a_file_is_listed_and_downloadable_by_staff_only(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database, data_dir: Path
+) -> None:
+    agent = headers_for("agent")
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    amended = await client.post(
+        f"/v1/complaints/{created['id']}/amendments",
+        data={"kind": "call", "text": "客户再次来电：漏油加剧"},
+        files=[("files", ("现场照片.jpg", PNG, "image/jpeg"))],  # it is really a PNG
+        headers=agent,
+    )
+    assert amended.status_code == 201, amended.text
+    assert amended.json()["from_customer"] is True
+    events = await outbox_events(db)
+    assert [e["type"] for e in events] == ["complaint.received", "complaint.amended"]
+    assert events[1]["kind"] == "call" and events[1]["attachment_count"] == 1
+
+    view = (await client.get(f"/v1/complaints/{created['id']}", headers=agent)).json()
+    [attachment] = view["attachments"]
+    assert attachment["content_type"] == "image/png"
+    assert attachment["filename"] == "现场照片.jpg.png"
+    assert [a["text"] for a in view["amendments"]] == ["客户再次来电：漏油加剧"]
+
+    download = await client.get(attachment["url"], headers=headers_for("quality"))
+    assert download.status_code == 200 and download.content == PNG
+    assert download.headers["content-type"] == "image/png"
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert (await client.get(attachment["url"], headers=headers_for("gateway"))).status_code == 403
+    assert (await client.get(attachment["url"])).status_code == 401
+    other = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    wrong = f"/v1/complaints/{other['id']}/attachments/{attachment['id']}"
+    assert (await client.get(wrong, headers=agent)).status_code == 404
+    assert len(stored_files(data_dir)) == 1
+
+
+async def test_bad_amendments_change_nothing(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database, data_dir: Path
+) -> None:
+    agent = headers_for("agent")
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    url = f"/v1/complaints/{created['id']}/amendments"
+    exe = await client.post(
+        url,
+        data={"text": "x"},
+        files=[("files", ("a.pdf", b"MZ\x90\x00" * 10, "application/pdf"))],
+        headers=agent,
+    )
+    assert exe.status_code == 422 and exe.json()["error"]["fields"][0]["field"] == "files[0]"
+    wrong_kind = await client.post(url, data={"text": "x", "kind": "transcription"}, headers=agent)
+    assert wrong_kind.status_code == 422
+    unknown = await client.post(
+        "/v1/complaints/00000000-0000-0000-0000-000000000000/amendments",
+        data={"text": "x"},
+        headers=agent,
+    )
+    assert unknown.status_code == 404
+    assert await count_rows(db, "amendments") == 0 and stored_files(data_dir) == []
+    assert len(await outbox_events(db)) == 1
+
+
+async def test_my_recent_complaints_and_search_by_reference_phone_customer_status(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], token_for: Callable[..., str]
+) -> None:
+    me = {"Authorization": f"Bearer {token_for('agent', sub='agent-me')}"}
+    other = {"Authorization": f"Bearer {token_for('agent', sub='agent-other')}"}
+    mine = []
+    for index in range(3):
+        response = await client.post(
+            "/v1/complaints", json=complaint(title=f"第{index}件"), headers=me
+        )
+        mine.append(response.json())
+    theirs = (
+        await client.post(
+            "/v1/complaints", json=complaint(customer_phone="021-5555 0000"), headers=other
+        )
+    ).json()
+
+    page = (await client.get("/v1/complaints?mine=true&limit=2", headers=me)).json()
+    assert page["total"] == 3 and page["limit"] == 2
+    assert [item["title"] for item in page["items"]] == ["第2件", "第1件"]
+    rest = (await client.get("/v1/complaints?mine=true&limit=2&offset=2", headers=me)).json()
+    assert [item["title"] for item in rest["items"]] == ["第0件"]
+
+    by_reference = (
+        await client.get(f"/v1/complaints?reference={theirs['reference'].lower()}", headers=me)
+    ).json()
+    assert [item["id"] for item in by_reference["items"]] == [theirs["id"]]
+    by_phone = (await client.get("/v1/complaints?phone=13800138000", headers=me)).json()
+    assert by_phone["total"] == 3
+    by_landline = (await client.get("/v1/complaints?phone=+862155550000", headers=me)).json()
+    assert [item["id"] for item in by_landline["items"]] == [theirs["id"]]
+    by_customer = (
+        await client.get(f"/v1/complaints?customer_id={mine[0]['customer_id']}", headers=me)
+    ).json()
+    assert by_customer["total"] == 3  # one caller, one (provisional) customer
+    by_status = (await client.get("/v1/complaints?status=needs_transcription", headers=me)).json()
+    assert by_status["total"] == 0
+    by_name = (await client.get("/v1/complaints?customer_name=建国&open=true", headers=me)).json()
+    assert by_name["total"] == 4
+    bad = await client.get("/v1/complaints?limit=1000", headers=me)
+    assert bad.status_code == 422
+
+
+async def test_contact_endpoint_gives_notify_what_it_needs(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], jwt_secret: str
+) -> None:
+    created = (
+        await client.post(
+            "/v1/complaints",
+            json=complaint(customer_email="wang@example.com", language="en"),
+            headers=headers_for("agent"),
+        )
+    ).json()
+    contact = await client.get(
+        f"/v1/complaints/{created['id']}/contact", headers=headers_for("service")
+    )
+    assert contact.status_code == 200, contact.text
+    body = contact.json()
+    assert body["customer_name"] == "王建国" and body["email"] == "wang@example.com"
+    assert body["phone"] == "+86 138 0013 8000" and body["language"] == "en"
+    assert body["tracking_url"].endswith(
+        f"/track/{created['reference']}?token={created['tracking_token']}"
+    )
+    assert body["customer_tier"] == "general" and body["key_account"] is False
+    denied = await client.get(
+        f"/v1/complaints/{created['id']}/contact", headers=headers_for("department")
+    )
+    assert denied.status_code == 403
+
+
+async def test_json_bodies_stay_small_while_uploads_may_be_large(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict]
+) -> None:
+    agent = headers_for("agent")
+    huge = await client.post(
+        "/v1/complaints", json=complaint(description="漏" * 600_000), headers=agent
+    )
+    assert huge.status_code == 413
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    text = ("发动机漏油" * 250_000).encode()  # 3.75 MB of text: fine as an upload
+    upload = await client.post(
+        f"/v1/complaints/{created['id']}/amendments",
+        data={"text": "附件：详细记录"},
+        files=[("files", ("log.txt", text, "text/plain"))],
+        headers=agent,
+    )
+    assert upload.status_code == 201, upload.text

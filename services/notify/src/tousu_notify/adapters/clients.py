@@ -1,0 +1,244 @@
+"""Outgoing calls: contacts from intake and rectification, SMTP, the SMS gateway,
+webhook receivers. Each raises :class:`DeliveryError` with a message that names
+no address (it ends up in the delivery log and in ``notification.failed``)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import aiosmtplib
+import httpx
+
+from tousu_common.auth import service_token
+from tousu_notify.config import Settings
+from tousu_notify.domain.signing import (
+    DELIVERY_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    sign,
+)
+
+
+class DeliveryError(Exception):
+    """An attempt failed. ``permanent``: trying again cannot help."""
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class CustomerContact:
+    reference: str | None
+    customer_name: str | None
+    email: str | None
+    phone: str | None
+    language: str | None
+    tracking_url: str | None
+
+
+@dataclass(frozen=True)
+class SupplierContact:
+    supplier_name: str | None
+    email: str | None
+    language: str | None
+    response_url: str | None
+
+
+class ContactDirectory:
+    """Contacts are not in events; intake and rectification serve them to services."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+
+    def _headers(self) -> dict[str, str]:
+        token = service_token(self.settings.jwt_secret.get_secret_value(), "notify")
+        return {"Authorization": f"Bearer {token}"}
+
+    async def _get(self, url: str, what: str) -> dict:
+        try:
+            response = await self.http.get(url, headers=self._headers(), timeout=10)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{what} unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise DeliveryError(f"{what} answered {response.status_code}", status=None)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise DeliveryError(f"{what} answered with something that is not JSON") from exc
+
+    async def customer(self, complaint_id: UUID) -> CustomerContact:
+        body = await self._get(
+            f"{self.settings.intake_url.rstrip('/')}/v1/complaints/{complaint_id}/contact",
+            "intake's contact API",
+        )
+        return CustomerContact(
+            reference=body.get("reference"),
+            customer_name=body.get("customer_name"),
+            email=body.get("email"),
+            phone=body.get("phone"),
+            language=body.get("language"),
+            tracking_url=body.get("tracking_url"),
+        )
+
+    async def supplier(self, rectification_id: str) -> SupplierContact:
+        body = await self._get(
+            f"{self.settings.rectification_url.rstrip('/')}"
+            f"/v1/rectifications/{rectification_id}/supplier-contact",
+            "rectification's supplier-contact API",
+        )
+        return SupplierContact(
+            supplier_name=body.get("supplier_name"),
+            email=body.get("email"),
+            language=body.get("language"),
+            response_url=body.get("response_url"),
+        )
+
+    async def fetch_report(self, url: str) -> bytes:
+        """A digest's HTML report (notify's own, or wherever its url points)."""
+        try:
+            response = await self.http.get(url, headers=self._headers(), timeout=30)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"report unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise DeliveryError(f"report answered {response.status_code}")
+        return response.content
+
+
+class Mailer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def send(self, message: EmailMessage) -> None:
+        s = self.settings
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                start_tls=s.smtp_starttls,
+                username=s.smtp_username,
+                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                timeout=s.smtp_timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({error.code for error in exc.recipients})
+            raise DeliveryError(
+                f"SMTP server refused the recipient ({', '.join(map(str, codes))})",
+                status=codes[0] if codes else None,
+                permanent=True,
+            ) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"SMTP server answered {exc.code}", status=exc.code, permanent=exc.code >= 550
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP server unreachable: {type(exc).__name__}") from exc
+
+
+class SmsGateway:
+    """An HTTP SMS gateway: ``POST <url>`` with JSON ``{"to", "text"}``, bearer API key."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.sms_gateway_url)
+
+    async def send(self, to: str, text: str, *, idempotency_key: str) -> int:
+        if not self.settings.sms_gateway_url:
+            raise DeliveryError("no SMS gateway configured (sms_gateway_url)", permanent=True)
+        headers = {"Idempotency-Key": idempotency_key}
+        if self.settings.sms_api_key:
+            headers["Authorization"] = f"Bearer {self.settings.sms_api_key.get_secret_value()}"
+        try:
+            response = await self.http.post(
+                self.settings.sms_gateway_url,
+                json={"to": to, "text": text},
+                headers=headers,
+                timeout=self.settings.sms_timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"SMS gateway unreachable: {type(exc).__name__}") from exc
+        if not response.is_success:
+            raise DeliveryError(
+                f"SMS gateway answered {response.status_code}", status=response.status_code
+            )
+        return response.status_code
+
+
+class TargetRefused(ValueError):
+    """A webhook URL notify will not call."""
+
+
+async def check_webhook_target(url: str, *, allow_private: bool) -> None:
+    """http(s) only, a host that resolves, and — unless allowed — no loopback, private,
+    link-local or otherwise internal address (no requests into our own network)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise TargetRefused("must be an http or https URL")
+    if not parts.hostname:
+        raise TargetRefused("has no host")
+    if parts.username or parts.password:
+        raise TargetRefused("must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise TargetRefused("has an invalid port") from exc
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            parts.hostname, port, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise TargetRefused("host does not resolve") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise TargetRefused(f"resolves to a non-public address ({address})")
+
+
+class WebhookClient:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.http = http
+
+    async def post(
+        self, url: str, body: bytes, *, secret: str, delivery_id: str, event_type: str
+    ) -> int:
+        try:
+            await check_webhook_target(
+                url, allow_private=self.settings.webhook_allow_private_targets
+            )
+        except TargetRefused as exc:
+            raise DeliveryError(f"webhook target refused: {exc}", permanent=True) from exc
+        headers = {
+            "Content-Type": "application/cloudevents+json; charset=utf-8",
+            SIGNATURE_HEADER: sign(secret, body),
+            DELIVERY_ID_HEADER: delivery_id,
+            EVENT_TYPE_HEADER: event_type,
+            "User-Agent": "tousu-notify-webhooks/1",
+        }
+        try:
+            response = await self.http.post(
+                url, content=body, headers=headers, timeout=self.settings.webhook_timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
+        if not response.is_success:
+            raise DeliveryError(
+                f"webhook answered {response.status_code}", status=response.status_code
+            )
+        return response.status_code

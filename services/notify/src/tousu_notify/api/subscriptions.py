@@ -1,0 +1,374 @@
+"""``/v1/subscriptions``: who gets what — staff recipients by e-mail or SMS, and
+signed webhooks for other systems — with each subscription's delivery log.
+
+Admins manage every subscription. A manager whose token names a department
+manages the subscriptions filtered to that department only.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tousu_common.auth import Principal, require_roles
+from tousu_common.errors import NOT_FOUND_RESPONSE, Forbidden, InvalidInput, NotFound
+from tousu_common.events import CATALOG
+from tousu_common.events.catalog import CustomerTier, Urgency
+from tousu_notify.adapters.clients import TargetRefused, check_webhook_target
+from tousu_notify.adapters.orm import SubscriptionRow
+from tousu_notify.adapters.repository import DeliveryRepository, SubscriptionRepository
+from tousu_notify.api.notifications import NotificationView
+from tousu_notify.domain.model import NOT_FOR_WEBHOOKS, DeliveryChannel, DeliveryStatus
+from tousu_notify.domain.signing import new_secret
+
+router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+
+Manager = Annotated[Principal, require_roles("manager")]
+
+Department = Literal[
+    "csc",
+    "quality",
+    "supply",
+    "sales",
+    "logistics",
+    "technical",
+    "production",
+    "design",
+    "after_sales",
+]
+
+EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,24}$")
+
+
+class SubscriptionFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="What it is for, for people.")
+    recipient_kind: Literal["department", "manager", "subscriber"] = Field(
+        default="subscriber",
+        description="Who the recipient is (recorded on each delivery; never the address).",
+    )
+    address: str | None = Field(
+        default=None,
+        max_length=320,
+        description="E-mail address (channel email) or phone number (channel sms).",
+    )
+    url: str | None = Field(default=None, max_length=2000, description="Webhook target URL.")
+    language: Literal["zh", "en"] = "zh"
+    event_types: list[str] = Field(
+        min_length=1,
+        max_length=100,
+        description="Event types (see docs/events); '*' for all.",
+        examples=[["sla.breached", "complaint.escalated"]],
+    )
+    departments: list[Department] | None = Field(
+        default=None, max_length=20, description="Only events about these departments."
+    )
+    customer_tiers: list[CustomerTier] | None = Field(default=None, max_length=3)
+    urgencies: list[Urgency] | None = Field(default=None, max_length=3)
+
+
+class SubscriptionCreate(SubscriptionFields):
+    channel: DeliveryChannel
+
+
+class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    recipient_kind: Literal["department", "manager", "subscriber"] | None = None
+    address: str | None = Field(default=None, max_length=320)
+    url: str | None = Field(default=None, max_length=2000)
+    language: Literal["zh", "en"] | None = None
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    departments: list[Department] | None = Field(default=None, max_length=20)
+    customer_tiers: list[CustomerTier] | None = Field(default=None, max_length=3)
+    urgencies: list[Urgency] | None = Field(default=None, max_length=3)
+
+
+class SubscriptionView(BaseModel):
+    id: UUID
+    name: str
+    channel: str
+    recipient_kind: str
+    address: str | None
+    url: str | None
+    language: str
+    event_types: list[str]
+    departments: list[str] | None
+    customer_tiers: list[str] | None
+    urgencies: list[str] | None
+    active: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: SubscriptionRow) -> SubscriptionView:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class SubscriptionCreated(SubscriptionView):
+    secret: str | None = Field(
+        description="Webhooks only: the HMAC-SHA256 signing secret. Shown this once; keep it."
+    )
+
+
+async def _validate(request: Request, channel: DeliveryChannel, body: SubscriptionFields) -> None:
+    problems: list[dict[str, str]] = []
+    for index, event_type in enumerate(body.event_types):
+        if event_type != "*" and event_type not in CATALOG:
+            problems.append(
+                {"field": f"event_types.{index}", "problem": f"unknown event type {event_type!r}"}
+            )
+        elif channel is DeliveryChannel.webhook and event_type in NOT_FOR_WEBHOOKS:
+            problems.append(
+                {
+                    "field": f"event_types.{index}",
+                    "problem": "notification events are not sent to webhooks",
+                }
+            )
+    if channel is DeliveryChannel.webhook:
+        if body.address is not None:
+            problems.append({"field": "address", "problem": "webhooks take a url, not an address"})
+        if not body.url:
+            problems.append({"field": "url", "problem": "a webhook needs a target url"})
+        else:
+            settings = request.app.state.settings
+            try:
+                await check_webhook_target(
+                    body.url, allow_private=settings.webhook_allow_private_targets
+                )
+            except TargetRefused as refused:
+                problems.append({"field": "url", "problem": str(refused)})
+    else:
+        if body.url is not None:
+            problems.append({"field": "url", "problem": "only webhooks take a url"})
+        pattern = EMAIL if channel is DeliveryChannel.email else PHONE
+        what = "an e-mail address" if channel is DeliveryChannel.email else "a phone number"
+        if not body.address or not pattern.match(body.address):
+            problems.append({"field": "address", "problem": f"must be {what}"})
+    if problems:
+        raise InvalidInput("invalid subscription", fields=problems)
+
+
+def _scope(principal: Principal) -> str | None:
+    """The one department a manager may manage, or None for all (admin, or no department)."""
+    if "admin" in principal.roles or not principal.department:
+        return None
+    return principal.department
+
+
+def _check_departments(principal: Principal, departments: list[str] | None) -> list[str] | None:
+    scope = _scope(principal)
+    if scope is None:
+        return departments
+    if departments is None:
+        return [scope]
+    if departments != [scope]:
+        raise Forbidden(f"a manager of {scope} manages subscriptions for {scope} only")
+    return departments
+
+
+async def _load(request: Request, session, subscription_id: UUID, principal: Principal):  # type: ignore[no-untyped-def]
+    row = await SubscriptionRepository(session).get(subscription_id)
+    scope = _scope(principal)
+    if row is None or (scope is not None and row.departments != [scope]):
+        raise NotFound(f"subscription {subscription_id} does not exist")
+    return row
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    summary="Subscribe a recipient or a webhook to event types",
+)
+async def create_subscription(
+    request: Request, body: SubscriptionCreate, principal: Manager
+) -> SubscriptionCreated:
+    await _validate(request, body.channel, body)
+    departments = _check_departments(principal, body.departments)
+    now = datetime.now(UTC)
+    secret = new_secret() if body.channel is DeliveryChannel.webhook else None
+    row = SubscriptionRow(
+        id=uuid4(),
+        name=body.name,
+        channel=body.channel.value,
+        recipient_kind="subscriber"
+        if body.channel is DeliveryChannel.webhook
+        else body.recipient_kind,
+        address=body.address,
+        url=body.url,
+        secret=secret,
+        language=body.language,
+        event_types=sorted(set(body.event_types)),
+        departments=departments,
+        customer_tiers=[t.value for t in body.customer_tiers] if body.customer_tiers else None,
+        urgencies=[u.value for u in body.urgencies] if body.urgencies else None,
+        active=True,
+        consecutive_failures=0,
+        created_by=principal.subject,
+        created_at=now,
+        updated_at=now,
+    )
+    async with request.app.state.db.transaction() as session:
+        await SubscriptionRepository(session).add(row)
+    return SubscriptionCreated(**SubscriptionView.of(row).model_dump(), secret=secret)
+
+
+@router.get("", response_model=list[SubscriptionView], summary="Subscriptions, oldest first")
+async def list_subscriptions(
+    request: Request,
+    principal: Manager,
+    channel: Annotated[DeliveryChannel | None, Query()] = None,
+) -> list[SubscriptionView]:
+    async with request.app.state.db.sessions() as session:
+        rows = await SubscriptionRepository(session).list(
+            channel=channel.value if channel else None, department=_scope(principal)
+        )
+    return [SubscriptionView.of(row) for row in rows]
+
+
+@router.get(
+    "/{subscription_id}",
+    response_model=SubscriptionView,
+    summary="One subscription (a webhook's secret is never shown again)",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def get_subscription(
+    request: Request, subscription_id: UUID, principal: Manager
+) -> SubscriptionView:
+    async with request.app.state.db.sessions() as session:
+        row = await _load(request, session, subscription_id, principal)
+    return SubscriptionView.of(row)
+
+
+@router.patch(
+    "/{subscription_id}",
+    response_model=SubscriptionView,
+    summary="Change filters, address, url, language or name (not the channel)",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def update_subscription(
+    request: Request, subscription_id: UUID, body: SubscriptionPatch, principal: Manager
+) -> SubscriptionView:
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "recipient_kind", "language", "event_types"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(
+                "invalid subscription", fields=[{"field": name, "problem": "may not be null"}]
+            )
+    async with request.app.state.db.transaction() as session:
+        row = await _load(request, session, subscription_id, principal)
+        current = SubscriptionView.of(row).model_dump(include=set(SubscriptionFields.model_fields))
+        merged = SubscriptionFields.model_validate({**current, **changes})
+        channel = DeliveryChannel(row.channel)
+        await _validate(request, channel, merged)
+        departments = _check_departments(principal, merged.departments)
+        row.name = merged.name
+        if channel is not DeliveryChannel.webhook:
+            row.recipient_kind = merged.recipient_kind
+        row.address = merged.address
+        row.url = merged.url
+        row.language = merged.language
+        row.event_types = sorted(set(merged.event_types))
+        row.departments = departments
+        row.customer_tiers = (
+            [t.value for t in merged.customer_tiers] if merged.customer_tiers else None
+        )
+        row.urgencies = [u.value for u in merged.urgencies] if merged.urgencies else None
+        row.updated_at = datetime.now(UTC)
+    return SubscriptionView.of(row)
+
+
+@router.delete(
+    "/{subscription_id}",
+    status_code=204,
+    summary="Delete a subscription; its pending deliveries are cancelled, its log kept",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def delete_subscription(
+    request: Request, subscription_id: UUID, principal: Manager
+) -> Response:
+    now = datetime.now(UTC)
+    async with request.app.state.db.transaction() as session:
+        row = await _load(request, session, subscription_id, principal)
+        await DeliveryRepository(session).cancel_open_for_subscription(
+            row.id, "subscription deleted", now
+        )
+        await SubscriptionRepository(session).delete(row)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{subscription_id}/enable",
+    response_model=SubscriptionView,
+    summary="Re-enable a subscription (after automatic disabling); failure count reset",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def enable_subscription(
+    request: Request, subscription_id: UUID, principal: Manager
+) -> SubscriptionView:
+    async with request.app.state.db.transaction() as session:
+        row = await _load(request, session, subscription_id, principal)
+        row.active = True
+        row.disabled_reason = None
+        row.disabled_at = None
+        row.consecutive_failures = 0
+        row.failing_since = None
+        row.updated_at = datetime.now(UTC)
+    return SubscriptionView.of(row)
+
+
+@router.post(
+    "/{subscription_id}/disable",
+    response_model=SubscriptionView,
+    summary="Disable a subscription by hand; its pending deliveries are cancelled",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def disable_subscription(
+    request: Request, subscription_id: UUID, principal: Manager
+) -> SubscriptionView:
+    now = datetime.now(UTC)
+    async with request.app.state.db.transaction() as session:
+        row = await _load(request, session, subscription_id, principal)
+        row.active = False
+        row.disabled_reason = f"disabled by {principal.subject}"
+        row.disabled_at = now
+        row.updated_at = now
+        await DeliveryRepository(session).cancel_open_for_subscription(
+            row.id, "subscription disabled", now
+        )
+    return SubscriptionView.of(row)
+
+
+@router.get(
+    "/{subscription_id}/deliveries",
+    response_model=list[NotificationView],
+    summary="The subscription's delivery log, newest first",
+    responses=NOT_FOUND_RESPONSE,
+)
+async def subscription_deliveries(
+    request: Request,
+    subscription_id: UUID,
+    principal: Manager,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NotificationView]:
+    async with request.app.state.db.sessions() as session:
+        await _load(request, session, subscription_id, principal)
+        rows = await DeliveryRepository(session).for_subscription(
+            subscription_id, limit=limit, status=status.value if status else None
+        )
+    return [NotificationView.of(row) for row in rows]
