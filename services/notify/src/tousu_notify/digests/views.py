@@ -168,3 +168,30 @@ async def regenerate(
         numbers=stored.numbers,
         changed=changed,
     )
+
+
+class PublishedView(BaseModel):
+    kind: str
+    period: str
+    published: bool
+    published_at: datetime | None
+
+
+@router.post(
+    "/{kind}/{period}/publish",
+    response_model=PublishedView,
+    summary="Publish an ended period's digest now (digest.published, once per period)",
+)
+async def publish(request: Request, principal: Manager, kind: Kind, period: Label) -> PublishedView:
+    """What the scheduler does on Monday / the 1st, on demand — e.g. for a period
+    the scheduler never reached. ``published`` is false if it went out before."""
+    target = _period(request, kind, period, ended=True)
+    digests = Digests(request.app.state.db, request.app.state.settings)
+    published = await digests.publish(target, now=datetime.now(UTC))
+    stored = await digests.stored(target)
+    return PublishedView(
+        kind=target.kind,
+        period=target.label,
+        published=published,
+        published_at=stored.published_at if stored else None,
+    )
