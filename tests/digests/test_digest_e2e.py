@@ -5,7 +5,9 @@ service token) — read back from the real SMTP sink."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import httpx
@@ -14,6 +16,8 @@ import pytest
 from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
 from tousu_common.mailsink import MailSink
+from tousu_notify.config import Settings
+from tousu_notify.digests.scheduler import due_periods
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +75,21 @@ def test_published_digest_is_mailed_to_its_subscriber_with_the_report(
     assert "业务运作情况月报" in html and "2026-09" in html and "<svg" in html
     # one period, one e-mail: the second publish sent nothing more
     assert len([m for m in mail_sink.messages if address in str(m["To"])]) == 1
+
+
+def test_the_scheduler_in_the_lifespan_published_the_latest_due_periods(
+    digest_stack: Stack,
+) -> None:
+    settings = Settings(jwt_secret="x" * 40)
+    token = mint_token(digest_stack.jwt_secret, subject="gm", roles=["manager"])
+    due = due_periods(datetime.now(UTC), settings)
+    deadline = time.monotonic() + 30
+    with httpx.Client(timeout=30) as client:
+        for period in due:
+            url = f"{digest_stack.url('notify')}/v1/digests/{period.kind}/{period.label}"
+            while True:
+                body = client.get(url, headers={"Authorization": f"Bearer {token}"}).json()
+                if body["published_at"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert body["stored"] is True and body["published_at"], period.label

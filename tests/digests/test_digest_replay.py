@@ -270,6 +270,11 @@ async def test_digest_as_csv_and_html_rendered_in_chromium(
     assert png.startswith(b"\x89PNG") and len(png) > 100_000
     assert errors == []
 
+    response = await notify_client.get(f"/v1/digests/month/{MONTH}.pdf", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF") and len(response.content) > 20_000
+
 
 async def test_digest_routes_check_roles_and_periods(
     notify_client: httpx.AsyncClient, headers_for: Callable[..., dict[str, str]]
