@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tousu_notify.digests.queries import Headline, OpenRow, PeriodData, RectRow
+from tousu_notify.digests.queries import Headline, OpenRow, PeriodData, RectRow, Summary
 
 UNKNOWN = "unknown"
 UNTRIAGED = "untriaged"
@@ -338,4 +338,20 @@ def summary(numbers: Mapping[str, Any]) -> dict[str, Any]:
         "satisfied_share": numbers["satisfaction"]["satisfied_share"],
         "reopen_rate": numbers["reopen"]["rate"],
         "rectifications_opened": numbers["rectifications"]["opened"],
+    }
+
+
+def summary_from_counts(counted: Summary) -> dict[str, Any]:
+    """:func:`summary` of a period from its SQL counts (the previous period)."""
+    headline = counted.headline
+    return {
+        "period": headline.period,
+        "received": headline.received,
+        "closed": headline.closed,
+        "open_backlog_end": counted.open_backlog_end,
+        "first_response_rate": rate(headline.fr_met, headline.fr_eligible),
+        "completion_rate": rate(counted.work_closed, counted.work),
+        "satisfied_share": rate(counted.satisfied, counted.callbacks),
+        "reopen_rate": rate(counted.reopened, headline.closed),
+        "rectifications_opened": counted.rectifications_opened,
     }

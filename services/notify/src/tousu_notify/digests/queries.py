@@ -351,3 +351,60 @@ async def load_headline(session: AsyncSession, period: Period) -> Headline:
     )
     eligible, met = fr.one()
     return Headline(period.label, received or 0, closed or 0, eligible or 0, met or 0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The previous period's headline figures, counted in SQL (no rows fetched)."""
+
+    headline: Headline
+    open_backlog_end: int
+    work: int
+    work_closed: int
+    callbacks: int
+    satisfied: int
+    reopened: int
+    rectifications_opened: int
+
+
+async def load_summary(session: AsyncSession, period: Period, *, satisfied_from: int) -> Summary:
+    start, end = period.start_utc, period.end_utc
+    dialect = session.get_bind().dialect.name
+    headline = await load_headline(session, period)
+
+    async def count(statement: sa.Select[tuple[int]]) -> int:
+        return (await session.scalar(statement)) or 0
+
+    work = await session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(closed_by(end))).where(
+            C.received_at >= start,
+            C.received_at < end,
+            C.is_duplicate.is_(False),
+            sa.not_(withdrawn_by(end)),
+        )
+    )
+    work_total, work_closed = work.one()
+    callbacks = await session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(F.score >= satisfied_from)).where(
+            F.kind == "callback", F.at >= start, F.at < end
+        )
+    )
+    callback_total, satisfied = callbacks.one()
+    return Summary(
+        headline=headline,
+        open_backlog_end=await count(
+            sa.select(sa.func.count()).select_from(C).where(open_at(end, dialect))
+        ),
+        work=work_total or 0,
+        work_closed=work_closed or 0,
+        callbacks=callback_total or 0,
+        satisfied=satisfied or 0,
+        reopened=await count(
+            sa.select(sa.func.count(sa.distinct(F.complaint_id))).where(
+                F.kind == "reopened", F.at >= start, F.at < end
+            )
+        ),
+        rectifications_opened=await count(
+            sa.select(sa.func.count()).select_from(R).where(R.issued_at >= start, R.issued_at < end)
+        ),
+    )

@@ -27,7 +27,7 @@ from tousu_common.messaging.outbox import add_event
 from tousu_notify.digests import kpis
 from tousu_notify.digests.models import DigestRow
 from tousu_notify.digests.periods import Period
-from tousu_notify.digests.queries import load_headline, load_period
+from tousu_notify.digests.queries import load_headline, load_period, load_summary
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,26 @@ async def compute_numbers(
 ) -> dict[str, Any]:
     """Every KPI of ``period`` with the previous period and the recent trend."""
     data = await load_period(session, period)
-    previous_data = await load_period(session, period.previous())
-    trend = [await load_headline(session, p) for p in period.recent(trend_periods)]
-    previous = kpis.summary(
-        kpis.compute(previous_data, previous={}, trend=[], units_in_service=units)
+    counted = await load_summary(session, period.previous(), satisfied_from=kpis.SATISFIED_FROM)
+    trend = [await load_headline(session, p) for p in period.recent(trend_periods)[:-2]]
+    trend.append(counted.headline)
+    numbers = kpis.compute(
+        data,
+        previous=kpis.summary_from_counts(counted),
+        trend=trend,
+        units_in_service=units,
     )
-    return kpis.compute(data, previous=previous, trend=trend, units_in_service=units)
+    # The period's own point of the trend comes from its full numbers.
+    current = kpis.summary(numbers)
+    numbers["trend"].append(
+        {
+            "period": current["period"],
+            "received": current["received"],
+            "closed": current["closed"],
+            "first_response_rate": current["first_response_rate"],
+        }
+    )
+    return numbers
 
 
 class Digests:
