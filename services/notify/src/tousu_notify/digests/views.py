@@ -10,12 +10,22 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, require_roles
-from tousu_common.errors import InvalidInput
+from tousu_common.errors import ERROR_RESPONSES, InvalidInput
 from tousu_notify.digests import render
 from tousu_notify.digests.periods import Period
 from tousu_notify.digests.service import Digests
 
 router = APIRouter(prefix="/v1/digests", tags=["digests"])
+
+# The report routes answer CSV, HTML or PDF, but their errors are the usual JSON
+# body; said explicitly, or OpenAPI would file the errors under the report's type.
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for code, spec in ERROR_RESPONSES.items()
+}
 
 Reader = Annotated[Principal, require_roles("manager", "csc", "service")]
 Manager = Annotated[Principal, require_roles("manager")]
@@ -98,7 +108,7 @@ def _filename(view: DigestView, suffix: str) -> str:
     "/{kind}/{period}.csv",
     summary="A digest as CSV (kpi, dimension, value; UTF-8 with BOM for Excel)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {}}}, **JSON_ERRORS},
 )
 async def digest_csv(request: Request, principal: Reader, kind: Kind, period: Label) -> Response:
     view = await _digest(request, kind, period)
@@ -113,6 +123,7 @@ async def digest_csv(request: Request, principal: Reader, kind: Kind, period: La
     "/{kind}/{period}.html",
     summary="A digest as an HTML report with charts",
     response_class=HTMLResponse,
+    responses=JSON_ERRORS,
 )
 async def digest_html(
     request: Request, principal: Reader, kind: Kind, period: Label
@@ -124,7 +135,7 @@ async def digest_html(
     "/{kind}/{period}.pdf",
     summary="A digest as PDF (the HTML report printed by headless Chromium)",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={200: {"content": {"application/pdf": {}}}, **JSON_ERRORS},
 )
 async def digest_pdf(request: Request, principal: Reader, kind: Kind, period: Label) -> Response:
     from tousu_common.browser import html_to_pdf
