@@ -74,3 +74,14 @@ class Settings(ServiceSettings):
     staff_language: str = "zh"
     # Attach the digest's HTML report (fetched from its url with a service token).
     digest_attach_html: bool = True
+
+    # --- digests (业务运作情况周报/月报) --------------------------------------------
+    # Published Monday (week) and on the 1st (month) at this local time
+    # (settings timezone); see README "Digests".
+    digest_scheduler_enabled: bool = True
+    digest_publish_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    digest_scheduler_interval_s: float = Field(default=60.0, gt=0)
+    digest_trend_periods: int = Field(default=8, ge=2, le=60)
+    # Units in service per customer segment (oem, dealer, end_customer), as JSON:
+    # where given, the digest shows complaints per 1,000 units of that segment.
+    digest_units_in_service: dict[str, int] = Field(default_factory=dict)

@@ -14,6 +14,8 @@ from tousu_common.web import create_service_app
 from tousu_notify.api.notifications import router as notifications_router
 from tousu_notify.api.subscriptions import router as subscriptions_router
 from tousu_notify.config import Settings
+from tousu_notify.digests.scheduler import install_scheduler
+from tousu_notify.digests.views import router as digests_router
 from tousu_notify.entrypoints.consumer import build_consumers
 from tousu_notify.entrypoints.worker import DeliveryWorker
 
@@ -27,10 +29,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Tells customers, departments, suppliers and other systems what happened: "
             "templated e-mail and SMS, signed webhooks, subscriptions, and a delivery log."
         ),
-        routers=[notifications_router, subscriptions_router],
+        routers=[notifications_router, subscriptions_router, digests_router],
         consumers=build_consumers,
     )
     app.router.lifespan_context = with_delivery_worker(app.router.lifespan_context, settings)
+    install_scheduler(app, settings)
     return app
 
 

@@ -95,3 +95,7 @@ class ComplaintFactsRow(Base):
     urgency: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     customer_tier: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# The digests' tables live in their own package; importing it registers them here.
+from tousu_notify.digests import models as _digest_models  # noqa: E402, F401

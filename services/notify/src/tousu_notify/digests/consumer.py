@@ -1,0 +1,23 @@
+"""The digests' own consumer group: every topic that tells a complaint's life."""
+
+from __future__ import annotations
+
+from tousu_common.db import Database
+from tousu_common.messaging.inbox import InboxConsumer
+from tousu_common.settings import ServiceSettings
+from tousu_notify.digests.readmodel import EVENT_TYPES, apply_event
+
+GROUP_ID = "tousu-notify-digests"
+TOPICS = ["tousu.complaints", "tousu.routing", "tousu.cases"]
+
+
+def build_digest_consumer(db: Database, settings: ServiceSettings) -> InboxConsumer:
+    """A consumer group of its own, so the digest read model and notifications
+    (group ``tousu-notify``) keep separate offsets and inbox entries."""
+    return InboxConsumer(
+        db,
+        settings,
+        group_id=GROUP_ID,
+        topics=TOPICS,
+        handlers=dict.fromkeys(EVENT_TYPES, apply_event),
+    )

@@ -1,0 +1,275 @@
+"""Events → the digests' read model, one upsert per event.
+
+Order-tolerant: complaint.received, the routing events and the case events
+travel on three topics and may arrive in any order, so every event fills only
+its own columns of a row created by whichever event comes first, and columns
+that several events touch are decided by the events' own times (earliest
+first response, latest triage, …), never by arrival order. Idempotence comes
+from the inbox (each event applied once per consumer).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tousu_common.events import Event
+from tousu_common.events.catalog import (
+    CallbackDone,
+    ComplaintClosed,
+    ComplaintReassigned,
+    ComplaintReceived,
+    ComplaintReopened,
+    ComplaintTriaged,
+    ComplaintWithdrawn,
+    DuplicateLinked,
+    DuplicateUnlinked,
+    FirstResponseRecorded,
+    NoticeDispatched,
+    RectificationDone,
+    RectificationEvent,
+    RectificationInstructed,
+    RectificationNoticeIssued,
+    RectificationWaived,
+    ResolutionAccepted,
+    ResolutionProposed,
+    ResolutionRejected,
+    SlaBreached,
+    SlaClock,
+    SlaEvent,
+    SlaWarning,
+    SupplierResponded,
+    VerificationFailed,
+    VerificationPassed,
+)
+from tousu_notify.digests.models import DigestComplaintRow, DigestFactRow, DigestRectificationRow
+
+#: Every event type the read model takes in.
+EVENT_TYPES = (
+    "complaint.received",
+    "complaint.withdrawn",
+    "complaint.triaged",
+    "complaint.reassigned",
+    "complaint.duplicate_linked",
+    "complaint.duplicate_unlinked",
+    "sla.warning",
+    "sla.breached",
+    "case.first_response_recorded",
+    "resolution.proposed",
+    "resolution.accepted",
+    "resolution.rejected",
+    "callback.done",
+    "rectification.instructed",
+    "rectification.notice_issued",
+    "rectification.notice_dispatched",
+    "rectification.supplier_responded",
+    "rectification.done",
+    "rectification.verification_passed",
+    "rectification.verification_failed",
+    "rectification.waived",
+    "complaint.closed",
+    "complaint.reopened",
+)
+
+
+def earliest(current: datetime | None, new: datetime | None) -> datetime | None:
+    if current is None:
+        return new
+    if new is None:
+        return current
+    return min(current, new)
+
+
+def latest(current: datetime | None, new: datetime | None) -> datetime | None:
+    if current is None:
+        return new
+    if new is None:
+        return current
+    return max(current, new)
+
+
+def _newer(seen: datetime | None, at: datetime) -> bool:
+    return seen is None or at >= seen
+
+
+async def _complaint(session: AsyncSession, complaint_id: UUID) -> DigestComplaintRow:
+    row = await session.get(DigestComplaintRow, complaint_id, with_for_update=True)
+    if row is None:
+        row = DigestComplaintRow(
+            complaint_id=complaint_id,
+            key_account=False,
+            is_duplicate=False,
+            resolutions_rejected=0,
+            reopen_count=0,
+        )
+        session.add(row)
+    return row
+
+
+async def _rectification(session: AsyncSession, data: RectificationEvent) -> DigestRectificationRow:
+    row = await session.get(DigestRectificationRow, data.rectification_id, with_for_update=True)
+    if row is None:
+        row = DigestRectificationRow(
+            rectification_id=data.rectification_id, complaint_id=data.complaint_id, kind=data.kind
+        )
+        session.add(row)
+    row.kind = data.kind.value
+    row.reference = row.reference or data.reference
+    row.department = data.department or row.department
+    row.supplier_id = data.supplier_id or row.supplier_id
+    row.supplier_name = data.supplier_name or row.supplier_name
+    return row
+
+
+def _fact(event: Event, kind: str, at: datetime, **values: object) -> DigestFactRow:
+    return DigestFactRow(
+        event_id=event.id, complaint_id=event.complaint_id, kind=kind, at=at, **values
+    )
+
+
+async def apply_event(session: AsyncSession, event: Event) -> None:
+    """The inbox handler for every type in :data:`EVENT_TYPES`."""
+    data = event.data
+    if isinstance(data, RectificationEvent):
+        await _apply_rectification(session, event, data)
+        return
+    row = await _complaint(session, data.complaint_id)
+    match data:
+        case ComplaintReceived():
+            row.reference = data.reference
+            row.channel = data.channel.value
+            row.received_at = data.received_at
+            row.product_model = data.product_model
+            row.customer_tier = data.customer_tier.value
+            if data.customer_segment is not None:
+                row.customer_segment = data.customer_segment.value
+            row.key_account = data.key_account
+        case ComplaintTriaged():
+            row.reference = row.reference or data.reference
+            if _newer(row.triaged_at, data.triaged_at):
+                row.triaged_at = data.triaged_at
+                row.category = data.category.value
+                row.urgency = data.urgency.value
+                row.first_response_due = data.first_response_due
+                row.resolution_plan_due = data.resolution_plan_due
+            if _newer(row.owner_changed_at, data.triaged_at):
+                row.owner_department = data.owner_department
+                row.owner_changed_at = data.triaged_at
+            # complaint.received is authoritative for these; triage only fills gaps
+            if row.channel is None and data.channel is not None:
+                row.channel = data.channel.value
+            if row.received_at is None:
+                row.customer_tier = data.customer_tier.value
+                if data.customer_segment is not None:
+                    row.customer_segment = data.customer_segment.value
+        case ComplaintReassigned():
+            if _newer(row.owner_changed_at, data.reassigned_at):
+                row.owner_department = data.to_department
+                row.owner_changed_at = data.reassigned_at
+        case DuplicateLinked():
+            if _newer(row.duplicate_linked_at, data.linked_at):
+                row.duplicate_of = data.duplicate_of
+                row.duplicate_linked_at = data.linked_at
+        case DuplicateUnlinked():
+            row.duplicate_unlinked_at = latest(row.duplicate_unlinked_at, data.unlinked_at)
+        case SlaWarning() | SlaBreached():
+            _restate_due(row, data)
+            kind = "sla_warning" if isinstance(data, SlaWarning) else "sla_breached"
+            session.add(_fact(event, kind, data.raised_at, detail=data.clock.value))
+        case FirstResponseRecorded():
+            row.first_response_at = earliest(row.first_response_at, data.at)
+        case ResolutionProposed():
+            row.resolution_proposed_at = earliest(row.resolution_proposed_at, data.at)
+        case ResolutionAccepted():
+            row.resolution_accepted_at = latest(row.resolution_accepted_at, data.at)
+        case ResolutionRejected():
+            row.resolutions_rejected = (row.resolutions_rejected or 0) + 1
+        case CallbackDone():
+            session.add(_fact(event, "callback", data.at, score=data.score))
+        case ComplaintWithdrawn():
+            row.withdrawn_at = earliest(row.withdrawn_at, data.withdrawn_at)
+        case ComplaintClosed():
+            row.first_close_at = earliest(row.first_close_at, data.at)
+            row.reference = row.reference or data.reference
+            row.category = row.category or data.category.value
+            row.urgency = row.urgency or data.urgency.value
+            row.owner_department = row.owner_department or data.owner_department
+            row.customer_tier = row.customer_tier or data.customer_tier.value
+            row.first_response_at = earliest(row.first_response_at, data.first_response_at)
+            session.add(_fact(event, "closed", data.at))
+        case ComplaintReopened():
+            row.reopen_count = (row.reopen_count or 0) + 1
+            session.add(_fact(event, "reopened", data.at))
+        case _:
+            raise TypeError(f"the digest read model does not take {event.type}")
+    derive(row)
+    await session.flush()
+
+
+def _restate_due(row: DigestComplaintRow, data: SlaEvent) -> None:
+    """sla.* events restate the clock's due time (customer waits move it)."""
+    if data.clock is SlaClock.first_response:
+        if _newer(row.fr_sla_raised_at, data.raised_at):
+            row.fr_sla_due, row.fr_sla_raised_at = data.due_at, data.raised_at
+    elif _newer(row.rp_sla_raised_at, data.raised_at):
+        row.rp_sla_due, row.rp_sla_raised_at = data.due_at, data.raised_at
+
+
+def derive(row: DigestComplaintRow) -> None:
+    """Recompute the columns that follow from the others (kept for indexed queries).
+
+    A clock's *outcome* is known at min(milestone, due): met at the milestone
+    if it came in time, missed at the due time otherwise.
+    """
+    row.is_duplicate = row.duplicate_linked_at is not None and (
+        row.duplicate_unlinked_at is None or row.duplicate_unlinked_at < row.duplicate_linked_at
+    )
+    row.fr_due = row.fr_sla_due or row.first_response_due
+    row.fr_outcome_at, row.fr_met = _outcome(row.first_response_at, row.fr_due)
+    row.rp_due = row.rp_sla_due or row.resolution_plan_due
+    row.rp_outcome_at, row.rp_met = _outcome(row.resolution_proposed_at, row.rp_due)
+
+
+def _outcome(done: datetime | None, due: datetime | None) -> tuple[datetime | None, bool | None]:
+    if due is None:
+        return None, None
+    if done is not None and done <= due:
+        return done, True
+    return due, False
+
+
+async def _apply_rectification(
+    session: AsyncSession, event: Event, data: RectificationEvent
+) -> None:
+    row = await _rectification(session, data)
+    match data:
+        case RectificationInstructed() | RectificationNoticeIssued():
+            row.issued_at = earliest(row.issued_at, data.at)
+            row.due_date = data.due_date if row.dispatched_at is None else row.due_date
+            if isinstance(data, RectificationNoticeIssued):
+                row.notice_number = data.notice_number
+        case NoticeDispatched():
+            row.dispatched_at = earliest(row.dispatched_at, data.at)
+            row.due_date = data.due_date
+        case SupplierResponded() | RectificationDone():
+            if isinstance(data, SupplierResponded):
+                row.supplier_responded_at = earliest(row.supplier_responded_at, data.at)
+            else:
+                row.done_at = latest(row.done_at, data.at)
+            row.root_cause_at = earliest(row.root_cause_at, data.at)
+            if _newer(row.root_cause_seen_at, data.at):
+                row.root_cause_category = data.root_cause_category.value
+                row.root_cause_seen_at = data.at
+        case VerificationPassed():
+            row.verified_at = latest(row.verified_at, data.at)
+        case VerificationFailed():
+            session.add(
+                _fact(event, "verification_failed", data.at, rectification_id=row.rectification_id)
+            )
+        case RectificationWaived():
+            row.waived_at = earliest(row.waived_at, data.at)
+        case _:
+            raise TypeError(f"the digest read model does not take {event.type}")
+    await session.flush()

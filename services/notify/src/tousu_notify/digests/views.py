@@ -1,0 +1,208 @@
+"""``/v1/digests/{kind}/{period}`` — JSON, ``.csv``, ``.html``, ``.pdf``; regenerate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
+
+from tousu_common.auth import Principal, require_roles
+from tousu_common.errors import ERROR_RESPONSES, InvalidInput
+from tousu_notify.digests import render
+from tousu_notify.digests.periods import Period
+from tousu_notify.digests.service import Digests
+
+router = APIRouter(prefix="/v1/digests", tags=["digests"])
+
+# The report routes answer CSV, HTML or PDF, but their errors are the usual JSON
+# body; said explicitly, or OpenAPI would file the errors under the report's type.
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": spec["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for code, spec in ERROR_RESPONSES.items()
+}
+
+Reader = Annotated[Principal, require_roles("manager", "csc", "service")]
+Manager = Annotated[Principal, require_roles("manager")]
+Kind = Annotated[str, Path(description="week or month", examples=["week"])]
+Label = Annotated[
+    str,
+    Path(description="ISO week (2026-W47) or month (2026-11)", examples=["2026-W47"]),
+]
+
+
+class DigestView(BaseModel):
+    kind: str
+    period: str
+    stored: bool
+    partial: bool
+    generated_at: datetime
+    published_at: datetime | None
+    revision: int
+    numbers: dict[str, Any]
+
+
+class RegeneratedView(DigestView):
+    changed: bool
+
+
+def _period(request: Request, kind: str, label: str, *, ended: bool = False) -> Period:
+    period = Period.parse(kind, label, request.app.state.settings.timezone)
+    now = datetime.now(UTC)
+    if period.start_utc > now:
+        raise InvalidInput(
+            "period has not started", fields=[{"field": "period", "problem": "in the future"}]
+        )
+    if ended and period.end_utc > now:
+        raise InvalidInput(
+            "period has not ended",
+            fields=[{"field": "period", "problem": "has not ended yet; GET shows it so far"}],
+        )
+    return period
+
+
+async def _digest(request: Request, kind: str, label: str) -> DigestView:
+    period = _period(request, kind, label)
+    digests = Digests(request.app.state.db, request.app.state.settings)
+    stored = await digests.stored(period)
+    partial = period.end_utc > datetime.now(UTC)
+    if stored is not None:
+        return DigestView(
+            kind=stored.kind,
+            period=stored.period,
+            stored=True,
+            partial=False,
+            generated_at=stored.generated_at,
+            published_at=stored.published_at,
+            revision=stored.revision,
+            numbers=stored.numbers,
+        )
+    return DigestView(
+        kind=period.kind,
+        period=period.label,
+        stored=False,
+        partial=partial,
+        generated_at=datetime.now(UTC),
+        published_at=None,
+        revision=0,
+        numbers=await digests.compute(period),
+    )
+
+
+def _html(view: DigestView) -> str:
+    return render.to_html(
+        view.numbers, generated_at=view.generated_at.isoformat(), revision=view.revision
+    )
+
+
+def _filename(view: DigestView, suffix: str) -> str:
+    return f"tousu-digest-{view.kind}-{view.period}.{suffix}"
+
+
+@router.get(
+    "/{kind}/{period}.csv",
+    summary="A digest as CSV (kpi, dimension, value; UTF-8 with BOM for Excel)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **JSON_ERRORS},
+)
+async def digest_csv(request: Request, principal: Reader, kind: Kind, period: Label) -> Response:
+    view = await _digest(request, kind, period)
+    return Response(
+        render.to_csv(view.numbers),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(view, "csv")}"'},
+    )
+
+
+@router.get(
+    "/{kind}/{period}.html",
+    summary="A digest as an HTML report with charts",
+    response_class=HTMLResponse,
+    responses=JSON_ERRORS,
+)
+async def digest_html(
+    request: Request, principal: Reader, kind: Kind, period: Label
+) -> HTMLResponse:
+    return HTMLResponse(_html(await _digest(request, kind, period)))
+
+
+@router.get(
+    "/{kind}/{period}.pdf",
+    summary="A digest as PDF (the HTML report printed by headless Chromium)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **JSON_ERRORS},
+)
+async def digest_pdf(request: Request, principal: Reader, kind: Kind, period: Label) -> Response:
+    from tousu_common.browser import html_to_pdf
+
+    view = await _digest(request, kind, period)
+    return Response(
+        await html_to_pdf(_html(view)),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{_filename(view, "pdf")}"'},
+    )
+
+
+@router.get(
+    "/{kind}/{period}",
+    response_model=DigestView,
+    summary="A digest's KPIs (stored if generated, else computed now)",
+)
+async def digest_json(request: Request, principal: Reader, kind: Kind, period: Label) -> DigestView:
+    return await _digest(request, kind, period)
+
+
+@router.post(
+    "/{kind}/{period}/regenerate",
+    response_model=RegeneratedView,
+    summary="Compute a past period's digest again and store it (same events → same numbers)",
+)
+async def regenerate(
+    request: Request, principal: Manager, kind: Kind, period: Label
+) -> RegeneratedView:
+    target = _period(request, kind, period, ended=True)
+    digests = Digests(request.app.state.db, request.app.state.settings)
+    stored, changed = await digests.regenerate(target, now=datetime.now(UTC))
+    return RegeneratedView(
+        kind=stored.kind,
+        period=stored.period,
+        stored=True,
+        partial=False,
+        generated_at=stored.generated_at,
+        published_at=stored.published_at,
+        revision=stored.revision,
+        numbers=stored.numbers,
+        changed=changed,
+    )
+
+
+class PublishedView(BaseModel):
+    kind: str
+    period: str
+    published: bool
+    published_at: datetime | None
+
+
+@router.post(
+    "/{kind}/{period}/publish",
+    response_model=PublishedView,
+    summary="Publish an ended period's digest now (digest.published, once per period)",
+)
+async def publish(request: Request, principal: Manager, kind: Kind, period: Label) -> PublishedView:
+    """What the scheduler does on Monday / the 1st, on demand — e.g. for a period
+    the scheduler never reached. ``published`` is false if it went out before."""
+    target = _period(request, kind, period, ended=True)
+    digests = Digests(request.app.state.db, request.app.state.settings)
+    published = await digests.publish(target, now=datetime.now(UTC))
+    stored = await digests.stored(target)
+    return PublishedView(
+        kind=target.kind,
+        period=target.label,
+        published=published,
+        published_at=stored.published_at if stored else None,
+    )
