@@ -1,16 +1,23 @@
-"""The agents' hotline API: create linked to a customer, amend, list mine, search,
-attachments, the contact endpoint and the key-account line."""
+"""The agents' hotline API: create linked to a customer, amend, withdraw, list mine,
+search, attachments, the contact endpoint and the key-account line."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tousu_common.db import Database
+from tousu_common.events import new_event
+from tousu_common.events.catalog import ComplaintCategory, ComplaintClosed, Urgency
+from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.domain.tracking import verify_tracking_token
+from tousu_intake.handlers.tracking import project_event
 
 from .conftest import count_rows, outbox_events, stored_files
 
@@ -245,3 +252,121 @@ async def test_json_bodies_stay_small_while_uploads_may_be_large(
         headers=agent,
     )
     assert upload.status_code == 201, upload.text
+
+
+# --- withdrawal and feedback_requested ----------------------------------------
+
+
+async def status_of(db: Database, cid: object) -> str:
+    async with db.sessions() as session:
+        return await session.scalar(
+            sa.select(ComplaintRow.status).where(ComplaintRow.id == UUID(str(cid)))
+        )
+
+
+async def test_agent_withdraws_once_with_the_reason_on_the_event(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database
+) -> None:
+    agent = headers_for("agent")
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    url = f"/v1/complaints/{created['id']}/withdraw"
+    response = await client.post(url, json={"reason": "  客户已自行修复  "}, headers=agent)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "withdrawn" and body["reason"] == "客户已自行修复"
+    assert body["reference"] == created["reference"]
+    events = await outbox_events(db)
+    assert [e["type"] for e in events] == ["complaint.received", "complaint.withdrawn"]
+    withdrawn = events[1]
+    assert withdrawn["complaint_id"] == created["id"]
+    assert withdrawn["reference"] == created["reference"]
+    assert withdrawn["reason"] == "客户已自行修复" and withdrawn["by"] == body["by"]
+    assert withdrawn["withdrawn_at"]
+    assert await status_of(db, created["id"]) == "withdrawn"
+    # no longer among the caller's open complaints
+    open_list = await client.get("/v1/complaints?open=true", headers=agent)
+    assert created["id"] not in [c["id"] for c in open_list.json()["items"]]
+
+    again = await client.post(url, json={"reason": "再撤一次"}, headers=headers_for("csc"))
+    assert again.status_code == 409
+    error = again.json()["error"]
+    assert error["code"] == "conflict"
+    assert error["fields"] == [{"field": "complaint_id", "problem": "already withdrawn"}]
+    assert len(await outbox_events(db)) == 2
+    assert await status_of(db, created["id"]) == "withdrawn"
+
+
+async def test_a_closed_complaint_cannot_be_withdrawn(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database
+) -> None:
+    agent = headers_for("agent")
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    now = datetime.now(UTC)
+    closed = ComplaintClosed(
+        complaint_id=created["id"],
+        reference=created["reference"],
+        case_id=uuid4(),
+        by="csc-1",
+        at=now,
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.general,
+        owner_department="quality",
+        opened_at=now,
+    )
+    async with db.transaction() as session:
+        await project_event(session, new_event(closed, source="tousu/rectification"))
+    response = await client.post(
+        f"/v1/complaints/{created['id']}/withdraw", json={"reason": "晚了"}, headers=agent
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["fields"][0]["problem"] == "already closed"
+    assert [e["type"] for e in await outbox_events(db)] == ["complaint.received"]
+    assert await status_of(db, created["id"]) == "closed"
+
+
+async def test_withdrawal_needs_the_right_role_a_known_complaint_and_a_reason(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database
+) -> None:
+    agent = headers_for("agent")
+    created = (await client.post("/v1/complaints", json=complaint(), headers=agent)).json()
+    url = f"/v1/complaints/{created['id']}/withdraw"
+    for role in ("quality", "gateway", "service", "department"):
+        refused = await client.post(url, json={"reason": "x"}, headers=headers_for(role))
+        assert refused.status_code == 403, role
+    assert (await client.post(url, json={"reason": "x"})).status_code == 401
+    unknown = await client.post(
+        f"/v1/complaints/{uuid4()}/withdraw", json={"reason": "x"}, headers=agent
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    for bad in ({}, {"reason": "   "}, {"reason": "x" * 2001}, {"reason": "x", "by": "me"}):
+        invalid = await client.post(url, json=bad, headers=agent)
+        assert invalid.status_code == 422, bad
+        assert any(
+            "reason" in f["field"] or "by" in f["field"] for f in invalid.json()["error"]["fields"]
+        )
+    longest = await client.post(url, json={"reason": "原" * 2000}, headers=agent)
+    assert longest.status_code == 200
+    events = await outbox_events(db)
+    assert [e["type"] for e in events] == ["complaint.received", "complaint.withdrawn"]
+    assert len(events[1]["reason"]) == 2000
+
+
+async def test_hotline_passes_feedback_requested_to_the_event(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict], db: Database
+) -> None:
+    agent = headers_for("agent")
+    wanted = await client.post(
+        "/v1/complaints", json=complaint(feedback_requested=True), headers=agent
+    )
+    default = await client.post("/v1/complaints", json=complaint(), headers=agent)
+    assert wanted.status_code == default.status_code == 201
+    bad = await client.post(
+        "/v1/complaints", json=complaint(feedback_requested="maybe"), headers=agent
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"][0]["field"].endswith("feedback_requested")
+    events = await outbox_events(db)
+    assert [(e["type"], e["feedback_requested"]) for e in events] == [
+        ("complaint.received", True),
+        ("complaint.received", False),
+    ]

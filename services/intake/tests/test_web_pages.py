@@ -1,4 +1,5 @@
-"""The public form and tracking page over HTTP, in process, on both databases."""
+"""The public form and tracking page over HTTP, in process, on both databases
+(filing, feedback wish, tracking, adding information, answering a plan, withdrawing)."""
 
 from __future__ import annotations
 
@@ -368,3 +369,82 @@ async def test_closing_and_reopening_move_the_complaint_out_of_and_back_into_ope
     async with db.transaction() as session:
         await project_event(session, new_event(reopened, source="tousu/rectification"))
     assert await status() == "received"
+
+
+# --- withdrawal and feedback_requested ----------------------------------------
+
+
+async def status_of(db: Database, cid: UUID) -> str:
+    async with db.sessions() as session:
+        return await session.scalar(sa.select(ComplaintRow.status).where(ComplaintRow.id == cid))
+
+
+async def test_web_form_checkbox_sets_feedback_requested(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    page = await web.get("/complaint")
+    assert 'type="checkbox" id="feedback_requested"' in page.text
+    assert '<label for="feedback_requested">希望了解内部整改措施及结果</label>' in page.text
+    english = await web.get("/complaint?lang=en")
+    assert "Tell me what you changed internally and the result" in english.text
+    ticked = await submit(web, {"feedback_requested": "1"})
+    plain = await submit(web)
+    assert ticked.status_code == plain.status_code == 201
+    events = await count(db, "complaint.received")
+    assert [e["feedback_requested"] for e in events] == [True, False]
+    # a form with errors keeps the box ticked
+    again = await submit(web, {"feedback_requested": "1", "name": ""})
+    assert again.status_code == 422
+    assert re.search(r'id="feedback_requested"[^>]*checked', again.text)
+
+
+async def test_customer_withdraws_on_the_tracking_page(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    reference, token, link = await filed(web)
+    page = await web.get(link)
+    assert 'action="/track/' + reference + '/withdraw"' in page.text
+    assert '<label for="withdraw-reason">撤回原因</label>' in page.text
+    form = {"csrf_token": csrf(page.text), "token": token, "lang": "zh"}
+    no_reason = await web.post(f"/track/{reference}/withdraw", data=form)
+    assert no_reason.status_code == 422 and 'id="withdraw-reason-error"' in no_reason.text
+    response = await web.post(
+        f"/track/{reference}/withdraw", data={**form, "withdraw_reason": "问题已解决"}
+    )
+    assert response.status_code == 303
+    [withdrawn] = await count(db, "complaint.withdrawn")
+    assert withdrawn["reason"] == "问题已解决" and withdrawn["by"] == "customer"
+    assert withdrawn["reference"] == reference
+    assert await status_of(db, await complaint_id(db, reference)) == "withdrawn"
+    after = await web.get(response.headers["location"].replace("http://service", ""))
+    assert "您的投诉已撤回。" in after.text and 'id="status">已撤回<' in after.text
+    assert 'id="withdraw"' not in after.text  # only while open
+    twice = await web.post(
+        f"/track/{reference}/withdraw", data={**form, "withdraw_reason": "再次撤回"}
+    )
+    assert twice.status_code == 409
+    assert len(await count(db, "complaint.withdrawn")) == 1
+
+
+async def test_tracking_page_withdrawal_refuses_a_forged_csrf_token_or_a_wrong_token(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    reference, token, link = await filed(web)
+    await web.get(link)  # the browser holds the cookie; the attacker guesses the field
+    url = f"/track/{reference}/withdraw"
+    forged = await web.post(
+        url, data={"csrf_token": "1700000000.deadbeef", "token": token, "withdraw_reason": "x"}
+    )
+    assert forged.status_code == 403
+    page = await web.get(link)
+    other_purpose = (await web.get("/complaint")).text  # a token minted for another form
+    refused = await web.post(
+        url, data={"csrf_token": csrf(other_purpose), "token": token, "withdraw_reason": "x"}
+    )
+    assert refused.status_code == 403
+    wrong_token = await web.post(
+        url, data={"csrf_token": csrf(page.text), "token": "nope", "withdraw_reason": "x"}
+    )
+    assert wrong_token.status_code == 404
+    assert await count(db, "complaint.withdrawn") == []
+    assert await status_of(db, await complaint_id(db, reference)) == "received"

@@ -1,5 +1,5 @@
 """``/v1/complaints``: what call-centre agents use while the caller is on the line —
-create, list mine, search, read, amend, download attachments — and the contact
+create, list mine, search, read, amend, withdraw, download attachments — and the contact
 endpoint other services read with a service token."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, NotFound
@@ -26,6 +26,7 @@ from tousu_intake.domain.customers import ContactKind, normalise_phone
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
 from tousu_intake.handlers.receive import Receipt, receive_complaint
+from tousu_intake.handlers.withdraw import MAX_REASON, withdraw_complaint
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 
@@ -111,6 +112,25 @@ class AmendmentCreated(BaseModel):
     from_customer: bool
     amended_at: datetime
     attachments: list[UUID]
+
+
+class WithdrawComplaint(BaseModel):
+    """Why the customer no longer wants the complaint handled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)
+    ]
+
+
+class ComplaintWithdrawnView(BaseModel):
+    complaint_id: UUID
+    reference: str
+    status: str
+    reason: str
+    by: str
+    withdrawn_at: datetime
 
 
 def receipt_response(receipt: Receipt) -> JSONResponse:
@@ -269,6 +289,34 @@ async def add_amendment(
         from_customer=amendment.from_customer,
         amended_at=amendment.amended_at,
         attachments=amendment.attachments,
+    )
+
+
+@router.post(
+    "/{complaint_id}/withdraw",
+    response_model=ComplaintWithdrawnView,
+    summary="Withdraw a complaint (the customer no longer wants it handled)",
+    description="Sets the status to `withdrawn` and emits `complaint.withdrawn` (routing "
+    "stops its clocks, rectification closes the case as withdrawn). 409 if the complaint "
+    "is already withdrawn or closed; nothing is written then.",
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {"model": ErrorBody, "description": "Already withdrawn or closed"},
+    },
+)
+async def withdraw(
+    request: Request, complaint_id: UUID, body: WithdrawComplaint, principal: AgentOrCsc
+) -> ComplaintWithdrawnView:
+    withdrawal = await withdraw_complaint(
+        request.app.state.db, complaint_id=complaint_id, reason=body.reason, by=principal.subject
+    )
+    return ComplaintWithdrawnView(
+        complaint_id=withdrawal.complaint_id,
+        reference=withdrawal.reference,
+        status=withdrawal.status,
+        reason=withdrawal.reason,
+        by=withdrawal.by,
+        withdrawn_at=withdrawal.withdrawn_at,
     )
 
 

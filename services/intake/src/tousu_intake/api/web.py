@@ -28,7 +28,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from tousu_common.errors import InvalidInput, PayloadTooLarge
+from tousu_common.errors import Conflict, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import Channel, CustomerDecision
 from tousu_intake.api.web_text import TEXT, pick_language
 from tousu_intake.api.webguard import (
@@ -42,6 +42,7 @@ from tousu_intake.api.webguard import (
 from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.model import FINISHED_STATUSES, ComplaintStatus
 from tousu_intake.domain.timeline import action_name, department_name, describe, stage_label
 from tousu_intake.domain.tracking import verify_tracking_token
 from tousu_intake.handlers.channel_filing import file_problem
@@ -52,7 +53,9 @@ from tousu_intake.handlers.web_channel import (
     decide,
     file_from_web,
     load_tracking,
+    withdraw_from_web,
 )
+from tousu_intake.handlers.withdraw import MAX_REASON
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +289,8 @@ def _form_context(
 @router.get("/complaint", response_class=HTMLResponse)
 async def complaint_form(request: Request, lang: str | None = None) -> Response:
     lang = pick_language(lang)
-    context, new_cookie = _form_context(request, lang, dict.fromkeys(_LIMITS, ""), {})
+    values = {**dict.fromkeys(_LIMITS, ""), "feedback_requested": ""}
+    context, new_cookie = _form_context(request, lang, values, {})
     return _set_cookie(request, _page(request, "web/form.html", lang, context), new_cookie)
 
 
@@ -332,6 +336,7 @@ async def submit_complaint(request: Request) -> Response:
             {"heading": t["thanks_title"], "message": t["thanks"]},
         )
     values = {name: _text(form, name) for name in _LIMITS}
+    values["feedback_requested"] = "1" if _text(form, "feedback_requested") else ""
     errors = _validate(values, lang)
     files, file_problem = await _files(form, settings, lang)
     if file_problem:
@@ -351,6 +356,7 @@ async def submit_complaint(request: Request) -> Response:
         serial_number=values["serial_number"] or None,
         language=lang,
         files=tuple(files),
+        feedback_requested=bool(values["feedback_requested"]),
     )
     try:
         filed = await file_from_web(request.app.state.db, settings, command)
@@ -436,19 +442,26 @@ def _track_context(
         for entry in sorted(view.entries, key=lambda e: e.at)
     ]
     other = "en" if lang == "zh" else "zh"
+    # The complaint row knows a withdrawal at once; the read model a moment later.
+    stage = state.stage
+    if complaint.status == ComplaintStatus.withdrawn:
+        stage = "withdrawn"
+    is_open = complaint.status not in FINISHED_STATUSES and stage not in ("closed", "withdrawn")
     context = {
         "reference": complaint.reference,
         "title": complaint.title,
         "received_at": _local(settings, complaint.received_at),
         "received_iso": complaint.received_at.isoformat(),
-        "stage": stage_label(state.stage, lang),
+        "stage": stage_label(stage, lang),
         "owner": department_name(state.owner_department, lang),
         "plan": plan,
         "decision_sent": state.decision_sent,
         "history": history,
         "token": token,
         "csrf_token": csrf,
-        "can_add": state.stage != "withdrawn",
+        "can_add": stage != "withdrawn",
+        "can_withdraw": is_open,
+        "withdraw_max": MAX_REASON,
         "notice": notice,
         "errors": errors or {},
         "other_lang": other,
@@ -471,7 +484,11 @@ async def tracking_page(
         return _not_found(request, fallback)
     lang = pick_language(lang, view.complaint.language)
     t = TEXT[lang]
-    notice = {"added": t["added"], "decision": t["decision_sent"]}.get(done)
+    notice = {
+        "added": t["added"],
+        "decision": t["decision_sent"],
+        "withdrawn": t["withdrawn"],
+    }.get(done)
     context, new_cookie = _track_context(request, view, token, lang, notice=notice)
     return _set_cookie(request, _page(request, "web/track.html", lang, context), new_cookie)
 
@@ -558,3 +575,34 @@ async def answer_plan(request: Request, reference: str) -> Response:
     except DecisionNotOpen:
         log.info("decision posted for a plan that is not open")
     return RedirectResponse(_track_url(request, reference, token, lang, done="decision"), 303)
+
+
+@router.post("/track/{reference}/withdraw", response_class=HTMLResponse)
+async def withdraw_on_tracking_page(request: Request, reference: str) -> Response:
+    stop, form, view, lang = await _tracking_post(request, reference)
+    if stop is not None:
+        return stop
+    assert form is not None and view is not None
+    token = _text(form, "token")
+    reason = _text(form, "withdraw_reason")
+    errors = {}
+    if not reason:
+        errors["withdraw_reason"] = TEXT[lang]["withdraw_needs_reason"]
+    elif len(reason) > MAX_REASON:
+        errors["withdraw_reason"] = TEXT[lang]["too_long"].format(max=MAX_REASON)
+    status_code = 422
+    if not errors:
+        try:
+            await withdraw_from_web(request.app.state.db, view.complaint, reason)
+        except Conflict:  # already withdrawn or closed (e.g. a second tab)
+            log.info("withdrawal posted for a complaint that is not open")
+            status_code = 409
+            view = await load_tracking(request.app.state.db, view.complaint.reference) or view
+        else:
+            return RedirectResponse(
+                _track_url(request, reference, token, lang, done="withdrawn"), 303
+            )
+    notice = TEXT[lang]["withdraw_not_open"] if status_code == 409 else None
+    context, new_cookie = _track_context(request, view, token, lang, notice=notice, errors=errors)
+    response = _page(request, "web/track.html", lang, context, status_code=status_code)
+    return _set_cookie(request, response, new_cookie)

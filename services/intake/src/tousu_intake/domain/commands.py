@@ -53,6 +53,11 @@ class ReceiveComplaint(BaseModel):
     product_model: Annotated[Text, StringConstraints(max_length=100)] | None = None
     serial_number: Annotated[Text, StringConstraints(max_length=100)] | None = None
     language: Literal["zh", "en"] = "zh"
+    feedback_requested: bool = Field(
+        default=False,
+        description="The customer asked to be told the internal rectification measures "
+        "and their result (not only the fix for them).",
+    )
     channel: Literal[Channel.hotline] = Field(
         default=Channel.hotline, description="Only the hotline channel is open on this endpoint."
     )
@@ -70,6 +75,7 @@ class ReceiveComplaint(BaseModel):
             product_model=self.product_model,
             serial_number=self.serial_number,
             language=self.language,
+            feedback_requested=self.feedback_requested,
         )
 
 

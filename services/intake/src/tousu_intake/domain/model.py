@@ -3,7 +3,8 @@
 A complaint is received exactly once, on one channel, and gets a reference
 (``TS-<year>-<serial>``) that people read out on the phone. Receiving it
 raises :class:`ComplaintReceived` — the only place that event is built;
-follow-ups raise :class:`ComplaintAmended`.
+follow-ups raise :class:`ComplaintAmended`; a withdrawal (by staff or the
+customer) raises :class:`ComplaintWithdrawn`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tousu_common.events.catalog import (
     Channel,
     ComplaintAmended,
     ComplaintReceived,
+    ComplaintWithdrawn,
     CustomerSegment,
     CustomerTier,
     EventPayload,
@@ -31,9 +33,10 @@ class ComplaintStatus:
     received = "received"
     #: OCR could not read the fax/letter well enough: an agent types the text.
     needs_transcription = "needs_transcription"
-    # Written by the tracking read model (routing/cases events), never by intake's
-    # own commands; listed so "open" has one definition.
+    # Written by the tracking read model (rectification's complaint.closed /
+    # complaint.reopened); listed so "open" has one definition.
     closed = "closed"
+    #: Set by :meth:`Complaint.withdraw` (and mirrored again by the read model).
     withdrawn = "withdrawn"
 
 
@@ -187,6 +190,25 @@ class Complaint:
             by=by,
             attachment_count=attachment_count,
             from_customer=from_customer,
+        )
+        self.events.append(event)
+        return event
+
+    def withdraw(self, *, reason: str, by: str, at: datetime) -> ComplaintWithdrawn:
+        """The customer no longer wants the complaint handled (told by phone to an
+        agent, or on the tracking page). 409 if it is already withdrawn or closed."""
+        if self.status in FINISHED_STATUSES:
+            raise Conflict(
+                f"complaint {self.reference} is already {self.status}",
+                fields=[{"field": "complaint_id", "problem": f"already {self.status}"}],
+            )
+        self.status = ComplaintStatus.withdrawn
+        event = ComplaintWithdrawn(
+            complaint_id=self.id,
+            reference=self.reference,
+            reason=reason,
+            withdrawn_at=at,
+            by=by[:100],
         )
         self.events.append(event)
         return event

@@ -1,4 +1,5 @@
-"""What the public web pages ask intake to do: file, add information, answer a plan."""
+"""What the public web pages ask intake to do: file, add information, answer a plan,
+withdraw."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tousu_intake.handlers.channel_filing import (
     file_complaint,
     record_decision,
 )
+from tousu_intake.handlers.withdraw import Withdrawal, withdraw_complaint
 
 
 async def file_from_web(db: Database, settings: Settings, command: ReceiveFromChannel) -> Filed:
@@ -84,3 +86,8 @@ async def decide(
             via=Channel.web,
         )
         await tracking.mark_decision_sent(complaint.id, decision.value)
+
+
+async def withdraw_from_web(db: Database, complaint: ComplaintRow, reason: str) -> Withdrawal:
+    """The customer withdraws on the tracking page (Conflict if no longer open)."""
+    return await withdraw_complaint(db, complaint_id=complaint.id, reason=reason, by="customer")
