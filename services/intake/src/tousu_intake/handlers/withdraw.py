@@ -1,6 +1,6 @@
 """Withdrawing a complaint: status ``withdrawn`` and ``complaint.withdrawn`` in one
 transaction. Routing stops its clocks, rectification closes the case as withdrawn,
-notify tells whoever needs to know."""
+notify counts it in its digests."""
 
 from __future__ import annotations
 
