@@ -2,7 +2,8 @@
 
 A two-page fax is OCR'd and announced with channel ``fax``; an unreadable fax
 waits in the transcription queue and the typed text goes out as
-``complaint.amended``; a key customer's complaint is flagged on the broker.
+``complaint.amended``; a key customer's complaint is flagged on the broker; a
+withdrawal goes out as ``complaint.withdrawn`` and reaches the tracking page.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from tousu_common.devstack import Stack
 from tousu_common.testing.helpers import header, read_topic
 
-from ..conftest import eventually, get_json_if
+from ..conftest import complaint_body, eventually, get_json_if
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +185,42 @@ def test_corrupt_pdf_fax_is_refused_and_leaves_nothing_behind(
             "/v1/customers/lookup", params={"fax": "+86 10 6666 0000"}, headers=staff
         ).json()
     assert after == before and nobody == [] and files() == before_files
+
+
+def test_withdrawal_reaches_the_broker_and_the_customers_tracking_page(
+    stack: Stack, auth: Callable[..., dict[str, str]]
+) -> None:
+    with httpx.Client(base_url=stack.url("intake"), timeout=30) as client:
+        created = client.post(
+            "/v1/complaints",
+            json=complaint_body(feedback_requested=True),
+            headers=auth("agent"),
+        )
+        assert created.status_code == 201, created.text
+        complaint_id = created.json()["id"]
+        withdrawn = client.post(
+            f"/v1/complaints/{complaint_id}/withdraw",
+            json={"reason": "客户电话告知已自行解决"},
+            headers=auth("agent", sub="agent-withdraw"),
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        again = client.post(
+            f"/v1/complaints/{complaint_id}/withdraw", json={"reason": "x"}, headers=auth("csc")
+        )
+        assert again.status_code == 409
+        contact = client.get(f"/v1/complaints/{complaint_id}/contact", headers=auth("agent"))
+        tracking_url = contact.json()["tracking_url"]
+
+        def shows_withdrawal() -> str | None:
+            page = client.get(tracking_url)
+            return page.text if "投诉已撤回。" in page.text else None
+
+        # intake's own consumer reads the event back into the tracking history
+        page = eventually(shows_withdrawal)
+        assert 'id="withdraw"' not in page
+
+    events = events_for(stack, complaint_id, 2)
+    assert [kind for kind, _ in events[:2]] == ["complaint.received", "complaint.withdrawn"]
+    assert events[0][1]["feedback_requested"] is True
+    assert events[1][1]["reason"] == "客户电话告知已自行解决"
+    assert events[1][1]["by"] == "agent-withdraw"
