@@ -294,6 +294,23 @@ async def test_agent_withdraws_once_with_the_reason_on_the_event(
     assert error["fields"] == [{"field": "complaint_id", "problem": "already withdrawn"}]
     assert len(await outbox_events(db)) == 2
     assert await status_of(db, created["id"]) == "withdrawn"
+    # rectification ends the case for it with complaint.closed(withdrawn=true): still withdrawn
+    now = datetime.now(UTC)
+    case_ended = ComplaintClosed(
+        complaint_id=created["id"],
+        reference=created["reference"],
+        case_id=uuid4(),
+        by="system",
+        at=now,
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.general,
+        owner_department="quality",
+        opened_at=now,
+        withdrawn=True,
+    )
+    async with db.transaction() as session:
+        await project_event(session, new_event(case_ended, source="tousu/rectification"))
+    assert await status_of(db, created["id"]) == "withdrawn"
 
 
 async def test_a_closed_complaint_cannot_be_withdrawn(

@@ -12,7 +12,9 @@ from tousu_common.events.catalog import (
     CaseOpened,
     ComplaintAmended,
     ComplaintCategory,
+    ComplaintClosed,
     ComplaintTriaged,
+    ComplaintWithdrawn,
     ResolutionAccepted,
     ResolutionAction,
     ResolutionDecisionReceived,
@@ -171,6 +173,35 @@ def test_internal_events_and_staff_notes_are_not_shown() -> None:
         source="test",
     )
     assert entry_for(warning) is None and entry_for(note) is None
+
+
+def test_a_withdrawal_stays_withdrawn_when_the_case_is_closed_for_it() -> None:
+    """Rectification ends the case with complaint.closed(withdrawn=true); in either
+    arrival order the customer reads "withdrawn", once, never "closed"."""
+    withdrawn = new_event(
+        ComplaintWithdrawn(
+            complaint_id=CID, reference=REF, reason="已解决", withdrawn_at=at(5), by="customer"
+        ),
+        source="test",
+    )
+    closed = new_event(
+        ComplaintClosed(
+            complaint_id=CID,
+            reference=REF,
+            case_id=uuid4(),
+            by="system",
+            at=at(5),
+            category=ComplaintCategory.product_quality,
+            urgency=Urgency.urgent,
+            owner_department="quality",
+            opened_at=at(2),
+            withdrawn=True,
+        ),
+        source="test",
+    )
+    assert entry_for(closed) is None
+    assert run([triaged(), withdrawn, closed]).stage == "withdrawn"
+    assert run([triaged(), closed, withdrawn]).stage == "withdrawn"
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

@@ -161,6 +161,10 @@ def entry_for(event: Event) -> Entry | None:
             return Entry("rectification_verified", data.at)
         case RectificationFeedbackRequested():
             return Entry("rectification_feedback", data.at, {"summary": data.summary})
+        case ComplaintClosed(withdrawn=True):
+            # The case ended because the customer withdrew: intake's own
+            # complaint.withdrawn already says so; "closed" would hide it.
+            return None
         case ComplaintClosed():
             return Entry("closed", data.at)
         case ComplaintReopened():
