@@ -33,7 +33,10 @@ SHARED_PREFIX = "TOUSU_"
 FAKE_HOST_ENV = {
     "POSTGRES_PASSWORD": "pg-password-from-the-environment",
     "TOUSU_JWT_SECRET": "jwt-secret-from-the-environment-0123456789",
+    "SMTP_HOST": "relay.example.internal",
 }
+# Ports a service publishes besides its HTTP port: intake's complaints mailbox.
+EXTRA_PORTS = {"intake": [("127.0.0.1", 2525, 2525)]}
 
 _SUBSTITUTION = re.compile(
     r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -103,23 +106,37 @@ def service_prefix(name: str) -> str:
 
 
 def setting_name(variable: str, name: str) -> str | None:
-    """The settings field a TOUSU_ variable feeds, or None for other variables."""
+    """The settings field a TOUSU_ variable feeds, or None for other variables.
+
+    ``TOUSU_INTAKE_URL`` read by intake is the shared ``intake_url`` (there is no
+    intake field ``url``), as pydantic-settings resolves it: a prefix counts only
+    when what follows it is a field."""
     upper = variable.upper()
-    for prefix in (service_prefix(name), SHARED_PREFIX):
-        if upper.startswith(prefix):
-            return upper[len(prefix) :].lower()
-    return None
+    fields = settings_class(name).model_fields
+    candidates = [
+        upper[len(prefix) :].lower()
+        for prefix in (service_prefix(name), SHARED_PREFIX)
+        if upper.startswith(prefix)
+    ]
+    for candidate in candidates:
+        if candidate in fields:
+            return candidate
+    return candidates[0] if candidates else None
 
 
 def effective_settings(compose: dict[str, Any], name: str) -> dict[str, str]:
     """Field -> value as the service sees it: the service prefix wins over the shared one."""
     env = resolved_environment(compose, name)
+    fields = settings_class(name).model_fields
     shared, own = {}, {}
     for variable, value in env.items():
         upper = variable.upper()
         if upper.startswith(service_prefix(name)):
-            own[upper[len(service_prefix(name)) :].lower()] = value
-        elif upper.startswith(SHARED_PREFIX):
+            field = upper[len(service_prefix(name)) :].lower()
+            if field in fields:
+                own[field] = value
+                continue
+        if upper.startswith(SHARED_PREFIX):
             shared[upper[len(SHARED_PREFIX) :].lower()] = value
     return {**shared, **own}
 
@@ -316,7 +333,8 @@ def test_service_port_is_the_documented_one_and_matches_uvicorn(compose, name):
     assert option(argv, "--host") == "0.0.0.0"
     assert option(argv, "--port") == str(SERVICE_PORTS[name])
     assert published_ports(compose, name) == [
-        ("127.0.0.1", SERVICE_PORTS[name], SERVICE_PORTS[name])
+        ("127.0.0.1", SERVICE_PORTS[name], SERVICE_PORTS[name]),
+        *EXTRA_PORTS.get(name, []),
     ]
 
 
@@ -421,3 +439,23 @@ def test_each_service_migrates_before_starting_its_app(compose, name):
     assert "--factory" in argv
     assert f"tousu_{name}.main:create_app" in argv
     assert "--no-access-log" in argv
+
+
+@pytest.mark.parametrize("name", ["intake", "rectification", "notify"])
+def test_services_that_keep_files_keep_them_on_a_volume(compose, name):
+    """The containers are read-only: attachments, raw mail, evidence and documents
+    must land on a named volume at the configured data_dir."""
+    data_dir = effective_settings(compose, name).get("data_dir")
+    assert data_dir == "/data", f"{name}: data_dir is {data_dir!r}"
+    volumes = service(compose, name).get("volumes") or []
+    mounts = {str(v).split(":")[1] for v in volumes if ":" in str(v)}
+    assert "/data" in mounts, f"{name}: nothing mounted at /data"
+    named = {str(v).split(":")[0] for v in volumes}
+    assert named <= set(compose.get("volumes") or {}), f"{name}: undeclared volume"
+
+
+def test_image_has_ocr_and_chromium_for_fax_and_documents():
+    text = DOCKERFILE.read_text()
+    for package in ("tesseract-ocr-chi-sim", "tesseract-ocr-eng", "chromium", "fonts-wqy-zenhei"):
+        assert package in text, f"the image does not install {package}"
+    assert "TOUSU_CHROMIUM=/usr/bin/chromium" in text
