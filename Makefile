@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Test files run in parallel (one file per worker, so module-scoped stacks are
+# reused); most of a stack test's time is waiting on the broker, not CPU.
+TEST_WORKERS ?= 4
 
 .PHONY: run test test-fast lint fmt contract bench token clean
 
@@ -21,7 +24,7 @@ test: $(STAMP)
 	./scripts/ensure-system-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/tousu contract
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not integration"
