@@ -252,3 +252,28 @@ def test_a_missing_link_or_name_prints_as_nothing() -> None:
     result = templates.render("acknowledgement", "zh", context)
     assert "None" not in result.text + result.html + result.sms
     assert "客户，您好" in result.text
+
+
+def test_a_case_closed_because_the_customer_withdrew_sends_the_customer_nothing() -> None:
+    from datetime import UTC, datetime
+
+    from tousu_common.events import new_event
+    from tousu_common.events.catalog import ComplaintCategory, ComplaintClosed, Urgency
+
+    from .factories import case_fields
+
+    def closed(*, withdrawn: bool):  # type: ignore[no-untyped-def]
+        payload = ComplaintClosed(
+            **case_fields(None),
+            category=ComplaintCategory.service_quality,
+            urgency=Urgency.general,
+            owner_department="csc",
+            opened_at=datetime.now(UTC),
+            withdrawn=withdrawn,
+        )
+        return new_event(payload, source="tousu/rectification")
+
+    plan = {"facts": Facts(), "subscriptions": [], "department_contacts": {}}
+    [delivery] = plan_deliveries(closed(withdrawn=False), **plan)
+    assert delivery.template is Template.closed
+    assert plan_deliveries(closed(withdrawn=True), **plan) == []

@@ -220,7 +220,9 @@ def plan_deliveries(
     context = template_context(event)
     customer_language = getattr(event.data, "language", None) or facts.language or "zh"
 
-    if event.type in CUSTOMER_TEMPLATES:
+    # A case closed because the customer withdrew needs no "closed" message.
+    withdrawn = event.type == "complaint.closed" and getattr(event.data, "withdrawn", False)
+    if event.type in CUSTOMER_TEMPLATES and not withdrawn:
         # E-mail if intake has an address, else SMS: decided when it is sent.
         planned.append(
             PlannedDelivery(
