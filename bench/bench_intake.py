@@ -37,21 +37,42 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from tousu_common.auth import mint_token  # noqa: E402
 from tousu_common.devstack import SERVICES, Stack, free_port, wait_for_port  # noqa: E402
+from tousu_common.mailsink import MailSink  # noqa: E402
 
 BODY = {
     "title": "发动机漏油，车辆停在高速上",
     "description": "客户的卡车在高速上发动机漏油，已经停机，急需处理。" * 4,
     "customer_name": "王建国",
-    "customer_phone": "+86 138 0013 8000",
+    "customer_phone": "PHONE-SLOT",
     "product_model": "YC6L-280",
-    "serial_number": "SN-2026-0001",
+    "serial_number": "SN-BENCH-SERIAL",
 }
+# Routing links a repeat (same customer, same serial, similar text) to the open
+# complaint instead of triaging it, so every posted complaint names its own
+# serial; callers come from a pool of 1,000 phone numbers, as a call centre's
+# do (the first call of each creates a provisional customer, later ones find it).
+CALLERS = 1000
 
 WRK_SCRIPT = """
 wrk.method = "POST"
-wrk.body = [[{body}]]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {token}"
+local template = [[{body}]]
+-- each thread gets its own number (setup runs in wrk's main state), each request
+-- its own serial, so no complaint is a duplicate of another
+local threads_seen = 0
+function setup(thread)
+  threads_seen = threads_seen + 1
+  thread:set("thread_number", threads_seen)
+end
+local sent = 0
+function request()
+  sent = sent + 1
+  local serial = string.format("SN-%d-%d-%d", {run}, thread_number, sent)
+  local phone = string.format("+86 139 %04d %04d", thread_number, sent % {callers_per_thread})
+  local body = template:gsub("SN%-BENCH%-SERIAL", serial):gsub("PHONE%-SLOT", phone)
+  return wrk.format(nil, nil, nil, body)
+end
 -- the count bound; the time bound is wrk's -d
 local limit = {per_thread}
 local completed = 0
@@ -90,6 +111,8 @@ def run_wrk(
         WRK_SCRIPT.format(
             body=json.dumps(BODY, ensure_ascii=False),
             token=token,
+            run=int(time.time()),
+            callers_per_thread=CALLERS // threads,
             per_thread=max(1, requests // threads),
         )
     )
@@ -127,7 +150,12 @@ async def paced(url: str, token: str, rate: float, seconds: float) -> dict[str, 
 
     async def one(client: httpx.AsyncClient) -> None:
         started = time.perf_counter()
-        response = await client.post(url, json=BODY, headers=headers)
+        body = {
+            **BODY,
+            "serial_number": f"SN-PACED-{time.time_ns()}",
+            "customer_phone": f"+86 137 {len(latencies) % CALLERS:08d}",
+        }
+        response = await client.post(url, json=body, headers=headers)
         latencies.append(time.perf_counter() - started)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
@@ -282,8 +310,13 @@ def main() -> int:
 
         cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="tousu-bench-pg-"))).start()
         database_urls = {spec.name: cluster.create_database(spec.name) for spec in SERVICES}
+    # notify delivers its acknowledgements to a real SMTP server, as in production
+    mail = MailSink().start()
     stack = Stack(
-        var_dir=work, database_urls=database_urls, ports={s.name: free_port() for s in SERVICES}
+        var_dir=work,
+        database_urls=database_urls,
+        ports={s.name: free_port() for s in SERVICES},
+        mail_port=mail.port,
     )
     ceiling_port = free_port()
     ceiling = None
@@ -316,6 +349,7 @@ def main() -> int:
             ceiling.terminate()
             ceiling.wait(10)
         stack.stop()
+        mail.stop()
         if cluster:
             cluster.stop()
 
