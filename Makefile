@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	./scripts/ensure-system-deps.sh
 	$(BIN)/tousu run
 
 # Unit + integration tests on the real broker, SQLite and (if installed) PostgreSQL.

@@ -260,3 +260,26 @@ async def test_concurrent_retries_of_one_fax_file_one_complaint_and_keep_one_fil
     assert await count_rows(db, "complaints") == 1
     # The losers' files were deleted when their transactions rolled back.
     assert await count_rows(db, "attachments") == 1 and len(stored_files(data_dir)) == 1
+
+
+async def test_a_fax_on_a_machine_without_tesseract_is_filed_for_a_person_to_type(
+    client: httpx.AsyncClient,
+    headers_for: Callable[..., dict],
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No OCR installed (a fresh `make run` without the Debian packages): the fax is
+    not lost and not a 500 — it waits in the transcription queue."""
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    response = await client.post(
+        "/v1/channels/fax",
+        data={"sender_fax": "+86 536 229 7002"},
+        files={"document": ("fax.tif", tiff([text_page(PAGE_1)]), "image/tiff")},
+        headers=headers_for("gateway"),
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "needs_transcription"
+    [received] = await outbox_events(db)
+    assert received["needs_transcription"] is True

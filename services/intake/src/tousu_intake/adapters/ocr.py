@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import threading
 import unicodedata
@@ -29,6 +30,8 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from tousu_common.errors import InvalidInput
 from tousu_intake.config import Settings
+
+log = logging.getLogger(__name__)
 
 # pytesseract starts tesseract with this process's environment (os.environ).
 os.environ["OMP_THREAD_LIMIT"] = "1"
@@ -166,6 +169,11 @@ def read_document(data: bytes, content_type: str, settings: Settings, field: str
             count += 1
             try:
                 page_lines, page_confidences = _read_page(page, settings)
+            except pytesseract.TesseractNotFoundError:
+                # No OCR on this machine: the document is still filed, and it goes
+                # to the transcription queue like a page Tesseract could not read.
+                log.warning("tesseract is not installed; the document waits for a person")
+                page_lines, page_confidences = [], []
             except pytesseract.TesseractError:
                 # Tesseract gave up on the page: nothing read, a person will transcribe it.
                 page_lines, page_confidences = [], []
