@@ -170,22 +170,29 @@ async def test_without_the_csrf_cookie_or_with_bad_fields_the_answer_is_refused(
     api.cookies.clear()  # a page elsewhere posting the form: no cookie of ours
     forged = await api.post(path, data={**FORM, "csrf": csrf})
     assert forged.status_code == 403
-    csrf = csrf_of(await api.get(path))
-    missing = await api.post(path, data={**FORM, "containment": "", "csrf": csrf})
+
+    # Every page (the error pages too) sets a fresh cookie and token, as a browser
+    # would see them: each post takes the token of the page it came from.
+    async def fresh() -> str:
+        return csrf_of(await api.get(path))
+
+    missing = await api.post(path, data={**FORM, "containment": "", "csrf": await fresh()})
     assert missing.status_code == 422 and "Containment action" in missing.text
     exe = await api.post(
         path,
-        data={**FORM, "csrf": csrf},
+        data={**FORM, "csrf": await fresh()},
         files=[("evidence", ("report.pdf", b"MZ\x90\x00 not a pdf", "application/pdf"))],
     )
     assert exe.status_code == 422 and "report.pdf" in exe.text
     big = await api.post(
         path,
-        data={**FORM, "csrf": csrf},
+        data={**FORM, "csrf": await fresh()},
         files=[("evidence", ("big.png", PNG + b"\x00" * settings.evidence_max_bytes, "image/png"))],
     )
     assert big.status_code == 422
-    too_long = await api.post(path, data={**FORM, "root_cause": "因" * 20_001, "csrf": csrf})
+    too_long = await api.post(
+        path, data={**FORM, "root_cause": "因" * 20_001, "csrf": await fresh()}
+    )
     assert too_long.status_code in (413, 422)
     assert await snapshot(db, rid) == before
     assert stored_files(settings, rid) == []
