@@ -45,7 +45,33 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_ports = secrets.SystemRandom()  # independent of any seeding in tests
+
+
 def free_port() -> int:
+    """A port to listen on, chosen *below* the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is also what it hands out as the
+    local end of outgoing connections: between this check and the server's own
+    bind, any client in any process (tests run in parallel) may take it. Ports
+    below that range are only ever taken by someone listening on purpose."""
+    low, _ = _ephemeral_range()
+    for _ in range(100):
+        port = _ports.randrange(10_000, max(10_001, low - 1))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
