@@ -30,8 +30,7 @@ from starlette.formparsers import MultiPartException
 
 from tousu_common.errors import Conflict, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import Channel, CustomerDecision
-from tousu_intake.api.web_text import TEXT, pick_language
-from tousu_intake.api.webguard import (
+from tousu_common.webguard import (
     CSRF_COOKIE,
     CSRF_FIELD,
     CsrfGuard,
@@ -39,6 +38,7 @@ from tousu_intake.api.webguard import (
     client_address,
     retry_after_header,
 )
+from tousu_intake.api.web_text import TEXT, pick_language
 from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel

@@ -5,9 +5,10 @@ to store, compared in constant time, revoked by rotating the key
 (``supplier_link_secret``, by default derived from ``jwt_secret``). The link
 stops working ``supplier_link_valid_days_after_due`` days after the due date.
 
-The form carries a CSRF token bound to the rectification and a time stamp,
-checked against the same value in a cookie (double submit): a page elsewhere
-cannot post the form in the supplier's browser.
+The form is protected by the shared CSRF guard (``tousu_common.webguard``, as
+intake's public pages): a random value in a SameSite=Strict cookie, and in the
+form an HMAC of it bound to this rectification and an issue time. A page
+elsewhere cannot post the form in the supplier's browser.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from datetime import date, timedelta
 from uuid import UUID
 
+from tousu_common.webguard import CsrfGuard
 from tousu_rectification.config import Settings
 
 CSRF_MAX_AGE_S = 4 * 3600
@@ -56,18 +57,10 @@ def link_expired(settings: Settings, due_date: date, today: date) -> bool:
     return today > due_date + timedelta(days=settings.supplier_link_valid_days_after_due)
 
 
-def csrf_token(settings: Settings, rectification_id: UUID, now: float | None = None) -> str:
-    stamp = str(int(now if now is not None else time.time()))
-    return f"{stamp}.{_sign(settings, f'csrf:{rectification_id}:{stamp}')}"
+def csrf_guard(settings: Settings) -> CsrfGuard:
+    """The same CSRF scheme as intake's public pages, keyed with the link key."""
+    return CsrfGuard(secret=_key(settings), max_age_s=CSRF_MAX_AGE_S)
 
 
-def csrf_valid(
-    settings: Settings, rectification_id: UUID, form_value: str, cookie_value: str | None
-) -> bool:
-    if not cookie_value or not hmac.compare_digest(form_value.encode(), cookie_value.encode()):
-        return False
-    stamp, _, signature = form_value.partition(".")
-    if not stamp.isdigit() or time.time() - int(stamp) > CSRF_MAX_AGE_S:
-        return False
-    expected = _sign(settings, f"csrf:{rectification_id}:{stamp}")
-    return hmac.compare_digest(expected.encode(), signature.encode())
+def csrf_purpose(rectification_id: UUID) -> str:
+    return f"8d:{rectification_id}"

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from tousu_common.errors import TousuError
 from tousu_common.events.catalog import RootCauseCategory
+from tousu_common.webguard import CsrfGuard
 from tousu_rectification.adapters import supplier_links
 from tousu_rectification.adapters.evidence import StoredFile, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
@@ -133,7 +134,13 @@ def _page(
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
     settings = request.app.state.settings
-    csrf = supplier_links.csrf_token(settings, rect.rectification_id)
+    cookie = request.cookies.get(supplier_links.CSRF_COOKIE)
+    new_cookie = None
+    if not cookie or len(cookie) > 100:
+        cookie = new_cookie = CsrfGuard.new_cookie_value()
+    csrf = supplier_links.csrf_guard(settings).token(
+        cookie, supplier_links.csrf_purpose(rect.rectification_id)
+    )
     if rect.status is RectificationStatus.awaiting_supplier:
         state = "form"
     elif rect.responded_at is not None and not rect.settled:
@@ -160,15 +167,16 @@ def _page(
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
-    response.set_cookie(
-        supplier_links.CSRF_COOKIE,
-        csrf,
-        path=request.url.path,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=supplier_links.CSRF_MAX_AGE_S,
-    )
+    if new_cookie is not None:
+        response.set_cookie(
+            supplier_links.CSRF_COOKIE,
+            new_cookie,
+            path=request.url.path,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=supplier_links.CSRF_MAX_AGE_S,
+        )
     return response
 
 
@@ -199,11 +207,10 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
     lang = lang if lang in LABELS else await _language(request, rect, None)
     t = LABELS[lang]
     values = {name: str(form.get(name) or "") for name in (*TEXT_FIELDS, "root_cause_category")}
-    if not supplier_links.csrf_valid(
-        settings,
-        rect.rectification_id,
-        str(form.get("csrf") or ""),
+    if not supplier_links.csrf_guard(settings).valid(
         request.cookies.get(supplier_links.CSRF_COOKIE),
+        str(form.get("csrf") or ""),
+        supplier_links.csrf_purpose(rect.rectification_id),
     ):
         return _page(
             request, rect, lang, status_code=403, errors=[("csrf", t["csrf"])], values=values

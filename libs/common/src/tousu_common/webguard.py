@@ -1,11 +1,12 @@
-"""What keeps the public pages usable by people and costly for bots.
+"""What keeps the public pages usable by people and costly for bots: intake's
+web form and tracking page, rectification's supplier 8D page.
 
 - **CSRF**: a random value in a ``SameSite=Strict``, ``HttpOnly`` cookie, and
   in the form an HMAC of it (with the service secret, a purpose and an issue
   time). A forged cross-site post has neither the cookie nor a way to compute
-  the field; tokens expire after ``web_csrf_max_age_s``.
+  the field; tokens expire after the guard's ``max_age_s``.
 - **Rate limit**: a token bucket per client address and purpose, in process
-  (one intake replica holds its own buckets; put a proxy limit in front when
+  (one replica holds its own buckets; put a proxy limit in front when
   running several). Over the limit → 429 with ``Retry-After``.
 """
 
