@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.errors import InvalidInput, PayloadTooLarge
+from tousu_common.filetypes import sniff_media
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.config import Settings
 
@@ -112,18 +113,9 @@ def _looks_like_mail(data: bytes, filename: str, declared: str | None) -> bool:
 
 def sniff(data: bytes, filename: str = "", declared_type: str | None = None) -> str | None:
     """The content type by magic numbers (and structure for Office/mail); None if unknown."""
-    if data.startswith(b"%PDF-"):
-        return "application/pdf"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "image/tiff"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
+    media = sniff_media(data)
+    if media is not None:
+        return media
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: legacy Office
         return {"doc": "application/msword", "xls": "application/vnd.ms-excel"}.get(
             _extension(filename)

@@ -13,16 +13,7 @@ from uuid import UUID, uuid4
 
 from starlette.datastructures import UploadFile
 
-#: What evidence may be: documents and photos. (magic prefix, extension, MIME type)
-ALLOWED = (
-    (b"%PDF-", "pdf", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
-    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
-    (b"GIF87a", "gif", "image/gif"),
-    (b"GIF89a", "gif", "image/gif"),
-    (b"II*\x00", "tif", "image/tiff"),
-    (b"MM\x00*", "tif", "image/tiff"),
-)
+from tousu_common.filetypes import MEDIA_EXTENSIONS, sniff_media
 
 
 @dataclass(frozen=True)
@@ -36,13 +27,10 @@ class StoredFile:
 
 
 def sniff(content: bytes) -> tuple[str, str] | None:
-    """(extension, MIME type) from the content, or None if it is not an allowed type."""
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
-        return "webp", "image/webp"
-    for magic, extension, mime in ALLOWED:
-        if content.startswith(magic):
-            return extension, mime
-    return None
+    """(extension, MIME type) from the content, or None if it is not an allowed type:
+    evidence may be any document or picture ``sniff_media`` knows."""
+    mime = sniff_media(content)
+    return (MEDIA_EXTENSIONS[mime], mime) if mime is not None else None
 
 
 def safe_filename(name: str) -> str:
