@@ -15,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, NotFound
 from tousu_common.events.catalog import AmendmentKind, Channel
+from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
-from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary, Page
+from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
 from tousu_intake.attachments import attachment_path, list_attachments
 from tousu_intake.domain.commands import ReceiveComplaint

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
+from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintQueries
-from tousu_intake.api.schemas import ComplaintSummary, Page
+from tousu_intake.api.schemas import ComplaintSummary
 from tousu_intake.domain.customers import (
     Contact,
     ContactKind,

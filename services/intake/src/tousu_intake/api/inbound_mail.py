@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, NotFound
+from tousu_common.paging import Page
 from tousu_intake.adapters.channels_orm import InboundMailRow
-from tousu_intake.api.schemas import Page
 
 router = APIRouter(prefix="/v1/inbound-mail", tags=["inbound mail"])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -28,16 +27,6 @@ class ComplaintSummary(BaseModel):
     @classmethod
     def of(cls, row: ComplaintRow) -> ComplaintSummary:
         return cls.model_validate(row, from_attributes=True)
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
 
 
 class AttachmentView(BaseModel):

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody
 from tousu_common.events.catalog import AmendmentKind
+from tousu_common.paging import Page
 from tousu_intake.adapters.repository import ComplaintQueries
-from tousu_intake.api.schemas import AttachmentView, Page
+from tousu_intake.api.schemas import AttachmentView
 from tousu_intake.attachments import list_attachments
 from tousu_intake.handlers.amend import amend_complaint
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
 
 from tousu_common.auth import Principal
 from tousu_common.db import Database
@@ -84,12 +83,3 @@ class Paging:
 
 
 PagingDep = Annotated[Paging, Depends()]
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int

@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
 from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
+from tousu_common.paging import Page
 from tousu_routing.adapters.orm import RuleSetRow
 from tousu_routing.adapters.repository import RuleSetRepository, compiled
-from tousu_routing.api.deps import DbDep, Page, PagingDep, RoutingDep
+from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.rules import Decision, Facts, Rule, RuleSetDocument
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])

@@ -19,8 +19,9 @@ from tousu_common.events.catalog import (
     SlaClock,
     Urgency,
 )
+from tousu_common.paging import Page
 from tousu_routing.adapters.orm import ComplaintRow, SlaClockRow, TriageRow
-from tousu_routing.api.deps import DbDep, Page, PagingDep, RoutingDep, scoped_department
+from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep, scoped_department
 from tousu_routing.domain.clocks import ClockState
 from tousu_routing.domain.model import TRIAGE_DESK, Status
 
