@@ -8,7 +8,7 @@ error is a 500 with the request id and a log line, never a stack trace.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -60,6 +60,11 @@ class TousuError(Exception):
         super().__init__(message)
         self.message = message
         self.fields = fields or []
+
+    @classmethod
+    def about(cls, field: str, problem: str) -> Self:
+        """The error about one field: message ``"<field>: <problem>"`` and that field."""
+        return cls(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
 
 
 class Unauthenticated(TousuError):

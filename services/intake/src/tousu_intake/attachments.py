@@ -75,10 +75,6 @@ class IncomingFile:
     field: str = "files"
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
-
-
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,76}:[ \t]", re.MULTILINE)
 _MAIL_HEADERS = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:")
 
@@ -151,7 +147,9 @@ def safe_filename(filename: str, content_type: str) -> str:
 def check_files(settings: Settings, files: list[IncomingFile]) -> list[str]:
     """Limits and types, before anything is written; the sniffed type of each file."""
     if len(files) > settings.attachment_max_files:
-        raise _invalid("files", f"at most {settings.attachment_max_files} files per request")
+        raise InvalidInput.about(
+            "files", f"at most {settings.attachment_max_files} files per request"
+        )
     total = sum(len(f.data) for f in files)
     if total > settings.attachment_max_request_bytes:
         raise PayloadTooLarge(
@@ -162,7 +160,7 @@ def check_files(settings: Settings, files: list[IncomingFile]) -> list[str]:
     for index, incoming in enumerate(files):
         field = incoming.field if incoming.field != "files" else f"files[{index}]"
         if not incoming.data:
-            raise _invalid(field, "the file is empty")
+            raise InvalidInput.about(field, "the file is empty")
         if len(incoming.data) > settings.attachment_max_bytes:
             raise PayloadTooLarge(
                 f"{field}: more than {settings.attachment_max_bytes} bytes",
@@ -170,7 +168,7 @@ def check_files(settings: Settings, files: list[IncomingFile]) -> list[str]:
             )
         content_type = sniff(incoming.data, incoming.filename, incoming.declared_type)
         if content_type is None:
-            raise _invalid(
+            raise InvalidInput.about(
                 field,
                 "unsupported file type (allowed: pdf, png, jpeg, tiff, gif, webp, txt, "
                 "doc, docx, xls, xlsx, eml)",

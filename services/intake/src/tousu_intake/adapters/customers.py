@@ -33,10 +33,6 @@ from tousu_intake.domain.customers import (
 _NUMBER_KINDS = (ContactKind.phone.value, ContactKind.fax.value)
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
-
-
 class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -164,7 +160,7 @@ class CustomerRepository:
                 try:
                     number = normalise_phone(raw, default_country_code)
                 except ValueError as exc:
-                    raise _invalid(field, str(exc)) from exc
+                    raise InvalidInput.about(field, str(exc)) from exc
                 conditions.append(
                     sa.select(CustomerContactRow.customer_id).where(
                         CustomerContactRow.kind.in_(_NUMBER_KINDS),
@@ -175,7 +171,7 @@ class CustomerRepository:
             try:
                 address = normalise_email(email)
             except ValueError as exc:
-                raise _invalid("email", str(exc)) from exc
+                raise InvalidInput.about("email", str(exc)) from exc
             conditions.append(
                 sa.select(CustomerContactRow.customer_id).where(
                     CustomerContactRow.kind == ContactKind.email.value,

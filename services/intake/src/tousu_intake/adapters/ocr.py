@@ -53,21 +53,17 @@ class OcrResult:
     pages: int
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
-
-
 def _raster_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image.Image]:
     """Each page, greyscale; its size is checked from the header before it is decoded."""
     try:
         image = Image.open(io.BytesIO(data))
         frames = getattr(image, "n_frames", 1)
         if frames > settings.ocr_max_pages:
-            raise _invalid(field, f"{frames} pages; at most {settings.ocr_max_pages}")
+            raise InvalidInput.about(field, f"{frames} pages; at most {settings.ocr_max_pages}")
         for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
             width, height = frame.size
             if width * height > settings.ocr_max_pixels_per_page:
-                raise _invalid(
+                raise InvalidInput.about(
                     field,
                     f"page {number} is {width}x{height} pixels, more than "
                     f"{settings.ocr_max_pixels_per_page} (a decompression bomb?)",
@@ -78,11 +74,11 @@ def _raster_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow's own guard (far above ours) when opening; a warning only where
         # warnings are errors.
-        raise _invalid(field, f"image too large to decode safely: {exc}") from exc
+        raise InvalidInput.about(field, f"image too large to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, UserWarning) as exc:
         # (Pillow warns about corrupt metadata; where warnings are errors that is one too.)
         problem = f"the image file is broken or unreadable ({type(exc).__name__})"
-        raise _invalid(field, problem) from exc
+        raise InvalidInput.about(field, problem) from exc
 
 
 def _pdf_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image.Image]:
@@ -91,19 +87,19 @@ def _pdf_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image.Im
         try:
             document = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
-            raise _invalid(field, f"the PDF is broken or unreadable: {exc}") from exc
+            raise InvalidInput.about(field, f"the PDF is broken or unreadable: {exc}") from exc
         try:
             count = len(document)
             if count == 0:
-                raise _invalid(field, "the PDF has no pages")
+                raise InvalidInput.about(field, "the PDF has no pages")
             if count > settings.ocr_max_pages:
-                raise _invalid(field, f"{count} pages; at most {settings.ocr_max_pages}")
+                raise InvalidInput.about(field, f"{count} pages; at most {settings.ocr_max_pages}")
             for index in range(count):
                 page = document[index]
                 try:
                     width, height = page.get_size()  # points (1/72 inch)
                     if width <= 0 or height <= 0:
-                        raise _invalid(field, f"page {index + 1} has no area")
+                        raise InvalidInput.about(field, f"page {index + 1} has no area")
                     scale = settings.ocr_pdf_dpi / 72
                     pixels = width * scale * height * scale
                     if pixels > settings.ocr_max_pixels_per_page:
@@ -113,7 +109,7 @@ def _pdf_pages(data: bytes, settings: Settings, field: str) -> Iterator[Image.Im
                     page.close()
                 yield image
         except pdfium.PdfiumError as exc:
-            raise _invalid(field, f"the PDF is broken or unreadable: {exc}") from exc
+            raise InvalidInput.about(field, f"the PDF is broken or unreadable: {exc}") from exc
         finally:
             document.close()
 
@@ -160,7 +156,9 @@ def read_document(data: bytes, content_type: str, settings: Settings, field: str
     elif content_type in OCR_TYPES:
         pages = _raster_pages(data, settings, field)
     else:
-        raise _invalid(field, f"cannot read text from {content_type}; send TIFF, PDF or an image")
+        raise InvalidInput.about(
+            field, f"cannot read text from {content_type}; send TIFF, PDF or an image"
+        )
     lines: list[str] = []
     confidences: list[float] = []
     count = 0
@@ -178,7 +176,7 @@ def read_document(data: bytes, content_type: str, settings: Settings, field: str
                 # Tesseract gave up on the page: nothing read, a person will transcribe it.
                 page_lines, page_confidences = [], []
             except RuntimeError as exc:  # pytesseract's timeout
-                raise _invalid(field, f"page {count} could not be read in time") from exc
+                raise InvalidInput.about(field, f"page {count} could not be read in time") from exc
             lines.extend(page_lines)
             confidences.extend(page_confidences)
     text = "\n".join(lines)

@@ -30,10 +30,6 @@ Gateway = Annotated[Principal, require_roles("gateway")]
 CONFLICT = {409: {"model": ErrorBody, "description": "Idempotency key reused with another body"}}
 
 
-def _invalid(field: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
-
-
 @router.post(
     "/key-account",
     status_code=201,
@@ -66,14 +62,14 @@ def _received_at(raw: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise _invalid("received_at", "not an ISO 8601 date-time") from exc
+        raise InvalidInput.about("received_at", "not an ISO 8601 date-time") from exc
     if value.tzinfo is None:
-        raise _invalid("received_at", "needs a time zone (e.g. +08:00 or Z)")
+        raise InvalidInput.about("received_at", "needs a time zone (e.g. +08:00 or Z)")
     now = datetime.now(UTC)
     if value > now + timedelta(minutes=5):
-        raise _invalid("received_at", "is in the future")
+        raise InvalidInput.about("received_at", "is in the future")
     if value < now - timedelta(days=30):
-        raise _invalid("received_at", "is more than 30 days ago")
+        raise InvalidInput.about("received_at", "is more than 30 days ago")
     return value.astimezone(UTC)
 
 
@@ -102,7 +98,7 @@ async def fax(
     try:
         normalise_phone(sender_fax, settings.default_country_code)
     except ValueError as exc:
-        raise _invalid("sender_fax", str(exc)) from exc
+        raise InvalidInput.about("sender_fax", str(exc)) from exc
     when = _received_at(received_at)
     incoming = await read_upload(settings, document, "document")
     idempotency = None
@@ -150,7 +146,7 @@ async def _paper_channel(
     document = await read_upload(settings, scan, "scan") if scan and scan.filename else None
     typed = (text or "").strip()
     if not typed and document is None:
-        raise _invalid("text", "give the typed text, a scan, or both")
+        raise InvalidInput.about("text", "give the typed text, a scan, or both")
     command = ReceiveFromChannel(
         channel=channel,
         title=(title or "").strip() or None,

@@ -236,7 +236,7 @@ async def import_csv(
             fields=[{"field": "file", "problem": "too large"}],
         )
     if not data.strip():
-        raise InvalidInput("file: empty", fields=[{"field": "file", "problem": "empty"}])
+        raise InvalidInput.about("file", "empty")
     report = await import_customers(request.app.state.db, settings, data)
     return ImportReportView(
         encoding=report.encoding,

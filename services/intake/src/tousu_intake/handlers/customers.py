@@ -48,7 +48,7 @@ async def import_customers(db: Database, settings: Settings, data: bytes) -> Imp
             max_rows=settings.customer_import_max_rows,
         )
     except ImportFileError as exc:
-        raise InvalidInput(f"file: {exc}", fields=[{"field": "file", "problem": str(exc)}]) from exc
+        raise InvalidInput.about("file", str(exc)) from exc
     report = ImportReport(
         encoding=parsed.encoding,
         rejected=parsed.problems,

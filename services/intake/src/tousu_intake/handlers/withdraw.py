@@ -35,7 +35,7 @@ async def withdraw_complaint(
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         problem = "empty" if not reason else f"longer than {MAX_REASON} characters"
-        raise InvalidInput(f"reason: {problem}", fields=[{"field": "reason", "problem": problem}])
+        raise InvalidInput.about("reason", problem)
     now = datetime.now(UTC)
     async with db.transaction() as session:
         complaints = ComplaintRepository(session)
