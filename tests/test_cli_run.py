@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import re
 import signal
 import socket
@@ -15,20 +14,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tousu_common.devstack import free_port
+
 from .conftest import complaint_body, eventually
 
 pytestmark = pytest.mark.integration
 
 
 def four_free_ports() -> int:
-    """A base port for `tousu run` (it uses base..base+3 and base+24, base+25 for
-    mail), below the kernel's ephemeral range: the other test workers' services,
-    on ports the kernel hands out, cannot take one between this check and the bind."""
-    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    rng = random.Random(os.getpid())
+    """A base port for `tousu run`: it listens on base..base+3, and base+24 and base+25
+    for mail. ``free_port`` picks below the ephemeral range, where no outgoing
+    connection of the parallel test workers can take one of them."""
     for _ in range(200):
-        base = rng.randrange(10_000, max(10_100, low - 30))
-        if all(_is_free(base + n) for n in (0, 1, 2, 3, 24, 25)):
+        base = free_port()
+        if all(_is_free(base + n) for n in (1, 2, 3, 24, 25)):
             return base
     raise RuntimeError("no free base port for tousu run")
 
