@@ -29,6 +29,14 @@ CE_HEADERS_SCHEMA: dict[str, Any] = {
         "ce_subject": {"type": "string", "format": "uuid", "description": "The complaint id."},
         "ce_dataschema": {"type": "string"},
         "content-type": {"type": "string", "const": "application/json"},
+        "ce_traceparent": {
+            "type": "string",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+            "description": (
+                "CloudEvents distributed tracing extension: the W3C traceparent of the "
+                "request or event that caused this one. Optional."
+            ),
+        },
     },
 }
 

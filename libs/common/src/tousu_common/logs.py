@@ -2,7 +2,8 @@
 
 ``complaint_id``, ``event_id`` and ``request_id`` live in context variables, so
 every line logged while handling a request or an event carries them without
-being passed around. Personal data (names, phones, e-mail addresses, complaint
+being passed around; ``trace_id`` and ``span_id`` come from the current
+OpenTelemetry span the same way. Personal data (names, phones, e-mail addresses, complaint
 text) is never logged: log ids, not content.
 """
 
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 
 from pythonjsonlogger.json import JsonFormatter
 
+from tousu_common.tracing import log_ids
+
 _CONTEXT_FIELDS = ("service", "request_id", "complaint_id", "event_id")
 _context: dict[str, contextvars.ContextVar[str | None]] = {
     name: contextvars.ContextVar(f"tousu_{name}", default=None) for name in _CONTEXT_FIELDS
@@ -28,6 +31,9 @@ class _ContextFilter(logging.Filter):
             value = var.get()
             if value is not None and not hasattr(record, name):
                 setattr(record, name, value)
+        ids = log_ids()
+        if ids is not None and not hasattr(record, "trace_id"):
+            record.trace_id, record.span_id = ids
         return True
 
 

@@ -45,6 +45,15 @@ class ServiceSettings(BaseSettings):
 
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # /metrics is open like /healthz (no personal data in it) unless a token is
+    # set; then scrapers send ``Authorization: Bearer <metrics_token>``.
+    metrics_token: SecretStr | None = None
+    # Trace ids are always made and propagated (traceparent, ce_traceparent,
+    # logs); the exporter only decides whether spans leave the process.
+    tracing_exporter: Literal["none", "console", "otlp"] = "none"
+    tracing_otlp_endpoint: str | None = None
+    tracing_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+
     # Where this service keeps files (attachments, raw mail, rendered documents).
     data_dir: Path = Path("var/data")
     # The address people outside reach this service's own pages at (tracking

@@ -8,22 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tousu_common import metrics, tracing
 from tousu_common.db import Database
-from tousu_common.errors import ERROR_RESPONSES, PayloadTooLarge, install_error_handlers
+from tousu_common.errors import (
+    ERROR_RESPONSES,
+    PayloadTooLarge,
+    Unauthenticated,
+    install_error_handlers,
+)
 from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
-from tousu_common.messaging.outbox import OutboxRelay
+from tousu_common.messaging.outbox import OutboxRelay, outbox_backlog
 from tousu_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -92,6 +101,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
+        tracing.configure_tracing(settings)
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         runtime = Runtime(settings, db, consumers(db, settings) if consumers else [])
         app.state.runtime = runtime
@@ -102,6 +112,7 @@ def create_service_app(
             yield
         finally:
             await runtime.stop()
+            tracing.shutdown_tracing()
             log.info("service stopped")
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
@@ -109,7 +120,11 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: the span and the timing cover every other layer, and log
+    # lines of the inner ones carry its trace id.
+    app.add_middleware(TelemetryMiddleware, service=settings.service_name)
     app.include_router(health_router())
+    app.include_router(metrics_router(settings))
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     return app
@@ -132,6 +147,99 @@ def health_router() -> APIRouter:
         )
 
     return router
+
+
+def metrics_router(settings: ServiceSettings) -> APIRouter:
+    router = APIRouter(tags=["health"])
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    expected = f"Bearer {token}".encode() if token else None
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics (text exposition format)",
+        response_class=Response,
+        responses={401: ERROR_RESPONSES[401]},
+    )
+    async def prometheus_metrics(request: Request) -> Response:
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise Unauthenticated("metrics need Authorization: Bearer <metrics_token>")
+        db: Database | None = getattr(request.app.state, "db", None)
+        if db is not None:
+            service = settings.service_name
+            try:
+                backlog = await asyncio.wait_for(outbox_backlog(db), 2.0)
+            except Exception as exc:  # an unreachable database must not hide the rest
+                log.warning("outbox backlog not measured", extra={"error": repr(exc)})
+            else:
+                metrics.child(metrics.OUTBOX_PENDING, service).set(backlog.pending)
+                metrics.child(metrics.OUTBOX_OLDEST_PENDING_AGE, service).set(
+                    backlog.oldest_age_s or 0.0
+                )
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE_LATEST)
+
+    return router
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class TelemetryMiddleware:
+    """A server span per request (continuing an incoming W3C ``traceparent``,
+    which the response carries back) and the request counter and latency
+    histogram by route template — never the raw path, so ids in URLs and
+    unmatched paths cannot grow the label set."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        parent = None
+        for name, value in scope.get("headers") or ():
+            if name == b"traceparent":
+                parent = tracing.extract(value.decode("latin-1"))
+                break
+        status = 500
+        with tracing.tracer().start_as_current_span(
+            method, context=parent, kind=SpanKind.SERVER, record_exception=False
+        ) as span:
+            traceparent = (tracing.current_traceparent() or "").encode()
+
+            async def send_traced(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    if traceparent:
+                        message.setdefault("headers", []).append((b"traceparent", traceparent))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_traced)
+            except BaseException:
+                status = 500
+                raise
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path_format", None) or "unmatched"
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
+                metrics.child(
+                    metrics.HTTP_REQUESTS, self.service, template, method, str(status)
+                ).inc()
+                metrics.child(metrics.HTTP_LATENCY, self.service, template, method).observe(
+                    time.perf_counter() - started
+                )
 
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

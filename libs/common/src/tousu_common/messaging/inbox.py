@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,12 +24,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tousu_common import metrics
 from tousu_common.db import Database
-from tousu_common.events import DecodeError, Event
+from tousu_common.events import CATALOG, DecodeError, Event
 from tousu_common.logs import event_context
 from tousu_common.messaging.kafka import ensure_topics, make_consumer, make_producer
 from tousu_common.messaging.tables import inbox
 from tousu_common.settings import ServiceSettings
+from tousu_common.tracing import consumer_span, event_trace
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,10 @@ class InboxConsumer:
         self.handlers = dict(handlers)
         self.dlq_topic = dead_letter_topic(group_id)
         self.stats = ConsumerStats()
+        self._service = settings.service_name
+        self._transaction_seconds = metrics.child(
+            metrics.CONSUMER_TRANSACTION_SECONDS, self._service, group_id
+        )
         self.assigned = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -173,12 +180,14 @@ class InboxConsumer:
                 wanted.append((record, event))
             else:
                 self.stats.skipped += 1
+                self._count(event.type, "skipped")
         return wanted
 
     async def _apply_together(self, group: list[tuple[ConsumerRecord, Event]]) -> bool:
         """Apply a group of events in one transaction; False (nothing changed) if any fails."""
         applied: list[Event] = []
-        duplicates = 0
+        duplicates: list[Event] = []
+        started = time.perf_counter()
         try:
             async with self.db.transaction() as session:
                 seen = set(
@@ -193,10 +202,13 @@ class InboxConsumer:
                 )
                 for _, event in group:
                     if event.id in seen:  # seen before, or twice in this group
-                        duplicates += 1
+                        duplicates.append(event)
                         continue
                     seen.add(event.id)
-                    with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
+                    with (
+                        event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+                        consumer_span(event, self.group_id),
+                    ):
                         await self.handlers[event.type](session, event)
                     applied.append(event)
                 if applied:
@@ -219,21 +231,52 @@ class InboxConsumer:
                 extra={"size": len(group), "error": repr(exc)},
             )
             return False
+        self._transaction_seconds.observe(time.perf_counter() - started)
         for event in applied:
             self._count_applied(event)
-        self.stats.duplicates += duplicates
+        for event in duplicates:
+            self._count_duplicate(event)
         return True
+
+    def _count(self, event_type: str, outcome: str) -> None:
+        metrics.child(
+            metrics.EVENTS_CONSUMED, self._service, self.group_id, event_type, outcome
+        ).inc()
 
     def _count_applied(self, event: Event) -> None:
         self.stats.processed += 1
         self.stats.by_type[event.type] = self.stats.by_type.get(event.type, 0) + 1
-        with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
+        self._count(event.type, "applied")
+        with (
+            event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+            event_trace(event),
+        ):
             log.info("event applied", extra={"event_type": event.type, "consumer": self.group_id})
+
+    def _count_duplicate(self, event: Event) -> None:
+        self.stats.duplicates += 1
+        self._count(event.type, "duplicate")
+        metrics.child(metrics.INBOX_DUPLICATES, self._service, self.group_id).inc()
+
+    def _count_dead_letter(self, record: ConsumerRecord) -> None:
+        """Dead letters by consumer, and by event type when the record names a known one."""
+        metrics.child(metrics.DEAD_LETTERED, self._service, self.group_id).inc()
+        event_type = "unknown"
+        for name, value in record.headers or ():
+            if name == "ce_type":
+                with contextlib.suppress(UnicodeDecodeError):
+                    if value.decode() in CATALOG:
+                        event_type = value.decode()
+                break
+        self._count(event_type, "dead_lettered")
 
     async def _apply_alone(self, record: ConsumerRecord, event: Event) -> None:
         """Apply one event in its own transaction, retrying with backoff, then dead-letter it."""
         handler = self.handlers[event.type]
-        with event_context(event_id=event.id, complaint_id=str(event.complaint_id)):
+        with (
+            event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+            consumer_span(event, self.group_id),
+        ):
             attempt = 0
             while True:
                 attempt += 1
@@ -252,6 +295,7 @@ class InboxConsumer:
                         await self._dead_letter(record, repr(exc), attempts=attempt)
                         return
                     self.stats.retries += 1
+                    metrics.child(metrics.CONSUMER_RETRIES, self._service, self.group_id).inc()
                     delay = min(
                         self.settings.consumer_backoff_base_s * 2 ** (attempt - 1),
                         self.settings.consumer_backoff_max_s,
@@ -265,12 +309,13 @@ class InboxConsumer:
                 if applied:
                     self._count_applied(event)
                 else:
-                    self.stats.duplicates += 1
+                    self._count_duplicate(event)
                     log.info("duplicate event skipped", extra={"event_type": event.type})
                 return
 
     async def _apply_once(self, event: Event, handler: Handler) -> bool:
         """Run the handler and record the event in one transaction; False if seen before."""
+        started = time.perf_counter()
         try:
             async with self.db.transaction() as session:
                 seen = await session.scalar(
@@ -294,6 +339,7 @@ class InboxConsumer:
             if await self._seen(event):
                 return False
             raise
+        self._transaction_seconds.observe(time.perf_counter() - started)
         return True
 
     async def _seen(self, event: Event) -> bool:
@@ -321,6 +367,7 @@ class InboxConsumer:
             self.dlq_topic, record.value, key=record.key, headers=headers
         )
         self.stats.dead_lettered += 1
+        self._count_dead_letter(record)
         log.error(
             "record dead-lettered",
             extra={

@@ -24,11 +24,13 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tousu_common import metrics
 from tousu_common.db import Database, is_sqlite
 from tousu_common.events import TOPICS, Event
 from tousu_common.messaging.kafka import ensure_topics, make_producer
 from tousu_common.messaging.tables import outbox
 from tousu_common.settings import ServiceSettings
+from tousu_common.tracing import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +39,24 @@ PURGE_EVERY_S = 60.0
 
 
 async def add_event(session: AsyncSession, event: Event) -> None:
-    """Stage ``event`` for publishing in the caller's transaction."""
+    """Stage ``event`` for publishing in the caller's transaction.
+
+    The current trace context goes with it as the CloudEvents distributed
+    tracing extension (``ce_traceparent``), here once rather than in every
+    handler, so consumers continue the trace of whatever caused the event.
+    """
+    headers = [[name, value.decode()] for name, value in event.headers()]
+    if "traceparent" not in event.extensions:
+        traceparent = current_traceparent()
+        if traceparent is not None:
+            headers.append(["ce_traceparent", traceparent])
     await session.execute(
         sa.insert(outbox).values(
             event_id=event.id,
             event_type=event.type,
             topic=event.topic,
             key=event.key.decode(),
-            headers=[[name, value.decode()] for name, value in event.headers()],
+            headers=headers,
             payload=event.value().decode(),
             created_at=datetime.now(UTC),
         )
@@ -64,6 +76,22 @@ async def add_event(session: AsyncSession, event: Event) -> None:
 class OutboxBacklog:
     pending: int
     oldest_age_s: float | None
+
+
+async def outbox_backlog(db: Database) -> OutboxBacklog:
+    """Pending rows and the age of the oldest, in one query (readiness, /metrics)."""
+    async with db.sessions() as session:
+        result = await session.execute(
+            sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(
+                outbox.c.status == "pending"
+            )
+        )
+        count, oldest = result.one()
+    if oldest is None:
+        return OutboxBacklog(count, None)
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return OutboxBacklog(count, (datetime.now(UTC) - oldest).total_seconds())
 
 
 class OutboxRelay:
@@ -150,6 +178,7 @@ class OutboxRelay:
             outcomes = await self._send(producer, rows)
             async with self._db.transaction() as session:
                 await self._record(session, outcomes)
+        self._count_published(rows, outcomes)
         failures = [error for _, error in outcomes if error is not None]
         if failures:
             raise RuntimeError(
@@ -158,18 +187,16 @@ class OutboxRelay:
         return len(rows)
 
     async def backlog(self) -> OutboxBacklog:
-        async with self._db.sessions() as session:
-            result = await session.execute(
-                sa.select(sa.func.count(), sa.func.min(outbox.c.created_at)).where(
-                    outbox.c.status == "pending"
-                )
-            )
-            count, oldest = result.one()
-        if oldest is None:
-            return OutboxBacklog(count, None)
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        return OutboxBacklog(count, (datetime.now(UTC) - oldest).total_seconds())
+        return await outbox_backlog(self._db)
+
+    def _count_published(
+        self, rows: list[Any], outcomes: list[tuple[int, BaseException | None]]
+    ) -> None:
+        """Count what is now recorded as published (after the commit that says so)."""
+        service = self._settings.service_name
+        for row, (_, error) in zip(rows, outcomes, strict=True):
+            if error is None:
+                metrics.child(metrics.EVENTS_PRODUCED, service, row.event_type).inc()
 
     async def republish_since(self, since: datetime) -> int:
         """Mark rows published since ``since`` pending again (after a broker lost them)."""
@@ -232,7 +259,14 @@ class OutboxRelay:
 
     async def _pending(self, session: AsyncSession, *, lock: bool) -> list[Any]:
         query = (
-            sa.select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.payload)
+            sa.select(
+                outbox.c.id,
+                outbox.c.event_type,
+                outbox.c.topic,
+                outbox.c.key,
+                outbox.c.headers,
+                outbox.c.payload,
+            )
             .where(outbox.c.status == "pending")
             .order_by(outbox.c.id)
             .limit(self._settings.outbox_batch_size)
