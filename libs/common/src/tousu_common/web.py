@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import inspect
 import logging
 import re
 import time
@@ -115,7 +116,13 @@ def create_service_app(
             tracing.shutdown_tracing()
             log.info("service stopped")
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        **_NATIVE_TELEMETRY_OFF,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
@@ -128,6 +135,25 @@ def create_service_app(
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     return app
+
+
+# FastAPI ≥ 0.16x traces by itself once a tracer provider is set: a second server
+# span, spans per dependency and serialization, and OTel log records of validation
+# errors *with the input values* (personal data). TelemetryMiddleware does the one
+# span and the metrics we want, so the native telemetry is switched off.
+_NATIVE_TELEMETRY_OFF: dict[str, Any] = (
+    {
+        "telemetry": {
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        }
+    }
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def health_router() -> APIRouter:
