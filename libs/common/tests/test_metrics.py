@@ -48,9 +48,7 @@ async def _app_client(
     async with db.engine.begin() as connection:
         await connection.run_sync(messaging_metadata.create_all)
     app = create_service_app(
-        ServiceSettings(
-            service_name=service, environment="test", jwt_secret="s" * 40, **settings
-        ),
+        ServiceSettings(service_name=service, environment="test", jwt_secret="s" * 40, **settings),
         title="things",
         description="a service for the test",
         routers=[things_router()],
