@@ -37,6 +37,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tousu_common import metrics
 from tousu_common.db import Database, is_sqlite
 from tousu_common.events import new_event
 from tousu_common.events.catalog import NotificationFailed, NotificationSent
@@ -380,6 +381,8 @@ class DeliveryWorker:
                     await self._webhook_succeeded(session, row)
             else:
                 row.last_error = outcome.note
+        if outcome.status is DeliveryStatus.sent:  # counted once the commit holds
+            self._count("sent", outcome.channel)
         log.info(
             "delivery %s",
             outcome.status.value,
@@ -392,10 +395,17 @@ class DeliveryWorker:
             },
         )
 
+    def _count(self, outcome: str, channel: str | None) -> None:
+        """notification.sent / notification.failed, by channel (a fixed set)."""
+        metrics.child(
+            metrics.NOTIFICATIONS, self.settings.service_name, channel or "none", outcome
+        ).inc()
+
     async def record_failure(self, claim: Claim, error: DeliveryError) -> None:
         now = datetime.now(UTC)
         s = self.settings
         give_up = error.permanent or claim.attempts >= s.delivery_max_attempts
+        failed, failed_on = False, None
         async with self.db.transaction() as session:
             row = await self._own_row(session, claim)
             if row is None:
@@ -412,6 +422,7 @@ class DeliveryWorker:
             elif give_up:
                 row.status = DeliveryStatus.failed.value
                 row.next_attempt_at = None
+                failed, failed_on = True, row.channel
                 await add_event(
                     session, self._event(NotificationFailed, row, now, error=error.message[:2000])
                 )
@@ -424,6 +435,8 @@ class DeliveryWorker:
                     jitter=_random.uniform(0.9, 1.1),
                 )
                 row.next_attempt_at = now + timedelta(seconds=delay)
+        if failed:  # counted once the commit holds
+            self._count("failed", failed_on)
         log.warning(
             "delivery attempt failed",
             extra={

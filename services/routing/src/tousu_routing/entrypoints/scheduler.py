@@ -16,7 +16,9 @@ import asyncio
 import logging
 from datetime import datetime
 
+from tousu_common import metrics
 from tousu_common.db import Database
+from tousu_common.events.catalog import SlaBreached, SlaWarning
 from tousu_routing.adapters.repository import ClockRepository
 from tousu_routing.bootstrap import Routing
 
@@ -33,12 +35,15 @@ class SlaScheduler:
         """Check every clock due by ``now``; return how many events were raised."""
         now = now or self.routing.time.now()
         raised = 0
+        sla_kinds: list[str] = []
         async with self.db.transaction() as session:
             clocks = ClockRepository(session)
             for row, clock in await clocks.due(now, self.routing.settings.sla_batch_size):
                 events = clock.check(now)
                 raised += len(events)
                 for event in events:
+                    if isinstance(event, SlaWarning | SlaBreached):
+                        sla_kinds.append("warning" if isinstance(event, SlaWarning) else "breached")
                     log.info(
                         "sla event raised",
                         extra={
@@ -48,6 +53,10 @@ class SlaScheduler:
                         },
                     )
                 await clocks.update(row, clock)
+        # Counted after the commit: a rolled-back poll raises them again next time.
+        service = self.routing.settings.service_name
+        for kind in sla_kinds:
+            metrics.child(metrics.SLA_EVENTS, service, kind).inc()
         self.ticks += 1
         return raised
 
