@@ -30,7 +30,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mail_sink: MailSink) -> Iter
         var_dir=tmp_path_factory.mktemp("stack-tracing"),
         ports=_ports(),
         mail_port=mail_sink.port,
-        extra_env={"TOUSU_KAFKA_TOPIC_PARTITIONS": "3"},
+        extra_env={
+            "TOUSU_KAFKA_TOPIC_PARTITIONS": "3",
+            "TOUSU_NOTIFY_DELIVERY_POLL_INTERVAL_S": "0.1",
+        },
     )
     running.start(timeout=120)
     yield running
@@ -69,7 +72,9 @@ def test_one_trace_id_follows_a_complaint_through_events_and_every_log(
     with httpx.Client(timeout=30) as client:
         created = client.post(
             f"{stack.url('intake')}/v1/complaints",
-            json=complaint_body(),
+            # an e-mail address, so notify sends (to the test's mail sink) and
+            # records notification.sent
+            json=complaint_body(customer_email=f"trace.{trace_id[:8]}@example.com"),
             headers={**auth("agent"), "traceparent": traceparent},
         )
         assert created.status_code == 201, created.text
@@ -87,6 +92,8 @@ def test_one_trace_id_follows_a_complaint_through_events_and_every_log(
         "tousu.complaints": "complaint.received",
         "tousu.routing": "complaint.triaged",
         "tousu.cases": "case.opened",
+        # sent later by notify's delivery worker, which keeps the trace of the cause
+        "tousu.notifications": "notification.sent",
     }
     for topic, event_type in wanted.items():
 

@@ -92,6 +92,12 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+def trace_headers() -> dict[str, str]:
+    """``{"traceparent": ...}`` for a call to another Tousu service (empty outside a span)."""
+    traceparent = current_traceparent()
+    return {"traceparent": traceparent} if traceparent else {}
+
+
 def extract(traceparent: str | None) -> otel_context.Context | None:
     """The remote parent context a ``traceparent`` value names (None if absent or invalid)."""
     if not traceparent:
@@ -121,6 +127,14 @@ def consumer_span(event: Event, consumer: str) -> Iterator[Span]:
             "cloudevents.event_type": event.type,
         },
     ) as span:
+        yield span
+
+
+@contextmanager
+def child_span(name: str, traceparent: str | None) -> Iterator[Span]:
+    """A span continuing the trace ``traceparent`` names (work done later on behalf of
+    a request or event, e.g. a queued delivery); a new trace if there is none."""
+    with tracer().start_as_current_span(name, context=extract(traceparent)) as span:
         yield span
 
 

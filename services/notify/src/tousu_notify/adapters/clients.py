@@ -16,6 +16,7 @@ import aiosmtplib
 import httpx
 
 from tousu_common.auth import service_token
+from tousu_common.tracing import trace_headers
 from tousu_notify.config import Settings
 from tousu_notify.domain.signing import (
     DELIVERY_ID_HEADER,
@@ -62,7 +63,7 @@ class ContactDirectory:
 
     def _headers(self) -> dict[str, str]:
         token = service_token(self.settings.jwt_secret.get_secret_value(), "notify")
-        return {"Authorization": f"Bearer {token}"}
+        return {"Authorization": f"Bearer {token}", **trace_headers()}
 
     async def _get(self, url: str, what: str) -> dict:
         try:

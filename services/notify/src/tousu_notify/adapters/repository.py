@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.events import Event
+from tousu_common.tracing import current_traceparent
 from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow, SubscriptionRow
 from tousu_notify.domain.model import (
     DeliveryChannel,
@@ -49,6 +50,10 @@ class DeliveryRepository:
         recipient) is left alone. Returns how many were new."""
         added = 0
         insert = _insert(self.session)
+        # The delivery is sent later by the worker: it keeps the trace of the event
+        # that caused it, so notification.sent/failed continue that trace.
+        traceparent = current_traceparent()
+        trace = {"traceparent": traceparent} if traceparent else {}
         for delivery in planned:
             row_id = uuid4()
             message_id = None
@@ -71,7 +76,7 @@ class DeliveryRepository:
                     recipient_key=delivery.recipient_key,
                     subscription_id=delivery.subscription_id,
                     language=delivery.language,
-                    context=dict(delivery.context),
+                    context={**delivery.context, **trace},
                     message_id=message_id,
                     status=status.value,
                     attempts=0,

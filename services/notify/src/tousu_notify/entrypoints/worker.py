@@ -43,6 +43,7 @@ from tousu_common.events import new_event
 from tousu_common.events.catalog import NotificationFailed, NotificationSent
 from tousu_common.logs import event_context
 from tousu_common.messaging.outbox import add_event
+from tousu_common.tracing import child_span
 from tousu_notify.adapters.clients import (
     ContactDirectory,
     DeliveryError,
@@ -214,7 +215,10 @@ class DeliveryWorker:
     # -- one attempt ------------------------------------------------------------
 
     async def attempt(self, claim: Claim) -> None:
-        with event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)):
+        with (
+            event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
+            child_span(f"deliver {claim.channel}", claim.context.get("traceparent")),
+        ):
             try:
                 outcome = await self.deliver(claim)
             except DeliveryError as exc:
