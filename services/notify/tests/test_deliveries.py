@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from tousu_common.db import Database
 from tousu_common.events import Event
@@ -88,6 +89,11 @@ def mails_to(sink: MailSink, address: str) -> list[Any]:
     return [m for m in sink.messages if address in str(m["To"])]
 
 
+def notifications_counted(channel: str, outcome: str) -> float:
+    labels = {"service": "notify", "channel": channel, "outcome": outcome}
+    return REGISTRY.get_sample_value("tousu_notifications_total", labels) or 0.0
+
+
 async def test_acknowledgement_email_in_the_customers_language(
     db: Database,
     settings: Settings,
@@ -98,8 +104,10 @@ async def test_acknowledgement_email_in_the_customers_language(
     complaint_id = uuid4()
     address = f"alice-{complaint_id.hex[:8]}@example.com"
     customer(directory, complaint_id, email=address, language="en", customer_name="Alice Wong")
+    sent_before = notifications_counted("email", "sent")
     await handle(db, settings, received(complaint_id, language="zh"))
     assert await worker.run_once() == 1
+    assert notifications_counted("email", "sent") - sent_before == 1
 
     [mail] = mails_to(mail_sink, address)
     assert mail["Subject"] == f"We have received your complaint — reference {REFERENCE}"
@@ -156,6 +164,7 @@ async def test_failing_sms_gateway_is_retried_with_backoff_then_given_up(
     sms_gateway.respond = lambda request: (500, {"error": "down"})
     complaint_id = uuid4()
     customer(directory, complaint_id, phone="13800138000")
+    failed_before = {c: notifications_counted(c, "failed") for c in ("email", "sms")}
     await handle(db, settings, received(complaint_id))
 
     async def given_up() -> bool:
@@ -179,6 +188,10 @@ async def test_failing_sms_gateway_is_retried_with_backoff_then_given_up(
     ]
     assert failed["attempts"] == 3 and failed["error"] == "SMS gateway answered 500"
     assert failed["source_event_id"] == row.source_event_id
+    # given up once, after three attempts: one failure counted, not three, under the
+    # channel the event names
+    channel = failed["delivery_channel"]
+    assert notifications_counted(channel, "failed") - failed_before[channel] == 1
 
 
 async def test_unreachable_smtp_server_is_retried_then_given_up(

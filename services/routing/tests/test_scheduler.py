@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tousu_common.db import Database
 from tousu_common.events.catalog import CustomerWaitStarted, FirstResponseRecorded
@@ -30,7 +31,13 @@ async def sla_events(db: Database) -> list[tuple[str, str | None]]:
     ]
 
 
+def sla_counted(kind: str) -> float:
+    labels = {"service": "routing", "kind": kind}
+    return REGISTRY.get_sample_value("tousu_sla_events_total", labels) or 0.0
+
+
 async def test_warning_then_breach_once_each(desk: Desk, db: Database) -> None:
+    warnings, breaches = sla_counted("warning"), sla_counted("breached")
     payload = received(**URGENT)
     await desk.deliver(payload)
     scheduler = SlaScheduler(db, desk.routing)
@@ -54,6 +61,8 @@ async def test_warning_then_breach_once_each(desk: Desk, db: Database) -> None:
     breached = next(p for kind, p in events if kind == "sla.breached")
     assert breached["due_at"].startswith("2026-11-23T04:00:00")
     assert breached["urgency"] == "urgent" and breached["owner_department"] == "quality"
+    # the metrics count what was committed, once each like the events
+    assert (sla_counted("warning") - warnings, sla_counted("breached") - breaches) == (1, 1)
 
 
 async def test_a_poll_after_a_long_outage_raises_warning_and_breach_together(
