@@ -236,7 +236,7 @@ class TelemetryMiddleware:
         with tracing.tracer().start_as_current_span(
             method, context=parent, kind=SpanKind.SERVER, record_exception=False
         ) as span:
-            traceparent = (tracing.current_traceparent() or "").encode()
+            traceparent = tracing.traceparent_of(span).encode()
 
             async def send_traced(message: Message) -> None:
                 nonlocal status
@@ -254,12 +254,17 @@ class TelemetryMiddleware:
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path_format", None) or "unmatched"
-                span.update_name(f"{method} {template}")
-                span.set_attribute("http.request.method", method)
-                span.set_attribute("http.route", template)
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(StatusCode.ERROR)
+                if span.is_recording():
+                    span.update_name(f"{method} {template}")
+                    span.set_attributes(
+                        {
+                            "http.request.method": method,
+                            "http.route": template,
+                            "http.response.status_code": status,
+                        }
+                    )
+                    if status >= 500:
+                        span.set_status(StatusCode.ERROR)
                 metrics.child(
                     metrics.HTTP_REQUESTS, self.service, template, method, str(status)
                 ).inc()
