@@ -196,3 +196,13 @@ def test_many_apps_in_one_process_share_the_metrics_registry() -> None:
         for n in range(3)
     ]
     assert len({id(app) for app in apps}) == 3
+
+
+async def test_malformed_traceparent_is_ignored_and_a_new_trace_started(
+    app_client: httpx.AsyncClient,
+) -> None:
+    for bad in ("00-nothex-00f067aa0ba902b7-01", f"00-{'0' * 32}-00f067aa0ba902b7-01", "x" * 300):
+        response = await app_client.get("/v1/things/a", headers={"traceparent": bad})
+        assert response.status_code == 200
+        trace_id = response.headers["traceparent"].split("-")[1]
+        assert len(trace_id) == 32 and trace_id != "0" * 32 and trace_id not in bad
