@@ -35,6 +35,8 @@ def things_router() -> APIRouter:
     async def get_thing(thing_id: str) -> dict[str, str]:
         if thing_id == "missing":
             raise NotFound("no such thing")
+        if thing_id == "boom":
+            raise RuntimeError("a bug")
         logging.getLogger("things").info("thing read")
         return {"id": thing_id}
 
@@ -54,7 +56,7 @@ async def _app_client(
         routers=[things_router()],
     )
     app.state.db = db
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://service"), db
 
 
@@ -206,3 +208,12 @@ async def test_malformed_traceparent_is_ignored_and_a_new_trace_started(
         assert response.status_code == 200
         trace_id = response.headers["traceparent"].split("-")[1]
         assert len(trace_id) == 32 and trace_id != "0" * 32 and trace_id not in bad
+
+
+async def test_a_request_that_crashes_is_counted_as_a_500(
+    app_client: httpx.AsyncClient, service: str
+) -> None:
+    assert (await app_client.get("/v1/things/boom")).status_code == 500
+    text = (await app_client.get("/metrics")).text
+    route = "/v1/things/{thing_id}"
+    assert value(text, "tousu_http_requests_total", service=service, route=route, status="500") == 1

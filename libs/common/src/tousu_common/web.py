@@ -232,7 +232,7 @@ class TelemetryMiddleware:
             if name == b"traceparent":
                 parent = tracing.extract(value.decode("latin-1"))
                 break
-        status = 500
+        status = 500  # what the client gets if the app raises before answering
         with tracing.tracer().start_as_current_span(
             method, context=parent, kind=SpanKind.SERVER, record_exception=False
         ) as span:
@@ -248,9 +248,6 @@ class TelemetryMiddleware:
 
             try:
                 await self.app(scope, receive, send_traced)
-            except BaseException:
-                status = 500
-                raise
             finally:
                 route = scope.get("route")
                 template = getattr(route, "path_format", None) or "unmatched"
