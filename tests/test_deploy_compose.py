@@ -37,6 +37,9 @@ FAKE_HOST_ENV = {
 }
 # Ports a service publishes besides its HTTP port: intake's complaints mailbox.
 EXTRA_PORTS = {"intake": [("127.0.0.1", 2525, 2525)]}
+# Run as several replicas (deploy/README.md, "Scaling out"); intake stays one
+# container because its mailbox port 2525 is a fixed MX target.
+REPLICATED = ["routing", "rectification", "notify"]
 
 _SUBSTITUTION = re.compile(
     r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
@@ -183,8 +186,8 @@ def published_ports(compose: dict[str, Any], name: str) -> list[tuple[str, int, 
             published, target = int(entry.get("published", 0)), int(entry["target"])
         else:
             parts = str(entry).split("/", 1)[0].split(":")
-            if len(parts) == 3:
-                host_ip, published, target = parts[0], int(parts[1]), int(parts[2])
+            if len(parts) == 3:  # "127.0.0.1::8002": any free host port (replicas)
+                host_ip, published, target = parts[0], int(parts[1] or 0), int(parts[2])
             elif len(parts) == 2:
                 host_ip, published, target = "", int(parts[0]), int(parts[1])
             else:
@@ -332,10 +335,27 @@ def test_service_port_is_the_documented_one_and_matches_uvicorn(compose, name):
     argv = uvicorn_argv(compose, name)
     assert option(argv, "--host") == "0.0.0.0"
     assert option(argv, "--port") == str(SERVICE_PORTS[name])
+    # A replicated service cannot pin a host port: two replicas would both bind it.
+    host_port = 0 if name in REPLICATED else SERVICE_PORTS[name]
     assert published_ports(compose, name) == [
-        ("127.0.0.1", SERVICE_PORTS[name], SERVICE_PORTS[name]),
+        ("127.0.0.1", host_port, SERVICE_PORTS[name]),
         *EXTRA_PORTS.get(name, []),
     ]
+
+
+@pytest.mark.parametrize("name", REPLICATED)
+def test_replicated_services_run_two_replicas_and_no_more_than_partitions(compose, name):
+    replicas = service(compose, name).get("deploy", {}).get("replicas")
+    assert replicas is not None, f"{name}: no deploy.replicas"
+    count = int(interpolate(str(replicas), FAKE_HOST_ENV))
+    partitions = int(effective_settings(compose, name)["kafka_topic_partitions"])
+    assert 2 <= count <= partitions, f"{name}: {count} replicas for {partitions} partitions"
+    # The operator's override reaches compose, not the containers.
+    assert int(interpolate(str(replicas), {f"{name.upper()}_REPLICAS": "3"})) == 3
+
+
+def test_intake_stays_a_single_container_with_its_fixed_mailbox_port(compose):
+    assert int(service(compose, "intake").get("deploy", {}).get("replicas", 1)) == 1
 
 
 def test_no_port_is_published_beyond_localhost(compose):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import multiprocessing
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -50,3 +52,31 @@ async def test_downgrade_to_base_removes_every_table(package: str, database_url:
     finally:
         await db.dispose()
     assert tables == {"alembic_version"}
+
+
+def _migrate_when_all_are_ready(barrier: Any, package: str, url: str) -> None:
+    barrier.wait(60)
+    upgrade(package, url)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("package", ["tousu_routing", "tousu_notify"])
+def test_replicas_migrating_one_database_at_once_all_succeed(
+    package: str, database_url: str
+) -> None:
+    """Every replica's container runs ``tousu migrate`` before it starts (compose
+    ``deploy.replicas``, Kubernetes initContainers), at the same moment: they must
+    take turns, and the later ones find the database at head."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("replicas share PostgreSQL; SQLite is one process per file")
+    processes = multiprocessing.get_context("fork")
+    barrier = processes.Barrier(3)
+    runs = [
+        processes.Process(target=_migrate_when_all_are_ready, args=(barrier, package, database_url))
+        for _ in range(3)
+    ]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    assert [run.exitcode for run in runs] == [0, 0, 0]

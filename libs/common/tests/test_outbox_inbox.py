@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -167,6 +168,65 @@ async def test_relay_publishes_staged_events_in_commit_order(
     )
     assert ids_on(records, complaint_id) == [event.id for event in events]
     assert set(await outbox_statuses(db)) == {"published"}
+
+
+class SlowLinkProducer(AIOKafkaProducer):
+    """The real producer behind a slow link: every send starts 30 ms late."""
+
+    @classmethod
+    def for_settings(cls, settings: ServiceSettings) -> AIOKafkaProducer:
+        return cls(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=False,
+        )
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        await asyncio.sleep(0.03)
+        return await super().send(*args, **kwargs)
+
+
+async def test_relays_of_two_replicas_publish_every_event_once_and_in_order_per_complaint(
+    broker: Broker, database_url: str, db: Database
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite is one process per database file: one relay by design")
+    settings = make_settings(broker.bootstrap, database_url, outbox_batch_size=7)
+    complaints = [uuid4() for _ in range(4)]
+    staged: dict[UUID, list[str]] = {cid: [] for cid in complaints}
+    for n in range(30):
+        async with db.transaction() as session:
+            for cid in complaints:
+                event = received(cid, title=f"第{n}次")
+                await add_event(session, event)
+                staged[cid].append(event.id)
+    # Two replicas: two relays, each with its own engine, on one database; one has a
+    # slow link to the broker, so without taking turns the fast one would overtake it.
+    other = Database(database_url)
+    relays = [
+        OutboxRelay(db, settings, producer_factory=SlowLinkProducer.for_settings),
+        OutboxRelay(other, settings),
+    ]
+
+    async def drain(relay: OutboxRelay) -> None:
+        deadline = time.monotonic() + 60
+        while "pending" in await outbox_statuses(db):
+            assert time.monotonic() < deadline, "outbox not drained"
+            await relay.publish_batch()
+
+    try:
+        await asyncio.gather(*(drain(relay) for relay in relays))
+    finally:
+        for relay in relays:
+            await relay.close()
+        await other.dispose()
+    records = await read_topic(
+        settings.kafka_bootstrap_servers,
+        "tousu.complaints",
+        until=lambda rs: all(len(ids_on(rs, cid)) >= 30 for cid in complaints),
+    )
+    # Broker order within a complaint's partition is the order it was written.
+    assert {cid: ids_on(records, cid) for cid in complaints} == staged
 
 
 async def test_event_staged_while_broker_is_down_is_delivered_when_it_returns(

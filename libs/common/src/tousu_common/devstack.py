@@ -163,9 +163,30 @@ def _terminate(process: subprocess.Popen | None, grace: float = 10) -> None:
         process.wait(5)
 
 
+def replica_name(service: str, replica: int) -> str:
+    """The process key of one replica: ``routing`` for the first, ``routing#2`` after."""
+    return service if replica == 1 else f"{service}#{replica}"
+
+
+def parse_replica(name: str) -> tuple[str, int]:
+    """``"routing#2"`` → ``("routing", 2)``; a bare service name is replica 1."""
+    service, _, number = name.partition("#")
+    replica = int(number) if number else 1
+    if replica < 1:
+        raise ValueError(f"replica numbers start at 1: {name!r}")
+    return service, replica
+
+
 @dataclass
 class Stack:
-    """The four services (and, unless given a bootstrap, a broker) as child processes."""
+    """The four services (and, unless given a bootstrap, a broker) as child processes.
+
+    ``replicas`` runs a service as several processes (``{"routing": 2}``): each
+    has its own HTTP port, all share the service's database and consumer
+    groups, as replicas in production do. Replica 1 keeps the plain name
+    (``processes["routing"]``, ``routing.log``) so single-replica callers see
+    no difference; replica *n* is ``"routing#n"`` (log ``routing-n.log``).
+    """
 
     var_dir: Path
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(48))
@@ -181,23 +202,54 @@ class Stack:
     quiet: bool = True
     broker: Broker | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    #: processes per service (default 1); replica ports beyond the first are free ports.
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    _replica_ports: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    def spec(self, name: str) -> ServiceSpec:
+        service, _ = parse_replica(name)
+        return next(s for s in self.services if s.name == service)
+
+    def replica_count(self, service: str) -> int:
+        return max(1, self.replicas.get(service, 1))
+
+    def instances(self, service: str | None = None) -> list[str]:
+        """Process keys of every replica (of one service, or of all), in start order."""
+        specs = [self.spec(service)] if service else list(self.services)
+        return [
+            replica_name(s.name, n) for s in specs for n in range(1, self.replica_count(s.name) + 1)
+        ]
 
     def port(self, name: str) -> int:
-        return self.ports.get(name) or next(s.port for s in self.services if s.name == name)
+        service, replica = parse_replica(name)
+        if replica == 1:
+            return self.ports.get(service) or self.spec(service).port
+        key = replica_name(service, replica)
+        if key not in self._replica_ports:
+            self._replica_ports[key] = self.ports.get(key) or free_port()
+        return self._replica_ports[key]
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port(name)}"
 
-    def env(self, spec: ServiceSpec) -> dict[str, str]:
+    def log_path(self, name: str) -> Path:
+        service, replica = parse_replica(name)
+        suffix = "" if replica == 1 else f"-{replica}"
+        return self.var_dir / f"{service}{suffix}.log"
+
+    def env(self, spec: ServiceSpec, replica: int = 1) -> dict[str, str]:
         database_url = self.database_urls.get(
             spec.name, f"sqlite+aiosqlite:///{self.var_dir / (spec.name + '.db')}"
         )
+        # Other services are reached at their first replica (dev has no load balancer).
         urls = {f"TOUSU_{s.name.upper()}_URL": self.url(s.name) for s in self.services}
         mail = (
             {"TOUSU_NOTIFY_SMTP_HOST": "127.0.0.1", "TOUSU_NOTIFY_SMTP_PORT": str(self.mail_port)}
             if self.mail_port
             else {}
         )
+        # One complaints mailbox: only intake's first replica listens for mail.
+        smtp_port = self.smtp_port if replica == 1 else 0
         return {
             **os.environ,
             "TOUSU_JWT_SECRET": self.jwt_secret,
@@ -205,7 +257,7 @@ class Stack:
             f"{spec.env_prefix}DATABASE_URL": database_url,
             f"{spec.env_prefix}DATA_DIR": str(self.var_dir / f"{spec.name}-data"),
             f"{spec.env_prefix}PUBLIC_URL": self.url(spec.name),
-            "TOUSU_INTAKE_SMTP_PORT": str(self.smtp_port),
+            "TOUSU_INTAKE_SMTP_PORT": str(smtp_port),
             **urls,
             **mail,
             "PYTHONUNBUFFERED": "1",
@@ -222,8 +274,8 @@ class Stack:
         try:
             for spec in self.services:
                 self.migrate(spec)
-            for spec in self.services:
-                self.start_service(spec)
+            for name in self.instances():
+                self.start_service(name)
             if wait_ready:
                 self.wait_ready(timeout)
         except BaseException:
@@ -240,8 +292,17 @@ class Stack:
             timeout=120,
         )
 
-    def start_service(self, spec: ServiceSpec) -> subprocess.Popen:
-        log = open(self.var_dir / f"{spec.name}.log", "ab")
+    def start_service(
+        self, spec: ServiceSpec | str, replica: int | None = None
+    ) -> subprocess.Popen:
+        """Start one replica: a spec (replica 1 unless given) or a key like ``"routing#2"``."""
+        if isinstance(spec, str):
+            service, number = parse_replica(spec)
+            spec = self.spec(service)
+            replica = replica or number
+        replica = replica or 1
+        name = replica_name(spec.name, replica)
+        log = open(self.log_path(name), "ab")
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -252,32 +313,33 @@ class Stack:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(self.port(spec.name)),
+                str(self.port(name)),
                 "--no-access-log",
                 "--log-level",
                 "warning",
                 "--timeout-graceful-shutdown",
                 "5",
             ],
-            env=self.env(spec),
+            env=self.env(spec, replica),
             stdout=log,
             stderr=log,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        self.processes[spec.name] = process
+        self.processes[name] = process
         return process
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Wait until every service answers /readyz with its consumers assigned."""
+    def wait_ready(self, timeout: float = 60, names: list[str] | None = None) -> None:
+        """Wait until every running replica (or those named) answers /readyz with its
+        consumers assigned."""
         deadline = time.monotonic() + timeout
-        pending = [spec.name for spec in self.services]
+        pending = list(names) if names is not None else list(self.processes)
         with httpx.Client(timeout=2) as client:
             while pending:
                 name = pending[0]
                 process = self.processes[name]
                 if process.poll() is not None:
-                    log = self.var_dir / f"{name}.log"
+                    log = self.log_path(name)
                     raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
                 with contextlib.suppress(httpx.HTTPError):
                     response = client.get(f"{self.url(name)}/readyz")
@@ -291,11 +353,13 @@ class Stack:
                         continue
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"{name} not ready after {timeout}s; see {self.var_dir / (name + '.log')}"
+                        f"{name} not ready after {timeout}s; see {self.log_path(name)}"
                     )
                 time.sleep(0.1)
 
     def stop_service(self, name: str, *, kill: bool = False) -> None:
+        """Stop one replica (``"routing"`` is replica 1, ``"routing#2"`` the second);
+        ``kill`` sends SIGKILL: no shutdown, no offset commit, no group leave."""
         process = self.processes.pop(name, None)
         if process is None:
             return

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from tousu_common.db import create_engine, is_sqlite
@@ -64,7 +64,15 @@ async def _run_online(url: str, targets: Sequence[MetaData]) -> None:
         await engine.dispose()
 
 
+#: Held for the migration transaction on PostgreSQL (advisory locks are per database).
+MIGRATION_LOCK_KEY = 0x70C5_0001
+
+
 def _run_migrations(connection: Connection, url: str, targets: Sequence[MetaData]) -> None:
+    if not is_sqlite(url):
+        # Replicas each run `tousu migrate` as they start: one migrates, the others
+        # wait here, then read the version it committed and find nothing to do.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     context.configure(
         connection=connection,
         target_metadata=targets,

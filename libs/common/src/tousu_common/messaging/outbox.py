@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,10 +98,14 @@ async def outbox_backlog(db: Database) -> OutboxBacklog:
 class OutboxRelay:
     """Publishes pending outbox rows in commit order, then marks them published.
 
-    On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` for the
-    duration of the send, so replicas split the work without publishing a row
-    twice. On SQLite (one process per database file) the send happens outside
-    the transaction, so a slow or absent broker never holds the write lock.
+    On PostgreSQL a batch is read, sent and marked in one transaction that
+    first takes a transaction-scoped advisory lock for this service, so the
+    relays of several replicas publish one after another, never side by side:
+    two relays sending neighbouring batches at once would let a later event of
+    a complaint overtake an earlier one on the broker. The rows are also
+    claimed ``FOR UPDATE``, so a row is never published twice by two relays. On
+    SQLite (one process per database file) the send happens outside the
+    transaction, so a slow or absent broker never holds the write lock.
     """
 
     def __init__(
@@ -119,6 +124,8 @@ class OutboxRelay:
         self._last_purge = 0.0
         self._last_topic_check = 0.0
         self.marker_topic = f"tousu.relay-marker.{settings.service_name}"
+        # One lock per service (services may share a PostgreSQL cluster or database).
+        self._lock_key = zlib.crc32(f"tousu.outbox.{settings.service_name}".encode())
         self.connected = False
         db.on_commit(self._wake_if_added)
 
@@ -167,6 +174,11 @@ class OutboxRelay:
         producer = await self._connect()
         if self._lock_rows:
             async with self._db.transaction() as session:
+                # Waits while another replica's relay is mid-batch; then reads what
+                # that one left, so every row goes out in id order across replicas.
+                await session.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._lock_key}
+                )
                 rows = await self._pending(session, lock=True)
                 outcomes = await self._send(producer, rows)
                 await self._record(session, outcomes)
