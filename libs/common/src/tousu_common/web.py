@@ -24,6 +24,7 @@ from tousu_common.errors import ERROR_RESPONSES, PayloadTooLarge, install_error_
 from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay
+from tousu_common.ops import ops_router
 from tousu_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def create_service_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router())
+    app.include_router(ops_router(), responses=ERROR_RESPONSES)
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     return app
