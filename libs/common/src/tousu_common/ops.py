@@ -199,6 +199,7 @@ def ops_router() -> APIRouter:
     async def redrive(
         request: Request, principal: Operator, dead_letter_id: DeadLetterId
     ) -> RedriveResult:
+        await deadletters.load(_db(request), dead_letter_id)  # 404 first
         runtime = _runtime(request)
         outcome = await deadletters.redrive(
             runtime.db, runtime.consumers, dead_letter_id, by=principal.subject
