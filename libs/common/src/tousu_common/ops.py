@@ -199,7 +199,8 @@ def ops_router() -> APIRouter:
     async def redrive(
         request: Request, principal: Operator, dead_letter_id: DeadLetterId
     ) -> RedriveResult:
-        await deadletters.load(_db(request), dead_letter_id)  # 404 first
+        # 404 and 409 (already resolved) whether or not the consumers are running
+        deadletters.must_be_dead(await deadletters.load(_db(request), dead_letter_id))
         runtime = _runtime(request)
         outcome = await deadletters.redrive(
             runtime.db, runtime.consumers, dead_letter_id, by=principal.subject

@@ -173,7 +173,7 @@ async def load(db: Database, dead_letter_id: int) -> Any:
     return row
 
 
-def _must_be_dead(row: Any) -> None:
+def must_be_dead(row: Any) -> None:
     if row.status != "dead":
         by = f" by {row.redriven_by}" if row.redriven_by else ""
         raise Conflict(f"dead letter {row.id} is already {row.status}{by}")
@@ -201,7 +201,7 @@ async def redrive(
     fails again (the row stays ``dead``, attempts + 1, with the new error).
     """
     row = await load(db, dead_letter_id)
-    _must_be_dead(row)
+    must_be_dead(row)
     consumer = next((c for c in consumers if c.group_id == row.consumer), None)
     if consumer is None:
         raise Conflict(
@@ -242,7 +242,7 @@ async def redrive(
 async def discard(db: Database, dead_letter_id: int, *, by: str, reason: str) -> None:
     """Give up on a dead letter for good, saying why (kept, never deleted)."""
     row = await load(db, dead_letter_id)
-    _must_be_dead(row)
+    must_be_dead(row)
     if not await _set(
         db,
         row.id,
