@@ -135,3 +135,22 @@ async def test_discarding_needs_a_reason_and_records_who_discarded(
     assert again.status_code == 409
     redrive = await client.post(f"/v1/ops/dead-letters/{item['id']}/redrive", headers=auth("admin"))
     assert redrive.status_code == 409 and "already discarded" in redrive.json()["error"]["message"]
+
+
+async def test_input_postgresql_cannot_store_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, db: Database, auth: Auth
+) -> None:
+    await dead_letters(db, "tousu-routing", 1)
+    [item] = (await client.get("/v1/ops/dead-letters", headers=auth("admin"))).json()["items"]
+    nul_reason = await client.post(
+        f"/v1/ops/dead-letters/{item['id']}/discard",
+        json={"reason": "bad\u0000reason"},
+        headers=auth("admin"),
+    )
+    assert nul_reason.status_code == 422
+    assert nul_reason.json()["error"]["fields"][0]["field"] == "reason"
+    nul_consumer = await client.get(
+        "/v1/ops/dead-letters", params={"consumer": "a\u0000b"}, headers=auth("admin")
+    )
+    assert nul_consumer.status_code == 422
+    assert nul_consumer.json()["error"]["fields"][0]["field"] == "query.consumer"

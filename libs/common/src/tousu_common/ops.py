@@ -99,7 +99,13 @@ class RedriveResult(BaseModel):
 
 
 class DiscardRequest(BaseModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    # No NUL: PostgreSQL text cannot hold it (a 500 instead of a 422).
+    reason: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=2000, pattern=r"^[^\x00]*$"
+        ),
+    ]
 
 
 def _db(request: Request) -> Database:
@@ -150,7 +156,9 @@ def ops_router() -> APIRouter:
     async def list_dead_letters(
         request: Request,
         principal: Reader,
-        consumer: Annotated[str | None, Query(max_length=100)] = None,
+        consumer: Annotated[
+            str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+        ] = None,
         status: Status | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
