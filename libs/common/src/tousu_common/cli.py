@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import os
 import secrets
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tousu_common import contract
 from tousu_common.auth import ROLES, mint_token
@@ -137,6 +142,65 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def fetch_ops_status(
+    urls: Mapping[str, str], token: str, client: httpx.AsyncClient
+) -> list[dict[str, Any]]:
+    """Each service's ``/v1/ops/status`` (or why it could not be read), in ``urls`` order."""
+
+    async def one(name: str, url: str) -> dict[str, Any]:
+        try:
+            response = await client.get(
+                f"{url.rstrip('/')}/v1/ops/status",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            )
+        except httpx.HTTPError as exc:
+            return {"service": name, "error": f"unreachable: {type(exc).__name__}"}
+        if response.status_code != 200:
+            return {"service": name, "error": f"HTTP {response.status_code}"}
+        return {"service": name, **response.json()}
+
+    return list(await asyncio.gather(*(one(name, url) for name, url in urls.items())))
+
+
+def format_ops_table(statuses: list[dict[str, Any]]) -> str:
+    """One line per service: ready, outbox backlog, dead letters still to deal with."""
+    lines = [f"{'service':<14} {'ready':<6} {'outbox':>7} {'oldest':>9} {'dead':>5}  resolved"]
+    for status in statuses:
+        if "error" in status:
+            lines.append(f"{status['service']:<14} {'no':<6} {status['error']}")
+            continue
+        outbox = status["outbox"]
+        age = outbox["oldest_pending_age_s"]
+        by_status: dict[str, int] = {}
+        for counts in status["dead_letters"].values():
+            for state, count in counts.items():
+                by_status[state] = by_status.get(state, 0) + count
+        resolved = by_status.get("redriven", 0) + by_status.get("discarded", 0)
+        lines.append(
+            f"{status['service']:<14} {'yes' if status['ready'] else 'no':<6} "
+            f"{outbox['pending']:>7} {'-' if age is None else f'{age:.1f}s':>9} "
+            f"{by_status.get('dead', 0):>5}  {resolved}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_ops_status(args: argparse.Namespace) -> int:
+    from tousu_common.settings import ServiceSettings
+
+    settings = ServiceSettings(jwt_secret=dev_secret())
+    urls = {spec.name: getattr(settings, f"{spec.name}_url") for spec in SERVICES}
+    token = mint_token(dev_secret(), subject="cli:ops", roles=["admin"], ttl=timedelta(minutes=5))
+
+    async def collect() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient() as client:
+            return await fetch_ops_status(urls, token, client)
+
+    statuses = asyncio.run(collect())
+    print(format_ops_table(statuses))
+    return 0 if all(status.get("ready") for status in statuses) else 1
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from tousu_common.devstack import Broker
 
@@ -187,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     broker = commands.add_parser("broker", help="start only the local broker")
     broker.add_argument("--port", type=int, default=9092)
     broker.set_defaults(func=cmd_broker)
+
+    ops = commands.add_parser("ops", help="the operator's view of the running services")
+    ops_commands = ops.add_subparsers(dest="ops_command", required=True)
+    ops_status = ops_commands.add_parser(
+        "status", help="each service's health, outbox backlog and dead letters"
+    )
+    ops_status.set_defaults(func=cmd_ops_status)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -34,6 +34,7 @@ from tousu_common.errors import (
 from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, outbox_backlog
+from tousu_common.ops import ops_router
 from tousu_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def create_service_app(
     app.add_middleware(TelemetryMiddleware, service=settings.service_name)
     app.include_router(health_router())
     app.include_router(metrics_router(settings))
+    app.include_router(ops_router(), responses=ERROR_RESPONSES)
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
     return app

@@ -28,6 +28,7 @@ from tousu_common import metrics
 from tousu_common.db import Database
 from tousu_common.events import CATALOG, DecodeError, Event
 from tousu_common.logs import event_context
+from tousu_common.messaging.deadletters import dead_letter_row, record_dead_letter
 from tousu_common.messaging.kafka import ensure_topics, make_consumer, make_producer
 from tousu_common.messaging.tables import inbox
 from tousu_common.settings import ServiceSettings
@@ -351,8 +352,23 @@ class InboxConsumer:
             )
         return bool(count)
 
+    async def reapply(self, event: Event) -> bool:
+        """Apply one event now, once, through its handler and the inbox (an operator's
+        re-drive of a dead letter); False if the inbox already had it. Raises what the
+        handler raises, having changed nothing."""
+        applied = await self._apply_once(event, self.handlers[event.type])
+        if applied:
+            self._count_applied(event)
+        return applied
+
     async def _dead_letter(self, record: ConsumerRecord, error: str, *, attempts: int) -> None:
+        """Record the poison durably, then publish it to the DLQ topic; both before the
+        caller commits the offset. If either fails the exception restarts the consumer
+        and the record comes again (the row is written once: see ``dead_letter``)."""
         assert self._producer is not None
+        await record_dead_letter(
+            self.db, dead_letter_row(self.group_id, record, error, attempts=attempts)
+        )
         headers = list(record.headers or ())
         headers += [
             ("dlq_error", error[:4000].encode()),
