@@ -15,7 +15,6 @@ import asyncio
 import secrets
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -381,17 +380,15 @@ def assert_every_complaint_once(
 
 
 async def produce_raw(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes | None, list[Any]]]
+    bootstrap: str, topic: str, records: Iterable[tuple[int, bytes, bytes | None, list[Any]]]
 ) -> None:
-    """Produce (key, value, headers) records as they are, bypassing our envelope."""
+    """Produce (partition, key, value, headers) records as they are, bypassing our envelope."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for key, value, headers in records:
-            await producer.send_and_wait(topic, value, key=key, headers=headers)
+        for partition, key, value, headers in records:
+            await producer.send_and_wait(
+                topic, value, key=key, headers=headers, partition=partition
+            )
     finally:
         await producer.stop()
-
-
-def poison_key() -> bytes:
-    return f"poison-{uuid.uuid4()}".encode()
