@@ -12,12 +12,14 @@ itself (:func:`wait_backlog_drained`)?
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from tousu_common.devstack import (
 )
 from tousu_common.mailsink import MailSink
 from tousu_common.testing.helpers import header, read_topic
+from tousu_notify.domain.signing import InvalidSignature, verify_signature
 
 from ..conftest import complaint_body, eventually
 
@@ -392,3 +395,75 @@ async def produce_raw(
             )
     finally:
         await producer.stop()
+
+
+# -- a webhook target that fails for a while -----------------------------------
+
+
+@dataclass
+class Hook:
+    """One request the webhook target received."""
+
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    def event(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+class FlakyWebhookTarget:
+    """A real HTTP server on 127.0.0.1 that checks every request's Tousu-Signature
+    and, while ``failing``, answers ``503`` (the sender must try again)."""
+
+    def __init__(self) -> None:
+        self.secret = ""
+        self.failing = False
+        self.received: list[Hook] = []
+        self.unsigned = 0
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 1_000_000))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status = outer.answer(headers, body)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        try:
+            verify_signature(self.secret, headers.get("tousu-signature"), body)
+        except InvalidSignature:
+            status = 401
+        else:
+            status = 503 if self.failing else 204
+        with self._lock:
+            self.unsigned += status == 401
+            self.received.append(Hook(headers, body, status))
+        return status
+
+    def accepted(self) -> list[Hook]:
+        with self._lock:
+            return [hook for hook in self.received if hook.status == 204]
+
+    def refused(self) -> int:
+        with self._lock:
+            return sum(1 for hook in self.received if hook.status == 503)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/tousu"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
