@@ -71,14 +71,25 @@ ONCE_PER_COMPLAINT = (
 
 
 class FlakyMailSink(MailSink):
-    """The SMTP sink, except that while ``refusing`` it answers every message with
-    ``451`` (a temporary failure a sender must retry) and keeps nothing."""
+    """The SMTP sink, with two ways to fail for a while: ``refusing`` = ``"rcpt"``
+    answers ``451`` to every recipient (greylisting), ``"data"`` answers ``451`` to
+    the message; :meth:`go_down` stops listening until :meth:`come_back`."""
 
     def __init__(self, port: int = 0) -> None:
         super().__init__(port)
-        self.refusing = False
+        self.refusing: str | None = None
         self.refused = 0
-        self._controller = Controller(_FlakyHandler(self), hostname="127.0.0.1", port=self.port)
+        self._controller = self._new_controller()
+
+    def _new_controller(self) -> Controller:
+        return Controller(_FlakyHandler(self), hostname="127.0.0.1", port=self.port)
+
+    def go_down(self) -> None:
+        self._controller.stop()
+
+    def come_back(self) -> None:
+        self._controller = self._new_controller()  # a stopped Controller cannot restart
+        self._controller.start()
 
     def to(self, address: str) -> int:
         """How many messages were accepted for ``address``."""
@@ -87,13 +98,24 @@ class FlakyMailSink(MailSink):
 
 
 class _FlakyHandler:
+    TEMPORARY = "451 4.3.0 Mail server temporarily unavailable, try again later"
+
     def __init__(self, sink: FlakyMailSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        if self.sink.refusing:
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.sink.refusing == "rcpt":
             self.sink.refused += 1
-            return "451 4.3.0 Mail server temporarily unavailable"
+            return self.TEMPORARY
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        if self.sink.refusing == "data":
+            self.sink.refused += 1
+            return self.TEMPORARY
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
@@ -284,9 +306,7 @@ def distinct_event_ids(
 
             def complete(records: list[Any], event_type: str = event_type) -> bool:
                 seen = {
-                    r.key.decode()
-                    for r in records
-                    if r.key and header(r, "ce_type") == event_type
+                    r.key.decode() for r in records if r.key and header(r, "ce_type") == event_type
                 }
                 return wanted <= seen
 

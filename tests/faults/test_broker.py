@@ -44,8 +44,9 @@ def test_complaints_posted_across_a_broker_restart_each_reach_one_case_and_one_m
         stream.wait_answered(6)
         faults.broker.stop()
         eventually(
-            lambda: (faults.readiness("intake") or {}).get("checks", {}).get("broker", "ok")
-            != "ok",
+            lambda: (
+                (faults.readiness("intake") or {}).get("checks", {}).get("broker", "ok") != "ok"
+            ),
             timeout=30,
         )
         down_at = stream.answered
