@@ -147,9 +147,11 @@ class FaultStack:
         """SIGKILL: no shutdown, no offset commit, no last outbox flush."""
         self.stack.stop_service(service, kill=True)
 
-    def start(self, service: str) -> None:
+    def start(self, service: str, *, wait: bool = True) -> None:
+        """Start ``service`` again; ``wait``: until it listens."""
         process = self.stack.start_service(spec(service))
-        wait_for_port(self.stack.port(service), 60, process)
+        if wait:
+            wait_for_port(self.stack.port(service), 60, process)
 
     def readiness(self, service: str) -> dict[str, Any] | None:
         try:
@@ -209,6 +211,8 @@ class Posted:
     complaint_id: str | None = None
     attempts: int = 0
     replayed: bool = False
+    #: what the attempts that got no answer ran into (ConnectError, ReadError, …)
+    unanswered: list[str] = field(default_factory=list)
 
 
 class ComplaintStream:
@@ -229,6 +233,8 @@ class ComplaintStream:
         self.agent = f"agent-{tag}"
         self.headers = faults.headers("agent", sub=self.agent)
         self.answered = 0
+        #: set while a request is on its way to intake (a kill then lands mid-request)
+        self.in_flight = threading.Event()
         self._thread = threading.Thread(target=self._run, name="complaint-stream", daemon=True)
 
     def __enter__(self) -> ComplaintStream:
@@ -245,7 +251,11 @@ class ComplaintStream:
 
     def wait_answered(self, n: int, timeout: float = 60) -> None:
         """Until at least ``n`` posts have their answer."""
-        eventually(lambda: self.answered >= n, timeout=timeout, interval=0.02)
+        try:
+            eventually(lambda: self.answered >= n, timeout=timeout, interval=0.02)
+        except AssertionError as exc:
+            stuck = [p for p in self.posted if p.status is None and p.attempts][:3]
+            raise AssertionError(f"{self.answered}/{n} answered; stuck: {stuck}") from exc
 
     def _run(self) -> None:
         started = time.monotonic()
@@ -262,11 +272,15 @@ class ComplaintStream:
                 headers = {**self.headers, "Idempotency-Key": item.idempotency_key}
                 while time.monotonic() < deadline:
                     item.attempts += 1
+                    self.in_flight.set()
                     try:
                         answer = client.post(url, json=body, headers=headers)
-                    except httpx.TransportError:
+                    except httpx.TransportError as exc:
+                        item.unanswered.append(type(exc).__name__)
                         time.sleep(0.2)  # intake is down or died mid-request: same key again
                         continue
+                    finally:
+                        self.in_flight.clear()
                     item.status = answer.status_code
                     item.replayed = answer.headers.get("Idempotent-Replayed") == "true"
                     if answer.status_code == 201:
