@@ -555,3 +555,50 @@ async def test_replayed_old_events_are_recorded_but_not_sent(
         "skipped",
         "event too old to notify about (replayed history)",
     )
+
+
+class _RefusingRecipients:
+    """An SMTP server that answers RCPT with the code named in the local part
+    (``r451@…`` → 451), as greylisting servers (4xx) and unknown mailboxes (5xx) do."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        code = address.split("@")[0].removeprefix("r")
+        return f"{code} refused for now" if code.startswith("4") else f"{code} no such mailbox"
+
+
+@pytest.mark.parametrize(("code", "status", "attempts"), [(451, "failed", 3), (550, "failed", 1)])
+async def test_a_recipient_refused_with_4xx_is_retried_and_with_5xx_given_up_at_once(
+    db: Database,
+    jwt_secret: str,
+    mail_sink: MailSink,
+    directory: Directory,
+    code: int,
+    status: str,
+    attempts: int,
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tousu_common.devstack import free_port
+
+    port = free_port()
+    server = Controller(_RefusingRecipients(), hostname="127.0.0.1", port=port)
+    server.start()
+    settings = make_settings(db, jwt_secret, mail_sink, directory, smtp_port=port)
+    worker = DeliveryWorker(db, settings)
+    complaint_id = uuid4()
+    customer(directory, complaint_id, email=f"r{code}@example.com")
+    await handle(db, settings, received(complaint_id))
+
+    async def settled() -> bool:
+        return (await rows(db, complaint_id))[0].status == status
+
+    try:
+        await work_until(worker, settled)
+    finally:
+        await worker.close()
+        server.stop()
+    [row] = await rows(db, complaint_id)
+    assert row.attempts == attempts
+    assert row.last_error == f"SMTP server refused the recipient ({code})"

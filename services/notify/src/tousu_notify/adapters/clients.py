@@ -136,7 +136,9 @@ class Mailer:
             raise DeliveryError(
                 f"SMTP server refused the recipient ({', '.join(map(str, codes))})",
                 status=codes[0] if codes else None,
-                permanent=True,
+                # 4xx is "try later" (greylisting, a full mailbox, a busy server):
+                # only a 5xx refusal is final.
+                permanent=bool(codes) and codes[0] >= 500,
             ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
