@@ -359,18 +359,27 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
         cluster, database_urls, postgres_pid = start_postgres()
     mail = MailSink().start()
     extra_env = dict(item.split("=", 1) for item in args.env)
-    stack = Stack(
-        var_dir=work,
-        database_urls=database_urls,
-        ports={s.name: free_port() for s in SERVICES},
-        mail_port=mail.port,
-        extra_env=extra_env,
-    )
     ceiling = None
     phases: list[Phase] = []
     run = f"{int(time.time())}{backend[0]}"
+    stack = Stack(var_dir=work, database_urls=database_urls, mail_port=mail.port)
     try:
-        await asyncio.to_thread(stack.start, timeout=180)
+        for attempt in range(3):
+            # a port chosen free may be taken by someone else before the service binds it
+            stack = Stack(
+                var_dir=work / f"stack-{attempt}",
+                database_urls=database_urls,
+                ports={s.name: free_port() for s in SERVICES},
+                mail_port=mail.port,
+                extra_env=extra_env,
+            )
+            try:
+                await asyncio.to_thread(stack.start, timeout=180)
+                break
+            except RuntimeError as exc:
+                if attempt == 2:
+                    raise  # (migrating again is a no-op, so PostgreSQL may retry too)
+                print(f"[{backend}] stack did not start ({exc}); again", flush=True)
         ceiling_port = free_port()
         ceiling = start_ceiling(ceiling_port, work / "ceiling.log")
         limits = httpx.Limits(max_connections=args.concurrency + 16)
