@@ -5,7 +5,7 @@
     python bench/bench_pipeline.py --quick              # ~1 min smoke run (SQLite)
 
 For each backend it starts a broker, the four services (tousu_common.devstack),
-a mail sink for what notify sends and the bare ceiling app, all on loopback,
+a mail sink for what notify sends (its own process) and the bare ceiling app, all on loopback,
 then runs three phases:
 
 a. ceiling: the bare FastAPI endpoint (same body validation, same uvicorn
@@ -56,11 +56,10 @@ from typing import Any
 import aiosmtplib
 import httpx
 from aiokafka import AIOKafkaConsumer
-from common import cpu_of, ms, percentile, start_ceiling, start_postgres
+from common import cpu_of, ms, percentile, start_ceiling, start_mail_sink, start_postgres
 
 from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
-from tousu_common.mailsink import MailSink
 
 TOPICS = ("tousu.complaints", "tousu.routing", "tousu.cases", "tousu.notifications")
 
@@ -357,12 +356,12 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
     cluster, database_urls, postgres_pid = None, {}, None
     if backend == "postgresql":
         cluster, database_urls, postgres_pid = start_postgres()
-    mail = MailSink().start()
+    mail, mail_port = start_mail_sink()
     extra_env = dict(item.split("=", 1) for item in args.env)
     ceiling = None
     phases: list[Phase] = []
     run = f"{int(time.time())}{backend[0]}"
-    stack = Stack(var_dir=work, database_urls=database_urls, mail_port=mail.port)
+    stack = Stack(var_dir=work, database_urls=database_urls, mail_port=mail_port)
     try:
         for attempt in range(3):
             # a port chosen free may be taken by someone else before the service binds it
@@ -370,7 +369,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                 var_dir=work / f"stack-{attempt}",
                 database_urls=database_urls,
                 ports={s.name: free_port() for s in SERVICES},
-                mail_port=mail.port,
+                mail_port=mail_port,
                 extra_env=extra_env,
             )
             try:
@@ -448,7 +447,8 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
             ceiling.terminate()
             ceiling.wait(10)
         await asyncio.to_thread(stack.stop)
-        mail.stop()
+        mail.terminate()
+        mail.wait(10)
         if cluster:
             cluster.stop()  # type: ignore[attr-defined]
     return phases

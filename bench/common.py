@@ -104,3 +104,27 @@ def start_postgres() -> tuple[object, dict[str, str], int]:
     urls = {spec.name: cluster.create_database(spec.name) for spec in SERVICES}
     pid_file = cluster.base_dir / "data" / "postmaster.pid"
     return cluster, urls, int(pid_file.read_text().split()[0])
+
+
+MAIL_SINK = """
+import sys, time
+from tousu_common.mailsink import MailSink
+sink = MailSink(port=int(sys.argv[1])).start()
+time.sleep(float(sys.argv[2]))  # bounded: the bench stops it long before
+sink.stop()
+"""
+
+
+def start_mail_sink(lifetime_s: float = 1800) -> tuple[subprocess.Popen, int]:
+    """notify's SMTP server in its own process, so the load driver's busy event
+    loop does not slow notify's sends down (and its CPU is not the driver's)."""
+    from tousu_common.devstack import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", MAIL_SINK, str(port), str(lifetime_s)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, 30, process)
+    return process, port
