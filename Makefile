@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # reused); most of a stack test's time is waiting on the broker, not CPU.
 TEST_WORKERS ?= 4
 
-.PHONY: run test test-fast lint fmt contract bench token clean
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ token: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_intake.py
+
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/bench_pipeline.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

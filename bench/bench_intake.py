@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -32,12 +31,11 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from common import ROOT, cpu_of, ms, percentile, start_ceiling, start_postgres
 
-ROOT = Path(__file__).resolve().parent.parent
-
-from tousu_common.auth import mint_token  # noqa: E402
-from tousu_common.devstack import SERVICES, Stack, free_port, wait_for_port  # noqa: E402
-from tousu_common.mailsink import MailSink  # noqa: E402
+from tousu_common.auth import mint_token
+from tousu_common.devstack import SERVICES, Stack, free_port
+from tousu_common.mailsink import MailSink
 
 BODY = {
     "title": "发动机漏油，车辆停在高速上",
@@ -176,13 +174,6 @@ async def paced(url: str, token: str, rate: float, seconds: float) -> dict[str, 
     }
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 async def event_times(bootstrap: str, at_least: int, timeout: float) -> dict[str, dict[str, float]]:
     """complaint id → {event type: CloudEvents time (epoch s)} for every complaint on the topics.
 
@@ -234,52 +225,11 @@ def latencies(
     ]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), including reaped children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_of(stack: Stack) -> dict[str, float]:
-    pids = {name: process.pid for name, process in stack.processes.items()}
-    if stack.broker and stack.broker.process:
-        pids["broker"] = stack.broker.process.pid
-    return {name: cpu_seconds(pid) for name, pid in pids.items()}
-
-
-def start_ceiling(port: int, log: Path) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "ceiling_app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "bench")},
-    )
-    wait_for_port(port, 30, process)
-    return process
-
-
 def row(name: str, result: dict[str, Any]) -> str:
     return (
         f"| {name} | {result['requests']} | {result['throughput']:.0f} | {result['p50_us'] / 1000:.1f} "
         f"| {result['p99_us'] / 1000:.1f} | {result['non2xx']} / {result['socket_errors']} |"
     )
-
-
-def ms(values: list[float], q: float) -> str:
-    return f"{percentile(values, q) * 1000:.0f}"
 
 
 def main() -> int:
@@ -306,10 +256,7 @@ def main() -> int:
     cluster = None
     database_urls: dict[str, str] = {}
     if args.postgres:
-        from tousu_common.testing.postgres import PostgresCluster
-
-        cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="tousu-bench-pg-"))).start()
-        database_urls = {spec.name: cluster.create_database(spec.name) for spec in SERVICES}
+        cluster, database_urls, _ = start_postgres()
     # notify delivers its acknowledgements to a real SMTP server, as in production
     mail = MailSink().start()
     stack = Stack(
@@ -338,7 +285,9 @@ def main() -> int:
         drain_s = time.monotonic() - drain_started
         cpu_after = cpu_of(stack)
         cpu_ms = {
-            name: (cpu_after[name] - cpu_before[name]) * 1000 / max(posted, 1) for name in cpu_after
+            name: (cpu_after[name] - cpu_before[name]) * 1000 / max(posted, 1)
+            for name in cpu_after
+            if name != "driver"  # wrk does the posting here, not this process
         }
 
         paced_since = time.time()

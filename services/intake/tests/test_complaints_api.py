@@ -234,6 +234,49 @@ async def test_contact_endpoint_gives_notify_what_it_needs(
     assert denied.status_code == 403
 
 
+async def test_batch_contact_read_gives_each_complaint_its_own_customer(
+    client: httpx.AsyncClient, headers_for: Callable[..., dict]
+) -> None:
+    agent, service = headers_for("agent"), headers_for("service")
+    wang = (
+        await client.post(
+            "/v1/complaints",
+            json=complaint(customer_email="wang@example.com", language="en"),
+            headers=agent,
+        )
+    ).json()
+    li = (
+        await client.post(
+            "/v1/complaints",
+            json=complaint(customer_name="李明", customer_phone="+86 139 0000 1111"),
+            headers=agent,
+        )
+    ).json()
+    unknown = str(uuid4())
+    answer = await client.post(
+        "/v1/complaints/contacts", json={"ids": [wang["id"], unknown, li["id"]]}, headers=service
+    )
+    assert answer.status_code == 200, answer.text
+    by_id = {c["complaint_id"]: c for c in answer.json()["contacts"]}
+    assert set(by_id) == {wang["id"], li["id"]}  # the unknown id is left out
+    assert by_id[wang["id"]]["email"] == "wang@example.com"
+    assert by_id[wang["id"]]["language"] == "en"
+    assert by_id[li["id"]]["customer_name"] == "李明" and by_id[li["id"]]["email"] is None
+    assert by_id[li["id"]]["phone"] == "+86 139 0000 1111"
+    # the same answer as the one-complaint read, field for field
+    single = await client.get(f"/v1/complaints/{wang['id']}/contact", headers=service)
+    assert single.json() == by_id[wang["id"]]
+
+    denied = await client.post(
+        "/v1/complaints/contacts", json={"ids": [wang["id"]]}, headers=headers_for("department")
+    )
+    assert denied.status_code == 403
+    for ids in ([], [str(uuid4()) for _ in range(101)], ["not-a-uuid"]):
+        refused = await client.post("/v1/complaints/contacts", json={"ids": ids}, headers=service)
+        assert refused.status_code == 422, refused.text
+        assert any("ids" in f["field"] for f in refused.json()["error"]["fields"])
+
+
 async def test_json_bodies_stay_small_while_uploads_may_be_large(
     client: httpx.AsyncClient, headers_for: Callable[..., dict]
 ) -> None:

@@ -130,6 +130,78 @@ async def test_acknowledgement_email_in_the_customers_language(
     assert address not in json.dumps(sent)
 
 
+def contact_reads(directory: Directory) -> tuple[int, int]:
+    """(batch reads, one-complaint reads) the directory has answered so far."""
+    requests = directory.server.requests
+    batch = sum(1 for r in requests if r.path == "/v1/complaints/contacts")
+    single = sum(1 for r in requests if r.path.endswith("/contact"))
+    return batch, single
+
+
+async def test_a_claimed_batch_reads_its_contacts_at_once_and_each_mail_reaches_its_own_customer(
+    db: Database, settings: Settings, directory: Directory, mail_sink: MailSink
+) -> None:
+    worker = DeliveryWorker(db, settings)
+    people = {uuid4(): name for name in ("Alice Wong", "Bob Li", "Chen Jing")}
+    for complaint_id, name in people.items():
+        address = f"{name.split()[0].lower()}-{complaint_id.hex[:8]}@example.com"
+        customer(directory, complaint_id, email=address, language="en", customer_name=name)
+        await handle(db, settings, received(complaint_id))
+    try:
+        assert await worker.run_once() == 3
+    finally:
+        await worker.close()
+    assert contact_reads(directory) == (1, 0)
+    for complaint_id, name in people.items():
+        address = directory.customers[str(complaint_id)]["email"]
+        [mail] = mails_to(mail_sink, address)
+        text = mail.get_body(("plain",)).get_content()
+        assert f"Dear {name}" in text and f"http://track.example/t/{complaint_id}" in text
+        assert all(other not in text for other in people.values() if other != name)
+        [row] = await rows(db, complaint_id)
+        assert row.status == "sent"
+
+
+async def test_a_complaint_missing_from_the_batch_read_is_retried_and_the_rest_are_sent(
+    db: Database, settings: Settings, directory: Directory, mail_sink: MailSink
+) -> None:
+    worker = DeliveryWorker(db, settings)
+    known, unknown = uuid4(), uuid4()
+    address = f"known-{known.hex[:8]}@example.com"
+    customer(directory, known, email=address)
+    await handle(db, settings, received(known))
+    await handle(db, settings, received(unknown))  # intake does not know it (yet)
+    try:
+        assert await worker.run_once() == 2
+    finally:
+        await worker.close()
+    assert contact_reads(directory) == (1, 1)  # the batch, then the missing one alone
+    assert len(mails_to(mail_sink, address)) == 1
+    [sent] = await rows(db, known)
+    [pending] = await rows(db, unknown)
+    assert sent.status == "sent"
+    assert pending.status == "pending" and pending.attempts == 1
+    assert pending.last_error == "intake's contact API answered 404"
+
+
+async def test_without_intakes_batch_read_each_message_reads_its_own_contact(
+    db: Database, settings: Settings, directory: Directory, mail_sink: MailSink
+) -> None:
+    directory.batch_reads = False
+    worker = DeliveryWorker(db, settings)
+    ids = [uuid4(), uuid4()]
+    for complaint_id in ids:
+        customer(directory, complaint_id, email=f"c-{complaint_id.hex[:8]}@example.com")
+        await handle(db, settings, received(complaint_id))
+    try:
+        assert await worker.run_once() == 2
+    finally:
+        await worker.close()
+    assert contact_reads(directory) == (1, 2)
+    for complaint_id in ids:
+        assert len(mails_to(mail_sink, f"c-{complaint_id.hex[:8]}@example.com")) == 1
+
+
 async def test_customer_with_only_a_phone_gets_an_sms_through_the_gateway(
     db: Database,
     settings: Settings,

@@ -41,6 +41,10 @@ class CustomerRepository:
         found = await self._load([customer_id])
         return found[0] if found else None
 
+    async def get_many(self, customer_ids: list[UUID]) -> list[CustomerRecord]:
+        """Several customers in one round of queries (for the batch contact read)."""
+        return await self._load(customer_ids)
+
     async def get_by_code(self, external_code: str) -> CustomerRecord | None:
         customer_id = await self.session.scalar(
             sa.select(CustomerRow.id).where(CustomerRow.external_code == external_code)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, NotFound
@@ -22,8 +22,10 @@ from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, 
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
 from tousu_intake.attachments import attachment_path, list_attachments
+from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveComplaint
-from tousu_intake.domain.customers import ContactKind, normalise_phone
+from tousu_intake.domain.customers import ContactKind, CustomerRecord, normalise_phone
+from tousu_intake.domain.model import Complaint
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
 from tousu_intake.handlers.receive import Receipt, receive_complaint
@@ -356,7 +358,6 @@ async def download_attachment(
 async def get_contact(
     request: Request, complaint_id: UUID, principal: ContactReader
 ) -> ContactView:
-    settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:
         complaint = await ComplaintRepository(session).get(complaint_id)
         if complaint is None:
@@ -366,6 +367,51 @@ async def get_contact(
             if complaint.customer_id
             else None
         )
+    return _contact_view(request.app.state.settings, complaint, customer)
+
+
+MAX_CONTACTS = 100
+
+
+class ContactsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_CONTACTS)]
+
+
+class ContactsView(BaseModel):
+    """The contacts of the asked complaints that exist (unknown ids are left out)."""
+
+    contacts: list[ContactView]
+
+
+@router.post(
+    "/contacts",
+    response_model=ContactsView,
+    summary="How to reach the customers of up to 100 complaints at once (for notify)",
+)
+async def get_contacts(
+    request: Request, query: ContactsQuery, principal: ContactReader
+) -> ContactsView:
+    """Notify's delivery worker claims deliveries in batches; one read for the batch
+    instead of one HTTP request per message (it was a quarter of notify's busy time)."""
+    async with request.app.state.db.sessions() as session:
+        complaints = await ComplaintRepository(session).get_many(list(dict.fromkeys(query.ids)))
+        customer_ids = list({c.customer_id for c in complaints if c.customer_id})
+        customers = {c.id: c for c in await CustomerRepository(session).get_many(customer_ids)}
+    settings = request.app.state.settings
+    return ContactsView(
+        contacts=[
+            _contact_view(settings, c, customers.get(c.customer_id) if c.customer_id else None)
+            for c in complaints
+        ]
+    )
+
+
+def _contact_view(
+    settings: Settings, complaint: Complaint, customer: CustomerRecord | None
+) -> ContactView:
+    """One complaint's contact: the complaint's own details first, then the register's."""
     token = tracking_token(settings.jwt_secret.get_secret_value(), complaint.id)
     language = complaint.language if complaint.language in ("zh", "en") else "zh"
     return ContactView(

@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -46,6 +47,7 @@ from tousu_common.messaging.outbox import add_event
 from tousu_common.tracing import child_span
 from tousu_notify.adapters.clients import (
     ContactDirectory,
+    CustomerContact,
     DeliveryError,
     Mailer,
     SmsGateway,
@@ -154,8 +156,31 @@ class DeliveryWorker:
         """Claim what is due and attempt it; returns how many rows were attempted."""
         claims = await self.claim()
         if claims:
-            await asyncio.gather(*(self.attempt(claim) for claim in claims))
+            contacts = await self.prefetch_customers(claims)
+            await asyncio.gather(*(self.attempt(claim, contacts) for claim in claims))
         return len(claims)
+
+    async def prefetch_customers(self, claims: list[Claim]) -> dict[UUID, CustomerContact]:
+        """The customers' contacts of a claimed batch, in one request to intake.
+
+        One HTTP request per message was a quarter of notify's busy time under
+        load. Read at claim time, as the one-by-one read was at attempt time;
+        nothing is kept after the batch. If the batch read fails, each attempt
+        reads its own contact (and fails or retries as it always did)."""
+        ids = list(
+            dict.fromkeys(
+                c.complaint_id
+                for c in claims
+                if c.recipient_kind == RecipientKind.customer.value and c.subscription_id is None
+            )
+        )
+        if len(ids) < 2:
+            return {}
+        try:
+            return await self.contacts.customers(ids)
+        except DeliveryError as exc:
+            log.warning("batch contact read failed, reading one by one", extra={"error": str(exc)})
+            return {}
 
     # -- claiming ---------------------------------------------------------------
 
@@ -214,13 +239,15 @@ class DeliveryWorker:
 
     # -- one attempt ------------------------------------------------------------
 
-    async def attempt(self, claim: Claim) -> None:
+    async def attempt(
+        self, claim: Claim, contacts: Mapping[UUID, CustomerContact] | None = None
+    ) -> None:
         with (
             event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
             child_span(f"deliver {claim.channel}", claim.context.get("traceparent")),
         ):
             try:
-                outcome = await self.deliver(claim)
+                outcome = await self.deliver(claim, contacts or {})
             except DeliveryError as exc:
                 await self.record_failure(claim, exc)
             except Exception as exc:  # a bug or an unexpected answer: retried like any failure
@@ -231,7 +258,9 @@ class DeliveryWorker:
             else:
                 await self.record_outcome(claim, outcome)
 
-    async def deliver(self, claim: Claim) -> Outcome:
+    async def deliver(
+        self, claim: Claim, contacts: Mapping[UUID, CustomerContact] | None = None
+    ) -> Outcome:
         subscription = None
         if claim.subscription_id is not None:
             async with self.db.sessions() as session:
@@ -272,7 +301,9 @@ class DeliveryWorker:
         phone: str | None = None
         kind = claim.recipient_kind
         if kind == RecipientKind.customer.value:
-            contact = await self.contacts.customer(claim.complaint_id)
+            contact = (contacts or {}).get(claim.complaint_id) or await self.contacts.customer(
+                claim.complaint_id
+            )
             context.update(
                 customer_name=contact.customer_name,
                 tracking_url=contact.tracking_url,

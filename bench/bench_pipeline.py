@@ -1,0 +1,573 @@
+"""The whole pipeline under a realistic mix, beside a bare ceiling measured in the same run.
+
+    python bench/bench_pipeline.py                      # SQLite and PostgreSQL, ~7 min
+    python bench/bench_pipeline.py --backend sqlite     # one backend
+    python bench/bench_pipeline.py --quick              # ~1 min smoke run (SQLite)
+
+For each backend it starts a broker, the four services (tousu_common.devstack),
+a mail sink for what notify sends (its own process) and the bare ceiling app, all on loopback,
+then runs three phases:
+
+a. ceiling: the bare FastAPI endpoint (same body validation, same uvicorn
+   flags), hotline posts from --concurrency closed-loop callers;
+b. paced: --rate complaints/s for --paced-seconds (open loop), so latencies
+   are those of a system that is not saturated;
+c. saturation: --concurrency closed-loop callers for --saturation-seconds
+   (and at most --max-requests).
+
+The mix (by complaint number): 80% hotline JSON, 10% e-mail through intake's
+SMTP listener, 10% key-account line; six complaint texts that the default
+triage rules route to quality, logistics, sales, after-sales and the CSC; for
+10% of the hotline complaints the CSC issues a service instruction once the
+case is open (rectification), for another 10% the owner proposes a
+resolution, the agent records the customer's acceptance, the owner marks it
+done and the agent records a satisfied callback (which closes the case).
+Fax is left out: OCR costs ~0.7 s of CPU per page, so even 1% would be
+a different benchmark. The web form is left out: it is rate-limited per
+client address by design, and every bench caller is 127.0.0.1.
+
+After each phase the event topics are read (aiokafka) until every complaint
+received in the phase has its acknowledgement sent (bounded in time), and it
+reports: intake latency per channel, end-to-end received → triaged → case
+opened → acknowledgement sent from the CloudEvents ``time`` of each event,
+outbox lag (Kafka record timestamp, set when the relay sends, minus the
+event's ``time``) per topic, and CPU ms per complaint per process (psutil).
+Every loop is bounded in count and time; everything binds to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import httpx
+from aiokafka import AIOKafkaConsumer
+from common import cpu_of, ms, percentile, start_ceiling, start_mail_sink, start_postgres
+
+from tousu_common.auth import mint_token
+from tousu_common.devstack import SERVICES, Stack, free_port
+
+TOPICS = ("tousu.complaints", "tousu.routing", "tousu.cases", "tousu.notifications")
+
+#: (title, description): what the default triage rules route to different departments.
+TEXTS: tuple[tuple[str, str], ...] = (
+    ("发动机漏油，车辆停在高速上", "客户的卡车在高速上发动机漏油，已经停机，急需处理。"),  # quality
+    ("发动机异响", "行驶中发动机有异响，怠速时更明显，客户担心出问题。"),  # quality
+    ("配件发货延迟", "订购的滤清器迟迟不到，交货延迟两周，影响车队保养。"),  # logistics
+    ("发票金额不对", "上月维修的发票金额不对，要求重新开票并退款差额。"),  # sales
+    ("申请三包", "新车在质保期内，客户申请三包保修，希望尽快处理。"),  # after_sales
+    ("服务站态度差", "维修站师傅态度差，推诿不修，客户非常不满。"),  # csc
+)
+CALLERS = 1000  # a call centre's pool of repeat callers (see bench_intake.py)
+DUE = (date.today() + timedelta(days=7)).isoformat()
+
+
+def channel_of(n: int) -> str:
+    return {0: "email", 1: "email", 2: "key_account", 3: "key_account"}.get(n % 20, "hotline")
+
+
+def follow_up_of(n: int) -> str | None:
+    """Only hotline complaints (n % 20 >= 4) get one, so the share is of known ids."""
+    return {4: "instruction", 5: "callback"}.get(n % 10)
+
+
+@dataclass
+class Phase:
+    name: str
+    started: float = 0.0  # wall clock (epoch s), to attribute events by their time
+    ended: float = 0.0
+    submitted: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    failures: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    follow_ups: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    follow_up_failures: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    drain_s: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return sum(len(v) for v in self.submitted.values())
+
+
+class Driver:
+    """Posts the mix to intake (HTTP and SMTP) and drives the follow-ups."""
+
+    def __init__(self, stack: Stack, run: str, client: httpx.AsyncClient) -> None:
+        self.stack = stack
+        self.run = run
+        self.client = client
+        secret = stack.jwt_secret
+        self.agent = {"Authorization": f"Bearer {mint_token(secret, subject='b', roles=['agent'])}"}
+        self.csc = {
+            "Authorization": "Bearer "
+            + mint_token(secret, subject="b-csc", roles=["csc", "agent"], department="csc")
+        }
+        self.owners: dict[str, dict[str, str]] = {}
+        self.follow_up_tasks: set[asyncio.Task] = set()
+
+    def owner(self, department: str) -> dict[str, str]:
+        if department not in self.owners:
+            token = mint_token(
+                self.stack.jwt_secret,
+                subject=f"b-{department}",
+                roles=["department", "quality", "supply"],
+                department=department,
+            )
+            self.owners[department] = {"Authorization": f"Bearer {token}"}
+        return self.owners[department]
+
+    def body(self, n: int) -> dict[str, Any]:
+        title, description = TEXTS[n % len(TEXTS)]
+        caller = n % CALLERS
+        return {
+            "title": title,
+            "description": description * 3,
+            "customer_name": "王建国",
+            "customer_phone": f"+86 139 {caller // 100:04d} {caller % 100:04d}",
+            "customer_email": f"caller{caller}@example.cn",
+            "product_model": "YC6L-280",
+            "serial_number": f"SN-{self.run}-{n}",
+        }
+
+    async def submit(self, url: str, n: int, phase: Phase, deadline: float) -> None:
+        """One complaint; ``url`` is intake's base URL, or the ceiling's endpoint (hotline only)."""
+        ceiling = "/v1/" in url
+        channel = "hotline" if ceiling else channel_of(n)
+        started = time.perf_counter()
+        complaint_id = None
+        try:
+            if channel == "email":
+                reply = await self.mail(n)
+                ok = reply.startswith("OK filed")
+            else:
+                path = "/v1/channels/key-account" if channel == "key_account" else "/v1/complaints"
+                response = await self.client.post(
+                    url if ceiling else url + path, json=self.body(n), headers=self.agent
+                )
+                ok = response.status_code == 201
+                if ok and response.headers.get("content-type", "").startswith("application/json"):
+                    complaint_id = response.json().get("id")
+        except (httpx.HTTPError, aiosmtplib.SMTPException, OSError):
+            ok = False
+        if not ok:
+            phase.failures[channel] += 1
+            return
+        phase.submitted[channel].append(time.perf_counter() - started)
+        kind = follow_up_of(n) if channel == "hotline" and not ceiling else None
+        if complaint_id and kind:
+            task = asyncio.create_task(self.follow_up(complaint_id, kind, phase, deadline))
+            self.follow_up_tasks.add(task)
+            task.add_done_callback(self.follow_up_tasks.discard)
+
+    async def mail(self, n: int) -> str:
+        title, description = TEXTS[n % len(TEXTS)]
+        message = EmailMessage()
+        message["From"] = f"王建国 <mail-{self.run}-{n}@example.cn>"
+        message["To"] = "complaints@tousu.example"
+        message["Subject"] = f"{title}（{n}）"
+        message["Message-ID"] = make_msgid(domain="example.cn")
+        message.set_content(f"{description}\n发动机号 SN-{self.run}-{n}\n")
+        _, reply = await aiosmtplib.send(
+            message, hostname="127.0.0.1", port=self.stack.smtp_port, timeout=30
+        )
+        return reply
+
+    async def follow_up(self, complaint_id: str, kind: str, phase: Phase, deadline: float) -> None:
+        """Once the case is open: a service instruction, or resolution → callback."""
+        case_url = f"{self.stack.url('rectification')}/v1/cases/{complaint_id}"
+        try:
+            case = None
+            while time.monotonic() < deadline:
+                response = await self.client.get(case_url, headers=self.csc)
+                if response.status_code == 200:
+                    case = response.json()
+                    break
+                await asyncio.sleep(0.5)
+            if case is None:
+                phase.follow_up_failures += 1
+                return
+            if kind == "instruction":
+                steps = [
+                    (
+                        "/instructions",
+                        self.csc,
+                        {"department": "logistics", "instruction": "核查配送流程", "due_date": DUE},
+                    )
+                ]
+            else:
+                owner = self.owner(case["owner_department"])
+                action = {"kind": "repair", "description": "更换油封", "due_date": DUE}
+                steps = [
+                    ("/resolution", owner, {"investigation": "油封失效", "actions": [action]}),
+                    ("/resolution/decision", self.agent, {"decision": "accept", "via": "hotline"}),
+                    ("/actions/1/done", owner, None),
+                    ("/callback", self.agent, {"score": 5, "comment": "满意"}),
+                ]
+            for path, headers, body in steps:
+                response = await self.client.post(case_url + path, json=body, headers=headers)
+                if response.status_code not in (200, 201):
+                    phase.follow_up_failures += 1
+                    return
+            phase.follow_ups[kind] += 1
+        except httpx.HTTPError:
+            phase.follow_up_failures += 1
+
+    async def paced(self, url: str, phase: Phase, rate: float, seconds: float) -> None:
+        """Open loop: one complaint every 1/rate s, at most rate × seconds of them."""
+        counter = itertools.count()
+        began = time.perf_counter()
+        deadline = time.monotonic() + seconds + 120
+        tasks = []
+        for n in range(int(rate * seconds)):
+            delay = began + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(self.submit(url, next(counter), phase, deadline)))
+        await asyncio.gather(*tasks)
+
+    async def closed_loop(
+        self, url: str, phase: Phase, callers: int, seconds: float, limit: int, offset: int
+    ) -> None:
+        """``callers`` callers, each posting again when answered; bounded by count and time."""
+        counter = itertools.count(offset)
+        stop = time.monotonic() + seconds
+        deadline = stop + 120
+
+        async def caller() -> None:
+            while time.monotonic() < stop:
+                n = next(counter)
+                if n - offset >= limit:
+                    return
+                await self.submit(url, n, phase, deadline)
+
+        await asyncio.gather(*(caller() for _ in range(callers)))
+
+    async def wait_follow_ups(self, timeout: float) -> None:
+        if self.follow_up_tasks:
+            await asyncio.wait(list(self.follow_up_tasks), timeout=timeout)
+
+
+class Collector:
+    """Reads the event topics (no consumer group) between phases."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *TOPICS,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+            max_poll_records=10_000,
+        )
+        #: complaint id → event type → CloudEvents time (first seen)
+        self.times: dict[str, dict[str, float]] = defaultdict(dict)
+        #: (topic, ce time, record timestamp) for the outbox lag
+        self.sent: list[tuple[str, float, float]] = []
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    def add(self, record: Any) -> None:
+        headers = {k: v.decode() for k, v in record.headers}
+        ce_type, ce_time = headers.get("ce_type"), headers.get("ce_time")
+        if not ce_type or not ce_time or record.key is None:
+            return
+        at = datetime.fromisoformat(ce_time).timestamp()
+        self.sent.append((record.topic, at, record.timestamp / 1000))
+        if ce_type == "notification.sent":
+            payload = json.loads(record.value)
+            if payload.get("template") != "acknowledgement":
+                return
+            ce_type = "acknowledgement.sent"
+        self.times[record.key.decode()].setdefault(ce_type, at)
+
+    def received_in(self, phase: Phase) -> list[dict[str, float]]:
+        return [
+            e
+            for e in self.times.values()
+            if phase.started <= e.get("complaint.received", 0) <= phase.ended
+        ]
+
+    async def drain(self, phase: Phase, timeout: float) -> None:
+        """Read until every complaint received in the phase is acknowledged (or timeout)."""
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    self.add(record)
+            if batch:
+                quiet_since = time.monotonic()
+            mine = self.received_in(phase)
+            done = len(mine) >= phase.accepted and all("acknowledgement.sent" in e for e in mine)
+            if done and time.monotonic() - quiet_since > 1.0:
+                return
+
+
+def spans(entries: list[dict[str, float]], start: str, end: str) -> list[float]:
+    return [e[end] - e[start] for e in entries if start in e and end in e]
+
+
+def summarise(phase: Phase, collector: Collector, seconds: float) -> None:
+    mine = collector.received_in(phase)
+    received = len(mine)
+    http = phase.submitted["hotline"] + phase.submitted["key_account"]
+    lag: dict[str, list[float]] = defaultdict(list)
+    for topic, at, stamped in collector.sent:
+        if phase.started <= at <= phase.ended + phase.drain_s:
+            lag[topic].append(stamped - at)
+    phase.report = {
+        "accepted": phase.accepted,
+        "failed": sum(phase.failures.values()),
+        "throughput": phase.accepted / seconds,
+        "http_p50": percentile(http, 0.5),
+        "http_p99": percentile(http, 0.99),
+        "smtp_p50": percentile(phase.submitted["email"], 0.5),
+        "smtp_p99": percentile(phase.submitted["email"], 0.99),
+        "received": received,
+        "triaged": spans(mine, "complaint.received", "complaint.triaged"),
+        "opened": spans(mine, "complaint.received", "case.opened"),
+        "acked": spans(mine, "complaint.received", "acknowledgement.sent"),
+        "lag": lag,
+        "cpu_ms": {name: value * 1000 / max(received, 1) for name, value in phase.cpu.items()},
+    }
+
+
+async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
+    work = Path(tempfile.mkdtemp(prefix=f"tousu-pipeline-{backend}-"))
+    cluster, database_urls, postgres_pid = None, {}, None
+    if backend == "postgresql":
+        cluster, database_urls, postgres_pid = start_postgres()
+    mail, mail_port = start_mail_sink()
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    ceiling = None
+    phases: list[Phase] = []
+    run = f"{int(time.time())}{backend[0]}"
+    stack = Stack(var_dir=work, database_urls=database_urls, mail_port=mail_port)
+    try:
+        for attempt in range(3):
+            # a port chosen free may be taken by someone else before the service binds it
+            stack = Stack(
+                var_dir=work / f"stack-{attempt}",
+                database_urls=database_urls,
+                ports={s.name: free_port() for s in SERVICES},
+                mail_port=mail_port,
+                extra_env=extra_env,
+            )
+            try:
+                await asyncio.to_thread(stack.start, timeout=180)
+                break
+            except RuntimeError as exc:
+                if attempt == 2:
+                    raise  # (migrating again is a no-op, so PostgreSQL may retry too)
+                print(f"[{backend}] stack did not start ({exc}); again", flush=True)
+        ceiling_port = free_port()
+        ceiling = start_ceiling(ceiling_port, work / "ceiling.log")
+        limits = httpx.Limits(max_connections=args.concurrency + 16)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            driver = Driver(stack, run, client)
+            collector = Collector(stack.bootstrap or "")
+            await collector.start()
+            try:
+                # (a) the bare ceiling: hotline bodies only, same client, same callers
+                bare = Phase("ceiling")
+                ceiling_url = f"http://127.0.0.1:{ceiling_port}/v1/complaints"
+                ceiling_driver = Driver(stack, run + "c", client)
+                bare.started = time.time()
+                began = time.perf_counter()
+                await ceiling_driver.closed_loop(
+                    ceiling_url, bare, args.concurrency, args.ceiling_seconds, 100_000, 1_000_000
+                )
+                seconds = time.perf_counter() - began
+                bare.ended = time.time()
+                http = bare.submitted["hotline"] + bare.submitted["key_account"]
+                bare.report = {
+                    "accepted": len(http),
+                    "failed": sum(bare.failures.values()),
+                    "throughput": len(http) / seconds,
+                    "http_p50": percentile(http, 0.5),
+                    "http_p99": percentile(http, 0.99),
+                }
+                phases.append(bare)
+
+                intake = stack.url("intake")
+                for name in ("paced", "saturation"):
+                    phase = Phase(name)
+                    cpu_before = cpu_of(stack, postgres_pid)
+                    phase.started = time.time()
+                    began = time.perf_counter()
+                    if name == "paced":
+                        await driver.paced(intake, phase, args.rate, args.paced_seconds)
+                    else:
+                        await driver.closed_loop(
+                            intake,
+                            phase,
+                            args.concurrency,
+                            args.saturation_seconds,
+                            args.max_requests,
+                            10_000_000,
+                        )
+                    seconds = time.perf_counter() - began
+                    phase.ended = time.time()
+                    drain_began = time.monotonic()
+                    await driver.wait_follow_ups(timeout=args.drain_timeout)
+                    await collector.drain(phase, timeout=args.drain_timeout)
+                    phase.drain_s = time.monotonic() - drain_began
+                    cpu_after = cpu_of(stack, postgres_pid)
+                    phase.cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
+                    summarise(phase, collector, seconds)
+                    phases.append(phase)
+                    print(
+                        f"[{backend}] {name}: {phase.report['received']} received, "
+                        f"drained in {phase.drain_s:.1f} s",
+                        flush=True,
+                    )
+            finally:
+                await collector.stop()
+    finally:
+        if ceiling:
+            ceiling.terminate()
+            ceiling.wait(10)
+        await asyncio.to_thread(stack.stop)
+        mail.terminate()
+        mail.wait(10)
+        if cluster:
+            cluster.stop()  # type: ignore[attr-defined]
+    return phases
+
+
+def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command: str) -> str:
+    lines = [
+        f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — pipeline, {' and '.join(results)}",
+        "",
+        f"Command: `{command}`",
+        f"Machine: {os.cpu_count()} cores shared by the driver, the broker, the four services"
+        " and PostgreSQL (and, for these runs, other work).",
+        f"Mix: 80% hotline, 10% e-mail (SMTP), 10% key account; 6 texts over 5 departments; "
+        f"10% service instructions, 10% resolution → accepted → done → callback 5. "
+        f"Paced {args.rate:g}/s for {args.paced_seconds:g} s; saturation and ceiling "
+        f"{args.concurrency} closed-loop callers for {args.saturation_seconds:g} s "
+        f"/ {args.ceiling_seconds:g} s.",
+        "",
+        "| backend | phase | accepted (failed) | req/s | × ceiling | intake HTTP p50 / p99 (ms)"
+        " | SMTP p50 / p99 (ms) | → triaged p50 / p99 | → case opened p50 / p99"
+        " | → ack sent p50 / p99 | complete | drain (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, phases in results.items():
+        ceiling = phases[0].report
+        for phase in phases:
+            r = phase.report
+            ratio = r["throughput"] / ceiling["throughput"] if ceiling["throughput"] else 0
+            http = f"{ms([r['http_p50']], 0.5)} / {ms([r['http_p99']], 0.5)}"
+            if phase.name == "ceiling":
+                lines.append(
+                    f"| {backend} | bare ceiling | {r['accepted']} ({r['failed']}) "
+                    f"| {r['throughput']:.0f} | 1 | {http} | | | | | | |"
+                )
+                continue
+            smtp = f"{ms([r['smtp_p50']], 0.5)} / {ms([r['smtp_p99']], 0.5)}"
+            cells = [f"{ms(r[k], 0.5)} / {ms(r[k], 0.99)}" for k in ("triaged", "opened", "acked")]
+            lines.append(
+                f"| {backend} | {phase.name} | {r['accepted']} ({r['failed']}) "
+                f"| {r['throughput']:.0f} | {ratio:.3f} | {http} | {smtp} | {' | '.join(cells)} "
+                f"| {len(r['acked'])} / {r['received']} | {phase.drain_s:.1f} |"
+            )
+    lines += [
+        "",
+        "End-to-end times are from `complaint.received` (ms). Outbox lag = Kafka record"
+        " timestamp − CloudEvents `time` (ms, p50 / p99), and CPU ms per complaint"
+        " (phase + drain; `driver` is this script, posting and reading):",
+        "",
+        "| backend | phase | lag complaints | lag routing | lag cases | lag notifications"
+        " | CPU intake | routing | rectification | notify | broker | postgres | total"
+        " (services + broker + postgres) | driver | follow-ups done (failed) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, phases in results.items():
+        for phase in phases[1:]:
+            r = phase.report
+            lag = [
+                f"{ms(r['lag'].get(t, []), 0.5)} / {ms(r['lag'].get(t, []), 0.99)}" for t in TOPICS
+            ]
+            cpu = r["cpu_ms"]
+            names = ("intake", "routing", "rectification", "notify", "broker", "postgres")
+            cells = [f"{cpu[n]:.1f}" if n in cpu else "–" for n in names]
+            total = sum(cpu.get(n, 0.0) for n in names)
+            done = ", ".join(f"{k} {v}" for k, v in sorted(phase.follow_ups.items())) or "0"
+            lines.append(
+                f"| {backend} | {phase.name} | {' | '.join(lag)} | {' | '.join(cells)} "
+                f"| **{total:.1f}** | {cpu.get('driver', 0):.1f} "
+                f"| {done} ({phase.follow_up_failures}) |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default=None)
+    parser.add_argument("--quick", action="store_true", help="~1 minute smoke run (SQLite)")
+    parser.add_argument("--rate", type=float, default=20, help="complaints/s in the paced phase")
+    parser.add_argument("--paced-seconds", type=float, default=30)
+    parser.add_argument("--saturation-seconds", type=float, default=20)
+    parser.add_argument("--ceiling-seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop callers")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="saturation count bound")
+    parser.add_argument("--drain-timeout", type=float, default=90)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the services, e.g. TOUSU_KAFKA_FETCH_MAX_WAIT_MS=50",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.backend = args.backend or "sqlite"
+        args.paced_seconds, args.saturation_seconds, args.ceiling_seconds = 8, 8, 4
+        args.rate, args.drain_timeout = min(args.rate, 10), min(args.drain_timeout, 45)
+    backend = args.backend or "both"
+    # the bounds hold whatever the flags say
+    args.paced_seconds = min(args.paced_seconds, 120)
+    args.saturation_seconds = min(args.saturation_seconds, 120)
+    args.ceiling_seconds = min(args.ceiling_seconds, 60)
+    args.rate = min(args.rate, 200)
+    args.concurrency = max(1, min(args.concurrency, 64))
+    args.max_requests = min(args.max_requests, 50_000)
+    args.drain_timeout = min(args.drain_timeout, 300)
+    backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
+    command = "python bench/bench_pipeline.py " + " ".join(sys.argv[1:])
+    results = {name: asyncio.run(run_backend(name, args)) for name in backends}
+    report = markdown(results, args, command.strip())
+    print()
+    print(report)
+    complete = all(
+        len(p.report["acked"]) == p.report["received"] >= p.accepted
+        for phases in results.values()
+        for p in phases[1:]
+    )
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
