@@ -166,7 +166,7 @@ async def list_customers(
     name: Annotated[str | None, Query(max_length=200, description="Part of the name")] = None,
     provisional: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[CustomerView]:
     async with request.app.state.db.sessions() as session:
         customers, total = await CustomerRepository(session).list(

@@ -1,0 +1,155 @@
+"""Schemathesis against a real running service: its app, its lifespan, real HTTP.
+
+Each service's ``tests/test_fuzz_openapi.py`` serves its app with uvicorn on
+loopback in a thread (real lifespan: database migrated to head, outbox relay and
+consumers on the session broker) and lets schemathesis call every operation of
+the app's own OpenAPI document. In process rather than as a subprocess, so one
+fixture start costs a second, not a whole stack; over a socket rather than
+through an ASGI shim, so body limits, chunked bodies and the lifespan are the
+real ones.
+
+The number of examples per operation is ``TOUSU_FUZZ_EXAMPLES`` (default 10):
+``TOUSU_FUZZ_EXAMPLES=200 pytest -k fuzz`` for a long run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from hypothesis import HealthCheck, settings
+
+from tousu_common.auth import ROLES, mint_token
+from tousu_common.devstack import free_port
+
+
+#: For each fuzz module's ``pytestmark``: schemathesis' own strategies draw from
+#: ``random`` (a Hypothesis deprecation warning, which this project turns into errors).
+IGNORE_SCHEMATHESIS_WARNINGS = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
+
+
+def fuzz_examples() -> int:
+    """Examples per operation: small in CI, raised by hand for a long hunt."""
+    return max(1, int(os.environ.get("TOUSU_FUZZ_EXAMPLES", "10")))
+
+
+#: Hypothesis settings for every schemathesis test: bounded, no database in the repo.
+FUZZ_SETTINGS = settings(
+    max_examples=fuzz_examples(),
+    deadline=None,
+    database=None,
+    derandomize=os.environ.get("TOUSU_FUZZ_RANDOM", "") != "1",
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def all_roles_token(secret: str, department: str = "csc") -> str:
+    """A caller who holds every role, so that no operation stops at 403."""
+    return mint_token(secret, subject="fuzzer", roles=sorted(ROLES), department=department)
+
+
+class LiveService:
+    """One service app served by uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Any, startup_timeout: float = 60) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="fuzz-uvicorn", daemon=True)
+        self.startup_timeout = startup_timeout
+
+    def start(self) -> LiveService:
+        self.thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the service stopped during startup (see its log)")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service not started after {self.startup_timeout}s")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    def openapi(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/openapi.json", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+@contextmanager
+def live_service(app: Any) -> Iterator[LiveService]:
+    service = LiveService(app).start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+#: Operations anyone may call: no token needed, so no 401 expected.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def call_and_check(case: Any, service: LiveService, token: str) -> None:
+    """Send one generated request with an all-roles token; fail on any 5xx or an
+    undocumented status code."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import status_code_conformance
+
+    response = case.call(
+        base_url=service.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
+    case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
+
+
+def unauthenticated_answers(service: LiveService) -> dict[str, int]:
+    """Every protected operation called without a token (path parameters filled
+    with a well-formed id): ``{"GET /v1/...": status}``."""
+    placeholder = "00000000-0000-4000-8000-000000000000"
+    answers: dict[str, int] = {}
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        for path, operations in service.openapi()["paths"].items():
+            if path in PUBLIC_PATHS:
+                continue
+            concrete = path
+            while "{" in concrete:
+                start, end = concrete.index("{"), concrete.index("}")
+                concrete = concrete[:start] + placeholder + concrete[end + 1 :]
+            for method in operations:
+                if method not in ("get", "post", "put", "patch", "delete"):
+                    continue
+                response = http.request(method.upper(), concrete)
+                answers[f"{method.upper()} {path}"] = response.status_code
+    return answers
+
+
+def openapi_of(package: str) -> dict[str, Any]:
+    """A service's OpenAPI document, built without starting it (at import time, so
+    schemathesis can parametrize tests; the lazy fixture loader breaks on pytest 9)."""
+    import importlib
+
+    settings_cls = importlib.import_module(f"{package}.config").Settings
+    create_app = importlib.import_module(f"{package}.main").create_app
+    return create_app(settings_cls(jwt_secret="openapi-only-" + "x" * 32)).openapi()
