@@ -8,7 +8,6 @@ are fuzzed in test_web_pages_fuzz.py.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +36,7 @@ pytestmark = [pytest.mark.integration, IGNORE_SCHEMATHESIS_WARNINGS]
 def live(jwt_secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     base: Path = tmp_path_factory.mktemp("fuzz-intake")
     url = f"sqlite+aiosqlite:///{base / 'intake.db'}"
-    asyncio.run(asyncio.to_thread(upgrade, "tousu_intake", url))
+    upgrade("tousu_intake", url)
     broker = Broker(log_path=base / "broker.log").start()
     settings = Settings(
         jwt_secret=jwt_secret,
