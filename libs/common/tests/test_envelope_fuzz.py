@@ -56,8 +56,12 @@ def decodes_or_is_poison(record: Record) -> Event | None:
 HEADER_NAMES = st.sampled_from(
     ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type"]
 ) | st.text(max_size=20)
-HEADER_VALUES = st.none() | st.binary(max_size=60) | st.sampled_from(
-    [b"1.0", b"complaint.received", b"2026-11-23T09:00:00", b"2026-11-23T09:00:00+08:00", b""]
+HEADER_VALUES = (
+    st.none()
+    | st.binary(max_size=60)
+    | st.sampled_from(
+        [b"1.0", b"complaint.received", b"2026-11-23T09:00:00", b"2026-11-23T09:00:00+08:00", b""]
+    )
 )
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),

@@ -29,7 +29,6 @@ from hypothesis import HealthCheck, settings
 from tousu_common.auth import ROLES, mint_token
 from tousu_common.devstack import free_port
 
-
 #: For each fuzz module's ``pytestmark``: schemathesis' own strategies draw from
 #: ``random`` (a Hypothesis deprecation warning, which this project turns into errors).
 IGNORE_SCHEMATHESIS_WARNINGS = pytest.mark.filterwarnings(
