@@ -23,7 +23,9 @@ from tousu_common.testing.fuzz import (
     all_roles_token,
     call_and_check,
     live_service,
+    multipart_file,
     openapi_of,
+    oversized_answers,
     unauthenticated_answers,
 )
 from tousu_intake.config import Settings
@@ -45,6 +47,17 @@ def live(jwt_secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         log_level="WARNING",
         kafka_bootstrap_servers=broker.bootstrap,
         data_dir=base / "data",
+        # Small limits keep the over-the-limit requests cheap.
+        http_max_body_bytes=512 * 1024,
+        http_max_json_bytes=64 * 1024,
+        attachment_max_bytes=128 * 1024,
+        attachment_max_request_bytes=256 * 1024,
+        customer_import_max_bytes=128 * 1024,
+        # The public pages are fuzzed too: the rate limit must not be what answers.
+        web_rate_per_minute=100_000,
+        web_rate_burst=100_000,
+        web_track_rate_per_minute=100_000,
+        web_track_rate_burst=100_000,
     )
     try:
         with live_service(create_app(settings)) as service:
@@ -72,3 +85,23 @@ def test_the_running_service_serves_the_fuzzed_document(live: LiveService) -> No
 def test_every_protected_operation_answers_401_without_a_token(live: LiveService) -> None:
     answers = unauthenticated_answers(live)
     assert answers and all(status == 401 for status in answers.values()), answers
+
+
+@pytest.mark.parametrize(
+    ("path", "multipart", "limit"),
+    [
+        ("/v1/complaints", False, "http_max_json_bytes"),
+        ("/v1/channels/fax", True, "http_max_body_bytes"),
+    ],
+)
+def test_bodies_over_the_limit_get_413_json_whether_declared_or_streamed(
+    live: LiveService, jwt_secret: str, path: str, multipart: bool, limit: str
+) -> None:
+    size = getattr(live.app.state.settings, limit) + 1
+    body, content_type = (
+        multipart_file("document", size) if multipart else (b"{" * size, "application/json")
+    )
+    answers = oversized_answers(live, path, all_roles_token(jwt_secret), body, content_type)
+    for how, response in answers.items():
+        assert response.status_code == 413, (how, response.text)
+        assert response.json()["error"]["code"] == "payload_too_large", how

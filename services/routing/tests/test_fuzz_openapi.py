@@ -23,6 +23,7 @@ from tousu_common.testing.fuzz import (
     call_and_check,
     live_service,
     openapi_of,
+    oversized_answers,
     unauthenticated_answers,
 )
 from tousu_routing.config import Settings
@@ -44,6 +45,7 @@ def live(jwt_secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         log_level="WARNING",
         kafka_bootstrap_servers=broker.bootstrap,
         data_dir=base / "data",
+        http_max_body_bytes=64 * 1024,  # keeps the over-the-limit requests cheap
     )
     try:
         with live_service(create_app(settings)) as service:
@@ -71,3 +73,15 @@ def test_the_running_service_serves_the_fuzzed_document(live: LiveService) -> No
 def test_every_protected_operation_answers_401_without_a_token(live: LiveService) -> None:
     answers = unauthenticated_answers(live)
     assert answers and all(status == 401 for status in answers.values()), answers
+
+
+def test_bodies_over_the_limit_get_413_json_whether_declared_or_streamed(
+    live: LiveService, jwt_secret: str
+) -> None:
+    size = live.app.state.settings.http_max_body_bytes + 1
+    answers = oversized_answers(
+        live, "/v1/rules", all_roles_token(jwt_secret), b"[" * size, "application/json"
+    )
+    for how, response in answers.items():
+        assert response.status_code == 413, (how, response.text)
+        assert response.json()["error"]["code"] == "payload_too_large", how

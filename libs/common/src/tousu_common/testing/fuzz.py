@@ -152,3 +152,31 @@ def openapi_of(package: str) -> dict[str, Any]:
     settings_cls = importlib.import_module(f"{package}.config").Settings
     create_app = importlib.import_module(f"{package}.main").create_app
     return create_app(settings_cls(jwt_secret="openapi-only-" + "x" * 32)).openapi()
+
+
+def multipart_file(field: str, size: int, boundary: str = "fuzzboundary") -> tuple[bytes, str]:
+    """A well-formed multipart body whose one file is ``size`` bytes, and its type."""
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="a.tif"\r\n'
+        "Content-Type: image/tiff\r\n\r\n"
+    ).encode()
+    body = head + b"II*\x00" + b"\x00" * size + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def oversized_answers(
+    service: LiveService, path: str, token: str, body: bytes, content_type: str
+) -> dict[str, httpx.Response]:
+    """POST ``body`` to ``path`` twice: once with Content-Length, once streamed
+    (chunked, no length), as a client that lies about nothing but sends too much."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        declared = http.post(path, content=body, headers=headers)
+        streamed = http.post(path, content=chunks(), headers=headers)
+    assert "content-length" not in {k.lower() for k in streamed.request.headers}
+    return {"declared": declared, "streamed": streamed}
