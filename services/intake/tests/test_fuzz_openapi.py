@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tousu_common.devstack import Broker
 from tousu_common.migrations import upgrade
@@ -22,8 +25,11 @@ from tousu_common.testing.fuzz import (
     LiveService,
     all_roles_token,
     call_and_check,
+    concrete_path,
+    fuzz_examples,
     live_service,
     multipart_file,
+    multipart_operations,
     openapi_of,
     oversized_answers,
     unauthenticated_answers,
@@ -105,3 +111,57 @@ def test_bodies_over_the_limit_get_413_json_whether_declared_or_streamed(
     for how, response in answers.items():
         assert response.status_code == 413, (how, response.text)
         assert response.json()["error"]["code"] == "payload_too_large", how
+
+
+MULTIPART = multipart_operations(DOCUMENT)
+BOUNDARIES = st.sampled_from(["", "x", "fuzz", "a" * 200, '"quoted"', "é"])
+
+
+@settings(FUZZ_SETTINGS, max_examples=max(25, fuzz_examples()))
+@given(
+    operation=st.sampled_from(MULTIPART),
+    boundary=BOUNDARIES,
+    body=st.binary(max_size=600)
+    | st.sampled_from(
+        [
+            b"--fuzz\r\nContent-Disposition: form-data; name=\"document\"; filename=\"a.tif\"\r\n",
+            b"--fuzz\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--fuzz--\r\n",
+            b"--fuzz\r\n\r\n\r\n--fuzz--\r\n",
+            b"--fuzz--\r\n",
+            b"--fuzz\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n" + b"\xff" * 40,
+        ]
+    ),
+    cut=st.integers(min_value=0, max_value=600),
+)
+def test_malformed_multipart_bodies_get_a_4xx_json_answer(
+    live: LiveService,
+    jwt_secret: str,
+    operation: tuple[str, str],
+    boundary: str,
+    body: bytes,
+    cut: int,
+) -> None:
+    method, path = operation
+    content_type = "multipart/form-data" + (f"; boundary={boundary}" if boundary else "")
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        response = http.request(
+            method,
+            concrete_path(path),
+            content=body[:cut],
+            headers={
+                "Authorization": f"Bearer {all_roles_token(jwt_secret)}".encode(),
+                "Content-Type": content_type.encode(),
+            },
+        )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["code"]
+
+
+@pytest.mark.parametrize("path", ["/v1/customers", "/v1/transcriptions", "/v1/complaints"])
+def test_a_list_offset_past_the_cap_is_422_naming_offset_not_a_database_overflow(
+    live: LiveService, jwt_secret: str, path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {all_roles_token(jwt_secret)}"}
+    response = httpx.get(f"{live.url}{path}?offset={10**30}", headers=headers, timeout=60)
+    assert response.status_code == 422, response.text
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["query.offset"]

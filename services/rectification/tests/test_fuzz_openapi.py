@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 
@@ -86,3 +87,13 @@ def test_bodies_over_the_limit_get_413_json_whether_declared_or_streamed(
     for how, response in answers.items():
         assert response.status_code == 413, (how, response.text)
         assert response.json()["error"]["code"] == "payload_too_large", how
+
+
+@pytest.mark.parametrize("path", ["/v1/suppliers", "/v1/worklist"])
+def test_a_list_offset_past_the_cap_is_422_naming_offset_not_a_database_overflow(
+    live: LiveService, jwt_secret: str, path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {all_roles_token(jwt_secret)}"}
+    response = httpx.get(f"{live.url}{path}?offset={10**30}", headers=headers, timeout=60)
+    assert response.status_code == 422, response.text
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["query.offset"]

@@ -132,10 +132,7 @@ def unauthenticated_answers(service: LiveService) -> dict[str, int]:
         for path, operations in service.openapi()["paths"].items():
             if path in PUBLIC_PATHS:
                 continue
-            concrete = path
-            while "{" in concrete:
-                start, end = concrete.index("{"), concrete.index("}")
-                concrete = concrete[:start] + placeholder + concrete[end + 1 :]
+            concrete = concrete_path(path, placeholder)
             for method in operations:
                 if method not in ("get", "post", "put", "patch", "delete"):
                     continue
@@ -180,3 +177,21 @@ def oversized_answers(
         streamed = http.post(path, content=chunks(), headers=headers)
     assert "content-length" not in {k.lower() for k in streamed.request.headers}
     return {"declared": declared, "streamed": streamed}
+
+
+def multipart_operations(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(method, path)`` of every operation that takes multipart/form-data."""
+    return [
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if "multipart/form-data" in operation.get("requestBody", {}).get("content", {})
+    ]
+
+
+def concrete_path(path: str, value: str = "00000000-0000-4000-8000-000000000000") -> str:
+    """``path`` with every ``{parameter}`` replaced by ``value``."""
+    while "{" in path:
+        start, end = path.index("{"), path.index("}")
+        path = path[:start] + value + path[end + 1 :]
+    return path
