@@ -3,13 +3,15 @@
 Every operation, with a token holding every role, gets generated valid and
 invalid input; no answer may be a 5xx or a status the document does not declare.
 The public HTML pages (web form, tracking page) are not in the document; they
-are fuzzed in test_web_pages_fuzz.py.
+are fuzzed with hypothesis at the end of this file, on the same running app.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import httpx
 import pytest
@@ -124,11 +126,11 @@ BOUNDARIES = st.sampled_from(["", "x", "fuzz", "a" * 200, '"quoted"', "é"])
     body=st.binary(max_size=600)
     | st.sampled_from(
         [
-            b"--fuzz\r\nContent-Disposition: form-data; name=\"document\"; filename=\"a.tif\"\r\n",
+            b'--fuzz\r\nContent-Disposition: form-data; name="document"; filename="a.tif"\r\n',
             b"--fuzz\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--fuzz--\r\n",
             b"--fuzz\r\n\r\n\r\n--fuzz--\r\n",
             b"--fuzz--\r\n",
-            b"--fuzz\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n" + b"\xff" * 40,
+            b'--fuzz\r\nContent-Disposition: form-data; name="text"\r\n\r\n' + b"\xff" * 40,
         ]
     ),
     cut=st.integers(min_value=0, max_value=600),
@@ -165,3 +167,116 @@ def test_a_list_offset_past_the_cap_is_422_naming_offset_not_a_database_overflow
     response = httpx.get(f"{live.url}{path}?offset={10**30}", headers=headers, timeout=60)
     assert response.status_code == 422, response.text
     assert [f["field"] for f in response.json()["error"]["fields"]] == ["query.offset"]
+
+
+# --- the public pages (not in the OpenAPI document) ---------------------------
+
+FORM_FIELDS = [
+    "name",
+    "phone",
+    "email",
+    "product_model",
+    "serial_number",
+    "title",
+    "description",
+    "lang",
+    "feedback_requested",
+    "website",
+]
+FORM_VALUES = st.text(max_size=300) | st.sampled_from(
+    ["李女士", "138 0013 8000", "li@example.cn", "+86 10 1234 5678", "x" * 25_000, ""]
+)
+
+
+def _csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    return match.group(1) if match else ""
+
+
+@settings(FUZZ_SETTINGS, max_examples=max(25, fuzz_examples()))
+@given(
+    fields=st.dictionaries(st.sampled_from(FORM_FIELDS) | st.text(max_size=10), FORM_VALUES),
+    files=st.lists(
+        st.tuples(st.text(max_size=40), st.binary(max_size=300), st.text(max_size=30)),
+        max_size=7,
+    ),
+    with_csrf=st.booleans(),
+    lang=st.none() | st.text(max_size=10),
+)
+def test_the_web_form_answers_any_post_with_a_page_never_a_5xx(
+    live: LiveService,
+    fields: dict[str, str],
+    files: list[tuple[str, bytes, str]],
+    with_csrf: bool,
+    lang: str | None,
+) -> None:
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        page = http.get("/complaint", params={"lang": lang} if lang is not None else None)
+        assert page.status_code == 200
+        data = {**fields, **({"csrf_token": _csrf_token(page.text)} if with_csrf else {})}
+        uploads = [
+            ("attachments", (name or "f", content, kind or "application/octet-stream"))
+            for name, content, kind in files
+        ]
+        response = http.post("/complaint", data=data, files=uploads or None)
+    assert response.status_code in (200, 201, 400, 403, 413, 422), response.text[:500]
+    assert "<html" in response.text
+
+
+@pytest.fixture(scope="module")
+def filed(live: LiveService) -> tuple[str, str]:
+    """A complaint filed on the web form: its reference and tracking token."""
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        page = http.get("/complaint")
+        data = {
+            "name": "李女士",
+            "phone": "138 0013 8000",
+            "title": "空调不制冷",
+            "description": "新车空调不制冷。",
+            "csrf_token": _csrf_token(page.text),
+        }
+        response = http.post("/complaint", data=data)
+    assert response.status_code == 201, response.text[:500]
+    match = re.search(r"/track/([A-Z0-9-]+)\?token=([^&\"]+)", response.text)
+    assert match, response.text[:500]
+    return match.group(1), unquote(match.group(2))
+
+
+TRACK_FIELDS = st.dictionaries(st.sampled_from(["text", "decision", "reason", "lang"]), FORM_VALUES)
+
+
+@settings(FUZZ_SETTINGS, max_examples=max(25, fuzz_examples()))
+@given(
+    reference=st.sampled_from(["TS-2026-000001", "TS-2026-0", "x" * 300])
+    | st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30),
+    token=st.text(max_size=200),
+    real=st.booleans(),
+    action=st.sampled_from(["", "/add", "/decision", "/withdraw"]),
+    fields=TRACK_FIELDS,
+    files=st.lists(st.tuples(st.text(max_size=20), st.binary(max_size=200)), max_size=3),
+)
+def test_the_tracking_page_answers_any_reference_token_or_post_with_a_page_never_a_5xx(
+    live: LiveService,
+    filed: tuple[str, str],
+    reference: str,
+    token: str,
+    real: bool,
+    action: str,
+    fields: dict[str, str],
+    files: list[tuple[str, bytes]],
+) -> None:
+    if real:  # the real complaint, with its token and a valid CSRF token
+        reference, token = filed
+    path = "/track/" + quote(reference, safe="")
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        page = http.get(path, params={"token": token})
+        assert page.status_code < 500, page.text[:500]
+        if real:
+            assert page.status_code == 200
+            fields = {**fields, "csrf_token": _csrf_token(page.text)}
+        if action:
+            uploads = [("attachments", (n or "f", c, "image/png")) for n, c in files]
+            response = http.post(
+                path + action, params={"token": token}, data=fields, files=uploads or None
+            )
+            assert response.status_code < 500, response.text[:500]
