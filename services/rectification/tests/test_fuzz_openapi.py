@@ -9,8 +9,10 @@ at the end of this file (unknown links only: a real link needs a whole case).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tousu_common.devstack import Broker
+from tousu_common.events import ComplaintCategory, ComplaintTriaged, Urgency, new_event
 from tousu_common.migrations import upgrade
 from tousu_common.testing.fuzz import (
     FUZZ_SETTINGS,
@@ -30,7 +33,9 @@ from tousu_common.testing.fuzz import (
     live_service,
     openapi_of,
     oversized_answers,
+    publish,
     unauthenticated_answers,
+    wait_until_found,
 )
 from tousu_rectification.config import Settings
 from tousu_rectification.main import create_app
@@ -64,12 +69,46 @@ DOCUMENT = openapi_of("tousu_rectification")
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
+@pytest.fixture(scope="module")
+def known(live: LiveService, jwt_secret: str) -> dict[str, str]:
+    """A real supplier, and a case opened the real way (routing's event on the
+    broker), for path parameters to point at."""
+    token = all_roles_token(jwt_secret)
+    now = datetime.now(UTC)
+    triaged = new_event(
+        ComplaintTriaged(
+            complaint_id=uuid4(),
+            reference="TS-2026-000777",
+            category=ComplaintCategory.product_quality,
+            urgency=Urgency.urgent,
+            owner_department="csc",
+            decided_by="rules",
+            ruleset_version="2026.11-1",
+            triaged_at=now,
+            first_response_due=now + timedelta(hours=2),
+            quality_report_needed=True,
+        ),
+        source="tousu/routing",
+    )
+    publish(live.bootstrap, triaged)
+    with httpx.Client(base_url=live.url, timeout=60) as http:
+        supplier = http.post(
+            "/v1/suppliers",
+            json={"code": "SUP-FUZZ", "name": "模具厂"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert supplier.status_code == 201, supplier.text
+    case_id = str(triaged.data.complaint_id)
+    wait_until_found(live, f"/v1/cases/{case_id}", token)
+    return {"complaint_id": case_id, "supplier_id": supplier.json()["supplier_id"]}
+
+
 @schema.parametrize()
 @FUZZ_SETTINGS
 def test_no_operation_answers_5xx_or_an_undocumented_status(
-    case: schemathesis.Case, live: LiveService, jwt_secret: str
+    case: schemathesis.Case, live: LiveService, jwt_secret: str, known: dict[str, str]
 ) -> None:
-    call_and_check(case, live, all_roles_token(jwt_secret))
+    call_and_check(case, live, all_roles_token(jwt_secret), known)
 
 
 def test_the_running_service_serves_the_fuzzed_document(live: LiveService) -> None:
@@ -124,3 +163,20 @@ def test_the_supplier_8d_page_answers_any_link_or_post_with_a_page_never_a_5xx(
     with httpx.Client(base_url=live.url, timeout=60) as http:
         response = http.post(path, data=fields) if post else http.get(path)
     assert response.status_code < 500, response.text[:500]
+
+
+def test_a_supplier_version_past_any_integer_column_is_422_naming_version_and_changes_nothing(
+    live: LiveService, jwt_secret: str
+) -> None:
+    headers = {"Authorization": f"Bearer {all_roles_token(jwt_secret)}"}
+    with httpx.Client(base_url=live.url, headers=headers, timeout=60) as http:
+        created = http.post("/v1/suppliers", json={"code": "SUP-VERSION", "name": "铸造厂"})
+        assert created.status_code == 201, created.text
+        path = f"/v1/suppliers/{created.json()['supplier_id']}"
+        before = http.get(path).json()
+        body = {"code": before["code"], "name": "改名", "version": 10**27}
+        response = http.put(path, json=body)
+        after = http.get(path).json()
+    assert response.status_code == 422, response.text
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["version"]
+    assert after["name"] == before["name"] and after["version"] == before["version"]

@@ -77,6 +77,8 @@ class LiveService:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="fuzz-uvicorn", daemon=True)
         self.startup_timeout = startup_timeout
+        #: The broker it talks to, for tests that publish events to it.
+        self.bootstrap = getattr(app.state.settings, "kafka_bootstrap_servers", "")
 
     def start(self) -> LiveService:
         self.thread.start()

@@ -149,7 +149,9 @@ async def get_supplier(request: Request, supplier_id: UUID, principal: Editor) -
 
 
 class SupplierUpdate(SupplierIn):
-    version: int = Field(ge=1, description="The version you read (optimistic locking).")
+    version: int = Field(
+        ge=1, le=2**31 - 1, description="The version you read (optimistic locking)."
+    )
     active: bool = True
 
 
