@@ -299,11 +299,27 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed."""
+    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed.
+
+    A streamed (chunked) body is cut off when it passes the limit; whatever the
+    app then answers (FastAPI turns a failed body read into a 400) is replaced
+    by the 413, unless the app answered 413 itself (intake's HTML pages)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    def _too_large(self, scope: Scope) -> JSONResponse:
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"request body exceeds {self.max_bytes} bytes",
+                },
+                "request_id": scope.get("state", {}).get("request_id"),
+            },
+            status_code=413,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -311,27 +327,39 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse(
-                {
-                    "error": {
-                        "code": "payload_too_large",
-                        "message": f"request body exceeds {self.max_bytes} bytes",
-                    },
-                    "request_id": scope.get("state", {}).get("request_id"),
-                },
-                status_code=413,
-            )
-            await response(scope, receive, send)
+            await self._too_large(scope)(scope, receive, send)
             return
         seen = 0
+        exceeded = False
+        started = False  # a response went out before the limit was passed
+        replaced = False  # the app's answer is dropped; ours follows
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, replaced
+            if message["type"] == "http.response.start":
+                if exceeded and not started and message["status"] != 413:
+                    replaced = True
+                    return
+                started = True
+            elif replaced:
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded or started:
+                raise
+            replaced = True
+        if replaced:
+            await self._too_large(scope)(scope, receive, send)

@@ -94,8 +94,11 @@ class Event:
             raise DecodeError("record has no value")
         try:
             raw = json.loads(record.value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError) as exc:
+            # ValueError: bad JSON, and also a number past Python's digit limit.
             raise DecodeError(f"value is not JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise DecodeError("value is JSON nested too deeply") from exc
         try:
             data = spec.model.model_validate(raw)
         except ValidationError as exc:
@@ -104,6 +107,9 @@ class Event:
             time = datetime.fromisoformat(headers["ce_time"]) if "ce_time" in headers else None
         except ValueError as exc:
             raise DecodeError(f"ce_time is not an RFC 3339 time: {exc}") from exc
+        if time is not None and time.utcoffset() is None:
+            # RFC 3339 times carry an offset; a naive one could not be compared later.
+            raise DecodeError("ce_time has no UTC offset")
         known = {
             "ce_specversion",
             "ce_id",

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from tousu_common.auth import mint_token
 from tousu_common.db import Database
@@ -28,6 +29,11 @@ from tousu_common.migrations import upgrade
 from tousu_common.testing.postgres import PostgresCluster, postgres_bin_dir
 
 BACKENDS = ("sqlite", "postgresql")
+
+# Hypothesis keeps its example database and constants cache in the temp directory,
+# not in .hypothesis/ under whatever directory pytest was started from (the repo).
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tousu-hypothesis")
 
 
 def postgres_required() -> bool:

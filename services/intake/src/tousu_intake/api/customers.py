@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.auth import Principal, Staff, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, InvalidInput, PayloadTooLarge
+from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
 from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
@@ -149,7 +149,16 @@ def _record(customer_id: UUID, fields: CustomerFields, country_code: str) -> Cus
     )
 
 
-@router.post("", status_code=201, response_model=CustomerView, summary="Register a customer")
+CODE_TAKEN = {409: {"model": ErrorBody, "description": "external_code belongs to another customer"}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CustomerView,
+    summary="Register a customer",
+    responses=CODE_TAKEN,
+)
 async def create_customer(
     request: Request, fields: CustomerFields, principal: Editor
 ) -> CustomerView:
@@ -166,7 +175,7 @@ async def list_customers(
     name: Annotated[str | None, Query(max_length=200, description="Part of the name")] = None,
     provisional: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[CustomerView]:
     async with request.app.state.db.sessions() as session:
         customers, total = await CustomerRepository(session).list(
@@ -263,7 +272,7 @@ async def read_customer(request: Request, customer_id: UUID, principal: Staff) -
     "/{customer_id}",
     response_model=CustomerView,
     summary="Replace a customer's record (confirm a provisional one with provisional=false)",
-    responses=NOT_FOUND_RESPONSE,
+    responses={**NOT_FOUND_RESPONSE, **CODE_TAKEN},
 )
 async def replace_customer(
     request: Request, customer_id: UUID, fields: CustomerFields, principal: Editor

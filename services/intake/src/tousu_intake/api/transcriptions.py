@@ -57,7 +57,7 @@ async def queue(
     request: Request,
     principal: Transcriber,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[AwaitingTranscription]:
     async with request.app.state.db.sessions() as session:
         rows, total = await ComplaintQueries(session).awaiting_transcription(

@@ -117,7 +117,7 @@ def codec_for(label: str | None) -> str | None:
         import codecs
 
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
 
 
@@ -130,9 +130,12 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
             continue
         try:
             return data.decode(candidate)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):  # UnicodeError: e.g. Python's "undefined" codec
             continue
-    return data.decode(codec or "utf-8", errors="replace")
+    try:
+        return data.decode(codec or "utf-8", errors="replace")
+    except (UnicodeError, LookupError):
+        return data.decode("utf-8", errors="replace")
 
 
 # --- headers -----------------------------------------------------------------

@@ -209,7 +209,10 @@ class ProposalIn(_Strict):
 class DecisionIn(_Strict):
     decision: CustomerDecision
     plan_version: int | None = Field(
-        default=None, ge=1, description="The plan the customer answered (default: the current)"
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The plan the customer answered (default: the current)",
     )
     via: Channel = Field(default=Channel.hotline, description="How the customer answered")
     comment: str | None = Field(default=None, max_length=5000)

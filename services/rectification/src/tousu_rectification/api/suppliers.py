@@ -115,7 +115,7 @@ async def list_suppliers(
     q: Annotated[str | None, Query(max_length=100, description="Name, code or part")] = None,
     include_inactive: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> SupplierPage:
     query = sa.select(SupplierRow)
     if not include_inactive:
@@ -149,7 +149,9 @@ async def get_supplier(request: Request, supplier_id: UUID, principal: Editor) -
 
 
 class SupplierUpdate(SupplierIn):
-    version: int = Field(ge=1, description="The version you read (optimistic locking).")
+    version: int = Field(
+        ge=1, le=2**31 - 1, description="The version you read (optimistic locking)."
+    )
     active: bool = True
 
 

@@ -91,7 +91,7 @@ async def worklist(
     principal: Staff,
     scope: Literal["mine", "due_soon", "overdue"] = "mine",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Worklist:
     settings = request.app.state.settings
     actor = principal
