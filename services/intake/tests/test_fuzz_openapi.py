@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote, unquote
 
 import httpx
@@ -19,42 +18,31 @@ import schemathesis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tousu_common.devstack import Broker
-from tousu_common.migrations import upgrade
 from tousu_common.testing.fuzz import (
     FUZZ_SETTINGS,
     IGNORE_SCHEMATHESIS_WARNINGS,
     LiveService,
     all_roles_token,
+    assert_every_protected_operation_answers_401,
+    assert_oversized_bodies_get_413_json,
     call_and_check,
     concrete_path,
     fuzz_examples,
-    live_service,
     multipart_file,
     multipart_operations,
     openapi_of,
-    oversized_answers,
-    unauthenticated_answers,
+    running_service,
 )
-from tousu_intake.config import Settings
-from tousu_intake.main import create_app
 
 pytestmark = [pytest.mark.integration, IGNORE_SCHEMATHESIS_WARNINGS]
 
 
 @pytest.fixture(scope="module")
 def live(jwt_secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    base: Path = tmp_path_factory.mktemp("fuzz-intake")
-    url = f"sqlite+aiosqlite:///{base / 'intake.db'}"
-    upgrade("tousu_intake", url)
-    broker = Broker(log_path=base / "broker.log").start()
-    settings = Settings(
-        jwt_secret=jwt_secret,
-        database_url=url,
-        environment="test",
-        log_level="WARNING",
-        kafka_bootstrap_servers=broker.bootstrap,
-        data_dir=base / "data",
+    with running_service(
+        "tousu_intake",
+        jwt_secret,
+        tmp_path_factory.mktemp("fuzz-intake"),
         # Small limits keep the over-the-limit requests cheap.
         http_max_body_bytes=512 * 1024,
         http_max_json_bytes=64 * 1024,
@@ -66,12 +54,8 @@ def live(jwt_secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         web_rate_burst=100_000,
         web_track_rate_per_minute=100_000,
         web_track_rate_burst=100_000,
-    )
-    try:
-        with live_service(create_app(settings)) as service:
-            yield service
-    finally:
-        broker.stop()
+    ) as service:
+        yield service
 
 
 DOCUMENT = openapi_of("tousu_intake")
@@ -111,8 +95,7 @@ def test_the_running_service_serves_the_fuzzed_document(live: LiveService) -> No
 
 
 def test_every_protected_operation_answers_401_without_a_token(live: LiveService) -> None:
-    answers = unauthenticated_answers(live)
-    assert answers and all(status == 401 for status in answers.values()), answers
+    assert_every_protected_operation_answers_401(live)
 
 
 @pytest.mark.parametrize(
@@ -129,10 +112,9 @@ def test_bodies_over_the_limit_get_413_json_whether_declared_or_streamed(
     body, content_type = (
         multipart_file("document", size) if multipart else (b"{" * size, "application/json")
     )
-    answers = oversized_answers(live, path, all_roles_token(jwt_secret), body, content_type)
-    for how, response in answers.items():
-        assert response.status_code == 413, (how, response.text)
-        assert response.json()["error"]["code"] == "payload_too_large", how
+    assert_oversized_bodies_get_413_json(
+        live, path, all_roles_token(jwt_secret), body, content_type
+    )
 
 
 MULTIPART = multipart_operations(DOCUMENT)

@@ -9,54 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
 import schemathesis
 
-from tousu_common.devstack import Broker
 from tousu_common.events import Channel, ComplaintReceived, new_event
-from tousu_common.migrations import upgrade
 from tousu_common.testing.fuzz import (
     FUZZ_SETTINGS,
     IGNORE_SCHEMATHESIS_WARNINGS,
     LiveService,
     all_roles_token,
+    assert_every_protected_operation_answers_401,
+    assert_oversized_bodies_get_413_json,
     call_and_check,
-    live_service,
     openapi_of,
-    oversized_answers,
     publish,
-    unauthenticated_answers,
+    running_service,
     wait_until_found,
 )
-from tousu_routing.config import Settings
-from tousu_routing.main import create_app
 
 pytestmark = [pytest.mark.integration, IGNORE_SCHEMATHESIS_WARNINGS]
 
 
 @pytest.fixture(scope="module")
 def live(jwt_secret: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    base: Path = tmp_path_factory.mktemp("fuzz-routing")
-    url = f"sqlite+aiosqlite:///{base / 'routing.db'}"
-    upgrade("tousu_routing", url)
-    broker = Broker(log_path=base / "broker.log").start()
-    settings = Settings(
-        jwt_secret=jwt_secret,
-        database_url=url,
-        environment="test",
-        log_level="WARNING",
-        kafka_bootstrap_servers=broker.bootstrap,
-        data_dir=base / "data",
+    with running_service(
+        "tousu_routing",
+        jwt_secret,
+        tmp_path_factory.mktemp("fuzz-routing"),
         http_max_body_bytes=64 * 1024,  # keeps the over-the-limit requests cheap
-    )
-    try:
-        with live_service(create_app(settings)) as service:
-            yield service
-    finally:
-        broker.stop()
+    ) as service:
+        yield service
 
 
 DOCUMENT = openapi_of("tousu_routing")
@@ -97,17 +81,13 @@ def test_the_running_service_serves_the_fuzzed_document(live: LiveService) -> No
 
 
 def test_every_protected_operation_answers_401_without_a_token(live: LiveService) -> None:
-    answers = unauthenticated_answers(live)
-    assert answers and all(status == 401 for status in answers.values()), answers
+    assert_every_protected_operation_answers_401(live)
 
 
 def test_bodies_over_the_limit_get_413_json_whether_declared_or_streamed(
     live: LiveService, jwt_secret: str
 ) -> None:
     size = live.app.state.settings.http_max_body_bytes + 1
-    answers = oversized_answers(
+    assert_oversized_bodies_get_413_json(
         live, "/v1/rules", all_roles_token(jwt_secret), b"[" * size, "application/json"
     )
-    for how, response in answers.items():
-        assert response.status_code == 413, (how, response.text)
-        assert response.json()["error"]["code"] == "payload_too_large", how

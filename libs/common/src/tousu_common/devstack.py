@@ -145,6 +145,14 @@ class Broker:
             preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port, 15, self.process)
+        # Something else may have been listening on the port already (another
+        # test worker took it between free_port() and now): then Tansu fails to
+        # bind and exits, and clients would talk Kafka to a stranger and hang.
+        time.sleep(0.1)
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"broker exited with {self.process.returncode}: port {self.port} was taken"
+            )
         return self
 
     def stop(self) -> None:

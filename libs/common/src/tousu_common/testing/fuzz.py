@@ -20,6 +20,7 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -110,8 +111,41 @@ def live_service(app: Any) -> Iterator[LiveService]:
         service.stop()
 
 
+@contextmanager
+def running_service(
+    package: str, jwt_secret: str, base: Path, **overrides: Any
+) -> Iterator[LiveService]:
+    """``package``'s app on a fresh SQLite database migrated to head and its own
+    broker, served on loopback; ``overrides`` are settings (small limits, say)."""
+    import importlib
+
+    from tousu_common.devstack import Broker
+    from tousu_common.migrations import upgrade
+
+    name = package.removeprefix("tousu_")
+    url = f"sqlite+aiosqlite:///{base / (name + '.db')}"
+    upgrade(package, url)
+    broker = Broker(log_path=base / "broker.log").start()
+    settings_cls = importlib.import_module(f"{package}.config").Settings
+    create_app = importlib.import_module(f"{package}.main").create_app
+    service_settings = settings_cls(
+        jwt_secret=jwt_secret,
+        database_url=url,
+        environment="test",
+        log_level="WARNING",
+        kafka_bootstrap_servers=broker.bootstrap,
+        data_dir=base / "data",
+        **overrides,
+    )
+    try:
+        with live_service(create_app(service_settings)) as service:
+            yield service
+    finally:
+        broker.stop()
+
+
 #: Operations anyone may call: no token needed, so no 401 expected.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def call_and_check(
@@ -155,6 +189,20 @@ def unauthenticated_answers(service: LiveService) -> dict[str, int]:
                 response = http.request(method.upper(), concrete)
                 answers[f"{method.upper()} {path}"] = response.status_code
     return answers
+
+
+def assert_every_protected_operation_answers_401(service: LiveService) -> None:
+    answers = unauthenticated_answers(service)
+    assert answers and all(status == 401 for status in answers.values()), answers
+
+
+def assert_oversized_bodies_get_413_json(
+    service: LiveService, path: str, token: str, body: bytes, content_type: str
+) -> None:
+    """Over the limit, declared or streamed: 413 with the JSON error body."""
+    for how, response in oversized_answers(service, path, token, body, content_type).items():
+        assert response.status_code == 413, (how, response.text)
+        assert response.json()["error"]["code"] == "payload_too_large", how
 
 
 def openapi_of(package: str) -> dict[str, Any]:

@@ -47,10 +47,11 @@ async def read_topic(
         enable_auto_commit=False,
         fetch_max_wait_ms=20,
     )
-    await consumer.start()
-    records: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout
+    records: list[ConsumerRecord] = []
     try:
+        # Bounded too: a broker that never answers must fail the caller, not hang it.
+        await asyncio.wait_for(consumer.start(), timeout)
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             for partition_records in batch.values():
