@@ -42,6 +42,7 @@ import asyncio
 import itertools
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -412,6 +413,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                 for name in ("paced", "saturation"):
                     phase = Phase(name)
                     cpu_before = cpu_of(stack, postgres_pid)
+                    profilers = (
+                        start_profilers(stack, args.profile, backend, args.saturation_seconds)
+                        if args.profile and name == "saturation"
+                        else []
+                    )
                     phase.started = time.time()
                     began = time.perf_counter()
                     if name == "paced":
@@ -427,6 +433,8 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                         )
                     seconds = time.perf_counter() - began
                     phase.ended = time.time()
+                    for profiler in profilers:
+                        profiler.wait(60)
                     drain_began = time.monotonic()
                     await driver.wait_follow_ups(timeout=args.drain_timeout)
                     await collector.drain(phase, timeout=args.drain_timeout)
@@ -521,6 +529,38 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
     return "\n".join(lines) + "\n"
 
 
+def start_profilers(
+    stack: Stack, directory: str, backend: str, seconds: float
+) -> list[subprocess.Popen]:
+    """py-spy on every service for the saturation phase: collapsed stacks (one
+    line per stack with its sample count) in ``directory/<backend>-<service>.txt``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return [
+        subprocess.Popen(
+            [
+                str(py_spy),
+                "record",
+                "--pid",
+                str(process.pid),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "50",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(out / f"{backend}-{name.replace('#', '-')}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, process in stack.processes.items()
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -534,6 +574,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop callers")
     parser.add_argument("--max-requests", type=int, default=20_000, help="saturation count bound")
     parser.add_argument("--drain-timeout", type=float, default=90)
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="py-spy every service during the saturation phase; collapsed stacks go to DIR",
+    )
     parser.add_argument(
         "--env",
         action="append",
