@@ -446,7 +446,9 @@ def test_image_does_not_run_as_root():
 def test_image_installs_the_project_on_python_311_slim():
     dockerfile = DOCKERFILE.read_text(encoding="utf-8")
     assert "python:3.11-slim" in dockerfile
-    assert re.search(r"pip install\s+--no-cache-dir\s+\.(\s|$)", dockerfile)
+    # the project itself, with the OTLP exporter (tracing_exporter=otlp) and not the
+    # dev or local-broker extras
+    assert re.search(r"pip install\s+--no-cache-dir\s+'\.\[otlp\]'(\s|$)", dockerfile)
 
 
 @pytest.mark.parametrize("name", SERVICES)
