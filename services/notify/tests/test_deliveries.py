@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,36 @@ def contact_reads(directory: Directory) -> tuple[int, int]:
     batch = sum(1 for r in requests if r.path == "/v1/complaints/contacts")
     single = sum(1 for r in requests if r.path.endswith("/contact"))
     return batch, single
+
+
+@pytest.mark.parametrize("configured", ["notify-1.tousu.test", None])
+async def test_mail_greets_the_server_with_one_name_looked_up_once_not_per_message(
+    db: Database,
+    jwt_secret: str,
+    mail_sink: MailSink,
+    directory: Directory,
+    configured: str | None,
+) -> None:
+    settings = make_settings(db, jwt_secret, mail_sink, directory, smtp_local_hostname=configured)
+    worker = DeliveryWorker(db, settings)
+    try:
+        addresses = []
+        for _ in range(2):
+            complaint_id = uuid4()
+            addresses.append(f"ehlo-{complaint_id.hex[:8]}@example.com")
+            customer(directory, complaint_id, email=addresses[-1], language="zh")
+            await handle(db, settings, received(complaint_id))
+        assert await worker.run_once() == 2
+    finally:
+        await worker.close()
+    greetings = [
+        mail_sink.greetings[i]
+        for i, message in enumerate(mail_sink.messages)
+        if any(address in str(message["To"]) for address in addresses)
+    ]
+    expected = configured or socket.getfqdn()
+    assert greetings == [expected, expected]
+    assert worker.mailer._local_hostname == expected
 
 
 async def test_a_claimed_batch_reads_its_contacts_at_once_and_each_mail_reaches_its_own_customer(

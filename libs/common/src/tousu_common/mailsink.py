@@ -28,7 +28,9 @@ class _Handler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
-        self.sink.keep(raw, list(envelope.rcpt_tos), envelope.mail_from or "")
+        self.sink.keep(
+            raw, list(envelope.rcpt_tos), envelope.mail_from or "", session.host_name or ""
+        )
         return "250 Message accepted for delivery"
 
 
@@ -40,6 +42,8 @@ class MailSink:
         self.directory = directory
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        #: The EHLO/HELO name each message's client gave, in arrival order.
+        self.greetings: list[str] = []
         self._lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
@@ -52,11 +56,12 @@ class MailSink:
     def stop(self) -> None:
         self._controller.stop()
 
-    def keep(self, raw: bytes, recipients: list[str], sender: str) -> None:
+    def keep(self, raw: bytes, recipients: list[str], sender: str, greeting: str = "") -> None:
         message = BytesParser(policy=policy.default).parsebytes(raw)
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((sender, recipients))
+            self.greetings.append(greeting)
             count = len(self.messages)
         if self.directory is not None:
             (self.directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{count:05d}.eml").write_bytes(raw)

@@ -34,6 +34,8 @@ class Settings(ServiceSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    #: The name notify gives in EHLO; unset: this machine's FQDN, looked up once.
+    smtp_local_hostname: str | None = None
     mail_from: str = "Tousu 投诉服务 <noreply@tousu.example>"
     # Replies go to the complaints mailbox (intake's inbound SMTP), which
     # threads them onto the complaint by the reference in the Message-ID.

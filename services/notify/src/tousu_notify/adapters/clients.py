@@ -148,6 +148,14 @@ class ContactDirectory:
 class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._local_hostname = settings.smtp_local_hostname
+
+    async def local_hostname(self) -> str:
+        """The EHLO name. aiosmtplib would otherwise resolve ``socket.getfqdn()`` in a
+        worker thread for every message (a DNS lookup each time, where one is slow)."""
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        return self._local_hostname
 
     async def send(self, message: EmailMessage) -> None:
         s = self.settings
@@ -155,6 +163,7 @@ class Mailer:
             await aiosmtplib.send(
                 message,
                 hostname=s.smtp_host,
+                local_hostname=await self.local_hostname(),
                 port=s.smtp_port,
                 start_tls=s.smtp_starttls,
                 username=s.smtp_username,
