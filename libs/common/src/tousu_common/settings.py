@@ -34,7 +34,9 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=10_000)
+    # 50 ms: +5 ms p50 end to end against 20 ms, half the idle CPU of a dozen
+    # consumers and the broker (bench/RESULTS.md, "fetch_max_wait_ms")
+    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
     kafka_topic_partitions: int = Field(default=6, ge=1, le=1000)
     kafka_replication_factor: int = Field(default=1, ge=1, le=10)
     kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
