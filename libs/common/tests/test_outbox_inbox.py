@@ -303,6 +303,48 @@ async def test_event_delivered_twice_in_one_batch_is_applied_once(
     assert consumer.stats.duplicates == 1
 
 
+async def test_a_batch_spanning_partitions_is_applied_in_one_transaction_in_partition_order(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    topic, group = unique("topic"), unique("group")
+    consumer = InboxConsumer(
+        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": record_effect}
+    )
+    await consumer.start()  # creates the topic with settings.kafka_topic_partitions (3)
+    try:
+        events = {partition: [received(), received()] for partition in range(3)}
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await producer.start()
+        try:
+            for partition, mine in events.items():
+                for event in mine:
+                    await producer.send_and_wait(
+                        topic, event.value(), partition=partition, headers=event.headers()
+                    )
+        finally:
+            await producer.stop()
+        batch: dict = {}
+        deadline = time.monotonic() + 30
+        while sum(len(records) for records in batch.values()) < 6:
+            assert time.monotonic() < deadline, batch
+            for partition, records in (await consumer.fetch(timeout_ms=200)).items():
+                batch.setdefault(partition, []).extend(records)
+        assert len(batch) == 3
+        commits: list[int] = []
+        db.on_commit(lambda session: commits.append(1))
+        await consumer.apply(batch)
+    finally:
+        await consumer.stop()
+    assert len(commits) == 1  # not one transaction per partition
+    async with db.sessions() as session:
+        applied = (
+            await session.scalars(sa.select(effects.c.event_id).order_by(effects.c.id))
+        ).all()
+    for mine in events.values():
+        positions = [applied.index(event.id) for event in mine]
+        assert positions == sorted(positions)  # each partition's records in their order
+
+
 async def test_consumer_killed_between_db_commit_and_offset_commit_does_not_apply_twice(
     db: Database, settings: ServiceSettings, unique: Callable[[str], str]
 ) -> None:
