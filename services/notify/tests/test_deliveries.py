@@ -139,6 +139,31 @@ def contact_reads(directory: Directory) -> tuple[int, int]:
     return batch, single
 
 
+async def test_a_batchs_outcomes_are_recorded_in_one_transaction_each_row_its_own_outcome(
+    db: Database,
+    settings: Settings,
+    worker: DeliveryWorker,
+    directory: Directory,
+    mail_sink: MailSink,
+) -> None:
+    sent, unreachable = uuid4(), uuid4()
+    customer(directory, sent, email=f"batch-{sent.hex[:8]}@example.com", language="zh")
+    # no contact for this one in the directory: its attempt fails and is retried later
+    for complaint_id in (sent, unreachable):
+        await handle(db, settings, received(complaint_id))
+    commits: list[int] = []
+    db.on_commit(lambda session: commits.append(1))
+    assert await worker.run_once() == 2
+    assert len(commits) == 2  # the claim, then every outcome of the batch together
+    [ok] = await rows(db, sent)
+    [later] = await rows(db, unreachable)
+    assert (ok.status, ok.attempts) == ("sent", 1)
+    assert (later.status, later.attempts) == ("pending", 1) and later.next_attempt_at
+    assert [e["notification_id"] for e in await outbox_events(db, "notification.sent")].count(
+        str(ok.id)
+    ) == 1
+
+
 @pytest.mark.parametrize("configured", ["notify-1.tousu.test", None])
 async def test_mail_greets_the_server_with_one_name_looked_up_once_not_per_message(
     db: Database,

@@ -14,9 +14,11 @@ the far side accepted a message but before ``sent`` is committed, the row
 stays ``sending``; after ``delivery_stale_after_s`` it is attempted again — a
 duplicate, but never a loss. The retry carries the same ``Message-ID`` (mail),
 ``Idempotency-Key`` (SMS gateway) and ``Tousu-Delivery-Id`` (webhooks), so the
-far side can drop it. The window is the few milliseconds between the server's
-answer and our commit; a worker that is merely slow does not reach it as long
-as an attempt (bounded by the channel timeouts) is shorter than the stale limit.
+far side can drop it. The window runs from the server's answer to the commit
+of the batch's outcomes (one transaction, once every attempt of the batch has
+returned: at most the channel timeouts, usually tens of milliseconds); a worker
+that is merely slow does not reach it as long as an attempt is shorter than the
+stale limit.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -157,7 +159,8 @@ class DeliveryWorker:
         claims = await self.claim()
         if claims:
             contacts = await self.prefetch_customers(claims)
-            await asyncio.gather(*(self.attempt(claim, contacts) for claim in claims))
+            results = await asyncio.gather(*(self.attempt(claim, contacts) for claim in claims))
+            await self.record(list(zip(claims, results, strict=True)))
         return len(claims)
 
     async def prefetch_customers(self, claims: list[Claim]) -> dict[UUID, CustomerContact]:
@@ -241,22 +244,19 @@ class DeliveryWorker:
 
     async def attempt(
         self, claim: Claim, contacts: Mapping[UUID, CustomerContact] | None = None
-    ) -> None:
+    ) -> Outcome | DeliveryError:
+        """Try one delivery; what happened, to be recorded with the rest of its batch."""
         with (
             event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
             child_span(f"deliver {claim.channel}", claim.context.get("traceparent")),
         ):
             try:
-                outcome = await self.deliver(claim, contacts or {})
+                return await self.deliver(claim, contacts or {})
             except DeliveryError as exc:
-                await self.record_failure(claim, exc)
+                return exc
             except Exception as exc:  # a bug or an unexpected answer: retried like any failure
                 log.exception("delivery attempt crashed", extra={"delivery_id": str(claim.id)})
-                await self.record_failure(
-                    claim, DeliveryError(f"internal error: {type(exc).__name__}")
-                )
-            else:
-                await self.record_outcome(claim, outcome)
+                return DeliveryError(f"internal error: {type(exc).__name__}")
 
     async def deliver(
         self, claim: Claim, contacts: Mapping[UUID, CustomerContact] | None = None
@@ -395,40 +395,90 @@ class DeliveryWorker:
 
     # -- recording --------------------------------------------------------------
 
+    async def record(self, results: list[tuple[Claim, Outcome | DeliveryError]]) -> None:
+        """Record a batch's outcomes in one transaction.
+
+        On SQLite every writer of the process queues for one lock: a transaction
+        per message put twenty turns per batch ahead of the consumer's. If the
+        batch transaction fails, each outcome is recorded on its own, so one bad
+        row does not leave the others ``sending`` (and sent again later)."""
+        try:
+            async with self.db.transaction() as session:
+                after = [await self._record_in(session, claim, result) for claim, result in results]
+        except Exception as exc:
+            log.warning(
+                "recording a batch of outcomes failed, recording them one by one",
+                extra={"size": len(results), "error": repr(exc)},
+            )
+            for claim, result in results:
+                await self._record_alone(claim, result)
+            return
+        for done in after:
+            done()
+
     async def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
-        now = datetime.now(UTC)
+        await self._record_alone(claim, outcome)
+
+    async def record_failure(self, claim: Claim, error: DeliveryError) -> None:
+        await self._record_alone(claim, error)
+
+    async def _record_alone(self, claim: Claim, result: Outcome | DeliveryError) -> None:
         async with self.db.transaction() as session:
-            row = await self._own_row(session, claim)
-            if row is None:
-                return
-            row.status = outcome.status.value
-            row.channel = outcome.channel
-            row.language = outcome.language
-            row.masked_recipient = outcome.masked_recipient or row.masked_recipient
-            row.response_status = outcome.response_status
-            row.updated_at = now
-            row.next_attempt_at = None
-            if outcome.status is DeliveryStatus.sent:
-                row.sent_at = now
-                row.last_error = None
-                await add_event(session, self._event(NotificationSent, row, now))
-                if row.channel == DeliveryChannel.webhook.value:
-                    await self._webhook_succeeded(session, row)
-            else:
-                row.last_error = outcome.note
-        if outcome.status is DeliveryStatus.sent:  # counted once the commit holds
-            self._count("sent", outcome.channel)
-        log.info(
-            "delivery %s",
-            outcome.status.value,
-            extra={
-                "delivery_id": str(claim.id),
-                "template": claim.template,
-                "channel": outcome.channel,
-                "recipient_kind": claim.recipient_kind,
-                "attempts": claim.attempts,
-            },
-        )
+            done = await self._record_in(session, claim, result)
+        done()
+
+    async def _record_in(
+        self, session: AsyncSession, claim: Claim, result: Outcome | DeliveryError
+    ) -> Callable[[], None]:
+        """Write one outcome in ``session``; returns what to do once it has committed
+        (count and log it). The cause's trace carries on into the events staged here."""
+        with (
+            event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
+            child_span(f"record {claim.channel}", claim.context.get("traceparent")),
+        ):
+            if isinstance(result, DeliveryError):
+                return await self._failure_in(session, claim, result)
+            return await self._outcome_in(session, claim, result)
+
+    async def _outcome_in(
+        self, session: AsyncSession, claim: Claim, outcome: Outcome
+    ) -> Callable[[], None]:
+        now = datetime.now(UTC)
+        row = await self._own_row(session, claim)
+        if row is None:
+            return _nothing
+        row.status = outcome.status.value
+        row.channel = outcome.channel
+        row.language = outcome.language
+        row.masked_recipient = outcome.masked_recipient or row.masked_recipient
+        row.response_status = outcome.response_status
+        row.updated_at = now
+        row.next_attempt_at = None
+        if outcome.status is DeliveryStatus.sent:
+            row.sent_at = now
+            row.last_error = None
+            await add_event(session, self._event(NotificationSent, row, now))
+            if row.channel == DeliveryChannel.webhook.value:
+                await self._webhook_succeeded(session, row)
+        else:
+            row.last_error = outcome.note
+
+        def done() -> None:
+            if outcome.status is DeliveryStatus.sent:  # counted once the commit holds
+                self._count("sent", outcome.channel)
+            log.info(
+                "delivery %s",
+                outcome.status.value,
+                extra={
+                    "delivery_id": str(claim.id),
+                    "template": claim.template,
+                    "channel": outcome.channel,
+                    "recipient_kind": claim.recipient_kind,
+                    "attempts": claim.attempts,
+                },
+            )
+
+        return done
 
     def _count(self, outcome: str, channel: str | None) -> None:
         """notification.sent / notification.failed, by channel (a fixed set)."""
@@ -436,53 +486,58 @@ class DeliveryWorker:
             metrics.NOTIFICATIONS, self.settings.service_name, channel or "none", outcome
         ).inc()
 
-    async def record_failure(self, claim: Claim, error: DeliveryError) -> None:
+    async def _failure_in(
+        self, session: AsyncSession, claim: Claim, error: DeliveryError
+    ) -> Callable[[], None]:
         now = datetime.now(UTC)
         s = self.settings
         give_up = error.permanent or claim.attempts >= s.delivery_max_attempts
         failed, failed_on = False, None
-        async with self.db.transaction() as session:
-            row = await self._own_row(session, claim)
-            if row is None:
-                return
-            row.last_error = error.message[:2000]
-            row.response_status = error.status
-            row.updated_at = now
-            disabled = False
-            if row.channel == DeliveryChannel.webhook.value:
-                disabled = await self._webhook_failed(session, row, now)
-            if disabled:
-                row.status = DeliveryStatus.cancelled.value
-                row.next_attempt_at = None
-            elif give_up:
-                row.status = DeliveryStatus.failed.value
-                row.next_attempt_at = None
-                failed, failed_on = True, row.channel
-                await add_event(
-                    session, self._event(NotificationFailed, row, now, error=error.message[:2000])
-                )
-            else:
-                row.status = DeliveryStatus.pending.value
-                delay = backoff_delay(
-                    claim.attempts,
-                    base_s=s.delivery_backoff_base_s,
-                    max_s=s.delivery_backoff_max_s,
-                    jitter=_random.uniform(0.9, 1.1),
-                )
-                row.next_attempt_at = now + timedelta(seconds=delay)
-        if failed:  # counted once the commit holds
-            self._count("failed", failed_on)
-        log.warning(
-            "delivery attempt failed",
-            extra={
-                "delivery_id": str(claim.id),
-                "template": claim.template,
-                "channel": claim.channel,
-                "attempts": claim.attempts,
-                "gave_up": give_up,
-                "error": error.message,
-            },
-        )
+        row = await self._own_row(session, claim)
+        if row is None:
+            return _nothing
+        row.last_error = error.message[:2000]
+        row.response_status = error.status
+        row.updated_at = now
+        disabled = False
+        if row.channel == DeliveryChannel.webhook.value:
+            disabled = await self._webhook_failed(session, row, now)
+        if disabled:
+            row.status = DeliveryStatus.cancelled.value
+            row.next_attempt_at = None
+        elif give_up:
+            row.status = DeliveryStatus.failed.value
+            row.next_attempt_at = None
+            failed, failed_on = True, row.channel
+            await add_event(
+                session, self._event(NotificationFailed, row, now, error=error.message[:2000])
+            )
+        else:
+            row.status = DeliveryStatus.pending.value
+            delay = backoff_delay(
+                claim.attempts,
+                base_s=s.delivery_backoff_base_s,
+                max_s=s.delivery_backoff_max_s,
+                jitter=_random.uniform(0.9, 1.1),
+            )
+            row.next_attempt_at = now + timedelta(seconds=delay)
+
+        def done() -> None:
+            if failed:  # counted once the commit holds
+                self._count("failed", failed_on)
+            log.warning(
+                "delivery attempt failed",
+                extra={
+                    "delivery_id": str(claim.id),
+                    "template": claim.template,
+                    "channel": claim.channel,
+                    "attempts": claim.attempts,
+                    "gave_up": give_up,
+                    "error": error.message,
+                },
+            )
+
+        return done
 
     async def _own_row(self, session: AsyncSession, claim: Claim) -> DeliveryRow | None:
         """The row, if this claim still owns it (not re-claimed as stale meanwhile)."""
@@ -568,3 +623,7 @@ def _nobody(kind: str, key: str, sms_configured: bool) -> str:
     if key.startswith("subscription:"):
         return "the subscription has no address"
     return f"no address configured for {key}"
+
+
+def _nothing() -> None:
+    """After-commit work of an outcome that was not ours to record."""
