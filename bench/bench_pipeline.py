@@ -53,11 +53,14 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import aiosmtplib
 import httpx
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from common import cpu_of, ms, percentile, start_ceiling, start_mail_sink, start_postgres
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
@@ -352,6 +355,46 @@ def summarise(phase: Phase, collector: Collector, seconds: float) -> None:
     }
 
 
+async def acknowledgement_stages(
+    stack: Stack, received: dict[str, float]
+) -> dict[str, list[float]]:
+    """Where the acknowledgement's time goes inside notify, from its deliveries table:
+    received → planned (notify's consumer), planned → claimed (the delivery
+    worker's queue), claimed → sent (the SMTP send and its commit)."""
+    url = stack.env(stack.spec("notify"))["TOUSU_NOTIFY_DATABASE_URL"]
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    sa.text(
+                        "SELECT complaint_id, created_at, claimed_at, sent_at FROM deliveries"
+                        " WHERE template = 'acknowledgement' AND status = 'sent'"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    stages: dict[str, list[float]] = defaultdict(list)
+    for complaint_id, planned, claimed, sent in rows:
+        start = received.get(str(UUID(str(complaint_id))))
+        if start is None:
+            continue
+        planned, claimed, sent = (_epoch(t) for t in (planned, claimed, sent))
+        stages["planned"].append(planned - start)
+        stages["claimed"].append(claimed - planned)
+        stages["sent"].append(sent - claimed)
+    return stages
+
+
+def _epoch(value: Any) -> float:
+    """A timestamp column as seconds (SQLite hands back text, PostgreSQL datetimes)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
     work = Path(tempfile.mkdtemp(prefix=f"tousu-pipeline-{backend}-"))
     cluster, database_urls, postgres_pid = None, {}, None
@@ -442,6 +485,14 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     cpu_after = cpu_of(stack, postgres_pid)
                     phase.cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
                     summarise(phase, collector, seconds)
+                    phase.report["ack_stages"] = await acknowledgement_stages(
+                        stack,
+                        {
+                            key: entry["complaint.received"]
+                            for key, entry in collector.times.items()
+                            if phase.started <= entry.get("complaint.received", 0) <= phase.ended
+                        },
+                    )
                     phases.append(phase)
                     print(
                         f"[{backend}] {name}: {phase.report['received']} received, "
@@ -526,6 +577,23 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
                 f"| **{total:.1f}** | {cpu.get('driver', 0):.1f} "
                 f"| {done} ({phase.follow_up_failures}) |"
             )
+    lines += [
+        "",
+        "Inside notify, from its deliveries table (ms, p50 / p99): received → planned is"
+        " its consumer, planned → claimed the delivery worker's queue, claimed → sent the"
+        " SMTP send and the batch's commit:",
+        "",
+        "| backend | phase | received → planned | planned → claimed | claimed → sent |",
+        "|---|---|---|---|---|",
+    ]
+    for backend, phases in results.items():
+        for phase in phases[1:]:
+            stages = phase.report.get("ack_stages", {})
+            cells = [
+                f"{ms(stages.get(k, []), 0.5)} / {ms(stages.get(k, []), 0.99)}"
+                for k in ("planned", "claimed", "sent")
+            ]
+            lines.append(f"| {backend} | {phase.name} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 

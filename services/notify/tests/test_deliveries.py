@@ -506,6 +506,44 @@ async def test_digest_subscribers_get_summary_link_and_the_report_attached(
     assert "周报 2026-W47" in attachment.get_content()
 
 
+async def test_events_planned_in_one_transaction_read_the_subscriptions_once_and_each_matches(
+    db: Database,
+    settings: Settings,
+    api: httpx.AsyncClient,
+    headers_for: Callable[..., dict[str, str]],
+) -> None:
+    created = await api.post(
+        "/v1/subscriptions",
+        json={
+            "name": "every received complaint",
+            "channel": "email",
+            "recipient_kind": "manager",
+            "address": f"qm-{uuid4().hex[:8]}@corp.example",
+            "event_types": ["complaint.received"],
+        },
+        headers=headers_for("admin"),
+    )
+    assert created.status_code == 201, created.text
+    subscription_reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM subscriptions" in statement:
+            subscription_reads.append(statement)
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    complaints = [uuid4() for _ in range(3)]
+    try:
+        async with db.transaction() as session:
+            for complaint_id in complaints:
+                await planner(settings)(session, received(complaint_id))
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(subscription_reads) == 1
+    for complaint_id in complaints:
+        kinds = sorted(row.recipient_kind for row in await rows(db, complaint_id))
+        assert kinds == ["customer", "manager"], kinds  # the acknowledgement and the subscriber
+
+
 async def test_supplier_notice_goes_to_the_supplier_with_the_response_link(
     db: Database,
     settings: Settings,

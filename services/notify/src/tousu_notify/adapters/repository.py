@@ -162,10 +162,19 @@ class SubscriptionRepository:
         await self.session.delete(row)
 
     async def active_rules(self) -> list[SubscriptionRule]:
-        rows = await self.session.scalars(
-            sa.select(SubscriptionRow).where(SubscriptionRow.active.is_(True))
-        )
-        return [rule_of(row) for row in rows]
+        """The active subscriptions, read once per transaction: the consumer plans up
+        to ``consumer_group_commit`` events in one, and subscriptions change only in
+        transactions of their own."""
+        cached = self.session.info.get(_ACTIVE_RULES)
+        if cached is None:
+            rows = await self.session.scalars(
+                sa.select(SubscriptionRow).where(SubscriptionRow.active.is_(True))
+            )
+            cached = self.session.info[_ACTIVE_RULES] = [rule_of(row) for row in rows]
+        return cached
+
+
+_ACTIVE_RULES = "tousu_notify_active_rules"
 
 
 def rule_of(row: SubscriptionRow) -> SubscriptionRule:
