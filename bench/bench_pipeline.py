@@ -519,7 +519,7 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
         "",
         f"Command: `{command}`",
         f"Machine: {os.cpu_count()} cores shared by the driver, the broker, the four services"
-        " and PostgreSQL (and, for these runs, other work).",
+        " and PostgreSQL.",
         f"Mix: 80% hotline, 10% e-mail (SMTP), 10% key account; 6 texts over 5 departments; "
         f"10% service instructions, 10% resolution → accepted → done → callback 5. "
         f"Paced {args.rate:g}/s for {args.paced_seconds:g} s; saturation and ceiling "
