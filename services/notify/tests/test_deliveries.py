@@ -22,6 +22,7 @@ from tousu_common.db import Database
 from tousu_common.events import Event
 from tousu_common.mailsink import MailSink
 from tousu_common.messaging.tables import outbox
+from tousu_notify.adapters.clients import DeliveryError
 from tousu_notify.adapters.orm import DeliveryRow
 from tousu_notify.config import Settings
 from tousu_notify.entrypoints.worker import DeliveryWorker
@@ -386,12 +387,7 @@ async def test_a_stale_sending_row_is_sent_again_with_the_same_message_id(
     assert (row.status, row.attempts) == ("sent", 2)
     assert mail["Message-ID"] == row.message_id == claim.message_id
     # The dead worker's late answer cannot overwrite the outcome.
-    await worker.record_failure(
-        claim,
-        __import__("tousu_notify.adapters.clients", fromlist=["DeliveryError"]).DeliveryError(
-            "late"
-        ),
-    )
+    await worker.record([(claim, DeliveryError("late"))])
     assert (await rows(db, complaint_id))[0].status == "sent"
 
 

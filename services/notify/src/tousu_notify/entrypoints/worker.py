@@ -416,12 +416,6 @@ class DeliveryWorker:
         for done in after:
             done()
 
-    async def record_outcome(self, claim: Claim, outcome: Outcome) -> None:
-        await self._record_alone(claim, outcome)
-
-    async def record_failure(self, claim: Claim, error: DeliveryError) -> None:
-        await self._record_alone(claim, error)
-
     async def _record_alone(self, claim: Claim, result: Outcome | DeliveryError) -> None:
         async with self.db.transaction() as session:
             done = await self._record_in(session, claim, result)
