@@ -14,7 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.auth import mint_token
@@ -27,7 +27,7 @@ from tousu_common.messaging import deadletters
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.tables import dead_letter, inbox, messaging_metadata
 from tousu_common.settings import ServiceSettings
-from tousu_common.testing.helpers import read_topic
+from tousu_common.testing.helpers import produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
 from tousu_common.web import create_service_app
 
@@ -79,18 +79,6 @@ def received(title: str) -> Event:
         description="发动机漏油",
     )
     return new_event(payload, source="tousu/test")
-
-
-async def produce(
-    bootstrap: str, topic: str, *records: tuple[bytes, list[tuple[str, bytes]]]
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for value, headers in records:
-            await producer.send_and_wait(topic, value, key=b"k", headers=headers)
-    finally:
-        await producer.stop()
 
 
 async def effect_count(db: Database, event: Event) -> int:

@@ -22,7 +22,7 @@ from tousu_common.messaging.inbox import ConsumerStats, InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
-from tousu_common.testing.helpers import read_topic
+from tousu_common.testing.helpers import produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
 
 pytestmark = pytest.mark.integration
@@ -84,18 +84,6 @@ def received(complaint_id: UUID | None = None, title: str = "漏油") -> Event:
 async def stage(db: Database, event: Event) -> None:
     async with db.transaction() as session:
         await add_event(session, event)
-
-
-async def produce(
-    bootstrap: str, topic: str, *records: tuple[bytes | None, list[tuple[str, bytes]]]
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for value, headers in records:
-            await producer.send_and_wait(topic, value, key=b"k", headers=headers)
-    finally:
-        await producer.stop()
 
 
 async def produce_event(bootstrap: str, topic: str, event: Event) -> None:

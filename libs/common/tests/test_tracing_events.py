@@ -10,7 +10,6 @@ from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
-from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.helpers import header, produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
 from tousu_common.tracing import tracer
 
@@ -63,16 +62,6 @@ def trace_id_of(traceparent: str | None) -> str | None:
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-async def produce(bootstrap: str, topic: str, *records: tuple[bytes, list]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for value, headers in records:
-            await producer.send_and_wait(topic, value, key=b"k", headers=headers)
-    finally:
-        await producer.stop()
 
 
 async def staged_headers(db: Database, event_id: str) -> dict[str, str]:

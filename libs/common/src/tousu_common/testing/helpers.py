@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from tousu_common.settings import ServiceSettings
 
@@ -62,6 +62,20 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def produce(
+    bootstrap: str, topic: str, *records: tuple[bytes | None, list[tuple[str, bytes]]]
+) -> None:
+    """Put raw ``(value, headers)`` records on ``topic``, all with one key (so one
+    partition, in this order) — for tests that feed consumers what they like."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for value, headers in records:
+            await producer.send_and_wait(topic, value, key=b"k", headers=headers)
+    finally:
+        await producer.stop()
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:
