@@ -290,3 +290,26 @@ def test_the_day_after_a_holiday_is_not_skipped(routing: Routing) -> None:
     calendar = routing.policy.calendar
     start = sh(2027, 4, 6, 9).astimezone(UTC)
     assert calendar.add_working_time(start, 3600) == start + timedelta(hours=1)
+
+
+def test_company_days_win_over_public_days() -> None:
+    from tousu_routing.domain.calendar import BusinessCalendar, PublicYear, compose
+
+    notice = PublicYear(
+        year=2027,
+        source=YearSource.notice,
+        holidays=frozenset({date(2027, 10, 6)}),
+        makeup_days=frozenset({date(2027, 10, 9)}),  # a Saturday worked
+        origin="test",
+    )
+    calendar = compose(BusinessCalendar(), [notice])
+    assert calendar.is_working_day(date(2027, 10, 9))
+    assert not calendar.is_working_day(date(2027, 10, 6))
+    company = compose(
+        BusinessCalendar(),
+        [notice],
+        company_holidays={date(2027, 10, 9)},  # plant shutdown on the make-up Saturday
+        company_working_days={date(2027, 10, 6)},  # worked although a public holiday
+    )
+    assert not company.is_working_day(date(2027, 10, 9))
+    assert company.is_working_day(date(2027, 10, 6))
