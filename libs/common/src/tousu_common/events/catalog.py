@@ -190,6 +190,34 @@ class ResolutionDecisionReceived(EventPayload):
     decided_at: datetime
 
 
+class FeedbackAnswer(StrEnum):
+    """The customer's answer to the rectification feedback they were sent."""
+
+    confirmed = "confirmed"
+    disputed = "disputed"
+
+
+class ComplaintFeedbackRequested(EventPayload):
+    """After filing, the customer asked (tracking page, reply e-mail) to be told the internal
+    rectification plan and its result: the wish ``feedback_requested`` on complaint.received
+    carries when it is given at filing."""
+
+    reference: Reference
+    via: Channel
+    requested_at: datetime
+
+
+class FeedbackAnswerReceived(EventPayload):
+    """The customer answered the feedback on one rectification (tracking page): confirmed or
+    disputed. No free text: what they add travels as complaint.amended."""
+
+    reference: Reference
+    rectification_id: UUID
+    answer: FeedbackAnswer
+    via: Channel
+    answered_at: datetime
+
+
 # --- tousu.routing (producer: routing) ---------------------------------------
 
 
@@ -452,6 +480,13 @@ class RectificationFeedbackRequested(RectificationEvent):
     summary: str = Field(max_length=20_000)
 
 
+class RectificationFeedbackAnswered(RectificationEvent):
+    """The customer's answer to the feedback on this rectification, recorded on the case."""
+
+    answer: FeedbackAnswer
+    via: Channel | None = None
+
+
 class ComplaintClosed(CaseEvent):
     """Closed: resolution accepted, customer satisfied, every rectification verified or
     waived. Carries the timings and facts the digests need."""
@@ -562,6 +597,8 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("complaint.amended", 1, C, ComplaintAmended, "intake"),
         EventSpec("complaint.withdrawn", 1, C, ComplaintWithdrawn, "intake"),
         EventSpec("resolution.decision_received", 1, C, ResolutionDecisionReceived, "intake"),
+        EventSpec("complaint.feedback_requested", 1, C, ComplaintFeedbackRequested, "intake"),
+        EventSpec("rectification.feedback_answer_received", 1, C, FeedbackAnswerReceived, "intake"),
         EventSpec("complaint.triaged", 1, R, ComplaintTriaged, "routing"),
         EventSpec("complaint.reassigned", 1, R, ComplaintReassigned, "routing"),
         EventSpec("complaint.duplicate_linked", 1, R, DuplicateLinked, "routing"),
@@ -592,6 +629,13 @@ CATALOG: dict[str, EventSpec] = {
             1,
             K,
             RectificationFeedbackRequested,
+            "rectification",
+        ),
+        EventSpec(
+            "rectification.feedback_answered",
+            1,
+            K,
+            RectificationFeedbackAnswered,
             "rectification",
         ),
         EventSpec("complaint.closed", 1, K, ComplaintClosed, "rectification"),
