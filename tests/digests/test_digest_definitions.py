@@ -675,3 +675,14 @@ def test_previous_period_change_and_trend(digests: dict) -> None:
     assert digests["partial"]["change"]["first_response_rate"] == -0.1667
     assert digests["closed"]["change"]["first_response_rate"] == -0.25
     assert digests["partial"]["trend"][-1]["first_response_rate"] == 0.8333
+
+
+def test_the_report_says_a_running_period_is_partial() -> None:
+    from tousu_notify.digests import render
+
+    running = reference.digest(BEFORE, "week", "2027-W10", units=UNITS, as_of=NOW)
+    html = render.to_html(running, generated_at=NOW.isoformat(), revision=0)
+    assert f"as of {NOW.isoformat()}" in html and "未到期 pending: 2" in html
+    ended = reference.digest(ALL, "week", "2027-W10", units=UNITS)
+    html = render.to_html(ended, generated_at=LATER.isoformat(), revision=0)
+    assert "本期未结束" not in html and "pending:" not in html
