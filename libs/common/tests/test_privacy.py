@@ -137,6 +137,12 @@ def test_each_spelling_is_masked(written: str, on_the_topic: str) -> None:
         "ISO 9001:2015",
         "GB/T 19580-2012",
         "user@localhost",  # no domain: not an address anyone can write to
+        "044001900111",  # invoice code (发票代码)
+        "773012345678901",  # waybill number
+        "LFV2A21K8D4012345",  # VIN
+        "HT-2027-0086-1",
+        "13:00-17:00",
+        "24V，13.8A",
     ],
 )
 def test_numbers_that_are_not_personal_survive(kept: str) -> None:

@@ -18,7 +18,7 @@ while it runs (a *partial* digest). Definitions (the README, section
   before it). A clock due later in a running period and not yet met is
   *pending*: neither met nor missed, outside the rate, counted apart.
 - *completion rate*: of the complaints received in the period (without
-  duplicates and those withdrawn by its end), the share closed at its end.
+  duplicates and those withdrawn by ``as_of``), the share closed at ``as_of``.
 - *resolution time*: received → (latest) close in the period, hours;
   median = middle value (mean of the two middle ones), p90 = nearest rank.
 """
