@@ -6,7 +6,7 @@ re-publication — are masked here, so none leaves unmasked after the upgrade.
 The originals stay where they always were, in this service's own tables.
 
 Revision ID: 1323_privacy_outbox
-Revises: 0701
+Revises: 1311_promise_feedback
 Create Date: 2026-12-05
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from tousu_common.privacy import mask_outbox_rows
 
 revision = "1323_privacy_outbox"
-down_revision = "0701"
+down_revision = "1311_promise_feedback"
 branch_labels = None
 depends_on = None
 
