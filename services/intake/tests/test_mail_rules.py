@@ -53,6 +53,45 @@ def test_auto_replies_and_bounces_are_not_filed(extra: str, envelope: str, reaso
     assert found is not None and found.startswith(reason)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "X-QQ-AUTO-REPLY: true",  # QQ Mail / Foxmail server vacation reply
+        "X-Autoreply: yes",  # Exchange inbox-rule replies, webmails
+        "X-Autorespond: Re: 投诉",  # cPanel / Exim autoresponder
+        "X-Auto-Reply: yes",
+        "Precedence: auto_reply",
+        "X-Auto-Response-Suppress: OOF, AutoReply",  # Outlook / Exchange
+        "X-Mailer: Unix vacation 1.2",
+        "Subject: 自动回复: 您的投诉已受理",
+        "Subject: 自动回复：您的投诉已受理",  # full-width colon (163 / Coremail)
+        "Subject: 自動回覆：您的投訴已受理",
+        "Subject: Automatic reply: Your complaint has been received",
+        "Subject: Out of Office: Your complaint has been received",
+        "Subject: AutoReply: Your complaint has been received",
+    ],
+)
+def test_auto_replies_marked_only_by_their_provider_are_not_filed(extra: str) -> None:
+    found = ignore_reason(mail(f"{CUSTOMER}\n{extra}"), "wang@example.cn", OWN)
+    assert found is not None and found.startswith("auto-reply"), found
+
+
+@pytest.mark.parametrize(
+    ("extra", "body"),
+    [
+        ("Subject: 投诉你们的自动回复：一周没人处理", "只收到一封自动回复。"),
+        ("Subject: Re: 自动回复: 您的投诉已受理", "自动回复说有人联系我，但没有。"),
+        ("Subject: RE: Out of Office: turbo failure", "Your automatic reply says March."),
+        ("Subject: 发动机漏油", "> 自动回复: 我正在休假\n> Automatic reply: out of office"),
+        ("X-Autoreply: no", "发动机漏油"),
+        ("X-Auto-Response-Suppress: DR, RN", "发动机漏油"),  # no receipts: ordinary mail
+        ("X-Mailer: Foxmail 7.2.25.375[cn]", "发动机漏油"),
+    ],
+)
+def test_complaints_that_merely_mention_auto_replies_are_filed(extra: str, body: str) -> None:
+    assert ignore_reason(mail(f"{CUSTOMER}\n{extra}", body), "wang@example.cn", OWN) is None
+
+
 def test_delivery_status_reports_are_bounces() -> None:
     report = mail(
         CUSTOMER,
