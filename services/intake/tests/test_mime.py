@@ -496,3 +496,16 @@ def test_a_winmail_dat_that_cannot_be_read_is_kept_as_it_is() -> None:
     )
     [attachment] = parse_mail(raw).attachments
     assert (attachment.filename, attachment.data) == ("winmail.dat", broken)
+
+
+def test_raw_utf8_headers_win_over_a_gbk_text_label() -> None:
+    """SMTPUTF8 headers on a GBK body: GB18030 reads these UTF-8 bytes without an
+    error — as 鐜嬬帇 and 鍒硅溅寮傚搷."""
+    raw = (
+        "From: 王王 <x@example.cn>\r\nSubject: 刹车异响\r\n".encode()
+        + b"Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode("换挡冲击".encode("gbk"))
+        + b"\r\n"
+    )
+    mail = parse_mail(raw)
+    assert (mail.from_name, mail.subject, mail.text) == ("王王", "刹车异响", "换挡冲击")

@@ -630,8 +630,9 @@ class _Walker:
 
 def _mail_charset(message: Message) -> str | None:
     """The charset raw 8-bit header bytes (and file names) of this mail are read in:
-    a declared charset of its text if all of them fit it, else the one detected from
-    all of them together (one name alone is too short to tell GBK from Big5)."""
+    UTF-8 if they all are, else a declared charset of its text if all of them fit it,
+    else the one detected from all of them together (one name alone is too short to
+    tell GBK from Big5)."""
     chunks = []
     declared: list[str] = []
     for part in message.walk():
@@ -645,6 +646,8 @@ def _mail_charset(message: Message) -> str | None:
     if not chunks:
         return None
     together = b"\n".join(chunks)
+    if _strict(together, "utf-8") is not None:
+        return "utf-8"  # valid UTF-8 by accident is rare; GB18030 would read it as noise
     for codec in declared:
         if _strict(together, codec) is not None:
             return codec
