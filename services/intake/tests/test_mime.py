@@ -401,6 +401,10 @@ def test_raw_headers_are_read_in_the_charset_the_mail_declares_for_its_text() ->
         ("iso-8859-1", "发动机漏油，车辆已经停机三天了。", "gbk"),  # a Western label on GBK
         ("iso-8859-1", "Die Lieferung kam beschädigt an, Grüße", "latin-1"),  # and on Latin-1
         ("unicode-2-0-utf-7", "空调压缩机异响", "utf-7"),
+        # a Chinese label on the other Chinese charset, or on UTF-8 (PHP mailers)
+        ("gb2312", "你們的維修中心把我的發動機拆開後就不管了，已經等了三個星期。", "big5"),
+        ("big5", "我公司于2027年1月购买的发动机运行300小时后出现漏油。", "gbk"),
+        ("gb2312", "刹车异响，4S店说正常。", "utf-8"),
     ],
 )
 def test_parts_with_a_wrong_or_unknown_charset_label_are_read(

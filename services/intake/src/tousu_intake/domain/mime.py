@@ -187,17 +187,17 @@ def detect_charset(data: bytes, candidates: Iterable[str] = _DETECTED) -> str:
 
 
 def decode_bytes(data: bytes, label: str | None = None, hint: str | None = None) -> str:
-    """Text from ``data``: the labelled charset if it is known and fits, else ``hint``
-    (the charset the rest of the mail is in) if it fits, else the detected one."""
+    """Text from ``data``: the labelled charset if it is known and fits (and no other
+    reading is clearly better), else ``hint`` (the charset the rest of the mail is
+    in) if it fits, else the detected one."""
     codec = codec_for(label)
     if codec is not None:
         text = _strict(data, codec)
         if text is not None:
-            if data.isascii() or codec not in _SINGLE_BYTE:
+            if data.isascii() or codec not in _CHECKED_LABELS:
                 return text
-            # Windows-1252 reads any bytes: believe it unless Chinese reads better.
-            codec = detect_charset(data, (codec, "gb18030", "big5hkscs"))
-            return _strict(data, codec) or text
+            better = _better_reading(data, codec)
+            return text if better is None else better
     if data.isascii():
         return data.decode("ascii")
     if hint is not None and (text := _strict(data, hint)) is not None:
@@ -208,6 +208,37 @@ def decode_bytes(data: bytes, label: str | None = None, hint: str | None = None)
         return text
     # Detection samples long texts; bytes it did not see may still not fit.
     return data.decode(codec, errors="replace")
+
+
+#: Labels whose codec reads bytes of another charset without an error, so a fit
+#: proves little: Windows-1252 reads anything, GB18030 reads most Big5 and UTF-8.
+_CHECKED_LABELS = {*_SINGLE_BYTE, "gb18030", "big5hkscs"}
+#: How much less chaotic another reading must be to overrule a label.
+_OVERRULE_MARGIN = 0.02
+
+
+def _chaos(data: bytes, codec: str) -> float | None:
+    best = from_bytes(bytes(data), cp_isolation=[codec], threshold=1.0).best()
+    return None if best is None else best.chaos
+
+
+def _better_reading(data: bytes, codec: str) -> str | None:
+    """Another reading of labelled 8-bit ``data`` that is clearly better than the
+    label's: valid UTF-8 of some length (mailers label UTF-8 ``gb2312``), else the
+    other Chinese charset (or, under a Western label, either) if charset-normalizer
+    finds it clearly less chaotic. None: believe the label."""
+    if len(data) - sum(byte < 0x80 for byte in data) >= 9:  # three CJK characters
+        utf8 = _strict(data, "utf-8")
+        if utf8 is not None:
+            return utf8
+    labelled = _chaos(data, codec)
+    for other in ("gb18030", "big5hkscs"):
+        if other == codec:
+            continue
+        chaos = _chaos(data, other)
+        if chaos is not None and (labelled is None or labelled - chaos > _OVERRULE_MARGIN):
+            return _strict(data, other)
+    return None
 
 
 # --- headers -----------------------------------------------------------------
