@@ -10,11 +10,13 @@ this module parses with ``compat32`` (raw values) and does every decoding
 itself:
 
 - a charset label that is known and decodes the bytes is believed (gb2312/gbk
-  → gb18030, big5 → big5hkscs, …; a Western single-byte label on bytes that
-  read better as Chinese is checked); a missing, ``us-ascii``, unknown or
-  lying label goes to :func:`detect_charset` — UTF-8 if the bytes are valid
-  UTF-8, else charset-normalizer's least chaotic reading among GB18030,
-  Big5-HKSCS and Windows-1252 (the mail Tousu receives);
+  → gb18030, big5 → big5hkscs, …) unless another reading is clearly better:
+  GB18030, Big5 and Windows-1252 read foreign bytes without an error, so under
+  those labels valid UTF-8 and the other Chinese charset are checked; a
+  missing, ``us-ascii``, unknown or lying label goes to :func:`detect_charset`
+  — UTF-8 if the bytes are valid UTF-8, else charset-normalizer's least
+  chaotic reading among GB18030, Big5-HKSCS and Windows-1252 (the mail Tousu
+  receives);
 - raw 8-bit header bytes (and file names) are read in the charset of the
   mail's own text if they fit it, else detected from all of them together —
   a two-character name alone is too short to tell GBK from Big5;
@@ -472,9 +474,8 @@ def _payload_bytes(part: Message) -> bytes:
     return data
 
 
-def _part_text(part: Message, data: bytes | None = None) -> str:
-    raw = _payload_bytes(part) if data is None else data
-    text = decode_bytes(raw, part.get_content_charset())
+def _part_text(part: Message) -> str:
+    text = decode_bytes(_payload_bytes(part), part.get_content_charset())
     if part.get_content_type() == "text/html":
         return html_to_text(text)
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
