@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tousu_common.db import Database
 from tousu_common.events import new_event
@@ -391,3 +392,36 @@ async def test_the_contact_read_gives_notify_the_message_id_of_the_mail_that_fil
     by_id = {c["complaint_id"]: c for c in batch.json()["contacts"]}
     assert by_id[str(filed.complaint_id)] == one.json()
     assert by_id[str(no_id.complaint_id)]["email_message_id"] is None
+
+
+CORPUS = Path(__file__).parent / "mail_corpus"
+FILED_WITH_FILES = [
+    entry
+    for entry in yaml.safe_load((CORPUS / "manifest.yaml").read_text("utf-8"))
+    if entry["ignored"] is None and entry["attachments"]
+]
+
+
+@pytest.mark.parametrize("entry", FILED_WITH_FILES, ids=lambda entry: entry["file"])
+async def test_every_file_a_corpus_message_carries_is_stored_with_its_complaint(
+    db: Database, settings: Settings, entry: dict
+) -> None:
+    outcome = await deliver(
+        db,
+        settings,
+        (CORPUS / entry["file"]).read_bytes(),
+        envelope_from=entry["envelope_from"],
+    )
+    assert outcome.outcome == "filed", outcome
+    async with db.sessions() as session:
+        complaint = await session.get(ComplaintRow, outcome.complaint_id)
+        stored = (
+            await session.scalars(
+                sa.select(AttachmentRow).where(AttachmentRow.complaint_id == outcome.complaint_id)
+            )
+        ).all()
+    assert complaint.title == entry["subject"]
+    assert "not kept" not in complaint.description
+    assert sorted((a.filename, a.size, a.sha256) for a in stored) == sorted(
+        (a["filename"], a["size"], a["sha256"]) for a in entry["attachments"]
+    )
