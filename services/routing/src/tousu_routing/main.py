@@ -4,13 +4,13 @@ here, no logic."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from tousu_common.db import Database
+from tousu_common.lifecycle import guard_of, step_budget, stop_tasks, watch
 from tousu_common.settings import ServiceSettings
 from tousu_common.web import create_service_app
 from tousu_routing.api.duplicates import router as duplicates_router
@@ -49,13 +49,11 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
         async with service_lifespan(app):
             scheduler = SlaScheduler(app.state.db, routing)
             app.state.scheduler = scheduler
-            task = asyncio.create_task(scheduler.run(), name="sla-scheduler")
+            task = watch(asyncio.create_task(scheduler.run(), name="sla-scheduler"))
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_tasks([task], step_budget(guard_of(app), 2.0))
 
     app.router.lifespan_context = lifespan
     return app
