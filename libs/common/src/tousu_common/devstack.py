@@ -110,6 +110,9 @@ STOP_GRACE_S = 10.0
 #: for open requests, then the app's own shutdown), well inside STOP_GRACE_S.
 SERVICE_GRACEFUL_S = 5
 SERVICE_EXIT_DEADLINE_S = 9
+#: The reaper's SIGTERM-to-SIGKILL wait: short, as its SIGTERM is usually the
+#: second one a child gets (the owner had started stopping when it was killed).
+REAPER_GRACE_S = 5.0
 
 
 class ProcessGroup:
@@ -122,7 +125,7 @@ class ProcessGroup:
     Ctrl-C reaches only the caller, which stops the children in order.
     """
 
-    def __init__(self, grace: float = STOP_GRACE_S) -> None:
+    def __init__(self, grace: float = REAPER_GRACE_S) -> None:
         self.grace = grace
         self.reaper: subprocess.Popen | None = None
         self._owner_end: int | None = None

@@ -162,6 +162,7 @@ class ExitGuard:
         self.signalled_at: float | None = None
         self.signal_name: str | None = None
         self._installed: dict[int, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def armed(self) -> bool:
@@ -173,10 +174,21 @@ class ExitGuard:
             return None
         return self.signalled_at + self.deadline_s - time.monotonic()
 
+    def tighten(self, seconds: float) -> None:
+        """Bring the deadline forward to ``seconds`` from now (once the app's own
+        shutdown is done, only the interpreter's teardown is left)."""
+        if self.signalled_at is None:
+            return
+        left = self.remaining()
+        if left is not None and left > seconds:
+            self.deadline_s -= left - seconds
+
     def install(self) -> bool:
         """Wrap the SIGTERM and SIGINT handlers; only possible in the main thread."""
         if threading.current_thread() is not threading.main_thread():
             return False
+        with contextlib.suppress(RuntimeError):
+            self._loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous = signal.getsignal(signum)
             if getattr(previous, "__self__", None) is self:
@@ -215,8 +227,20 @@ class ExitGuard:
 
     def _watch(self) -> None:
         while (left := self.remaining()) is not None and left > 0:
-            time.sleep(min(left, 0.5))
-        self.exit_now(f"still alive {self.deadline_s}s after {self.signal_name}")
+            time.sleep(min(left, 0.2))
+        self.exit_now(f"still alive {self.deadline_s:.1f}s after {self.signal_name}")
+
+    def _pending_tasks(self) -> dict[str, str]:
+        if self._loop is None:
+            return {}
+        try:  # from another thread: a best-effort snapshot
+            return {
+                task_name(task): _where(task)
+                for task in asyncio.all_tasks(self._loop)
+                if not task.done()
+            }
+        except Exception:
+            return {}
 
     def exit_now(self, reason: str) -> None:
         """Log what is still running and end the process at once."""
@@ -224,7 +248,11 @@ class ExitGuard:
             log.error(
                 "ending the process: %s",
                 reason,
-                extra={"threads": _thread_stacks(), "exit_status": EXIT_DEADLINE},
+                extra={
+                    "threads": _thread_stacks(),
+                    "tasks": self._pending_tasks(),
+                    "exit_status": EXIT_DEADLINE,
+                },
             )
         _flush_logs()
         os._exit(EXIT_DEADLINE)

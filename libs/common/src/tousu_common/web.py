@@ -133,6 +133,9 @@ def create_service_app(
                 # the interpreter alive after the loop ends: do not wait for it.
                 guard.exit_now("background work did not stop in time (see above)")
             log.info("service stopped", extra={"clean": clean})
+            # Only the interpreter's teardown is left: a request still stuck on the
+            # database, say, must not hold the process until the full deadline.
+            guard.tighten(3.0)
 
     app = FastAPI(
         title=title,
