@@ -33,9 +33,10 @@ $(LOCK_VENV)/bin/uv:
 # Refresh the lock after a change to pyproject.toml: versions already locked stay
 # unless pyproject.toml rules them out. The image's lock is the subset it needs,
 # at the same versions.
-# The build backend (pyproject's build-system.requires) is locked too: the
-# project is installed with --no-build-isolation, so no unlocked package is used.
-BUILD_REQUIRES = $(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')"
+# The build backend (pyproject's build-system.requires, and `editables`, which
+# hatchling asks for to build an editable install) is locked too: the project is
+# installed with --no-build-isolation, so no unlocked package is ever used.
+BUILD_REQUIRES = $(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], 'editables', sep='\n')"
 lock: $(LOCK_VENV)/bin/uv
 	$(BUILD_REQUIRES) | $(UV_COMPILE) - $(UPGRADE) --extra dev --extra local --extra otlp -o $(LOCK)
 	$(BUILD_REQUIRES) | $(UV_COMPILE) - --extra otlp -c $(LOCK) -o $(IMAGE_LOCK)

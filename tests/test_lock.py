@@ -29,7 +29,9 @@ def pins(path: Path) -> dict[str, str]:
 
 def requirements(*extras: str) -> list[Requirement]:
     wanted = [Requirement(text) for text in PYPROJECT["project"]["dependencies"]]
+    # the build backend, and what hatchling needs for an editable install
     wanted += [Requirement(text) for text in PYPROJECT["build-system"]["requires"]]
+    wanted.append(Requirement("editables"))
     for extra in extras:
         wanted += [
             Requirement(text)
