@@ -439,7 +439,6 @@ class Stack:
                 stdout=output,
                 stderr=output,
                 stdin=subprocess.DEVNULL,
-                **(self.group or ProcessGroup()).popen_options(),  # type: ignore[arg-type]
             )
             for spec in self.services
         }

@@ -64,6 +64,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Not the terminal's foreground group: writing to it must not stop us (tostop).
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
     while True:  # blocks until the owner closes its end (exit, crash or SIGKILL)
         try:
             if not os.read(0, 4096):
