@@ -19,7 +19,7 @@ import httpx
 
 from tousu_common import contract
 from tousu_common.auth import ROLES, mint_token
-from tousu_common.devstack import SERVICES, Stack
+from tousu_common.devstack import SERVICES, PortTaken, Stack, Supervisor, check_ports_free
 from tousu_common.mailsink import MailSink
 
 VAR_DIR = Path("var")
@@ -82,6 +82,12 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Start the stack, restart whatever dies, stop it all on SIGINT/SIGTERM.
+
+    Stopping: SIGTERM to every service, SIGKILL to any still running
+    ``STOP_GRACE_S`` later, then the broker. Every child is in a process group
+    led by a reaper that does the same if this process is killed outright.
+    """
     # Outbound mail lands in var/mail/*.eml instead of reaching anybody.
     mail = MailSink(port=args.base_port + 25, directory=VAR_DIR.resolve() / "mail")
     stack = Stack(
@@ -93,18 +99,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         mail_port=args.base_port + 25,
         quiet=False,
     )
-    print("starting Tousu: broker, migrations, four services …", flush=True)
-    stop = False
 
-    def request_stop(*_: object) -> None:
+    def say(line: str) -> None:
+        print(f"[tousu run] {line}", file=sys.stderr, flush=True)
+
+    stop = False
+    phase = "starting"
+    mail_started = False
+
+    def request_stop(signum: int, _frame: object) -> None:
         nonlocal stop
+        if phase == "stopping":
+            return  # already on it; a second Ctrl-C must not cut the stop short
         stop = True
+        if phase == "starting":
+            raise KeyboardInterrupt  # leave the start at once; finally stops what started
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    print("starting Tousu: broker, migrations, four services …", flush=True)
     try:
+        check_ports_free({"outbound mail sink": mail.port})
         mail.start()
+        mail_started = True
         stack.start(timeout=90)
+        phase = "running"
         token = mint_token(
             dev_secret(),
             subject="dev",
@@ -124,21 +143,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"mail (out)     smtp://127.0.0.1:{mail.port}   delivered to var/mail/*.eml")
         print(f"\ndev token (all roles, 7 days):\n{token}\n")
         print(TRY_IT.format(intake=stack.url("intake")), flush=True)
+        supervisor = Supervisor(stack, report=say)
         while not stop:
-            for name, process in stack.processes.items():
-                if process.poll() is not None:
-                    print(
-                        f"{name} exited with {process.returncode}; see var/{name}.log",
-                        file=sys.stderr,
-                    )
-                    return 1
-            time.sleep(0.5)
+            supervisor.check()
+            time.sleep(0.2)
+    except PortTaken as exc:
+        say(f"cannot start: {exc}. Stop what holds it, or pick other ports with --base-port.")
+        return 2
     except KeyboardInterrupt:
         pass
     finally:
+        phase = "stopping"
         print("stopping …", flush=True)
-        stack.stop()
-        mail.stop()
+        stack.stop(report=say)
+        if mail_started:
+            mail.stop()
+        print("stopped", flush=True)
     return 0
 
 
