@@ -15,7 +15,7 @@ IMAGE_LOCK := deploy/requirements.lock
 UV_VERSION := 0.13.8
 LOCK_VENV  := .venv-lock
 UV_COMPILE := $(LOCK_VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
-              --generate-hashes --index-url https://pypi.org/simple --no-config --quiet
+              --generate-hashes --no-config --quiet
 
 .PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean lock lock-upgrade
 
