@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,10 @@ import pytest
 from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
 from tousu_common.mailsink import MailSink
+
+# The one poll-until helper lives in tousu_common.testing.wait; kept importable from
+# here for stack tests written before it moved.
+from tousu_common.testing.wait import eventually  # noqa: F401
 
 
 def _ports() -> dict[str, int]:
@@ -54,18 +57,6 @@ def auth(stack: Stack) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
-
-
-def eventually(probe: Callable[[], Any], *, timeout: float = 30, interval: float = 0.05) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with its last answer."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last answer: {last!r}")
 
 
 def get_json_if(client: httpx.Client, url: str, headers: dict[str, str]) -> Any:
