@@ -286,12 +286,14 @@ async def test_operator_sees_a_dead_letter_and_redrives_it_over_http_after_the_f
         async def ops_status() -> dict[str, Any]:
             return (await http.get("/v1/ops/status", headers=manager)).json()
 
-        status = await eventually_async(
-            ops_status,
-            until=lambda s: s["ready"] and s["dead_letters"].get(group, {}).get("dead") == 1,
-            timeout=90,
-            interval=0.2,
-        )
+        def dead_lettered(status: dict[str, Any]) -> bool:
+            # The row is written first, then the record goes to the DLQ topic, then the
+            # consumer counts it: wait for the whole of it, not for the row alone.
+            counted = [c["dead_lettered"] for c in status["consumers"]] == [1]
+            dead = status["dead_letters"].get(group, {}).get("dead")
+            return status["ready"] and dead == 1 and counted
+
+        status = await eventually_async(ops_status, until=dead_lettered, timeout=90, interval=0.2)
         assert status["service"] == "test" and status["ready"] is True
         assert status["outbox"] == {"pending": 0, "oldest_pending_age_s": None}
         [stats] = status["consumers"]
