@@ -54,7 +54,7 @@ test: $(STAMP)
 	./scripts/ensure-system-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/tousu contract
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not integration"

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from tousu_common.devstack import free_port
+from tousu_common.testing.wait import eventually
 
-from .conftest import complaint_body, eventually
+from .conftest import complaint_body
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tousu_common.devstack import Stack
 from tousu_common.mailsink import MailSink
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually
 
-from .conftest import _ports, complaint_body, eventually, get_json_if, stack_path
+from .conftest import _ports, complaint_body, get_json_if, stack_path
 
 pytestmark = pytest.mark.integration
 

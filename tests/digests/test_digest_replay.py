@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import os
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from tousu_common.events import Event
 from tousu_common.messaging.outbox import OutboxRelay
 from tousu_common.messaging.tables import outbox
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually_async
 from tousu_notify.config import Settings
 from tousu_notify.digests.consumer import build_digest_consumer
 from tousu_notify.digests.scheduler import DigestScheduler
@@ -71,13 +71,20 @@ async def replay(settings: Settings, db: Database, events: list[Event]) -> None:
     sent = await produce(settings.kafka_bootstrap_servers, events)
     consumer = build_digest_consumer(db, settings)
     task = asyncio.create_task(consumer.run())
-    deadline = time.monotonic() + 90
     stats = consumer.stats
+
+    async def consumed() -> int:
+        assert not task.done(), task
+        return stats.processed + stats.duplicates + stats.skipped
+
     try:
-        while stats.processed + stats.duplicates + stats.skipped < sent:
-            assert time.monotonic() < deadline, f"consumed only {stats} of {sent}"
-            assert not task.done(), task
-            await asyncio.sleep(0.1)
+        await eventually_async(
+            consumed,
+            until=lambda n: n >= sent,
+            timeout=90,
+            interval=0.1,
+            what=lambda: f"consumed only {stats} of {sent}",
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -18,8 +18,9 @@ import pytest
 from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Broker, Stack, free_port, wait_for_port
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually
 
-from ..conftest import complaint_body, eventually
+from ..conftest import complaint_body
 from .harness import (
     ComplaintStream,
     FaultStack,

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from ..conftest import eventually
+from tousu_common.testing.wait import eventually
+
 from .harness import (
     ONCE_PER_COMPLAINT,
     ComplaintStream,

@@ -20,8 +20,9 @@ import pytest
 
 from tousu_common.devstack import Stack
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually
 
-from ..conftest import complaint_body, eventually, get_json_if
+from ..conftest import complaint_body, get_json_if
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ import base64
 import json
 import re
 import smtplib
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -30,6 +29,7 @@ from tousu_common.events import new_event
 from tousu_common.events.catalog import ResolutionAction, ResolutionProposed
 from tousu_common.mailsink import MailSink
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -212,17 +212,6 @@ def client_from(stack: Stack, address: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=stack.url("intake"), timeout=30, transport=transport)
 
 
-async def _eventually_async(probe: Callable[[], Any], timeout: float = 45) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"not within {timeout}s; last: {last!r}")
-
-
 async def test_web_form_in_chromium_then_tracking_page_shows_the_triage(
     stack: Stack, page: Any, tmp_path: Any
 ) -> None:
@@ -251,7 +240,7 @@ async def test_web_form_in_chromium_then_tracking_page_shows_the_triage(
         await page.reload()
         return "负责处理" in (await page.text_content("#history"))
 
-    await _eventually_async(triaged)
+    await eventually_async(triaged, timeout=45, interval=0.3)
     status = await page.text_content("#status")
     owner = (await page.text_content("#owner")).strip()
     history = await page.text_content("#history")
@@ -269,7 +258,7 @@ async def test_web_form_in_chromium_then_tracking_page_shows_the_triage(
         await page.reload()
         return "您补充了信息" in (await page.text_content("#history"))
 
-    await _eventually_async(amendment_shown)
+    await eventually_async(amendment_shown, timeout=45, interval=0.3)
 
 
 async def test_customer_accepts_a_proposed_plan_in_chromium(
@@ -305,7 +294,7 @@ async def test_customer_accepts_a_proposed_plan_in_chromium(
         history = await page.text_content("#history")
         return "is handling it" in history and "opened a case" in history
 
-    await _eventually_async(case_opened)
+    await eventually_async(case_opened, timeout=45, interval=0.3)
     # … rectification proposes a plan (published here as rectification would)
     proposed = new_event(
         ResolutionProposed(
@@ -336,7 +325,7 @@ async def test_customer_accepts_a_proposed_plan_in_chromium(
         await page.reload()
         return await page.locator("#plan").count() > 0
 
-    await _eventually_async(plan_shown)
+    await eventually_async(plan_shown, timeout=45, interval=0.3)
     assert "Replace the gearbox bearing" in await page.text_content("#plan")
     assert (await page.text_content("#status")).strip() == "A solution is waiting for your answer"
     await page.get_by_role("button", name="Accept this solution").click()

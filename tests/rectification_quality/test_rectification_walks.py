@@ -13,8 +13,6 @@ Each asserts the event sequence on ``tousu.cases``.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,6 +23,7 @@ import pytest
 
 from tousu_common.devstack import Stack
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually_async
 
 from ..conftest import complaint_body
 
@@ -49,17 +48,6 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
 
 def in_days(days: int) -> str:
     return (date.today() + timedelta(days=days)).isoformat()
-
-
-async def until(probe: Callable[[], Awaitable[Any]], timeout: float = 40) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s; last answer: {last!r}")
 
 
 async def ok(response: Awaitable[httpx.Response], status: int = 200) -> dict[str, Any]:
@@ -99,7 +87,7 @@ async def file_and_open_case(
         )
         return answer.json() if answer.status_code == 200 else None
 
-    await until(case)
+    await eventually_async(case, timeout=40, interval=0.1)
     return complaint_id
 
 

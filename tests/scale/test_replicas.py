@@ -33,8 +33,9 @@ from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
 from tousu_common.mailsink import MailSink
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually
 
-from ..conftest import complaint_body, eventually
+from ..conftest import complaint_body
 
 pytestmark = pytest.mark.integration
 

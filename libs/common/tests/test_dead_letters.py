@@ -3,8 +3,6 @@ the inbox consumer and the operator API on the real broker and both databases.""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,8 +25,9 @@ from tousu_common.messaging import deadletters
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.tables import dead_letter, inbox, messaging_metadata
 from tousu_common.settings import ServiceSettings
-from tousu_common.testing.helpers import produce, read_topic
+from tousu_common.testing.helpers import poll_until, produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
+from tousu_common.testing.wait import eventually_async
 from tousu_common.web import create_service_app
 
 pytestmark = pytest.mark.integration
@@ -115,15 +114,6 @@ def consumer_for(
     )
 
 
-async def poll_until(
-    consumer: InboxConsumer, done: Callable[[], bool], timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"timed out; stats={consumer.stats}"
-        await consumer.poll_once(timeout_ms=200)
-
-
 async def test_failing_handler_is_kept_published_and_committed_then_redriven_once_after_fix(
     db: Database, settings: ServiceSettings, unique: Callable[[str], str]
 ) -> None:
@@ -196,16 +186,25 @@ async def test_undecodable_record_is_kept_once_cannot_be_redriven_and_can_be_dis
     consumer = consumer_for(db, settings, group, topic, Handler())
     await consumer.start()
     seen = 0
+
+    async def both_seen() -> int:
+        nonlocal seen
+        batch = await consumer.fetch(timeout_ms=200)
+        offsets = await consumer.apply(batch)
+        # The process dies before committing; the batch comes again and is applied again.
+        await consumer.apply(batch)
+        await consumer.commit(offsets)
+        seen += sum(len(records) for records in batch.values())
+        return seen
+
     try:
-        deadline = time.monotonic() + 60
-        while seen < 2:
-            assert time.monotonic() < deadline, f"timed out; stats={consumer.stats}"
-            batch = await consumer.fetch(timeout_ms=200)
-            offsets = await consumer.apply(batch)
-            # The process dies before committing; the batch comes again and is applied again.
-            await consumer.apply(batch)
-            await consumer.commit(offsets)
-            seen += sum(len(records) for records in batch.values())
+        await eventually_async(
+            both_seen,
+            until=lambda n: n >= 2,
+            timeout=60,
+            interval=0,
+            what=lambda: f"consumer stats {consumer.stats}",
+        )
     finally:
         await consumer.stop()
 
@@ -283,13 +282,18 @@ async def test_operator_sees_a_dead_letter_and_redrives_it_over_http_after_the_f
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://service") as http,
     ):
-        deadline = time.monotonic() + 90
-        while True:
-            status = (await http.get("/v1/ops/status", headers=manager)).json()
-            if status["ready"] and status["dead_letters"].get(group, {}).get("dead") == 1:
-                break
-            assert time.monotonic() < deadline, status
-            await asyncio.sleep(0.2)
+
+        async def ops_status() -> dict[str, Any]:
+            return (await http.get("/v1/ops/status", headers=manager)).json()
+
+        def dead_lettered(status: dict[str, Any]) -> bool:
+            # The row is written first, then the record goes to the DLQ topic, then the
+            # consumer counts it: wait for the whole of it, not for the row alone.
+            counted = [c["dead_lettered"] for c in status["consumers"]] == [1]
+            dead = status["dead_letters"].get(group, {}).get("dead")
+            return status["ready"] and dead == 1 and counted
+
+        status = await eventually_async(ops_status, until=dead_lettered, timeout=90, interval=0.2)
         assert status["service"] == "test" and status["ready"] is True
         assert status["outbox"] == {"pending": 0, "oldest_pending_age_s": None}
         [stats] = status["consumers"]

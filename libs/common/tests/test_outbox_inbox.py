@@ -4,7 +4,7 @@ broker and the real databases (each test runs on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-import time
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +22,9 @@ from tousu_common.messaging.inbox import ConsumerStats, InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
-from tousu_common.testing.helpers import produce, read_topic
+from tousu_common.testing.helpers import poll_until, produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
+from tousu_common.testing.wait import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -88,15 +89,6 @@ async def stage(db: Database, event: Event) -> None:
 
 async def produce_event(bootstrap: str, topic: str, event: Event) -> None:
     await produce(bootstrap, topic, (event.value(), event.headers()))
-
-
-async def poll_until(
-    consumer: InboxConsumer, done: Callable[[], bool], timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"timed out; stats={consumer.stats}"
-        await consumer.poll_once(timeout_ms=200)
 
 
 async def consume_until(
@@ -197,10 +189,13 @@ async def test_relays_of_two_replicas_publish_every_event_once_and_in_order_per_
     ]
 
     async def drain(relay: OutboxRelay) -> None:
-        deadline = time.monotonic() + 60
-        while "pending" in await outbox_statuses(db):
-            assert time.monotonic() < deadline, "outbox not drained"
+        async def drained() -> bool:
+            if "pending" not in await outbox_statuses(db):
+                return True
             await relay.publish_batch()
+            return False
+
+        await eventually_async(drained, timeout=60, interval=0, what="outbox not drained")
 
     try:
         await asyncio.gather(*(drain(relay) for relay in relays))
@@ -218,17 +213,23 @@ async def test_relays_of_two_replicas_publish_every_event_once_and_in_order_per_
 
 
 async def test_event_staged_while_broker_is_down_is_delivered_when_it_returns(
-    db: Database, database_url: str
+    db: Database, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = free_port()
     settings = make_settings(f"127.0.0.1:{port}", database_url, kafka_request_timeout_ms=1000)
     relay = OutboxRelay(db, settings)
     event = received()
     await stage(db, event)  # the state change commits although no broker is there
+    caplog.set_level(logging.WARNING, logger="tousu_common.messaging.outbox")
     task = asyncio.create_task(relay.run())
     broker: Broker | None = None
+
+    async def relay_failures() -> int:
+        return sum("outbox relay failed" in r.getMessage() for r in caplog.records)
+
     try:
-        await asyncio.sleep(1.5)
+        # The relay has tried, found no broker, and tried again: the event waits.
+        await eventually_async(relay_failures, until=lambda n: n >= 2, timeout=60)
         assert await outbox_statuses(db) == ["pending"]
         broker = Broker(port=port).start()
         records = await read_topic(
@@ -238,10 +239,9 @@ async def test_event_staged_while_broker_is_down_is_delivered_when_it_returns(
             timeout=30,
         )
         assert ids_on(records, event.complaint_id) == [event.id]
-        deadline = time.monotonic() + 10
-        while await outbox_statuses(db) != ["published"]:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await eventually_async(
+            lambda: outbox_statuses(db), until=lambda s: s == ["published"], timeout=30
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -312,11 +312,13 @@ async def test_a_batch_spanning_partitions_is_applied_in_one_transaction_in_part
         finally:
             await producer.stop()
         batch: dict = {}
-        deadline = time.monotonic() + 30
-        while sum(len(records) for records in batch.values()) < 6:
-            assert time.monotonic() < deadline, batch
+
+        async def fetched() -> int:
             for partition, records in (await consumer.fetch(timeout_ms=200)).items():
                 batch.setdefault(partition, []).extend(records)
+            return sum(len(records) for records in batch.values())
+
+        await eventually_async(fetched, until=lambda n: n >= 6, timeout=30, interval=0)
         assert len(batch) == 3
         commits: list[int] = []
         db.on_commit(lambda session: commits.append(1))
@@ -343,11 +345,7 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_does_not_appl
     )
     await first.start()
     try:
-        deadline = time.monotonic() + 30
-        batch: dict = {}
-        while not batch:
-            assert time.monotonic() < deadline
-            batch = await first.fetch(timeout_ms=200)
+        batch = await eventually_async(lambda: first.fetch(timeout_ms=200), timeout=30, interval=0)
         await first.apply(batch)  # the database commits ...
     finally:
         await first.stop()  # ... and the process dies before commit(offsets)

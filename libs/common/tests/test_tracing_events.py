@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -22,7 +21,7 @@ from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
-from tousu_common.testing.helpers import header, produce, read_topic
+from tousu_common.testing.helpers import header, poll_until, produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
 from tousu_common.tracing import tracer
 
@@ -75,10 +74,7 @@ async def staged_headers(db: Database, event_id: str) -> dict[str, str]:
 async def run_until(consumer: InboxConsumer, done: Callable[[], bool], timeout: float = 60) -> None:
     await consumer.start()
     try:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, f"timed out; stats={consumer.stats}"
-            await consumer.poll_once(timeout_ms=200)
+        await poll_until(consumer, done, timeout=timeout)
     finally:
         await consumer.stop()
 

@@ -22,6 +22,7 @@ from tousu_common.db import Database
 from tousu_common.events import Event
 from tousu_common.mailsink import MailSink
 from tousu_common.messaging.tables import outbox
+from tousu_common.testing.wait import eventually_async
 from tousu_notify.adapters.clients import DeliveryError
 from tousu_notify.adapters.orm import DeliveryRow
 from tousu_notify.config import Settings
@@ -62,13 +63,12 @@ async def work_until(
     worker: DeliveryWorker, done: Callable[[], Any], *, timeout: float = 15
 ) -> None:
     """Run the worker's loop body until ``done()`` (awaitable) is truthy, bounded in time."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def step() -> Any:
         await worker.run_once()
-        if await done():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
+        return await done()
+
+    await eventually_async(step, timeout=timeout, interval=0.02)
 
 
 def customer(directory: Directory, complaint_id: UUID, **fields: Any) -> None:

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from tousu_common.db import Database
 from tousu_common.events.catalog import CustomerWaitStarted, FirstResponseRecorded
+from tousu_common.testing.wait import eventually_async
 from tousu_routing.entrypoints.scheduler import SlaScheduler
 
 from .conftest import MONDAY_10, Desk, received
@@ -115,10 +116,7 @@ async def test_scheduler_ticks_by_itself(make_desk: Callable[..., Desk], db: Dat
     await desk.deliver(received(**URGENT))
     task = asyncio.create_task(SlaScheduler(db, desk.routing).run())
     try:
-        for _ in range(100):
-            if len(await sla_events(db)) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        await eventually_async(lambda: sla_events(db), until=lambda found: len(found) >= 3)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from hypothesis import HealthCheck, settings
 
 from tousu_common.auth import ROLES, mint_token
 from tousu_common.devstack import free_port
+from tousu_common.testing.wait import eventually
 
 #: For each fuzz module's ``pytestmark``: schemathesis' own strategies draw from
 #: ``random`` (a Hypothesis deprecation warning, which this project turns into errors).
@@ -83,13 +83,13 @@ class LiveService:
 
     def start(self) -> LiveService:
         self.thread.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while not self.server.started:
+
+        def started() -> bool:
             if not self.thread.is_alive():
                 raise RuntimeError("the service stopped during startup (see its log)")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"service not started after {self.startup_timeout}s")
-            time.sleep(0.02)
+            return bool(self.server.started)
+
+        eventually(started, timeout=self.startup_timeout, interval=0.02, what="service start")
         return self
 
     def stop(self) -> None:
@@ -282,12 +282,11 @@ def publish(bootstrap: str, event: Any) -> None:
 
 def wait_until_found(service: LiveService, path: str, token: str, timeout: float = 120) -> None:
     """Poll ``GET path`` until it answers 200 (a consumer has applied an event)."""
-    deadline = time.monotonic() + timeout
     with httpx.Client(base_url=service.url, timeout=30) as http:
-        while True:
-            status = http.get(path, headers={"Authorization": f"Bearer {token}"}).status_code
-            if status == 200:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"GET {path} still {status} after {timeout}s")
-            time.sleep(0.2)
+        eventually(
+            lambda: http.get(path, headers={"Authorization": f"Bearer {token}"}).status_code,
+            until=lambda status: status == 200,
+            timeout=timeout,
+            interval=0.2,
+            what=f"GET {path}",
+        )

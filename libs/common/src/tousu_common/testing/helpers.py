@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from tousu_common.settings import ServiceSettings
+from tousu_common.testing.wait import eventually_async
+
+if TYPE_CHECKING:
+    from tousu_common.messaging.inbox import InboxConsumer
 
 
 def settings_for_tests(bootstrap: str, database_url: str, **overrides: Any) -> ServiceSettings:
@@ -62,6 +66,23 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def poll_until(
+    consumer: InboxConsumer, done: Callable[[], bool], *, timeout: float = 60
+) -> None:
+    """Drive ``consumer`` one poll at a time (it runs no loop of its own) until
+    ``done()``; the failure shows the consumer's stats."""
+
+    async def step() -> bool:
+        if done():
+            return True
+        await consumer.poll_once(timeout_ms=200)
+        return done()
+
+    await eventually_async(
+        step, timeout=timeout, interval=0, what=lambda: f"consumer stats {consumer.stats}"
+    )
 
 
 async def produce(

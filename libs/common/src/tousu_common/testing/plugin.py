@@ -158,3 +158,84 @@ async def page(browser: Any) -> AsyncIterator[Any]:
     context = await browser.new_context(locale="zh-CN")
     yield await context.new_page()
     await context.close()
+
+
+# -- xdist: one file per worker, except groups that share something expensive ---------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist registers it too, but tests also run without xdist (-p no:xdist)
+    config.addinivalue_line(
+        "markers", "xdist_group(name): run on the same xdist worker as the rest of the group"
+    )
+
+
+def _dist(config: pytest.Config) -> str | None:
+    try:
+        return config.getvalue("dist")
+    except ValueError:  # xdist not loaded (-p no:xdist)
+        return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` that also honours ``xdist_group``: a test file runs on one
+    worker (its module-scoped fixtures start once), and every test marked
+    ``xdist_group(name)`` runs on the same worker as the rest of its group (a
+    session-scoped stack then starts once for all of them, not once per file)."""
+    if _dist(config) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    # xdist would hand out the files with the most tests first: many quick ones (the
+    # compose file checks) before the single slow ones (a SIGKILL scenario), which
+    # then run last, one per worker, and make the tail of the run. Keep the order of
+    # the collection instead, which the workers put heaviest first (below).
+    config.option.loadscopereorder = False
+
+    class FileOrGroupScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return nodeid.rsplit("@", 1)[-1]
+            return super()._split_scope(nodeid)
+
+    return FileOrGroupScheduling(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: name each grouped test's group in its node id, as xdist
+    itself does under ``--dist loadgroup``, for the scheduler above. (A worker does
+    not know the controller's ``--dist``; other schedulers ignore the suffix.)"""
+    if not hasattr(config, "workerinput") or config.getvalue("loadgroup"):
+        return
+    # Heaviest first: the group sharing a stack, then the other whole-stack files
+    # (tests/, each starting processes), then the in-process tests. Stable: each
+    # file keeps its own order.
+    items.sort(
+        key=lambda item: (
+            0
+            if any(item.iter_markers("xdist_group"))
+            else 1
+            if item.nodeid.startswith("tests/")
+            else 2
+        )
+    )
+    for item in items:
+        groups = sorted(
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        )
+        if groups:
+            _rename(item, f"{item.nodeid}@{'_'.join(groups)}")
+
+
+def _rename(item: pytest.Item, nodeid: str) -> None:
+    """Set an item's node id (pytest ≥ 9.1 keeps it as ``_id``, before as ``_nodeid``;
+    xdist's own ``loadgroup`` still sets ``_nodeid``, which 9.1 no longer reads)."""
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
