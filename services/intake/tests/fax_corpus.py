@@ -38,7 +38,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont
 SANS = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 KAI = "/usr/share/fonts/truetype/arphic-gkai00mp/gkai00mp.ttf"
 COMIC = "/usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf"
-MONO = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+MONO = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # a plain zero, as most machines print
 
 #: Fax page: 1728 pixels across 215 mm at 204 dpi; A4 is 297 mm long.
 FAX_WIDTH = 1728
@@ -143,7 +143,8 @@ _EXTRA_EN = [
 
 
 def _part_number(rng: random.Random) -> str:
-    return f"{rng.randint(1000, 9999)}-{rng.randint(10000, 99999)}-{rng.choice('ABCDEK')}{rng.randint(1, 9)}"
+    suffix = f"{rng.choice('ABCDEK')}{rng.randint(1, 9)}"
+    return f"{rng.randint(1000, 9999)}-{rng.randint(10000, 99999)}-{suffix}"
 
 
 def _serial(rng: random.Random) -> str:
@@ -153,7 +154,8 @@ def _serial(rng: random.Random) -> str:
 
 def _phone(rng: random.Random) -> str:
     if rng.random() < 0.5:
-        return f"1{rng.choice('3589')}{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+        prefix = f"1{rng.choice('3589')}{rng.randint(0, 9)}"
+        return f"{prefix} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
     area = rng.choice(["21", "10", "20", "28", "27", "536"])
     return f"+86 {area} {rng.randint(5000, 8999)} {rng.randint(1000, 9999)}"
 
@@ -251,9 +253,7 @@ def _header_image(number: str, when: str, page: int, pages: int, width: int) -> 
     return strip
 
 
-def _page_image(
-    spec: FaxSpec, lines: list[str], rng: random.Random
-) -> tuple[Image.Image, str]:
+def _page_image(spec: FaxSpec, lines: list[str], rng: random.Random) -> tuple[Image.Image, str]:
     """One page at fine resolution, greyscale, skewed and degraded; then 1-bit."""
     height = round(spec.page_mm / 25.4 * FINE_DPI[1])
     image = Image.new("L", (FAX_WIDTH, height), 255)
@@ -335,9 +335,7 @@ def _dpi(spec: FaxSpec) -> tuple[int, int]:
 def tiff_bytes(pages: list[Image.Image], dpi: tuple[int, int], compression: str) -> bytes:
     buffer = io.BytesIO()
     first, *rest = [page.copy() for page in pages]
-    first.save(
-        buffer, "TIFF", compression=compression, dpi=dpi, save_all=True, append_images=rest
-    )
+    first.save(buffer, "TIFF", compression=compression, dpi=dpi, save_all=True, append_images=rest)
     return buffer.getvalue()
 
 
@@ -518,9 +516,7 @@ def cer(truth: str, read: str) -> float:
     for i, ca in enumerate(a, start=1):
         current = [i]
         for j, cb in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            )
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1] / len(a)
 

@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -73,6 +74,8 @@ class IncomingFile:
     declared_type: str | None = None
     #: The request field it came in, for error messages ("files[1]", "document").
     field: str = "files"
+    #: What was read from it (a fax's header line, …), kept on its attachment row.
+    document_info: dict[str, Any] | None = None
 
 
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,76}:[ \t]", re.MULTILINE)
@@ -255,6 +258,7 @@ async def store_attachments(
                 storage_path=storage_path,
                 source=source[:30],
                 created_at=now,
+                document_info=incoming.document_info,
             )
         )
     session.add_all(rows)

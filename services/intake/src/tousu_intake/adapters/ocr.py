@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 import pytesseract
 from PIL import Image, ImageChops, ImageFilter, ImageStat, UnidentifiedImageError
 
@@ -72,7 +73,7 @@ class Preprocess:
     aspect: bool = True
     despeckle: bool = True
     deskew: bool = True
-    binarize: bool = True
+    binarize: bool = False  # measured: Tesseract's LSTM reads grey edges better
     text_layer: bool = True
 
 
@@ -209,6 +210,7 @@ def _pdf_pages(
                 page = document[index]
                 try:
                     width, height = page.get_size()  # points (1/72 inch)
+                    _check_pdf_images(page, settings, field, index + 1)
                 finally:
                     page.close()
                 if width <= 0 or height <= 0:
@@ -225,15 +227,56 @@ def _pdf_pages(
                     if text:
                         yield text, None
                         continue
-                    image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+                    scan = _sole_scan(page)
+                    if scan is None:
+                        image = page.render(scale=scale, grayscale=True).to_pil().convert("L")
+                        dpi = (scale * 72, scale * 72)
+                    else:
+                        image, dpi = scan
                 finally:
                     page.close()
-                dpi = scale * 72
-                yield image, (dpi, dpi)
+                yield image, dpi
         except pdfium.PdfiumError as exc:
             raise InvalidInput.about(field, f"the PDF is broken or unreadable: {exc}") from exc
         finally:
             document.close()
+
+
+def _check_pdf_images(page: pdfium.PdfPage, settings: Settings, field: str, number: int) -> None:
+    """The images on a page, by the size their dictionaries declare (nothing decoded):
+    PDFium decodes an image whole whatever the scale it is rendered at."""
+    for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+        width, height = image.get_px_size()
+        if width * height > settings.ocr_max_pixels_per_page:
+            raise InvalidInput.about(
+                field,
+                f"page {number} holds a {width}x{height} pixel image, more than "
+                f"{settings.ocr_max_pixels_per_page} (a decompression bomb?)",
+            )
+
+
+def _sole_scan(page: pdfium.PdfPage) -> tuple[Image.Image, tuple[float, float]] | None:
+    """A gateway's image-only PDF: the page is one scan, which is read at its own
+    resolution (a standard-resolution fax's tall pixels included) rather than
+    re-sampled by rendering; None for any other page."""
+    if page.get_rotation():
+        return None
+    objects = list(page.get_objects(max_depth=1))
+    if len(objects) != 1 or objects[0].type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+        return None
+    image = objects[0]
+    left, bottom, right, top = image.get_bounds()
+    page_width, page_height = page.get_size()
+    if (right - left) * (top - bottom) < 0.9 * page_width * page_height:
+        return None
+    width, height = image.get_px_size()
+    try:
+        bitmap = image.get_bitmap(render=False).to_pil().convert("L")
+    except (pdfium.PdfiumError, ValueError, OSError):
+        return None
+    if bitmap.size != (width, height):
+        return None
+    return bitmap, (width / ((right - left) / 72), height / ((top - bottom) / 72))
 
 
 def _text_layer(page: pdfium.PdfPage) -> str:
@@ -300,7 +343,7 @@ def despeckle(image: Image.Image) -> Image.Image:
     ink = ImageChops.invert(image.point(lambda p: 255 if p > 127 else 0))  # ink = 255
     # Streaks: a column that is ink over 60 % of the page is the scanner's, not the
     # writer's; paint it with its neighbour so strokes that cross it stay whole.
-    columns = list(ink.resize((ink.width, 1), Image.Resampling.BOX).getdata())
+    columns = list(ink.resize((ink.width, 1), Image.Resampling.BOX).tobytes())
     streaks = [x for x, value in enumerate(columns) if value > 0.6 * 255]
     if streaks and len(streaks) < ink.width // 20:
         image = image.copy()
@@ -340,7 +383,7 @@ def header_band(image: Image.Image) -> int:
     ``HEADER_BAND`` of the page followed by a blank row before the letter."""
     limit = max(1, int(image.height * HEADER_BAND))
     top = ImageChops.invert(image.crop((0, 0, image.width, limit)))
-    rows = list(top.resize((1, limit), Image.Resampling.BOX).getdata())
+    rows = list(top.resize((1, limit), Image.Resampling.BOX).tobytes())
     inked = [value > 0.4 for value in rows]  # more than a speck or two
     if True not in inked:
         return 0
@@ -433,6 +476,29 @@ def _split_header(lines: list[_Line]) -> tuple[FaxHeader | None, list[_Line]]:
     return None, lines
 
 
+def _header_of_page(
+    image: Image.Image, lines: list[_Line], settings: Settings
+) -> tuple[FaxHeader | None, list[_Line]]:
+    """The fax header and the letter's lines. The header is small print in Latin
+    letters and digits, so its band is read again on its own as one line of English
+    (``chi_sim`` turns its digits into characters); the page's read of it is dropped."""
+    band = header_band(image)
+    if band:
+        strip = Image.new("L", (image.width + 40, band + 40), 255)  # Tesseract wants a margin
+        strip.paste(image.crop((0, 0, image.width, band)), (20, 20))
+        try:
+            line = pytesseract.image_to_string(
+                strip, lang="eng", config="--psm 7", timeout=settings.ocr_timeout_s
+            )
+        except (pytesseract.TesseractError, pytesseract.TesseractNotFoundError, RuntimeError):
+            line = ""
+        header = parse_fax_header(line)
+        if header is not None:
+            below = (band + 2) / max(1, image.height)
+            return header, [line for line in lines if line.top >= below]
+    return _split_header(lines)
+
+
 def _text_layer_lines(text: str) -> list[_Line]:
     rows = [row.strip() for row in text.split("\n")]
     return [_Line([(row, 100.0)], 0.0 if i == 0 else 1.0) for i, row in enumerate(rows) if row]
@@ -457,6 +523,7 @@ def read_document(
             field, f"cannot read text from {content_type}; send TIFF, PDF or an image"
         )
     texts: list[str] = []
+    ocr_texts: list[str] = []  # key fields are checked where OCR could have misread them
     words: list[tuple[str, float]] = []
     headers: list[FaxHeader] = []
     info: list[PageInfo] = []
@@ -464,19 +531,22 @@ def read_document(
         for number, (page, dpi) in enumerate(pages, start=1):
             if isinstance(page, str):
                 lines, source, angle = _text_layer_lines(page), "text_layer", 0.0
+                header, lines = _split_header(lines)
             else:
                 prepared, angle = prepare(page, dpi, steps)
                 lines, source = _ocr_page(prepared, settings, field, number, reader), "ocr"
-            header, lines = _split_header(lines)
+                header, lines = _header_of_page(prepared, lines, settings)
             if header is not None:
                 headers.append(header)
             texts.extend(line.text for line in lines)
+            if source == "ocr":
+                ocr_texts.extend(line.text for line in lines)
             words.extend(word for line in lines for word in line.words)
             info.append(PageInfo(number, source, dpi, round(angle, 2)))
     finally:
         pages.close()  # releases the PDF lock even when a page fails
     text = "\n".join(t for t in texts if t.strip())
-    quality = read_quality(words, text)
+    quality = read_quality(words, "\n".join(ocr_texts))
     return OcrResult(
         text=text,
         confidence=round(quality.mean_confidence, 1),

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 
 # ---------------------------------------------------------------- header line
 
-_DATE = r"(?P<date>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|[A-Z]{3}[- ]\d{1,2}[- ]\d{4})"
-_TIME = r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)"
-_PAGE = r"P\s*[.:]?\s*(?P<page>[0-9OoDQ]{1,3})\s*[/|]\s*(?P<pages>[0-9OoDQ]{1,3})"
-_NUMBER = r"(?P<number>\+?[0-9OoDQ][0-9OoDQ \-()]{5,22}[0-9OoDQ])"
-_HEADER = re.compile(
-    rf"(?:(?:FROM|FR[O0]M|FRCM)\s*[:;：]?\s*{_NUMBER})?.*?{_DATE}\s+{_TIME}.*?(?:{_PAGE})?\s*$",
-    re.IGNORECASE,
+_DATE = (
+    r"(?P<date>\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}"
+    r"|[A-Z]{3}[- ]\d{1,2}[- ]\d{4})"
 )
-_FROM = re.compile(r"\bFR[O0C]M\b|\bP\s*[.:]?\s*[0-9OoDQ]{1,3}\s*/\s*[0-9OoDQ]{1,3}\s*$", re.I)
-_DIGIT_LOOKALIKES = str.maketrans("OoDdQq", "000000")
+# At standard resolution a colon's dots can fall between the scan lines: "10 14".
+_WHEN = re.compile(_DATE + r"\s+(?P<time>\d{1,2}[:.\s]?\d{2})(?!\d)", re.I)
+_COUNTER = r"[0-9OoDQIlLT]{1,3}"
+_PAGE = re.compile(rf"\bP\s*[.:,]?\s*(?P<page>{_COUNTER})\s*[/|]\s*(?P<pages>{_COUNTER})\s*$")
+_FROM = re.compile(r"^\W{0,3}(?:FR[O0C]M|TX|FAX)\b\s*[:;：]?\s*", re.I)
+_NUMBER = re.compile(r"\+?[0-9OoDQ][0-9OoDQ \-()]{5,22}[0-9OoDQ](?=\s|$)")
+_DIGIT_LOOKALIKES = str.maketrans("OoDdQqIlLTit", "000000111111")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class FaxHeader:
     """The line a fax machine prints on top of every page it sends."""
 
     line: str
-    sender: str | None  # the number the sending machine was set up with
+    sender: str | None  # the sending machine's own number, digits only (+862155551234)
     sent_at: str | None  # as printed, e.g. "2027-03-02 10:14" (the machine's clock)
     page: int | None
     pages: int | None
@@ -47,51 +48,87 @@ class FaxHeader:
 
 
 def parse_fax_header(line: str) -> FaxHeader | None:
-    """The header, if ``line`` is one: ``FROM: <number> <date> <time> P.001/002``
-    (date and time are required, and either ``FROM`` or the page counter)."""
+    """The header, if ``line`` is one: ``FROM: <number> <date> <time> P.001/002`` —
+    a line that starts with ``FROM`` (or ``FAX``/``TX``) and a number or a date and
+    time, or that has both a date and time and a page counter. Each part is read on
+    its own, so a misread part leaves that part empty rather than losing the header."""
     text = " ".join(unicodedata.normalize("NFKC", line).split())
-    if not text or not _FROM.search(text):
+    starts = _FROM.match(text)
+    when = _WHEN.search(text)
+    counter = _PAGE.search(text)
+    number = _NUMBER.match(text[starts.end() :]) if starts else None
+    if not text or not ((starts and (number or when)) or (when and counter)):
         return None
-    match = _HEADER.search(text)
-    if match is None:
-        return None
-    number = match.group("number")
-    sender = " ".join(number.translate(_DIGIT_LOOKALIKES).split()) if number else None
-    page, pages = match.group("page"), match.group("pages")
-    if page and pages:
-        page, pages = page.translate(_DIGIT_LOOKALIKES), pages.translate(_DIGIT_LOOKALIKES)
-        if not 1 <= int(page) <= int(pages):  # a misread counter says nothing
-            page = pages = None
-    return FaxHeader(
-        line=text[:200],
-        sender=sender,
-        sent_at=f"{match.group('date')} {match.group('time')}",
-        page=int(page) if page else None,
-        pages=int(pages) if pages else None,
-    )
+    sender = None
+    if number and (when is None or starts.end() + number.end() <= when.start()):  # type: ignore[union-attr]
+        raw = number.group(0)
+        digits = "".join(c for c in raw.translate(_DIGIT_LOOKALIKES) if c.isdigit())
+        sender = ("+" if raw.startswith("+") else "") + digits
+    sent_at = None
+    if when:
+        time = "".join(c for c in when.group("time") if c.isdigit())
+        sent_at = f"{when.group('date')} {time[:-2]}:{time[-2:]}"
+    page = pages = None
+    if counter:
+        first = int(counter.group("page").translate(_DIGIT_LOOKALIKES))
+        last = int(counter.group("pages").translate(_DIGIT_LOOKALIKES))
+        if 1 <= first <= last:  # a misread counter says nothing
+            page, pages = first, last
+    return FaxHeader(line=text[:200], sender=sender, sent_at=sent_at, page=page, pages=pages)
+
+
+def letter_title(text: str, limit: int = 200) -> str:
+    """The letter's first line that says something: not a fax header, not a stray
+    mark (at least two letters or Chinese characters)."""
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if parse_fax_header(line) is not None:
+            continue
+        if sum(1 for c in line if c.isalpha()) >= 2:
+            return line[:limit]
+    return ""
 
 
 # ---------------------------------------------------------------- key fields
 
-#: Labels a complaint letter puts before its key fields, and the shape of each value.
+#: Between a label and its value: a colon, or what OCR makes of one, and specks.
+_GAP = r"\s*[:：,.;]?[\s_'\"‘’“”|.,:;-]*"
+
+#: Labels a complaint letter puts before its key fields, and the shape of each value:
+#: this company's part numbers (``1234-56789-A1``) and serial numbers
+#: (``YC2027A01234``), mainland phone numbers, amounts in yuan.
 KEY_FIELDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "part_number": (
-        re.compile(r"(?:零?件号\s*(?:P\s*/\s*N)?|P\s*/\s*N)\s*[:：]?\s*(?P<value>\S+)", re.I),
-        re.compile(r"^[A-Z0-9]{2,8}(?:-[A-Z0-9]{1,8}){1,3}$"),
+        re.compile(
+            r"(?:零?件号\s*(?:P\s*[/|\\I1l]?\s*N\b)?|\bP\s*[/|\\]\s*N\b)"
+            + _GAP
+            + r"(?P<value>\S+)",
+            re.I,
+        ),
+        re.compile(r"^\d{4}-\d{5}-[A-Z]\d$"),
     ),
     "serial_number": (
-        re.compile(r"(?:序列号\s*(?:S\s*/\s*N)?|S\s*/\s*N)\s*[:：]?\s*(?P<value>\S+)", re.I),
-        re.compile(r"^[A-Z]{1,4}\d{2,6}[A-Z]?\d{3,8}$"),
+        re.compile(
+            r"(?:序列号\s*(?:S\s*[/|\\I1l]?\s*N\b)?|\bS\s*[/|\\]\s*N\b)" + _GAP + r"(?P<value>\S+)",
+            re.I,
+        ),
+        re.compile(r"^[A-Z]{2}\d{4}[A-Z]\d{5}$"),
     ),
     "phone": (
-        re.compile(r"(?:电话\s*(?:Tel)?|Tel)\s*[:：]?\s*(?P<value>\+?[\d\s\-()]{7,24}\d)", re.I),
+        re.compile(
+            r"(?:电话\s*(?:Te[lI1f]\b)?|\bTe[lI1f]\b)" + _GAP + r"(?P<value>\+?[\d\s\-()]{7,24}\d)",
+            re.I,
+        ),
         re.compile(r"^(?:\+86)?(?:1[3-9]\d{9}|0?\d{2,3}\d{7,8})$"),
     ),
     "amount": (
         re.compile(
-            r"(?:金额\s*(?:Amount)?|Amount)\s*[:：]?\s*(?P<value>(?:RMB|CNY|¥|￥)?\s*[\d,.]+)", re.I
+            r"(?:金额\s*(?:Amount)?|\bAmount)" + _GAP + r"(?P<value>(?:RMB|CNY|¥|￥)?\s*[\d,.]+)",
+            re.I,
         ),
-        re.compile(r"^(?:RMB|CNY|¥|￥)?\d{1,3}(?:,\d{3})*(?:\.\d{2})?$|^(?:RMB|CNY|¥|￥)?\d+(?:\.\d{2})?$"),
+        re.compile(
+            r"^(?:RMB|CNY|¥|￥)?\d{1,3}(?:,\d{3})*(?:\.\d{2})?$|^(?:RMB|CNY|¥|￥)?\d+(?:\.\d{2})?$"
+        ),
     ),
 }
 
@@ -138,7 +175,8 @@ class ReadQuality:
 
 
 def read_quality(words: list[tuple[str, float]], text: str) -> ReadQuality:
-    """From Tesseract's words and their confidences (0–100) and the text kept."""
+    """From Tesseract's words and their confidences (0–100), and the text whose key
+    fields could be misread (OCR'd text, not a PDF's own text layer)."""
     characters = sum(len(word) for word, _ in words)
     doubtful = sum(len(word) for word, conf in words if conf < DOUBTFUL_WORD)
     weighted = sum(len(word) * conf for word, conf in words)
