@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # reused); most of a stack test's time is waiting on the broker, not CPU.
 TEST_WORKERS ?= 4
 
-.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline bench-fax token clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench: $(STAMP)
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py $(ARGS)
+
+bench-fax: $(STAMP)
+	$(BIN)/python bench/bench_fax.py --ablate --calibrate $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -31,6 +31,10 @@ pytestmark = pytest.mark.integration
 
 SPECS = {spec.name: spec for spec in SMALL}
 
+#: OCR costs seconds a page and reads the same on either database: the tests that
+#: OCR run on SQLite; the cheap ones (text layer, 409, bombs) on both.
+OCR_ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 def digits(number: str) -> str:
     return "+" + "".join(c for c in number if c.isdigit())
@@ -77,6 +81,7 @@ async def filed(
 # ------------------------------------------------------------ read like a fax machine sent it
 
 
+@OCR_ON_SQLITE
 @pytest.mark.parametrize(
     "name", ["standard-g3-2pages", "fine-g4-skew", "handwritten-fine", "image-pdf-standard"]
 )
@@ -103,6 +108,7 @@ async def test_a_realistic_fax_is_read_well_enough_to_file(
         assert [p["dpi"] for p in info["page_info"]] == [[204.0, 98.0]] * fax.spec.pages
 
 
+@OCR_ON_SQLITE
 async def test_the_fax_header_is_metadata_not_the_title_nor_the_text(
     client: httpx.AsyncClient,
     headers_for: Callable[..., dict],
@@ -151,6 +157,7 @@ POOR = FaxSpec(
 )  # fmt: skip
 
 
+@OCR_ON_SQLITE
 @pytest.mark.parametrize("spec", [POOR, fax_corpus.HOPELESS], ids=["poor", "hopeless"])
 async def test_a_poor_read_waits_for_a_person_instead_of_being_filed(
     client: httpx.AsyncClient,

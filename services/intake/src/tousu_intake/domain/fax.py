@@ -23,7 +23,7 @@ _WHEN = re.compile(_DATE + r"\s+(?P<time>\d{1,2}[:.\s]?\d{2})(?!\d)", re.I)
 _COUNTER = r"[0-9OoDQIlLT]{1,3}"
 _PAGE = re.compile(rf"\bP\s*[.:,]?\s*(?P<page>{_COUNTER})\s*[/|]\s*(?P<pages>{_COUNTER})\s*$")
 _FROM = re.compile(r"^\W{0,3}(?:FR[O0C]M|TX|FAX)\b\s*[:;：]?\s*", re.I)
-_NUMBER = re.compile(r"\+?[0-9OoDQ][0-9OoDQ \-()]{5,22}[0-9OoDQ](?=\s|$)")
+_NUMBER = re.compile(r"\+?[0-9OoDQ][0-9OoDQ \-()]{5,22}[0-9OoDQ]$")
 _DIGIT_LOOKALIKES = str.maketrans("OoDdQqIlLTit", "000000111111")
 
 
@@ -56,11 +56,13 @@ def parse_fax_header(line: str) -> FaxHeader | None:
     starts = _FROM.match(text)
     when = _WHEN.search(text)
     counter = _PAGE.search(text)
-    number = _NUMBER.match(text[starts.end() :]) if starts else None
+    number = None
+    if starts:  # the number is what stands between FROM and the date
+        number = _NUMBER.match(text[starts.end() : when.start() if when else None].strip())
     if not text or not ((starts and (number or when)) or (when and counter)):
         return None
     sender = None
-    if number and (when is None or starts.end() + number.end() <= when.start()):  # type: ignore[union-attr]
+    if number:
         raw = number.group(0)
         digits = "".join(c for c in raw.translate(_DIGIT_LOOKALIKES) if c.isdigit())
         sender = ("+" if raw.startswith("+") else "") + digits
