@@ -191,7 +191,7 @@ def _raster_pages(
 
 
 def _pdf_pages(
-    data: bytes, settings: Settings, field: str, use_text_layer: bool
+    data: bytes, settings: Settings, field: str, use_text_layer: bool = True
 ) -> Iterator[tuple[Image.Image | str, tuple[float, float] | None]]:
     """Each page's text layer, or the page rendered (one page in memory at a time)."""
     with _PDFIUM:
