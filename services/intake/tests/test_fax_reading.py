@@ -21,7 +21,12 @@ from PIL import Image, ImageChops
 
 from tousu_common.db import Database
 from tousu_intake.adapters import ocr
-from tousu_intake.domain.fax import key_field_problems, letter_title, parse_fax_header
+from tousu_intake.domain.fax import (
+    correct_key_fields,
+    key_field_problems,
+    letter_title,
+    parse_fax_header,
+)
 
 from . import fax_corpus
 from .conftest import count_rows, outbox_events, stored_files
@@ -181,6 +186,23 @@ def test_key_fields_that_fail_their_shape_are_named() -> None:
     assert key_field_problems(text) == ["part_number: 8629-6922Z-E4"]
     assert key_field_problems("索赔金额 Amount: RMB 61,750.00 联系人 Tel: +86 21 5555 1234") == []
     assert key_field_problems("S/N: FT2O26C22336") == ["serial_number: FT2O26C22336"]
+
+
+def test_key_fields_one_lookalike_off_their_shape_are_put_right() -> None:
+    text, changes = correct_key_fields(
+        "零件号 P/N: 4989-92088-AG\n序列号 S/N: TV2O26H31468。\n电话 Tel: +86 28.8899 5611"
+    )
+    assert (
+        text == "零件号 P/N: 4989-92088-A6\n序列号 S/N: TV2026H31468。\n电话 Tel: +86 28 8899 5611"
+    )
+    assert changes == [
+        "part_number: 4989-92088-AG → 4989-92088-A6",
+        "serial_number: TV2O26H31468 → TV2026H31468",
+        "phone: +86 28.8899 5611 → +86 28 8899 5611",
+    ]
+    # Too far off to guess: left alone, and named as a problem.
+    assert correct_key_fields("S/N: DX2026Ho54349") == ("S/N: DX2026Ho54349", [])
+    assert key_field_problems("S/N: DX2026Ho54349") == ["serial_number: DX2026Ho54349"]
 
 
 # ------------------------------------------------------------ the header line

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # ---------------------------------------------------------------- header line
@@ -118,7 +119,9 @@ KEY_FIELDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     ),
     "phone": (
         re.compile(
-            r"(?:电话\s*(?:Te[lI1f]\b)?|\bTe[lI1f]\b)" + _GAP + r"(?P<value>\+?[\d\s\-()]{7,24}\d)",
+            r"(?:电话\s*(?:Te[lI1f]\b)?|\bTe[lI1f]\b)"
+            + _GAP
+            + r"(?P<value>\+?[\d\s\-().,]{7,24}\d)",
             re.I,
         ),
         re.compile(r"^(?:\+86)?(?:1[3-9]\d{9}|0?\d{2,3}\d{7,8})$"),
@@ -142,10 +145,74 @@ def key_field_problems(text: str) -> list[str]:
     for line in unicodedata.normalize("NFKC", text).splitlines():
         for name, (label, shape) in KEY_FIELDS.items():
             for match in label.finditer(line):
-                value = "".join(match.group("value").split()).rstrip("。.,，;；")
+                value = "".join(match.group("value").rstrip("。.,，;；").split())
                 if not shape.match(value.upper() if name != "amount" else value):
                     problems.append(f"{name}: {value[:40]}")
     return problems
+
+
+#: Where this company's part and serial numbers have digits (D) and letters (A).
+_TEMPLATES = {"part_number": "DDDD-DDDDD-AD", "serial_number": "AADDDDADDDDD"}
+_AS_DIGIT = dict(zip("OoDQIl|iZzSsGbBg", "0000111122556689", strict=True))
+_AS_LETTER = {"0": "O", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B"}
+
+
+def _fit(value: str, template: str) -> str | None:
+    """``value`` with lookalike characters put right where the template says a digit
+    or a letter must stand; None if it cannot fit."""
+    if len(value) != len(template):
+        return None
+    out = []
+    for char, kind in zip(value, template, strict=True):
+        if kind == "D":
+            char = char if char.isdigit() else _AS_DIGIT.get(char, "")
+        elif kind == "A":
+            char = char.upper() if char.isascii() and char.isalpha() else _AS_LETTER.get(char, "")
+        else:
+            char = "-" if char in "-–—_~" else ""
+        if not char:
+            return None
+        out.append(char)
+    return "".join(out)
+
+
+def correct_key_fields(text: str) -> tuple[str, list[str]]:
+    """Key fields that fail their shape only for a lookalike character (``6`` read
+    as ``G`` in a part number, a dot between a phone number's groups) put right,
+    and what was changed (``"part_number: 4989-92088-AG → 4989-92088-A6"``)."""
+    changes: list[str] = []
+
+    def fix(name: str, shape: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
+        def replace(match: re.Match[str]) -> str:
+            raw = match.group("value")
+            value = raw.rstrip("。.,，;；")
+            tail = raw[len(value) :]
+            compact = "".join(value.split())
+            if shape.match(compact.upper() if name != "amount" else compact):
+                return match.group(0)
+            if name == "phone":
+                fixed = re.sub(r"[.,]", " ", value)
+                if not shape.match("".join(fixed.split())):
+                    return match.group(0)
+            elif name in _TEMPLATES:
+                fitted = _fit(compact, _TEMPLATES[name])
+                if fitted is None or not shape.match(fitted):
+                    return match.group(0)
+                fixed = fitted
+            else:
+                return match.group(0)
+            changes.append(f"{name}: {value} → {fixed}")
+            start = match.start("value") - match.start(0)
+            return match.group(0)[:start] + fixed + tail
+
+        return replace
+
+    lines = []
+    for line in text.splitlines():
+        for name, (label, shape) in KEY_FIELDS.items():
+            line = label.sub(fix(name, shape), line)
+        lines.append(line)
+    return "\n".join(lines), changes
 
 
 # ---------------------------------------------------------------- read quality
