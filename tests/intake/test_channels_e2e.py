@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sys
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ def _documents(name: str = "documents"):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(f"tousu_intake_test_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
