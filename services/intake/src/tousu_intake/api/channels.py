@@ -83,7 +83,8 @@ def _received_at(raw: str | None) -> datetime | None:
     summary="A fax from the fax gateway (TIFF or PDF), OCR'd into a complaint",
     description="Multipart: `document` (TIFF, multi-page allowed, or PDF), `sender_fax`, "
     "optional `received_at` (ISO 8601 with zone) and `message_id` (the gateway's id: a "
-    "retry with the same id returns the first answer). When OCR confidence is low the "
+    "retry with the same id returns the first answer). When the read is poor (calibrated: "
+    "doubtful words, key fields off their pattern) the "
     "complaint is filed with status `needs_transcription`; the fax machine's header line "
     "is kept on the attachment's `document_info`. The same `message_id` with another "
     "document is a 409 naming `message_id`.",
