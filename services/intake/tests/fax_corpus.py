@@ -32,6 +32,7 @@ import random
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
@@ -270,10 +271,18 @@ def _page_image(spec: FaxSpec, lines: list[str], rng: random.Random) -> tuple[Im
     if spec.skew:
         image = image.rotate(spec.skew, resample=Image.Resampling.BICUBIC, fillcolor=255)
     # Scanner noise, then the machine's threshold to black and white.
-    noise = Image.effect_noise(image.size, 18).point(lambda p: max(0, p - 128))
+    noise = _noise(image.size, 18.0, rng)
     image = ImageChops.add(image, noise)
     bw = image.point(lambda p: 255 if p > 140 else 0)
     return bw, font_name
+
+
+def _noise(size: tuple[int, int], sigma: float, rng: random.Random) -> Image.Image:
+    """Half-normal brightening per pixel, from the seeded generator (Pillow's
+    ``effect_noise`` follows C's ``rand()``, so a spec would not give the same bytes)."""
+    uniform = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
+    normal = NormalDist(0, sigma)
+    return uniform.point([max(0, round(normal.inv_cdf((u + 0.5) / 256))) for u in range(256)])
 
 
 def _degrade(spec: FaxSpec, page: Image.Image, rng: random.Random) -> Image.Image:

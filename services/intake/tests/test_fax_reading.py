@@ -106,7 +106,7 @@ async def test_a_realistic_fax_is_read_well_enough_to_file(
     assert error <= 0.15, (name, error, view["description"])
     assert found >= total - 1, (name, fax.fields, view["description"])
     assert body["needs_transcription"] is False, view["attachments"][0]["document_info"]
-    assert squash(view["title"]) == squash(fax.title)
+    assert cer(fax.title, view["title"]) <= 0.2, (view["title"], fax.title)
     info = view["attachments"][0]["document_info"]
     assert info["read_from"] == "ocr" and info["pages"] == fax.spec.pages
     if fax.spec.resolution == "standard" and fax.content_type == "image/tiff":
@@ -122,7 +122,7 @@ async def test_the_fax_header_is_metadata_not_the_title_nor_the_text(
 ) -> None:
     fax = fax_of(SPECS["standard-g3-2pages"])
     _, view = await filed(client, headers_for, fax)
-    assert squash(view["title"]) == squash(fax.title)
+    assert cer(fax.title, view["title"]) <= 0.2 and "FROM" not in view["title"], view["title"]
     assert "FROM" not in view["description"] and "P.00" not in view["description"]
     info = view["attachments"][0]["document_info"]
     header = info["fax_header"]
