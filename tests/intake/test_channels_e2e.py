@@ -113,7 +113,7 @@ def test_a_standard_resolution_fax_is_read_and_its_header_kept_apart(
         view = client.get(f"/v1/complaints/{created['id']}", headers=auth("agent")).json()
     assert created["needs_transcription"] is False, view["attachments"][0]["document_info"]
     assert fax_corpus.cer(fax.text, view["description"]) <= 0.15, view["description"]
-    assert squash(view["title"]) == squash(fax.title)
+    assert fax_corpus.cer(fax.title, view["title"]) <= 0.2, view["title"]
     header = view["attachments"][0]["document_info"]["fax_header"]
     assert header["sender"] == "+" + "".join(c for c in fax.header_number if c.isdigit())
     assert header["sent_at"] == fax.header_time
