@@ -17,7 +17,7 @@ LOCK_VENV  := .venv-lock
 UV_COMPILE := $(LOCK_VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
               --generate-hashes --no-config --quiet
 
-.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean lock lock-upgrade
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline bench-fax token clean lock lock-upgrade
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ bench: $(STAMP)
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py $(ARGS)
+
+bench-fax: $(STAMP)
+	$(BIN)/python bench/bench_fax.py --ablate --calibrate $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) var .pytest_cache .ruff_cache

@@ -3,6 +3,8 @@
 #   postgresql              the tests start throwaway clusters (not the packaged one)
 #   tesseract-ocr (+chi_sim, eng)   OCR for fax and scanned letters (intake)
 #   chromium + fonts-wqy-zenhei     browser tests, HTML→PDF documents, CJK glyphs
+#   fonts-arphic-gkai00mp, fonts-comic-neue   handwriting-style fonts for the generated
+#                           fax corpus (tests fall back to WenQuanYi without them)
 # Needs root (as on CI and the dev machines); elsewhere it says what to install
 # and the tests that need a missing part skip themselves — except under CI
 # (TOUSU_REQUIRE_POSTGRES=1 / CI=true), where they fail.
@@ -14,6 +16,8 @@ command -v tesseract >/dev/null || missing+=(tesseract-ocr)
 [ -e /usr/share/tesseract-ocr/5/tessdata/eng.traineddata ] || missing+=(tesseract-ocr-eng)
 command -v chromium >/dev/null || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+[ -e /usr/share/fonts/truetype/arphic-gkai00mp/gkai00mp.ttf ] || missing+=(fonts-arphic-gkai00mp)
+[ -e /usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf ] || missing+=(fonts-comic-neue)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import sys
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -27,17 +28,19 @@ from ..conftest import complaint_body, get_json_if
 pytestmark = pytest.mark.integration
 
 
-def _documents():  # type: ignore[no-untyped-def]
+def _documents(name: str = "documents"):  # type: ignore[no-untyped-def]
     """The service tests' document makers (one copy of them)."""
-    path = Path(__file__).resolve().parents[2] / "services/intake/tests/documents.py"
-    spec = importlib.util.spec_from_file_location("tousu_intake_test_documents", path)
+    path = Path(__file__).resolve().parents[2] / f"services/intake/tests/{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tousu_intake_test_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 documents = _documents()
+fax_corpus = _documents("fax_corpus")
 noise_page, text_page, tiff = documents.noise_page, documents.text_page, documents.tiff
 
 PAGE_1 = ["质量投诉：发动机漏油", "Engine oil leak, truck stopped"]
@@ -89,6 +92,35 @@ def test_two_page_fax_is_read_and_announced_with_channel_fax(
     assert payload["channel"] == "fax" and payload["attachment_count"] == 1
     assert payload["needs_transcription"] is False and payload["provisional_customer"] is True
     assert "536" not in json.dumps(payload)  # no fax number in the event
+
+
+def test_a_standard_resolution_fax_is_read_and_its_header_kept_apart(
+    stack: Stack, auth: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    """A two-page G3 fax at 204×98 dpi, skewed and speckled, under the machine's
+    header line: filed (not sent to transcription), titled from the letter, the
+    header kept as the attachment's metadata."""
+    [spec] = [s for s in fax_corpus.SMALL if s.name == "standard-g3-2pages"]
+    fax = fax_corpus.cached(spec, tmp_path)
+    with httpx.Client(base_url=stack.url("intake"), timeout=120) as client:
+        response = client.post(
+            "/v1/channels/fax",
+            data={"sender_fax": "+86 21 5555 0001", "message_id": "e2e-fax-standard"},
+            files={"document": (fax.filename, fax.data, fax.content_type)},
+            headers=auth("gateway", sub="fax-gateway", department=None),
+        )
+        assert response.status_code == 201, response.text
+        created = response.json()
+        view = client.get(f"/v1/complaints/{created['id']}", headers=auth("agent")).json()
+    assert created["needs_transcription"] is False, view["attachments"][0]["document_info"]
+    assert fax_corpus.cer(fax.text, view["description"]) <= 0.15, view["description"]
+    assert fax_corpus.cer(fax.title, view["title"]) <= 0.2, view["title"]
+    header = view["attachments"][0]["document_info"]["fax_header"]
+    assert header["sender"] == "+" + "".join(c for c in fax.header_number if c.isdigit())
+    assert header["sent_at"] == fax.header_time
+    [(kind, payload)] = events_for(stack, created["id"], 1)
+    assert kind == "complaint.received" and payload["needs_transcription"] is False
+    assert payload["title"] == view["title"] and "FROM" not in payload["title"]
 
 
 def test_unreadable_fax_is_transcribed_and_the_text_announced(

@@ -71,14 +71,15 @@ SEEDS: dict[str, tuple[bytes, str]] = {
 
 def decode(data: bytes, content_type: str) -> list[tuple[int, int]]:
     """Every page's size, decoding each page as OCR would; or ``InvalidInput``."""
-    pages: Iterator[Image.Image] = (
-        _pdf_pages(data, SETTINGS, "document")
+    pages: Iterator[tuple[Image.Image | str, object]] = (
+        _pdf_pages(data, SETTINGS, "document", use_text_layer=False)
         if content_type == "application/pdf"
         else _raster_pages(data, SETTINGS, "document")
     )
     sizes = []
     try:
-        for page in pages:
+        for page, _ in pages:
+            assert isinstance(page, Image.Image)
             page.load()
             sizes.append(page.size)
     finally:

@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -81,6 +82,8 @@ class IncomingFile:
     declared_type: str | None = None
     #: The request field it came in, for error messages ("files[1]", "document").
     field: str = "files"
+    #: What was read from it (a fax's header line, …), kept on its attachment row.
+    document_info: dict[str, Any] | None = None
 
 
 _LEGACY_OFFICE = {
@@ -289,6 +292,7 @@ async def store_attachments(
                 storage_path=storage_path,
                 source=source[:30],
                 created_at=now,
+                document_info=incoming.document_info,
             )
         )
     session.add_all(rows)

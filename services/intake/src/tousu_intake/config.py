@@ -32,6 +32,10 @@ class Settings(ServiceSettings):
     ocr_pdf_dpi: int = Field(default=200, ge=72, le=600)
     # Mean word confidence (0–100) below which a person transcribes the document.
     ocr_min_confidence: float = Field(default=60.0, ge=0, le=100)
+    # Share of the characters read from words Tesseract doubts (confidence < 60)
+    # above which a person transcribes the document; calibrated on the fax corpus
+    # (bench/bench_fax.py --calibrate, bench/RESULTS.md).
+    ocr_max_doubtful_share: float = Field(default=0.20, ge=0, le=1)
     ocr_timeout_s: float = Field(default=120.0, gt=0)
     # Documents OCR'd at once (each Tesseract run uses one thread).
     ocr_concurrency: int = Field(default=1, ge=1, le=32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -146,6 +147,8 @@ class AttachmentRow(Base):
     storage_path: Mapped[str] = mapped_column(sa.String(300))
     source: Mapped[str] = mapped_column(sa.String(30))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: What was read from a fax or scan (fax header, text source, pages); None otherwise.
+    document_info: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 # The e-mail channel's and the tracking read model's tables live in their own module.

@@ -28,6 +28,9 @@ Agent = Annotated[Principal, require_roles("agent")]
 Gateway = Annotated[Principal, require_roles("gateway")]
 
 CONFLICT = {409: {"model": ErrorBody, "description": "Idempotency key reused with another body"}}
+FAX_CONFLICT = {
+    409: {"model": ErrorBody, "description": "`message_id` reused with another document"}
+}
 
 
 @router.post(
@@ -80,9 +83,12 @@ def _received_at(raw: str | None) -> datetime | None:
     summary="A fax from the fax gateway (TIFF or PDF), OCR'd into a complaint",
     description="Multipart: `document` (TIFF, multi-page allowed, or PDF), `sender_fax`, "
     "optional `received_at` (ISO 8601 with zone) and `message_id` (the gateway's id: a "
-    "retry with the same id returns the first answer). When OCR confidence is low the "
-    "complaint is filed with status `needs_transcription`.",
-    responses=CONFLICT,
+    "retry with the same id returns the first answer). When the read is poor (calibrated: "
+    "doubtful words, key fields off their pattern) the "
+    "complaint is filed with status `needs_transcription`; the fax machine's header line "
+    "is kept on the attachment's `document_info`. The same `message_id` with another "
+    "document is a 409 naming `message_id`.",
+    responses=FAX_CONFLICT,
 )
 async def fax(
     request: Request,
@@ -104,7 +110,9 @@ async def fax(
     idempotency = None
     if message_id is not None:
         fingerprint = hashlib.sha256(incoming.data + b"\x00" + sender_fax.encode()).hexdigest()
-        idempotency = Idempotency(principal.subject, f"fax:{message_id}", fingerprint)
+        idempotency = Idempotency(
+            principal.subject, f"fax:{message_id}", fingerprint, field="message_id"
+        )
         earlier = await replay_if_known(db, idempotency, settings)
         if earlier is not None:  # a retry: answer without reading the fax again
             return receipt_response(earlier)

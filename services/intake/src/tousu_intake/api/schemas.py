@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -39,6 +40,9 @@ class AttachmentView(BaseModel):
     amendment_id: UUID | None
     created_at: datetime
     url: str
+    #: For a fax or scan: the fax header line (sender, sent_at, page counter), where
+    #: the text came from (``ocr`` / ``text_layer``), pages, and transcription reasons.
+    document_info: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: AttachmentRow) -> AttachmentView:

@@ -2,8 +2,9 @@
 
 Nothing is stored until the document has been read: a broken file or a
 decompression bomb is refused (4xx naming the field) before any row, file
-or event exists. Low OCR confidence files the complaint anyway, with status
-``needs_transcription``; an agent types the text later.
+or event exists. A poor read (see :func:`transcription_reasons`) files the
+complaint anyway, with status ``needs_transcription``; an agent types the
+text later.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tousu_intake.adapters.ocr import OCR_TYPES, OcrResult, ocr_document
 from tousu_intake.attachments import IncomingFile, check_files
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.fax import letter_title
 from tousu_intake.domain.model import first_line
 from tousu_intake.handlers.receive import Idempotency, Receipt, receive
 
@@ -39,6 +41,25 @@ async def read_scan(settings: Settings, document: IncomingFile) -> OcrResult:
     return await ocr_document(document.data, content_type, settings, field=document.field)
 
 
+def transcription_reasons(settings: Settings, result: OcrResult) -> list[str]:
+    """Why a person must type this document; empty when the read can be filed.
+
+    Calibrated on the fax corpus (``bench/bench_fax.py --calibrate``): a read goes
+    to the transcription queue when more than ``ocr_max_doubtful_share`` of its
+    characters come from words Tesseract is less than 60 % sure of, when a key
+    field (part or serial number, phone, amount) does not have its shape, or when
+    the mean confidence is below ``ocr_min_confidence``.
+    """
+    if result.quality is None:
+        return ["nothing read"]
+    reasons = result.quality.reasons(settings.ocr_max_doubtful_share)
+    if result.quality.characters and result.confidence < settings.ocr_min_confidence:
+        reasons.append(
+            f"mean confidence {result.confidence:.0f} below {settings.ocr_min_confidence:.0f}"
+        )
+    return reasons
+
+
 async def receive_document(
     db: Database,
     settings: Settings,
@@ -52,25 +73,27 @@ async def receive_document(
 
     Typed text in ``command.description`` (a letter an agent typed in) comes first;
     the OCR text follows it. The complaint needs transcription only when there is no
-    typed text and OCR confidence is below ``ocr_min_confidence``.
+    typed text and the read fails :func:`transcription_reasons`. The fax machine's
+    header line is kept on the attachment (``document_info``), never in the title.
     """
     result = await read_scan(settings, document)
     typed = command.description.strip()
-    unreadable = result.confidence < settings.ocr_min_confidence or not result.text.strip()
-    needs_transcription = unreadable and not typed
+    reasons = transcription_reasons(settings, result)
+    needs_transcription = bool(reasons) and not typed
     description = "\n\n".join(part for part in (typed, result.text.strip()) if part)[:20_000]
     title = command.title
     if not title:
         title = (
             AWAITING_TITLE.get(command.channel, "待转录 / awaiting transcription")
             if needs_transcription
-            else first_line(typed or result.text)
+            else first_line(typed) or letter_title(result.text)
         )
+    info = {**result.metadata(), "transcription_reasons": reasons}
     full = dataclasses.replace(
         command,
         title=title,
         description=description,
-        files=(document, *command.files),
+        files=(dataclasses.replace(document, document_info=info), *command.files),
         needs_transcription=needs_transcription,
         ocr_confidence=result.confidence,
     )

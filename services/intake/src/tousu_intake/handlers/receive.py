@@ -48,11 +48,13 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Idempotency:
-    """Who asked (``principal``), their key, and the request's fingerprint."""
+    """Who asked (``principal``), their key, and the request's fingerprint;
+    ``field`` names the key in a 409 (the header, or the fax gateway's message_id)."""
 
     principal: str
     key: str
     request_hash: str
+    field: str = "Idempotency-Key"
 
 
 async def receive_complaint(
@@ -299,8 +301,9 @@ def _replay(
     status_code: int, body: dict[str, Any], stored_hash: str, idempotency: Idempotency
 ) -> Receipt:
     if stored_hash != idempotency.request_hash:
+        name = idempotency.field
         raise Conflict(
-            "Idempotency-Key was already used for a different request",
-            fields=[{"field": "Idempotency-Key", "problem": "reused with a different body"}],
+            f"{name} was already used for a different request",
+            fields=[{"field": name, "problem": "reused with a different body"}],
         )
     return Receipt(status_code, body, replayed=True)
