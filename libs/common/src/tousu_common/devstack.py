@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -213,6 +214,10 @@ class Stack:
     #: processes per service (default 1); replica ports beyond the first are free ports.
     replicas: Mapping[str, int] = field(default_factory=dict)
     _replica_ports: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # -- OpenID provider (tousu_common.oidc_dev) -------------------------------------
+    #: With a provider, every service trusts only its tokens and gets its own
+    #: ``service`` token from it (client credentials); None = HS256 dev tokens.
+    identity: Any = None
 
     def spec(self, name: str) -> ServiceSpec:
         service, _ = parse_replica(name)
@@ -269,6 +274,7 @@ class Stack:
             **urls,
             **mail,
             "PYTHONUNBUFFERED": "1",
+            **(self.identity.service_env(spec.name) if self.identity is not None else {}),
             **self.extra_env,
         }
 
@@ -280,6 +286,8 @@ class Stack:
             self.broker = Broker(log_path=self.var_dir / "broker.log").start()
             self.bootstrap = self.broker.bootstrap
         try:
+            if self.identity is not None and self.identity.process is None:
+                self.identity.start()
             for spec in self.services:
                 self.migrate(spec)
             for name in self.instances():
@@ -393,3 +401,5 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
+        if self.identity is not None:
+            self.identity.stop()

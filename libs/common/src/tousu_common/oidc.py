@@ -144,11 +144,13 @@ class JwksCache:
         jwks_url: str | None = None,
         *,
         min_refresh_s: float = 30,
+        max_age_s: float = 300,
         timeout_s: float = 3,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.jwks_url = jwks_url
         self.min_refresh_s = min_refresh_s
+        self.max_age_s = max_age_s
         self.timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._algorithms: dict[str, str | None] = {}  # the "alg" each key declares
@@ -169,10 +171,14 @@ class JwksCache:
             self.last_attempt is None or time.monotonic() - self.last_attempt >= self.min_refresh_s
         )
 
+    def stale(self) -> bool:
+        return self.loaded_at is None or time.monotonic() - self.loaded_at >= self.max_age_s
+
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        """The key with this id; a key not cached makes one refresh if one is due."""
+        """The key with this id. A key not cached, or keys older than ``max_age_s``,
+        make one refresh if one is due; a failed refresh keeps the cached keys."""
         key = self._keys.get(kid)
-        if key is None and self.due():
+        if (key is None or self.stale()) and self.due():
             await self.refresh()
             key = self._keys.get(kid)
         return key
@@ -280,6 +286,7 @@ class OidcVerifier:
                 settings.oidc_issuer,
                 settings.oidc_jwks_url,
                 min_refresh_s=settings.oidc_jwks_min_refresh_s,
+                max_age_s=settings.oidc_jwks_max_age_s,
                 timeout_s=settings.oidc_http_timeout_s,
             ),
             algorithms=settings.oidc_algorithms,
@@ -386,28 +393,29 @@ class ServiceTokens:
             return self._token
 
     async def _fetch(self) -> tuple[str, float]:
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
-
         settings = self.settings
         if settings.oidc_client_secret is None:
             raise RuntimeError(
                 f"oidc_client_secret is not set: {settings.service_name} cannot obtain its "
                 "service token from the identity provider"
             )
-        async with AsyncOAuth2Client(
-            client_id=self.client_id,
-            client_secret=settings.oidc_client_secret.get_secret_value(),
-            timeout=settings.oidc_http_timeout_s,
-        ) as client:
+        async with httpx.AsyncClient(timeout=settings.oidc_http_timeout_s) as http:
             if self._token_url is None:
-                response = await client.get(
-                    f"{settings.oidc_issuer.rstrip('/')}/.well-known/openid-configuration"
+                response = await http.get(
+                    f"{str(settings.oidc_issuer).rstrip('/')}/.well-known/openid-configuration"
                 )
                 response.raise_for_status()
                 self._token_url = str(response.json()["token_endpoint"])
-            extra = {"resource": settings.oidc_resource} if settings.oidc_resource else {}
-            token = await client.fetch_token(
-                self._token_url, grant_type="client_credentials", **extra
+            form = {"grant_type": "client_credentials"}
+            if settings.oidc_resource:
+                form["resource"] = settings.oidc_resource  # RFC 8707
+            # RFC 6749 2.3.1 client_secret_basic: what every provider supports.
+            response = await http.post(
+                self._token_url,
+                data=form,
+                auth=(self.client_id, settings.oidc_client_secret.get_secret_value()),
             )
-        expires_at = float(token.get("expires_at") or time.time() + 60)
+            response.raise_for_status()
+            token = response.json()
+        expires_at = time.time() + float(token.get("expires_in") or 60)
         return str(token["access_token"]), expires_at

@@ -162,7 +162,8 @@ class DevIdentityProvider:
             {
                 "client_id": WORKBENCH_CLIENT,
                 "grant_types": ["authorization_code", "refresh_token"],
-                "redirect_uris": list(self.redirect_uris) or ["http://127.0.0.1:8010/auth/callback"],
+                "redirect_uris": list(self.redirect_uris)
+                or ["http://127.0.0.1:8010/auth/callback"],
                 "post_logout_redirect_uris": list(self.post_logout_redirect_uris)
                 or ["http://127.0.0.1:8010/"],
             },

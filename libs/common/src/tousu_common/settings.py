@@ -65,8 +65,10 @@ class ServiceSettings(BaseSettings):
     oidc_groups_claim: str = "groups"
     oidc_group_roles: dict[str, str] = Field(default_factory=dict)
     oidc_department_claim: str = "department"
-    # An unknown key id refreshes the JWKS at most this often (readiness too).
+    # An unknown key id refreshes the JWKS at most this often (readiness too);
+    # keys older than max_age are refreshed too, so a removed key is forgotten.
     oidc_jwks_min_refresh_s: float = Field(default=30, ge=0.1)
+    oidc_jwks_max_age_s: float = Field(default=300, ge=1)
     oidc_http_timeout_s: float = Field(default=3, gt=0, le=60)
     # This service's client at the provider (client credentials for its
     # `service` token); the id defaults to tousu-<service_name>.

@@ -15,7 +15,7 @@ from uuid import UUID
 import aiosmtplib
 import httpx
 
-from tousu_common.auth import service_token
+from tousu_common.oidc import ServiceTokens
 from tousu_common.tracing import trace_headers
 from tousu_notify.config import Settings
 from tousu_notify.domain.signing import (
@@ -75,18 +75,26 @@ class ContactDirectory:
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.http = http
+        # Minted with jwt_secret in dev; from the identity provider (client
+        # credentials, cached until shortly before expiry) when one is set.
+        self.tokens = ServiceTokens(settings)
 
-    def _headers(self) -> dict[str, str]:
-        token = service_token(self.settings.jwt_secret.get_secret_value(), "notify")
+    async def _headers(self) -> dict[str, str]:
+        try:
+            token = await self.tokens.get()
+        except Exception as exc:  # the provider unreachable: retried like any delivery
+            raise DeliveryError(f"no service token: {type(exc).__name__}") from exc
         return {"Authorization": f"Bearer {token}", **trace_headers()}
 
     async def _get(self, url: str, what: str, *, json: dict | None = None) -> dict:
         """GET ``url`` (POST when a ``json`` body is given) with a fresh service token."""
         try:
             if json is None:
-                response = await self.http.get(url, headers=self._headers(), timeout=10)
+                response = await self.http.get(url, headers=await self._headers(), timeout=10)
             else:
-                response = await self.http.post(url, json=json, headers=self._headers(), timeout=10)
+                response = await self.http.post(
+                    url, json=json, headers=await self._headers(), timeout=10
+                )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{what} unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
@@ -137,7 +145,7 @@ class ContactDirectory:
     async def fetch_report(self, url: str) -> bytes:
         """A digest's HTML report (notify's own, or wherever its url points)."""
         try:
-            response = await self.http.get(url, headers=self._headers(), timeout=30)
+            response = await self.http.get(url, headers=await self._headers(), timeout=30)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"report unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:
