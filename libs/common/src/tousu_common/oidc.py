@@ -392,6 +392,10 @@ class ServiceTokens:
             self._token, self._expires_at = await self._fetch()
             return self._token
 
+    def forget(self) -> None:
+        """Drop the cached token (the other side refused it): the next get() fetches one."""
+        self._token = None
+
     async def _fetch(self) -> tuple[str, float]:
         settings = self.settings
         if settings.oidc_client_secret is None:

@@ -87,16 +87,23 @@ class ContactDirectory:
         return {"Authorization": f"Bearer {token}", **trace_headers()}
 
     async def _get(self, url: str, what: str, *, json: dict | None = None) -> dict:
-        """GET ``url`` (POST when a ``json`` body is given) with a fresh service token."""
-        try:
-            if json is None:
-                response = await self.http.get(url, headers=await self._headers(), timeout=10)
-            else:
-                response = await self.http.post(
-                    url, json=json, headers=await self._headers(), timeout=10
-                )
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"{what} unreachable: {type(exc).__name__}") from exc
+        """GET ``url`` (POST when a ``json`` body is given) with the service token.
+
+        A 401 drops the cached token and tries once more with a new one: the
+        provider may have retired the key that signed it."""
+        for attempt in (1, 2):
+            try:
+                if json is None:
+                    response = await self.http.get(url, headers=await self._headers(), timeout=10)
+                else:
+                    response = await self.http.post(
+                        url, json=json, headers=await self._headers(), timeout=10
+                    )
+            except httpx.HTTPError as exc:
+                raise DeliveryError(f"{what} unreachable: {type(exc).__name__}") from exc
+            if response.status_code != 401 or attempt == 2:
+                break
+            self.tokens.forget()
         if response.status_code != 200:
             raise DeliveryError(f"{what} answered {response.status_code}", status=None)
         try:
