@@ -24,7 +24,7 @@ def require_provider() -> None:
         pytest.fail("the dev OpenID provider is not installed: run scripts/ensure-oidc-dev.sh")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIdentityProvider]:
     require_provider()
     state = tmp_path_factory.mktemp("oidc")
@@ -34,7 +34,7 @@ def identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIdentityPr
     provider.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def oidc_stack(
     identity: DevIdentityProvider,
     tmp_path_factory: pytest.TempPathFactory,
