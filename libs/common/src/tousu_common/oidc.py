@@ -176,12 +176,17 @@ class JwksCache:
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
         """The key with this id. A key not cached, or keys older than ``max_age_s``,
-        make one refresh if one is due; a failed refresh keeps the cached keys."""
+        make one refresh if one is due (requests arriving meanwhile wait for that
+        one instead of starting their own); a failed refresh keeps the cached keys."""
         key = self._keys.get(kid)
-        if (key is None or self.stale()) and self.due():
+        if key is not None and not self.stale():
+            return key
+        if self._lock.locked():
+            async with self._lock:  # a refresh is under way: its answer is ours too
+                pass
+        elif self.due():
             await self.refresh()
-            key = self._keys.get(kid)
-        return key
+        return self._keys.get(kid)
 
     async def refresh(self) -> None:
         """Fetch the JWKS (rate-limited); on failure keep the keys we have."""

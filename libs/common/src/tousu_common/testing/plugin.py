@@ -111,7 +111,9 @@ def token_for(jwt_secret: str, _oidc_test_provider: Any) -> Callable[..., str]:
         provider = _oidc_test_provider
 
         def issued(*roles: str, sub: str = "tester", department: str | None = None) -> str:
-            return provider.test_token(sub, list(roles), department)
+            # A `service` caller is notify's client, the one intake lets read contacts.
+            client = "tousu-notify" if "service" in roles else "tousu-tests"
+            return provider.test_token(sub, list(roles), department, client_id=client)
 
         return issued
 
