@@ -137,3 +137,95 @@ async def test_garbage_and_symmetric_headers_are_refused_before_any_key_lookup()
     with pytest.raises(Unauthenticated, match="algorithm 'HS256' is not accepted"):
         await verifier.verify(f"{hs}.e30.c2ln")
     assert cache.last_attempt is None  # the provider was not even asked
+
+
+class _JwksServer:
+    """A JWKS endpoint on loopback that counts how often it is asked."""
+
+    def __init__(self, keys: list[dict]) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.keys = keys
+        self.hits = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = json.dumps({"keys": server.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _rsa_jwk(kid: str) -> tuple[object, dict]:
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    return private, {**public, "kid": kid, "alg": "RS256", "use": "sig"}
+
+
+async def test_concurrent_first_requests_share_one_key_fetch() -> None:
+    import asyncio
+    import time
+
+    import jwt
+
+    private, public = _rsa_jwk("k1")
+    server = _JwksServer([public])
+    try:
+        issuer = "https://idp.example"
+        verifier = OidcVerifier(
+            issuer=issuer,
+            audience="tousu",
+            keys=JwksCache(issuer, server.url, min_refresh_s=60, timeout_s=2),
+        )
+        now = int(time.time())
+        token = jwt.encode(
+            {
+                "iss": issuer,
+                "aud": "tousu",
+                "sub": "u",
+                "iat": now,
+                "exp": now + 60,
+                "roles": ["csc"],
+            },
+            private,
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
+        principals = await asyncio.gather(*(verifier.verify(token) for _ in range(10)))
+        assert {p.subject for p in principals} == {"u"}
+        assert server.hits == 1
+        # A burst of unknown key ids does not reach the provider again (rate limit).
+        forged = jwt.encode(
+            {"iss": issuer, "aud": "tousu", "sub": "u", "iat": now, "exp": now + 60},
+            private,
+            algorithm="RS256",
+            headers={"kid": "k2"},
+        )
+        for _ in range(5):
+            with pytest.raises(Unauthenticated, match="does not publish"):
+                await verifier.verify(forged)
+        assert server.hits == 1
+    finally:
+        server.close()
