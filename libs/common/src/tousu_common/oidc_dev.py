@@ -190,7 +190,7 @@ class DevIdentityProvider:
 
     # -- process ----------------------------------------------------------------------
 
-    def start(self, timeout: float = 30) -> DevIdentityProvider:
+    def start(self, timeout: float = 90) -> DevIdentityProvider:
         node = node_binary()
         if node is None or not provider_installed():
             raise RuntimeError(
