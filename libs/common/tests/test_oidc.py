@@ -229,3 +229,41 @@ async def test_concurrent_first_requests_share_one_key_fetch() -> None:
         assert server.hits == 1
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "PS256", "ES256"])
+async def test_each_allowed_algorithm_verifies_with_its_own_key_type_only(algorithm: str) -> None:
+    import json
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    server = _JwksServer([{**public, "kid": "k", "use": "sig"}])
+    try:
+        issuer = "https://idp.example"
+        verifier = OidcVerifier(
+            issuer=issuer, audience="tousu", keys=JwksCache(issuer, server.url, timeout_s=2)
+        )
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": "tousu", "sub": "u", "iat": now, "exp": now + 60}
+        token = jwt.encode(claims, private, algorithm=algorithm, headers={"kid": "k"})
+        assert (await verifier.verify(token)).subject == "u"
+        # The same key id claimed with an algorithm of another key type is refused.
+        other = "ES256" if algorithm != "ES256" else "RS256"
+        other_key = (
+            ec.generate_private_key(ec.SECP256R1())
+            if other == "ES256"
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
+        confused = jwt.encode(claims, other_key, algorithm=other, headers={"kid": "k"})
+        with pytest.raises(Unauthenticated, match="does not match its key"):
+            await verifier.verify(confused)
+    finally:
+        server.close()
