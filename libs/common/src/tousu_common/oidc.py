@@ -40,14 +40,12 @@ import jwt
 
 from tousu_common.auth import ROLES, Principal, decode_token, mint_token
 from tousu_common.errors import Unauthenticated
-from tousu_common.settings import ServiceSettings
+from tousu_common.settings import OIDC_ALGORITHMS, ServiceSettings
 
 log = logging.getLogger(__name__)
 
 #: Signature algorithms an identity provider may use; symmetric ones never.
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
-)
+ASYMMETRIC_ALGORITHMS = frozenset(OIDC_ALGORITHMS)
 _KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 _FIVE_MINUTES = timedelta(minutes=5)
 
@@ -283,7 +281,8 @@ class OidcVerifier:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> OidcVerifier:
-        assert settings.oidc_issuer
+        if not settings.oidc_issuer:
+            raise ValueError("oidc_issuer is not set")
         return cls(
             issuer=settings.oidc_issuer,
             audience=settings.oidc_audience,
