@@ -3,7 +3,8 @@ straight from the raw events (no database, nothing from ``tousu_notify``).
 
 It follows the definitions in ``services/notify/README.md`` ("Digests")
 literally: for each complaint, gather what its events say; for a period, ask
-each complaint the questions the definitions ask.
+each complaint the questions the definitions ask — as of the period's end, or
+as of ``as_of`` for a period still running (a partial digest).
 """
 
 from __future__ import annotations
@@ -243,9 +244,10 @@ def digest(
     tz: str = "Asia/Shanghai",
     units: dict[str, int] | None = None,
     trend_periods: int = 8,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     complaints, rects = build(events)
-    numbers = period_numbers(complaints, rects, kind, label, tz, units or {})
+    numbers = period_numbers(complaints, rects, kind, label, tz, units or {}, as_of=as_of)
     prev = period_numbers(complaints, rects, kind, previous_label(kind, label, tz), tz, units or {})
     current, previous = summary(numbers), summary(prev)
     numbers["previous"] = previous
@@ -259,7 +261,7 @@ def digest(
         labels.append(previous_label(kind, labels[-1], tz))
     numbers["trend"] = []
     for lab in reversed(labels):
-        n = period_numbers(complaints, rects, kind, lab, tz, units or {})
+        n = numbers if lab == label else period_numbers(complaints, rects, kind, lab, tz, {})
         numbers["trend"].append(
             {
                 "period": lab,
@@ -292,9 +294,14 @@ def period_numbers(
     label: str,
     tz: str,
     units: dict[str, int],
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    first_day, end_day = bounds(kind, label, tz)
-    start, end = utc(first_day, tz), utc(end_day, tz)
+    first_day, last_day = bounds(kind, label, tz)
+    start, period_end = utc(first_day, tz), utc(last_day, tz)
+    # Everything below is as of `end`: the period's end, or the moment a running
+    # period's digest is computed; `end_day` is that instant's local date.
+    end = period_end if as_of is None else min(max(as_of, start), period_end)
+    end_day = end.astimezone(ZoneInfo(tz)).date()
 
     def inside(t: datetime | None) -> bool:
         return t is not None and start <= t < end
@@ -340,23 +347,29 @@ def period_numbers(
     }
 
     def clock(name: str, by_urgency: bool = False) -> Any:
-        results = []
+        results: list[tuple[bool | None, str]] = []
         for c in complaints.values():
             o = clock_outcome(c, name)
-            if o is None or not inside(o[0]) or is_duplicate(c):
+            if o is None or is_duplicate(c):
                 continue
             w = withdrawn_at(c)
-            if w is not None and w <= o[0]:
-                continue
-            results.append((o[1], urgency(c) or "untriaged"))
+            if inside(o[0]):
+                if w is not None and w <= o[0]:
+                    continue
+                results.append((o[1], urgency(c) or "untriaged"))
+            elif o[0] >= end and due(c, name) < period_end and not (w is not None and w < end):
+                # due later in the running period and not met yet: pending
+                results.append((None, urgency(c) or "untriaged"))
 
-        def summarise(rs: list[tuple[bool, str]]) -> dict[str, Any]:
-            met = sum(1 for ok, _ in rs if ok)
+        def summarise(rs: list[tuple[bool | None, str]]) -> dict[str, Any]:
+            met = sum(1 for ok, _ in rs if ok is True)
+            missed = sum(1 for ok, _ in rs if ok is False)
             return {
-                "eligible": len(rs),
+                "eligible": met + missed,
                 "met": met,
-                "missed": len(rs) - met,
-                "rate": r4(met, len(rs)),
+                "missed": missed,
+                "rate": r4(met, met + missed),
+                "pending": len(rs) - met - missed,
             }
 
         if not by_urgency:
@@ -493,10 +506,12 @@ def period_numbers(
             "kind": kind,
             "label": label,
             "start": first_day.isoformat(),
-            "end": (end_day - timedelta(days=1)).isoformat(),
+            "end": (last_day - timedelta(days=1)).isoformat(),
             "timezone": tz,
             "start_utc": start.isoformat(),
-            "end_utc": end.isoformat(),
+            "end_utc": period_end.isoformat(),
+            "as_of": end.isoformat(),
+            "partial": end < period_end,
         },
         "volume": {
             "received": len(cohort),

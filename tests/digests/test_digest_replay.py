@@ -304,6 +304,12 @@ async def test_digest_routes_check_roles_and_periods(
     current = f"{now.year}-{now.month:02d}"
     running = await client.get(f"/v1/digests/month/{current}", headers=csc)
     assert running.status_code == 200 and running.json()["partial"] is True
+    # ... and its numbers are as of the moment they were computed, not the month's end.
+    period = running.json()["numbers"]["period"]
+    assert period["partial"] is True
+    assert datetime.fromisoformat(period["as_of"]) == datetime.fromisoformat(
+        running.json()["generated_at"]
+    )
     not_over = await client.post(
         f"/v1/digests/month/{current}/regenerate", headers=headers_for("manager")
     )

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -139,3 +140,80 @@ def test_unanswered_complaint_warns_once_and_breaches_once_across_a_restart(
         "manager",
         "sla",
     )
+
+
+def test_a_complaint_received_just_before_a_2027_holiday_is_due_after_it(
+    routing_stack: Stack,
+) -> None:
+    """Friday 2027-04-02 16:00 (Shanghai), an oil leak (important: one working day
+    for the first response): Monday 4-5 is Qingming (清明), so the first response is
+    due Tuesday 4-6 16:00 — not Monday. A Spring Festival complaint of the same
+    kind, received Thursday 2027-02-04 16:00, is due only after the holidays."""
+    import httpx
+
+    from tousu_common.auth import mint_token
+
+    bootstrap = routing_stack.bootstrap or ""
+    shanghai = ZoneInfo("Asia/Shanghai")
+
+    def oil_leak(reference: str, received_at: datetime) -> ComplaintReceived:
+        return ComplaintReceived(
+            complaint_id=uuid4(),
+            reference=reference,
+            channel=Channel.hotline,
+            received_at=received_at,
+            title="发动机漏油",
+            description="新车行驶不到三千公里，发动机缸盖处持续漏油。",
+            product_model="YC6K",
+        )
+
+    qingming = oil_leak("TS-2027-009101", datetime(2027, 4, 2, 16, tzinfo=shanghai))
+    spring = oil_leak("TS-2027-009102", datetime(2027, 2, 4, 16, tzinfo=shanghai))
+    asyncio.run(publish(bootstrap, qingming))
+    asyncio.run(publish(bootstrap, spring))
+
+    def triaged(records: list) -> dict[str, dict]:
+        return {
+            payload["complaint_id"]: payload
+            for payload in (
+                json.loads(r.value) for r in records if header(r, "ce_type") == "complaint.triaged"
+            )
+        }
+
+    wanted = {str(qingming.complaint_id), str(spring.complaint_id)}
+    records = asyncio.run(
+        read_topic(
+            bootstrap, "tousu.routing", until=lambda rs: wanted <= set(triaged(rs)), timeout=30
+        )
+    )
+    events = triaged(records)
+    due = datetime.fromisoformat(events[str(qingming.complaint_id)]["first_response_due"])
+    assert due == datetime(2027, 4, 6, 16, tzinfo=shanghai)
+    assert events[str(qingming.complaint_id)]["urgency"] == "important"
+    # Spring Festival: 除夕 (Fri 2-5) to 初三 (Mon 2-8) are off by law, 2-9 and 2-10 in
+    # lieu of 初一/初二 on the weekend (the statutory estimate; no notice yet).
+    due = datetime.fromisoformat(events[str(spring.complaint_id)]["first_response_due"])
+    assert due == datetime(2027, 2, 11, 16, tzinfo=shanghai)
+
+    # Readiness says whether next year's notice is known; entering it makes it ready.
+    token = mint_token(routing_stack.jwt_secret, subject="admin-1", roles=["admin"])
+    admin = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=routing_stack.url("routing"), timeout=10) as client:
+        today = datetime.now(shanghai).date()
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        if (today.year, today.month) == (2026, 12):
+            assert ready.json()["status"] == "degraded"
+            assert "2027" in ready.json()["checks"]["calendar"]
+        notice = {
+            "year": 2027,
+            "source": "test notice (not the State Council's)",
+            "holidays": [f"2027-02-{d:02d}" for d in range(5, 12)],
+            "makeup_working_days": ["2027-02-20"],
+        }
+        answer = client.put("/v1/calendar/notices/2027", json=notice, headers=admin)
+        assert answer.status_code == 201, answer.text
+        if today.year in (2026, 2027) and (today.year, today.month) != (2027, 12):
+            ready = client.get("/readyz").json()
+            assert ready["status"] == "ready", ready
+            assert ready["checks"]["calendar"] == "ok"

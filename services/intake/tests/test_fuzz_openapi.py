@@ -244,7 +244,10 @@ def filed(live: LiveService) -> tuple[str, str]:
     return match.group(1), unquote(match.group(2))
 
 
-TRACK_FIELDS = st.dictionaries(st.sampled_from(["text", "decision", "reason", "lang"]), FORM_VALUES)
+TRACK_FIELDS = st.dictionaries(
+    st.sampled_from(["text", "decision", "reason", "lang", "answer", "rectification_id"]),
+    FORM_VALUES,
+)
 
 
 @settings(FUZZ_SETTINGS, max_examples=max(25, fuzz_examples()))
@@ -253,7 +256,7 @@ TRACK_FIELDS = st.dictionaries(st.sampled_from(["text", "decision", "reason", "l
     | st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30),
     token=st.text(max_size=200),
     real=st.booleans(),
-    action=st.sampled_from(["", "/add", "/decision", "/withdraw"]),
+    action=st.sampled_from(["", "/add", "/decision", "/withdraw", "/feedback", "/feedback/answer"]),
     fields=TRACK_FIELDS,
     files=st.lists(st.tuples(st.text(max_size=20), st.binary(max_size=200)), max_size=3),
 )

@@ -212,6 +212,7 @@ def test_every_entry_kind_and_stage_has_words(lang: str) -> None:
         "wait_ended", "plan_proposed", "plan_accepted", "plan_rejected", "decision_sent",
         "plan_implemented", "callback", "rectification_started", "rectification_verified",
         "rectification_feedback", "customer_added", "closed", "reopened", "withdrawn",
+        "feedback_asked", "feedback_answer_sent",
     ]  # fmt: skip
     for kind in kinds:
         text = describe(Entry(kind, T0, {"department": "csc", "actions": []}), lang)

@@ -105,7 +105,10 @@ def asyncapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Every state change in Tousu as a CloudEvents 1.0 event on Kafka. Payloads carry "
-                "no personal data. Consumers must deduplicate on ce_id (delivery is at least once)."
+                "no personal data: in free text (fields marked x-personal-data) phone numbers, "
+                "e-mail addresses and resident ID numbers are masked (138****5678, z***@163.com, "
+                "110105********002X). Consumers must deduplicate on ce_id (delivery is at least "
+                "once)."
             ),
         },
         "defaultContentType": "application/json",

@@ -84,6 +84,12 @@ SLA_EVENTS = Counter(
     "SLA events routing raised and committed, by kind (warning, breached).",
     ["service", "kind"],
 )
+CALENDAR_YEARS_UNCOVERED = Gauge(
+    "tousu_calendar_years_uncovered",
+    "Years whose public holidays must be known now (this one; from 1 December the next "
+    "one too) for which the business calendar has no State Council notice.",
+    ["service"],
+)
 NOTIFICATIONS = Counter(
     "tousu_notifications",
     "Notification deliveries notify recorded, by channel and outcome (sent, failed).",

@@ -249,8 +249,8 @@ class JwksCache:
             return False, f"no keys loaded from {self.issuer}: {self.last_error or 'not tried yet'}"
         age = time.monotonic() - self.loaded_at
         if self.last_error:
-            return True, (
-                f"provider unreachable ({self.last_error}); "
+            return True, (  # "degraded": still in rotation (tousu_common.web)
+                f"degraded: provider unreachable ({self.last_error}); "
                 f"{len(self._keys)} cached keys from {age:.0f}s ago in use"
             )
         return True, f"ok: {len(self._keys)} keys"

@@ -21,7 +21,7 @@ from tousu_common.db import Database
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, TousuError
 from tousu_common.messaging import deadletters
 from tousu_common.messaging.tables import dead_letter
-from tousu_common.paging import Page
+from tousu_common.paging import MAX_OFFSET, Page
 
 Reader = Annotated[Principal, require_roles("manager")]  # admin holds every role
 Operator = Annotated[Principal, require_roles("admin")]
@@ -161,7 +161,7 @@ def ops_router() -> APIRouter:
         ] = None,
         status: Status | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Page[DeadLetterSummary]:
         conditions = []
         if consumer is not None:

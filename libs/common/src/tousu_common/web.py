@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,16 +42,25 @@ from tousu_common.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 ConsumerFactory = Callable[[Database, ServiceSettings], Sequence[InboxConsumer]]
+#: A service's own readiness check: ``{name: "ok" | "degraded: why"}``. A degraded
+#: check keeps the service in rotation (HTTP 200, ``"status": "degraded"``).
+ReadinessCheck = Callable[[Database], Awaitable[dict[str, str]]]
+DEGRADED = "degraded"
 
 
 class Runtime:
     """What a running service holds: its database, outbox relay and consumers."""
 
     def __init__(
-        self, settings: ServiceSettings, db: Database, consumers: Sequence[InboxConsumer]
+        self,
+        settings: ServiceSettings,
+        db: Database,
+        consumers: Sequence[InboxConsumer],
+        checks: Sequence[ReadinessCheck] = (),
     ) -> None:
         self.settings = settings
         self.db = db
+        self.checks = list(checks)
         self.relay = OutboxRelay(db, settings)
         self.consumers = list(consumers)
         self._tasks: list[asyncio.Task[None]] = []
@@ -91,6 +100,11 @@ class Runtime:
             )
         backlog = await self.relay.backlog()
         checks["outbox_pending"] = backlog.pending
+        for check in self.checks:
+            try:
+                checks.update(await asyncio.wait_for(check(self.db), 2.0))
+            except Exception as exc:
+                checks[getattr(check, "__name__", "check")] = f"{DEGRADED}: {type(exc).__name__}"
         return checks
 
 
@@ -101,13 +115,14 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter],
     consumers: ConsumerFactory | None = None,
+    readiness: Sequence[ReadinessCheck] = (),
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
         tracing.configure_tracing(settings)
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
-        runtime = Runtime(settings, db, consumers(db, settings) if consumers else [])
+        runtime = Runtime(settings, db, consumers(db, settings) if consumers else [], readiness)
         app.state.runtime = runtime
         app.state.db = db
         await runtime.start()
@@ -180,10 +195,11 @@ def health_router() -> APIRouter:
         if keys is not None:
             keys_ready, checks["identity_provider"] = keys
             ready = ready and keys_ready
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
+        degraded = any(
+            isinstance(value, str) and value.startswith(DEGRADED) for value in checks.values()
         )
+        status = "not ready" if not ready else DEGRADED if degraded else "ready"
+        return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
     return router
 

@@ -6,26 +6,29 @@ and the API get what they need from :class:`Routing`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from tousu_routing.adapters.public_holidays import public_years
 from tousu_routing.domain.calendar import (
     BusinessCalendar,
-    load_days,
+    PublicYear,
+    compose,
     parse_date_list,
     parse_hhmm,
+    uncovered_years,
 )
+from tousu_routing.domain.company_days import CalendarDocument
 from tousu_routing.domain.rules import RuleSetDocument, default_document, parse_document
 from tousu_routing.domain.sla import SlaPolicy
 
 if TYPE_CHECKING:
-    from tousu_routing.config import Settings
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-DEFAULT_CALENDAR = "cn-2026.yaml"
+    from tousu_routing.config import Settings
 
 
 class TimeSource(Protocol):
@@ -37,21 +40,18 @@ class SystemTime:
         return datetime.now(UTC)
 
 
-def build_calendar(settings: Settings) -> BusinessCalendar:
-    holidays: set = set()
-    makeup: set = set()
-    files = [part.strip() for part in settings.calendar_files.split(",") if part.strip()]
-    if files:
-        for name in files:
-            days_off, days_on = load_days(Path(name))
-            holidays |= days_off
-            makeup |= days_on
-    else:
-        resource = resources.files("tousu_routing.data").joinpath(DEFAULT_CALENDAR)
-        with resources.as_file(resource) as path:
-            days_off, days_on = load_days(path)
-        holidays |= days_off
-        makeup |= days_on
+def build_public_years(settings: Settings) -> dict[int, PublicYear]:
+    files = [Path(p.strip()) for p in settings.calendar_files.split(",") if p.strip()]
+    return public_years(files=files, use_package=settings.public_holidays_package)
+
+
+def build_calendar(
+    settings: Settings,
+    years: dict[int, PublicYear] | None = None,
+    document: CalendarDocument | None = None,
+) -> BusinessCalendar:
+    """The business calendar from settings and the public holidays, before any
+    company days (those come from the database: :meth:`Routing.policy_for`)."""
     try:
         workdays = frozenset(int(day) for day in settings.working_days.split(",") if day.strip())
     except ValueError as exc:
@@ -60,22 +60,35 @@ def build_calendar(settings: Settings) -> BusinessCalendar:
         ) from exc
     if not workdays <= set(range(1, 8)):
         raise ValueError("working_days: ISO weekdays are 1 (Monday) to 7 (Sunday)")
-    return BusinessCalendar(
+    base = BusinessCalendar(
         timezone=settings.timezone,
         day_start=parse_hhmm(settings.working_hours_start),
         day_end=parse_hhmm(settings.working_hours_end),
         workdays=workdays,
-        holidays=frozenset(holidays) | parse_date_list(settings.extra_holidays),
-        makeup_days=frozenset(makeup) | parse_date_list(settings.extra_makeup_days),
+    )
+    public = build_public_years(settings) if years is None else years
+    return compose(
+        base,
+        public.values(),
+        company_holidays=parse_date_list(settings.extra_holidays)
+        | (document.holidays if document else frozenset()),
+        company_working_days=parse_date_list(settings.extra_makeup_days)
+        | (document.working_days if document else frozenset()),
     )
 
 
-def build_policy(settings: Settings) -> SlaPolicy:
+def build_policy(
+    settings: Settings,
+    calendar: BusinessCalendar | None = None,
+    *,
+    calendar_version: int = 0,
+) -> SlaPolicy:
     return SlaPolicy.from_table(
-        build_calendar(settings),
+        calendar or build_calendar(settings),
         settings.sla_durations,
         key_account_factor=settings.sla_key_account_factor,
         warning_fraction=settings.sla_warning_fraction,
+        calendar_version=calendar_version,
     )
 
 
@@ -94,10 +107,52 @@ class Routing:
 
     settings: Settings
     time: TimeSource
+    _policies: dict[tuple[int, str], SlaPolicy] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def public_years(self) -> dict[int, PublicYear]:
+        return build_public_years(self.settings)
 
     @cached_property
     def policy(self) -> SlaPolicy:
-        return build_policy(self.settings)
+        """The policy without any company days (calendar version 0)."""
+        return build_policy(self.settings, build_calendar(self.settings, self.public_years))
+
+    def years_with(self, document: CalendarDocument, version: int) -> dict[int, PublicYear]:
+        """Public years, a notice an admin entered winning over the shipped data."""
+        years = dict(self.public_years)
+        years.update((y.year, y) for y in document.public_years(version))
+        return years
+
+    def policy_with(self, document: CalendarDocument, version: int) -> SlaPolicy:
+        """The policy in force with calendar ``version`` (cached: versions never change)."""
+        if version == 0:
+            return self.policy
+        key = (version, document.model_dump_json())
+        policy = self._policies.get(key)
+        if policy is None:
+            years = self.years_with(document, version)
+            calendar = build_calendar(self.settings, years, document)
+            policy = build_policy(self.settings, calendar, calendar_version=version)
+            if len(self._policies) > 32:
+                self._policies.clear()
+            self._policies[key] = policy
+        return policy
+
+    async def policy_for(self, session: AsyncSession) -> SlaPolicy:
+        """The policy with the latest company calendar: what a new clock computation uses."""
+        from tousu_routing.adapters.repository import CalendarRepository
+
+        version, document = await CalendarRepository(session).latest()
+        return self.policy_with(document, version)
+
+    async def uncovered_years(self, session: AsyncSession, today: date) -> list[int]:
+        """Required years (this one; from 1 December the next one too) without the
+        State Council's notice, counting notices entered over the API."""
+        from tousu_routing.adapters.repository import CalendarRepository
+
+        version, document = await CalendarRepository(session).latest()
+        return uncovered_years(self.years_with(document, version), today)
 
     @cached_property
     def seed(self) -> RuleSetDocument:

@@ -23,9 +23,15 @@ class Settings(ServiceSettings):
     working_hours_end: str = "17:30"
     #: ISO weekdays worked, Monday = 1.
     working_days: str = "1,2,3,4,5"
-    #: Comma-separated YAML files of holidays and make-up working days; empty =
-    #: the shipped Chinese public holidays (data/cn-2026.yaml).
+    #: Comma-separated YAML files of holidays and make-up working days, each a State
+    #: Council notice; empty = the shipped notices (data/cn-2026.yaml).
     calendar_files: str = ""
+    #: China's public days from the `holidays` package for the years no notice file
+    #: covers (its transcribed notices, else the statutory days, flagged in /readyz).
+    public_holidays_package: bool = True
+    #: How often the coverage of the holiday data is checked (an ERROR line once a day
+    #: while the current year, or from 1 December the next, has no notice).
+    calendar_check_interval_s: float = Field(default=3600.0, gt=0)
     #: More holidays / make-up working days, comma-separated YYYY-MM-DD.
     extra_holidays: str = ""
     extra_makeup_days: str = ""

@@ -13,12 +13,14 @@ from fastapi import FastAPI
 from tousu_common.db import Database
 from tousu_common.settings import ServiceSettings
 from tousu_common.web import create_service_app
+from tousu_routing.api.calendar import router as calendar_router
 from tousu_routing.api.duplicates import router as duplicates_router
 from tousu_routing.api.rules import router as rules_router
 from tousu_routing.api.triage import router as triage_router
 from tousu_routing.api.worklists import router as worklists_router
 from tousu_routing.bootstrap import Routing, SystemTime, TimeSource
 from tousu_routing.config import Settings
+from tousu_routing.entrypoints.calendar_watch import CalendarWatch
 from tousu_routing.entrypoints.consumer import build_consumers
 from tousu_routing.entrypoints.scheduler import SlaScheduler
 
@@ -30,6 +32,8 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
     def consumers(db: Database, service_settings: ServiceSettings) -> list:
         return build_consumers(db, service_settings, routing)
 
+    watch = CalendarWatch(None, routing)  # type: ignore[arg-type]  # the db comes at start-up
+
     app = create_service_app(
         settings,
         title="Tousu routing",
@@ -38,10 +42,12 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
             "links duplicates, runs the SLA clocks on a business calendar, raises warnings, "
             "breaches and escalations, and serves the worklists."
         ),
-        routers=[triage_router, rules_router, duplicates_router, worklists_router],
+        routers=[triage_router, rules_router, calendar_router, duplicates_router, worklists_router],
         consumers=consumers,
+        readiness=[watch.readiness],
     )
     app.state.routing = routing
+    app.state.calendar_watch = watch
     service_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
@@ -49,13 +55,19 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
         async with service_lifespan(app):
             scheduler = SlaScheduler(app.state.db, routing)
             app.state.scheduler = scheduler
-            task = asyncio.create_task(scheduler.run(), name="sla-scheduler")
+            watch.db = app.state.db
+            tasks = [
+                asyncio.create_task(scheduler.run(), name="sla-scheduler"),
+                asyncio.create_task(watch.run(), name="calendar-watch"),
+            ]
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
 
     app.router.lifespan_context = lifespan
     return app

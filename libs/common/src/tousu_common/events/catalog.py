@@ -6,7 +6,10 @@ This module *is* the contract other systems subscribe to: the JSON schemas in
 payload compatibly (add optional fields) or bump its ``version``.
 
 Payloads carry no personal data (names, phone numbers, e-mail addresses):
-subscribers that need a contact ask the owning service's API for it.
+subscribers that need a contact ask the owning service's API for it. Fields
+people type into are declared with :func:`~tousu_common.privacy.free_text`;
+the outbox masks phone numbers, e-mail addresses and ID numbers in them
+before the event reaches a topic (``tousu_common.privacy``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tousu_common.privacy import free_text
 
 Reference = Annotated[str, Field(pattern=r"^TS-\d{4}-\d{6,}$", examples=["TS-2026-000123"])]
 
@@ -120,8 +125,10 @@ class ComplaintReceived(EventPayload):
     reference: Reference
     channel: Channel
     received_at: datetime
-    title: str = Field(max_length=200, description="Short subject line as the customer gave it.")
-    description: str = Field(max_length=20_000, description="The complaint text, for triage.")
+    title: str = free_text(
+        max_length=200, description="Short subject line as the customer gave it."
+    )
+    description: str = free_text(max_length=20_000, description="The complaint text, for triage.")
     product_model: str | None = Field(default=None, max_length=100)
     serial_number: str | None = Field(default=None, max_length=100)
     customer_id: UUID | None = Field(
@@ -155,7 +162,7 @@ class ComplaintAmended(EventPayload):
 
     reference: Reference
     kind: AmendmentKind
-    text: str = Field(max_length=20_000)
+    text: str = free_text(max_length=20_000)
     amended_at: datetime
     by: str = Field(max_length=100, description="User id, or 'customer' for the customer.")
     attachment_count: int = Field(default=0, ge=0)
@@ -168,7 +175,7 @@ class ComplaintWithdrawn(EventPayload):
     """The customer withdrew the complaint."""
 
     reference: Reference
-    reason: str = Field(max_length=2000)
+    reason: str = free_text(max_length=2000)
     withdrawn_at: datetime
     by: str = Field(max_length=100)
 
@@ -185,9 +192,37 @@ class ResolutionDecisionReceived(EventPayload):
     reference: Reference
     plan_version: int = Field(ge=1)
     decision: CustomerDecision
-    comment: str | None = Field(default=None, max_length=5000)
+    comment: str | None = free_text(default=None, max_length=5000)
     via: Channel
     decided_at: datetime
+
+
+class FeedbackAnswer(StrEnum):
+    """The customer's answer to the rectification feedback they were sent."""
+
+    confirmed = "confirmed"
+    disputed = "disputed"
+
+
+class ComplaintFeedbackRequested(EventPayload):
+    """After filing, the customer asked (tracking page, reply e-mail) to be told the internal
+    rectification plan and its result: the wish ``feedback_requested`` on complaint.received
+    carries when it is given at filing."""
+
+    reference: Reference
+    via: Channel
+    requested_at: datetime
+
+
+class FeedbackAnswerReceived(EventPayload):
+    """The customer answered the feedback on one rectification (tracking page): confirmed or
+    disputed. No free text: what they add travels as complaint.amended."""
+
+    reference: Reference
+    rectification_id: UUID
+    answer: FeedbackAnswer
+    via: Channel
+    answered_at: datetime
 
 
 # --- tousu.routing (producer: routing) ---------------------------------------
@@ -224,7 +259,7 @@ class ComplaintReassigned(EventPayload):
     reference: Reference
     from_department: str = Field(max_length=50)
     to_department: str = Field(max_length=50)
-    reason: str = Field(max_length=2000)
+    reason: str = free_text(max_length=2000)
     by: str = Field(max_length=100)
     reassigned_at: datetime
 
@@ -273,7 +308,7 @@ class ComplaintEscalated(EventPayload):
     reference: Reference
     department: str = Field(max_length=50)
     to_role: str = Field(default="manager", max_length=50)
-    reason: str = Field(max_length=2000)
+    reason: str = free_text(max_length=2000)
     clock: SlaClock | None = None
     by: str = Field(max_length=100, description="'sla' or the user id who escalated.")
     escalated_at: datetime
@@ -312,7 +347,7 @@ class FirstResponseRecorded(CaseEvent):
 class CustomerWaitStarted(CaseEvent):
     """Waiting on the customer (information requested): SLA clocks pause."""
 
-    reason: str = Field(max_length=2000)
+    reason: str = free_text(max_length=2000)
 
 
 class CustomerWaitEnded(CaseEvent):
@@ -323,7 +358,7 @@ class ResolutionAction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     kind: ResolutionActionKind
-    description: str = Field(max_length=2000)
+    description: str = free_text(max_length=2000)
     due_date: date
     amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
@@ -334,7 +369,7 @@ class ResolutionProposed(CaseEvent):
 
     plan_version: int = Field(ge=1)
     actions: list[ResolutionAction] = Field(min_length=1, max_length=50)
-    investigation: str = Field(default="", max_length=20_000)
+    investigation: str = free_text(default="", max_length=20_000)
 
 
 class ResolutionAccepted(CaseEvent):
@@ -348,7 +383,7 @@ class ResolutionRejected(CaseEvent):
     """The customer rejected the plan; a revised plan is required."""
 
     plan_version: int = Field(ge=1)
-    reason: str = Field(default="", max_length=5000)
+    reason: str = free_text(default="", max_length=5000)
     via: Channel | None = None
 
 
@@ -363,7 +398,7 @@ class CallbackDone(CaseEvent):
 
     score: int = Field(ge=1, le=5)
     satisfied: bool
-    comment: str = Field(default="", max_length=5000)
+    comment: str = free_text(default="", max_length=5000)
 
 
 class RectificationEvent(CaseEvent):
@@ -379,7 +414,7 @@ class RectificationEvent(CaseEvent):
 class RectificationInstructed(RectificationEvent):
     """CSC → functional department: investigate and rectify a service problem."""
 
-    instruction: str = Field(max_length=20_000)
+    instruction: str = free_text(max_length=20_000)
     due_date: date
 
 
@@ -390,7 +425,7 @@ class QualityReportIssued(CaseEvent):
     report_number: str = Field(max_length=50)
     product_model: str | None = Field(default=None, max_length=100)
     serial_or_batch: str | None = Field(default=None, max_length=100)
-    failure_description: str = Field(max_length=20_000)
+    failure_description: str = free_text(max_length=20_000)
     quantity_affected: int = Field(ge=1)
 
 
@@ -399,7 +434,7 @@ class RectificationNoticeIssued(RectificationEvent):
 
     report_id: UUID
     notice_number: str = Field(max_length=50)
-    requirement: str = Field(max_length=20_000)
+    requirement: str = free_text(max_length=20_000)
     due_date: date
 
 
@@ -413,10 +448,10 @@ class SupplierResponded(RectificationEvent):
     """The supplier's 8D answer arrived (via the link, or entered by Supply)."""
 
     root_cause_category: RootCauseCategory
-    containment: str = Field(max_length=20_000)
-    root_cause: str = Field(max_length=20_000)
-    corrective_action: str = Field(max_length=20_000)
-    preventive_action: str = Field(max_length=20_000)
+    containment: str = free_text(max_length=20_000)
+    root_cause: str = free_text(max_length=20_000)
+    corrective_action: str = free_text(max_length=20_000)
+    preventive_action: str = free_text(max_length=20_000)
     evidence_count: int = Field(default=0, ge=0)
 
 
@@ -424,32 +459,39 @@ class RectificationDone(RectificationEvent):
     """The recipient reports the rectification done (ready for verification)."""
 
     root_cause_category: RootCauseCategory
-    root_cause: str = Field(max_length=20_000)
-    corrective_action: str = Field(max_length=20_000)
+    root_cause: str = free_text(max_length=20_000)
+    corrective_action: str = free_text(max_length=20_000)
 
 
 class VerificationPassed(RectificationEvent):
     """The verifier (CSC for service, Quality for product) confirmed the effect."""
 
-    comment: str = Field(default="", max_length=5000)
+    comment: str = free_text(default="", max_length=5000)
 
 
 class VerificationFailed(RectificationEvent):
     """Back to the recipient with the reason."""
 
-    reason: str = Field(max_length=5000)
+    reason: str = free_text(max_length=5000)
 
 
 class RectificationWaived(RectificationEvent):
     """A manager waived the rectification (needs a reason)."""
 
-    reason: str = Field(max_length=5000)
+    reason: str = free_text(max_length=5000)
 
 
 class RectificationFeedbackRequested(RectificationEvent):
     """The customer asked for it: send them the rectification plan and its verified result."""
 
-    summary: str = Field(max_length=20_000)
+    summary: str = free_text(max_length=20_000)
+
+
+class RectificationFeedbackAnswered(RectificationEvent):
+    """The customer's answer to the feedback on this rectification, recorded on the case."""
+
+    answer: FeedbackAnswer
+    via: Channel | None = None
 
 
 class ComplaintClosed(CaseEvent):
@@ -483,7 +525,7 @@ class ComplaintClosed(CaseEvent):
 class ComplaintReopened(CaseEvent):
     """A closed complaint was reopened by the CSC, with a reason."""
 
-    reason: str = Field(max_length=5000)
+    reason: str = free_text(max_length=5000)
 
 
 # --- tousu.notifications (producer: notify) ----------------------------------
@@ -510,7 +552,7 @@ class NotificationSent(NotificationEvent):
 class NotificationFailed(NotificationEvent):
     """Given up after the configured number of attempts."""
 
-    error: str = Field(max_length=2000)
+    error: str = free_text(max_length=2000)
 
 
 class DigestPublished(EventPayload):
@@ -562,6 +604,8 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("complaint.amended", 1, C, ComplaintAmended, "intake"),
         EventSpec("complaint.withdrawn", 1, C, ComplaintWithdrawn, "intake"),
         EventSpec("resolution.decision_received", 1, C, ResolutionDecisionReceived, "intake"),
+        EventSpec("complaint.feedback_requested", 1, C, ComplaintFeedbackRequested, "intake"),
+        EventSpec("rectification.feedback_answer_received", 1, C, FeedbackAnswerReceived, "intake"),
         EventSpec("complaint.triaged", 1, R, ComplaintTriaged, "routing"),
         EventSpec("complaint.reassigned", 1, R, ComplaintReassigned, "routing"),
         EventSpec("complaint.duplicate_linked", 1, R, DuplicateLinked, "routing"),
@@ -592,6 +636,13 @@ CATALOG: dict[str, EventSpec] = {
             1,
             K,
             RectificationFeedbackRequested,
+            "rectification",
+        ),
+        EventSpec(
+            "rectification.feedback_answered",
+            1,
+            K,
+            RectificationFeedbackAnswered,
             "rectification",
         ),
         EventSpec("complaint.closed", 1, K, ComplaintClosed, "rectification"),

@@ -17,7 +17,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from tousu_common.db import Database, is_sqlite
 from tousu_common.events import TOPICS, Event
 from tousu_common.messaging.kafka import ensure_topics, make_producer
 from tousu_common.messaging.tables import outbox
+from tousu_common.privacy import mask_payload
 from tousu_common.settings import ServiceSettings
 from tousu_common.tracing import current_traceparent
 
@@ -45,7 +46,12 @@ async def add_event(session: AsyncSession, event: Event) -> None:
     The current trace context goes with it as the CloudEvents distributed
     tracing extension (``ce_traceparent``), here once rather than in every
     handler, so consumers continue the trace of whatever caused the event.
+
+    Free text leaves masked (:func:`tousu_common.privacy.mask_payload`): this
+    is the one door from every service to the topics, so masking here covers
+    every producer, while the caller's own state keeps what people wrote.
     """
+    event = replace(event, data=mask_payload(event.data))
     headers = [[name, value.decode()] for name, value in event.headers()]
     if "traceparent" not in event.extensions:
         traceparent = current_traceparent()

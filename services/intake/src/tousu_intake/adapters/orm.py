@@ -150,3 +150,4 @@ class AttachmentRow(Base):
 
 # The e-mail channel's and the tracking read model's tables live in their own module.
 from tousu_intake.adapters import channels_orm as _channels_orm  # noqa: E402, F401
+from tousu_intake.adapters import feedback_orm as _feedback_orm  # noqa: E402, F401

@@ -2,7 +2,8 @@
 
 ``GET/POST /complaint`` files a complaint on the web channel;
 ``GET /track/{reference}?token=…`` shows its status and history in plain
-words, lets the customer add information and answer a proposed plan. Every
+words, lets the customer add information, answer a proposed plan, ask for the
+rectification feedback and confirm (or dispute) it. Every
 post carries a CSRF token bound to a cookie and is rate-limited per client
 address; a wrong reference or token gets the same "not found" page whether
 or not the complaint exists.
@@ -29,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from tousu_common.errors import Conflict, InvalidInput, PayloadTooLarge
-from tousu_common.events.catalog import Channel, CustomerDecision
+from tousu_common.events.catalog import Channel, CustomerDecision, FeedbackAnswer
 from tousu_common.webguard import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -46,10 +47,13 @@ from tousu_intake.domain.model import FINISHED_STATUSES, ComplaintStatus
 from tousu_intake.domain.timeline import action_name, department_name, describe, stage_label
 from tousu_intake.domain.tracking import verify_tracking_token
 from tousu_intake.handlers.channel_filing import file_problem
+from tousu_intake.handlers.feedback import FeedbackNotOpen
 from tousu_intake.handlers.web_channel import (
     DecisionNotOpen,
     TrackingView,
     add_information,
+    answer_feedback_on_web,
+    ask_for_feedback,
     decide,
     file_from_web,
     load_tracking,
@@ -447,6 +451,15 @@ def _track_context(
     if complaint.status == ComplaintStatus.withdrawn:
         stage = "withdrawn"
     is_open = complaint.status not in FINISHED_STATUSES and stage not in ("closed", "withdrawn")
+    feedback_items = [
+        {
+            "rectification_id": entry.details["rectification_id"],
+            "summary": entry.details.get("summary") or "",
+            "answer": view.feedback.answers.get(str(entry.details["rectification_id"])),
+        }
+        for entry in sorted(view.entries, key=lambda e: e.at)
+        if entry.kind == "rectification_feedback" and entry.details.get("rectification_id")
+    ]
     context = {
         "reference": complaint.reference,
         "title": complaint.title,
@@ -456,6 +469,9 @@ def _track_context(
         "owner": department_name(state.owner_department, lang),
         "plan": plan,
         "decision_sent": state.decision_sent,
+        "feedback_requested": view.feedback.requested,
+        "feedback_items": feedback_items,
+        "can_ask_feedback": not view.feedback.requested and stage != "withdrawn",
         "history": history,
         "token": token,
         "csrf_token": csrf,
@@ -488,6 +504,8 @@ async def tracking_page(
         "added": t["added"],
         "decision": t["decision_sent"],
         "withdrawn": t["withdrawn"],
+        "feedback_asked": t["feedback_asked"],
+        "feedback_answered": t["feedback_answered"],
     }.get(done)
     context, new_cookie = _track_context(request, view, token, lang, notice=notice)
     return _set_cookie(request, _page(request, "web/track.html", lang, context), new_cookie)
@@ -575,6 +593,43 @@ async def answer_plan(request: Request, reference: str) -> Response:
     except DecisionNotOpen:
         log.info("decision posted for a plan that is not open")
     return RedirectResponse(_track_url(request, reference, token, lang, done="decision"), 303)
+
+
+@router.post("/track/{reference}/feedback", response_class=HTMLResponse)
+async def ask_for_rectification_feedback(request: Request, reference: str) -> Response:
+    """The customer asks to be told the internal rectification plan and its result."""
+    stop, form, view, lang = await _tracking_post(request, reference)
+    if stop is not None:
+        return stop
+    assert form is not None and view is not None
+    token = _text(form, "token")
+    if not await ask_for_feedback(request.app.state.db, view.complaint):
+        log.info("feedback asked for again; nothing sent")
+    return RedirectResponse(_track_url(request, reference, token, lang, done="feedback_asked"), 303)
+
+
+@router.post("/track/{reference}/feedback/answer", response_class=HTMLResponse)
+async def answer_rectification_feedback(request: Request, reference: str) -> Response:
+    """The customer confirms (or disputes) the feedback on one rectification."""
+    stop, form, view, lang = await _tracking_post(request, reference)
+    if stop is not None:
+        return stop
+    assert form is not None and view is not None
+    token = _text(form, "token")
+    try:
+        answer = FeedbackAnswer(_text(form, "answer"))
+        rectification_id = UUID(_text(form, "rectification_id"))
+    except ValueError:
+        return _forbidden(request, lang, _track_url(request, reference, token, lang))
+    try:
+        await answer_feedback_on_web(
+            request.app.state.db, view, rectification_id=rectification_id, answer=answer
+        )
+    except FeedbackNotOpen:
+        log.info("feedback answer posted for feedback that is not open")
+    return RedirectResponse(
+        _track_url(request, reference, token, lang, done="feedback_answered"), 303
+    )
 
 
 @router.post("/track/{reference}/withdraw", response_class=HTMLResponse)

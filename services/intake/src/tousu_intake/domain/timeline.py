@@ -24,6 +24,7 @@ from tousu_common.events.catalog import (
     CaseOpened,
     ComplaintAmended,
     ComplaintClosed,
+    ComplaintFeedbackRequested,
     ComplaintReassigned,
     ComplaintReopened,
     ComplaintTriaged,
@@ -32,6 +33,7 @@ from tousu_common.events.catalog import (
     CustomerWaitStarted,
     DuplicateLinked,
     DuplicateUnlinked,
+    FeedbackAnswerReceived,
     FirstResponseRecorded,
     RectificationFeedbackRequested,
     RectificationInstructed,
@@ -68,7 +70,13 @@ CASE_TYPES = (
     "complaint.closed",
     "complaint.reopened",
 )
-OWN_TYPES = ("complaint.amended", "complaint.withdrawn", "resolution.decision_received")
+OWN_TYPES = (
+    "complaint.amended",
+    "complaint.withdrawn",
+    "resolution.decision_received",
+    "complaint.feedback_requested",
+    "rectification.feedback_answer_received",
+)
 
 
 @dataclass(frozen=True)
@@ -160,7 +168,19 @@ def entry_for(event: Event) -> Entry | None:
         case VerificationPassed():
             return Entry("rectification_verified", data.at)
         case RectificationFeedbackRequested():
-            return Entry("rectification_feedback", data.at, {"summary": data.summary})
+            return Entry(
+                "rectification_feedback",
+                data.at,
+                {"summary": data.summary, "rectification_id": str(data.rectification_id)},
+            )
+        case ComplaintFeedbackRequested():
+            return Entry("feedback_asked", data.requested_at, {"via": data.via.value})
+        case FeedbackAnswerReceived():
+            return Entry(
+                "feedback_answer_sent",
+                data.answered_at,
+                {"answer": data.answer.value, "rectification_id": str(data.rectification_id)},
+            )
         case ComplaintClosed(withdrawn=True):
             # The case ended because the customer withdrew: intake's own
             # complaint.withdrawn already says so; "closed" would hide it.
@@ -394,6 +414,22 @@ def describe(entry: Entry, lang: str) -> str:
         case "rectification_feedback":
             summary = d.get("summary") or ""
             return f"内部整改情况：{summary}" if zh else f"About our corrective action: {summary}"
+        case "feedback_asked":
+            return (
+                "您要求了解内部整改措施及结果，整改验证后我们会反馈给您。"
+                if zh
+                else "You asked to be told what we change internally and the result; "
+                "we will tell you once it is verified."
+            )
+        case "feedback_answer_sent":
+            confirmed = d.get("answer") == "confirmed"
+            if zh:
+                return "您已确认整改反馈。" if confirmed else "您对整改反馈提出了异议。"
+            return (
+                "You confirmed the feedback on our corrective action."
+                if confirmed
+                else "You disputed the feedback on our corrective action."
+            )
         case "customer_added":
             return "您补充了信息。" if zh else "You added information."
         case "closed":

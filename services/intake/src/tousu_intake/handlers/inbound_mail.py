@@ -47,6 +47,7 @@ from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.domain.customers import normalise_email
+from tousu_intake.domain.feedback import asks_for_feedback
 from tousu_intake.domain.mail_rules import (
     OwnIdentity,
     customer_decision,
@@ -62,6 +63,7 @@ from tousu_intake.handlers.channel_filing import (
     file_complaint,
     record_decision,
 )
+from tousu_intake.handlers.feedback import request_feedback
 from tousu_intake.handlers.receive import Idempotency
 
 log = logging.getLogger(__name__)
@@ -306,6 +308,7 @@ async def _file_or_thread(
         )
         async with db.transaction() as session:
             decision = await _maybe_decision(session, complaint, mail)
+            await _maybe_feedback_request(session, complaint, mail)
             outcome = MailOutcome(
                 "amended", None, complaint.id, complaint.reference, decision=decision
             )
@@ -326,6 +329,7 @@ async def _file_or_thread(
         customer_email=email,
         language="zh" if looks_chinese(f"{mail.subject}\n{mail.text}") else "en",
         files=tuple(files),
+        feedback_requested=asks_for_feedback(text),
     )
     idempotency = Idempotency(
         principal="channel:email",
@@ -339,6 +343,21 @@ async def _file_or_thread(
     outcome = MailOutcome("filed", None, filed.complaint_id, filed.reference)
     await _finish(db, row_id, outcome, path)
     return outcome
+
+
+async def _maybe_feedback_request(
+    session: AsyncSession, complaint: ComplaintRow, mail: ParsedMail
+) -> None:
+    """A reply from the complaint's own address that asks for the rectification feedback
+    becomes complaint.feedback_requested (once; the amendment carries the text anyway)."""
+    if not asks_for_feedback(strip_quoted(mail.text)):
+        return
+    known = (complaint.customer_email or "").strip().lower()
+    if known and known != (mail.from_address or "").lower():
+        log.info("feedback request from another address kept as an amendment only")
+        return
+    if await request_feedback(session, complaint, via=Channel.email):
+        log.info("customer asked for the rectification feedback by mail")
 
 
 async def _maybe_decision(

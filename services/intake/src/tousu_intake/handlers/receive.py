@@ -36,6 +36,7 @@ from tousu_intake.domain.customers import (
 )
 from tousu_intake.domain.model import Complaint, CustomerLink, first_line, format_reference
 from tousu_intake.domain.tracking import token_hash, tracking_token
+from tousu_intake.handlers.feedback import remember_filing_wish
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,8 @@ async def _receive_once(
         )
         bind(complaint_id=str(complaint.id))
         await complaints.add(complaint)
+        if command.feedback_requested:
+            await remember_filing_wish(session, complaint.id, at=received_at, via=command.channel)
         attachments = await store_attachments(
             session, settings, complaint.id, list(command.files), source=command.channel.value
         )

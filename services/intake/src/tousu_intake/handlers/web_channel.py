@@ -3,11 +3,14 @@ withdraw."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
 
 from tousu_common.db import Database
-from tousu_common.events.catalog import AmendmentKind, Channel, CustomerDecision
+from tousu_common.events.catalog import AmendmentKind, Channel, CustomerDecision, FeedbackAnswer
 from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.adapters.tracking_repository import ComplaintLookup, TrackingRepository
 from tousu_intake.attachments import IncomingFile
@@ -19,6 +22,13 @@ from tousu_intake.handlers.channel_filing import (
     amend_from_customer,
     file_complaint,
     record_decision,
+)
+from tousu_intake.handlers.feedback import (
+    FeedbackNotOpen,
+    FeedbackState,
+    answer_feedback,
+    feedback_state,
+    request_feedback,
 )
 from tousu_intake.handlers.withdraw import Withdrawal, withdraw_complaint
 
@@ -32,6 +42,16 @@ class TrackingView:
     complaint: ComplaintRow
     state: TrackingState
     entries: list[Entry]
+    feedback: FeedbackState = field(default_factory=FeedbackState)
+
+    @property
+    def feedback_sent(self) -> set[str]:
+        """Rectifications whose feedback reached the customer's timeline."""
+        return {
+            str(entry.details["rectification_id"])
+            for entry in self.entries
+            if entry.kind == "rectification_feedback" and entry.details.get("rectification_id")
+        }
 
 
 async def load_tracking(db: Database, reference: str) -> TrackingView | None:
@@ -42,8 +62,9 @@ async def load_tracking(db: Database, reference: str) -> TrackingView | None:
         tracking = TrackingRepository(session)
         state = await tracking.state(complaint.id)
         entries = await tracking.entries(complaint.id)
+        feedback = await feedback_state(session, complaint.id)
     received = Entry("received", complaint.received_at)
-    return TrackingView(complaint, state, [received, *entries])
+    return TrackingView(complaint, state, [received, *entries], feedback)
 
 
 async def add_information(
@@ -86,6 +107,33 @@ async def decide(
             via=Channel.web,
         )
         await tracking.mark_decision_sent(complaint.id, decision.value)
+
+
+async def ask_for_feedback(db: Database, complaint: ComplaintRow) -> bool:
+    """The customer asks on the tracking page; False if they had already asked."""
+    try:
+        async with db.transaction() as session:
+            return await request_feedback(session, complaint, via=Channel.web)
+    except IntegrityError:  # the same click twice at once: the other one sent it
+        return False
+
+
+async def answer_feedback_on_web(
+    db: Database, view: TrackingView, *, rectification_id: UUID, answer: FeedbackAnswer
+) -> None:
+    """The customer confirms or disputes one feedback (FeedbackNotOpen if not open)."""
+    try:
+        async with db.transaction() as session:
+            await answer_feedback(
+                session,
+                view.complaint,
+                rectification_id=rectification_id,
+                answer=answer,
+                via=Channel.web,
+                sent=view.feedback_sent,
+            )
+    except IntegrityError as exc:
+        raise FeedbackNotOpen(str(rectification_id)) from exc
 
 
 async def withdraw_from_web(db: Database, complaint: ComplaintRow, reason: str) -> Withdrawal:

@@ -1,8 +1,10 @@
 """The KPIs of SPEC §4 as pure functions of the rows a period's queries return.
 
 No I/O and no clock here: the same rows always give the same numbers, which is
-what makes a regenerated digest identical. Definitions (also in the README,
-section "Digests"):
+what makes a regenerated digest identical. Every figure is as of
+``data.as_of``: the period's end once it has ended, the moment of computing
+while it runs (a *partial* digest). Definitions (the README, section
+"Digests", has the table for ended and running periods):
 
 - *received*: complaints whose ``received_at`` falls in the period (duplicates
   included, and counted separately); the dimension counts are over these.
@@ -12,9 +14,11 @@ section "Digests"):
 - *response timeliness*: a first-response clock's outcome is known at
   min(first response, due): met when the first response came at or before the
   due time. The denominator is every non-duplicate complaint whose outcome
-  became known in the period (and that was not withdrawn before it).
+  became known in the period before ``as_of`` (and that was not withdrawn
+  before it). A clock due later in a running period and not yet met is
+  *pending*: neither met nor missed, outside the rate, counted apart.
 - *completion rate*: of the complaints received in the period (without
-  duplicates and those withdrawn by its end), the share closed at its end.
+  duplicates and those withdrawn by ``as_of``), the share closed at ``as_of``.
 - *resolution time*: received → (latest) close in the period, hours;
   median = middle value (mean of the two middle ones), p90 = nearest rank.
 """
@@ -28,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from tousu_notify.digests.periods import local_date
 from tousu_notify.digests.queries import Headline, OpenRow, PeriodData, RectRow, Summary
 
 UNKNOWN = "unknown"
@@ -73,13 +78,15 @@ def counts(values: Iterable[str | None], missing: str = UNKNOWN) -> dict[str, in
     return dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _clock(outcomes: list[tuple[bool, str | None]]) -> dict[str, Any]:
-    met = sum(1 for ok, _ in outcomes if ok)
+def _clock(outcomes: list[tuple[bool | None, str | None]]) -> dict[str, Any]:
+    met = sum(1 for ok, _ in outcomes if ok is True)
+    missed = sum(1 for ok, _ in outcomes if ok is False)
     return {
-        "eligible": len(outcomes),
+        "eligible": met + missed,
         "met": met,
-        "missed": len(outcomes) - met,
-        "rate": rate(met, len(outcomes)),
+        "missed": missed,
+        "rate": rate(met, met + missed),
+        "pending": len(outcomes) - met - missed,
     }
 
 
@@ -156,7 +163,7 @@ def compute(
     """Every KPI of the period. ``previous`` is the previous period's
     :func:`summary`; ``trend`` the recent periods' headlines, oldest first."""
     period = data.period
-    end = period.end_utc
+    end = data.as_of  # the period's end, or the moment of computing while it runs
     cohort = data.cohort
     work = [row for row in cohort if not row.is_duplicate and not row.withdrawn_by_end]
 
@@ -206,7 +213,7 @@ def compute(
         bucket = sla["warnings" if kind == "sla_warning" else "breaches"]
         bucket[clock] = bucket.get(clock, 0) + 1
 
-    by_urgency: dict[str, list[tuple[bool, str | None]]] = {}
+    by_urgency: dict[str, list[tuple[bool | None, str | None]]] = {}
     for outcome in data.first_response:
         by_urgency.setdefault(outcome[1] or UNTRIAGED, []).append(outcome)
 
@@ -236,6 +243,7 @@ def compute(
     }
 
     closed_ids = {row.complaint_id for row in data.closed}
+    as_of_day = local_date(end, period.tz)
     numbers: dict[str, Any] = {
         "period": {
             "kind": period.kind,
@@ -245,6 +253,8 @@ def compute(
             "timezone": period.tz,
             "start_utc": period.start_utc.isoformat(),
             "end_utc": period.end_utc.isoformat(),
+            "as_of": end.isoformat(),
+            "partial": end < period.end_utc,
         },
         "volume": {
             "received": len(cohort),
@@ -300,7 +310,7 @@ def compute(
                             "notice_number": row.notice_number,
                             "supplier": row.supplier,
                             "due_date": str(row.due_date),
-                            "days_overdue": (period.end - row.due_date).days,  # type: ignore[operator]
+                            "days_overdue": (as_of_day - row.due_date).days,  # type: ignore[operator]
                         }
                         for row in data.overdue_notices
                     ),

@@ -1,9 +1,12 @@
 """The read-model queries behind one period's KPIs — the only SQL of the digests.
 
 Each query reads a slice bounded by the period (an indexed time range) except
-the open backlog, which is a single filtered scan. Everything is "as of the
-period end": a fact counts only if its own time is before the period's end, so
-a past period's numbers do not drift with the wall clock.
+the open backlog, which is a single filtered scan. Everything is "as of" one
+instant: the period's end once it has ended, the moment of computing while it
+runs (``partial``). A fact counts only if its own time is before that instant,
+so a past period's numbers do not drift with the wall clock, and a running
+period's do not count what has not happened yet (a clock not yet due is
+pending, not missed).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.orm import aliased
 from tousu_notify.digests.models import DigestComplaintRow as C
 from tousu_notify.digests.models import DigestFactRow as F
 from tousu_notify.digests.models import DigestRectificationRow as R
-from tousu_notify.digests.periods import Period
+from tousu_notify.digests.periods import Period, local_date
 
 
 def _last_close_or_reopen(at: datetime) -> sa.ScalarSelect[str]:
@@ -136,6 +139,9 @@ class OverdueNoticeRow:
 @dataclass
 class PeriodData:
     period: Period
+    #: The instant the numbers are as of: ``period.end_utc`` once the period has
+    #: ended, else the moment of computing (a partial digest).
+    as_of: datetime
     cohort: list[CohortRow] = field(default_factory=list)
     cohort_suppliers: list[tuple[UUID, str]] = field(default_factory=list)
     open_at_end: list[OpenRow] = field(default_factory=list)
@@ -143,8 +149,9 @@ class PeriodData:
     closed: list[ClosedRow] = field(default_factory=list)
     withdrawn: int = 0
     reopened: int = 0
-    first_response: list[tuple[bool, str | None]] = field(default_factory=list)
-    resolution_plan: list[tuple[bool, str | None]] = field(default_factory=list)
+    #: (met?, urgency) per clock; met is None for a clock still pending at ``as_of``
+    first_response: list[tuple[bool | None, str | None]] = field(default_factory=list)
+    resolution_plan: list[tuple[bool | None, str | None]] = field(default_factory=list)
     sla_events: list[tuple[str, str]] = field(default_factory=list)
     callbacks: list[int] = field(default_factory=list)
     rect_opened: list[RectRow] = field(default_factory=list)
@@ -170,13 +177,23 @@ def _supplier(row: R) -> str | None:
     return row.supplier_name or (str(row.supplier_id) if row.supplier_id else None)
 
 
-async def load_period(session: AsyncSession, period: Period) -> PeriodData:
-    start, end = period.start_utc, period.end_utc
+def as_of_instant(period: Period, now: datetime) -> datetime:
+    """The instant a digest computed at ``now`` is as of: the period's end once it
+    has ended, ``now`` while it runs (never before its start)."""
+    return min(max(now, period.start_utc), period.end_utc)
+
+
+async def load_period(
+    session: AsyncSession, period: Period, as_of: datetime | None = None
+) -> PeriodData:
+    """The rows of ``period`` as known at ``as_of`` (default: its end)."""
+    start, period_end = period.start_utc, period.end_utc
+    end = period_end if as_of is None else as_of_instant(period, as_of)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # Many mid-sized queries: compiling them (JIT) costs more than it saves.
         await session.execute(sa.text("SET LOCAL jit = off"))
-    data = PeriodData(period)
+    data = PeriodData(period, as_of=end)
     in_period = sa.and_(C.received_at >= start, C.received_at < end)
 
     rows = await session.execute(
@@ -274,6 +291,18 @@ async def load_period(session: AsyncSession, period: Period) -> PeriodData:
             )
         )
         target.extend((bool(row[0]), row[1]) for row in rows)
+        if end < period_end:
+            # Pending: due later in this period, milestone not reached by as_of.
+            # Neither met nor missed yet, so outside the rate; counted apart.
+            rows = await session.execute(
+                sa.select(C.urgency).where(
+                    outcome_at >= end,
+                    getattr(C, f"{clock}_due") < period_end,
+                    C.is_duplicate.is_(False),
+                    sa.not_(withdrawn_by(end)),
+                )
+            )
+            target.extend((None, row[0]) for row in rows)
 
     rows = await session.execute(
         sa.select(F.kind, F.detail, F.score).where(
@@ -309,7 +338,8 @@ async def load_period(session: AsyncSession, period: Period) -> PeriodData:
         sa.select(R).where(
             R.kind == "supplier_notice",
             R.issued_at < end,
-            R.due_date < period.end,
+            # Overdue once its due day is over, in the digest's timezone.
+            R.due_date < local_date(end, period.tz),
             sa.or_(R.supplier_responded_at.is_(None), R.supplier_responded_at >= end),
             sa.or_(R.verified_at.is_(None), R.verified_at >= end),
             sa.or_(R.waived_at.is_(None), R.waived_at >= end),

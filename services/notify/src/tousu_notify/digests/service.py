@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,12 @@ from tousu_common.messaging.outbox import add_event
 from tousu_notify.digests import kpis
 from tousu_notify.digests.models import DigestRow
 from tousu_notify.digests.periods import Period
-from tousu_notify.digests.queries import load_headline, load_period, load_summary
+from tousu_notify.digests.queries import (
+    as_of_instant,
+    load_headline,
+    load_period,
+    load_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +55,17 @@ def period_key(period: Period) -> uuid.UUID:
 
 
 async def compute_numbers(
-    session: AsyncSession, period: Period, *, trend_periods: int, units: dict[str, int]
+    session: AsyncSession,
+    period: Period,
+    *,
+    trend_periods: int,
+    units: dict[str, int],
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """Every KPI of ``period`` with the previous period and the recent trend."""
-    data = await load_period(session, period)
+    """Every KPI of ``period`` with the previous period and the recent trend, as
+    of ``as_of`` (see :func:`~tousu_notify.digests.queries.as_of_instant`;
+    default: the period's end)."""
+    data = await load_period(session, period, as_of)
     counted = await load_summary(session, period.previous(), satisfied_from=kpis.SATISFIED_FROM)
     trend = [await load_headline(session, p) for p in period.recent(trend_periods)[:-2]]
     trend.append(counted.headline)
@@ -85,13 +97,16 @@ class Digests:
     def tz(self) -> str:
         return self.settings.timezone
 
-    async def compute(self, period: Period) -> dict[str, Any]:
+    async def compute(self, period: Period, *, now: datetime | None = None) -> dict[str, Any]:
+        """The period's numbers as known at ``now`` (default: the wall clock): all
+        of it once it has ended, a partial digest while it runs."""
         async with self.db.sessions() as session:
             return await compute_numbers(
                 session,
                 period,
                 trend_periods=self.settings.digest_trend_periods,
                 units=dict(self.settings.digest_units_in_service),
+                as_of=as_of_instant(period, now or datetime.now(UTC)),
             )
 
     async def stored(self, period: Period) -> StoredDigest | None:
@@ -106,7 +121,7 @@ class Digests:
     async def regenerate(self, period: Period, *, now: datetime) -> tuple[StoredDigest, bool]:
         """Compute and store ``period``'s digest again; (digest, numbers changed?).
         Does not publish again: a period is published once."""
-        numbers = await self.compute(period)
+        numbers = await self.compute(period, now=now)
         async with self.db.transaction() as session:
             row = await session.scalar(
                 sa.select(DigestRow)
@@ -135,7 +150,7 @@ class Digests:
         True if this call published it."""
         if (existing := await self.stored(period)) is not None and existing.published_at:
             return False
-        numbers = await self.compute(period)
+        numbers = await self.compute(period, now=now)
         async with self.db.transaction() as session:
             claimed = await session.execute(
                 sa.update(DigestRow)

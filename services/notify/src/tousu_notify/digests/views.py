@@ -70,7 +70,7 @@ async def _digest(request: Request, kind: str, label: str) -> DigestView:
     period = _period(request, kind, label)
     digests = Digests(request.app.state.db, request.app.state.settings)
     stored = await digests.stored(period)
-    partial = period.end_utc > datetime.now(UTC)
+    now = datetime.now(UTC)
     if stored is not None:
         return DigestView(
             kind=stored.kind,
@@ -86,11 +86,12 @@ async def _digest(request: Request, kind: str, label: str) -> DigestView:
         kind=period.kind,
         period=period.label,
         stored=False,
-        partial=partial,
-        generated_at=datetime.now(UTC),
+        partial=period.end_utc > now,
+        generated_at=now,
         published_at=None,
         revision=0,
-        numbers=await digests.compute(period),
+        # While the period runs: as of now (clocks not yet due are pending, ages to now).
+        numbers=await digests.compute(period, now=now),
     )
 
 

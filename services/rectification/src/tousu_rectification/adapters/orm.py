@@ -120,6 +120,27 @@ class ComplaintFactsRow(Base):
     customer_tier: Mapped[str | None] = mapped_column(sa.String(20))
     feedback_requested: Mapped[bool] = mapped_column(sa.Boolean)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When and how the customer asked for the rectification feedback (filing or later).
+    feedback_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback_requested_via: Mapped[str | None] = mapped_column(sa.String(20))
+
+
+class PendingDecisionRow(Base):
+    """A customer's answer (resolution.decision_received) that arrived before its case:
+    written in the inbox transaction, handed to the case in the transaction that opens it
+    (and deleted there), so it is neither dropped nor applied twice."""
+
+    __tablename__ = "pending_decisions"
+
+    event_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    complaint_id: Mapped[UUID] = mapped_column(sa.Uuid, index=True)
+    reference: Mapped[str] = mapped_column(sa.String(32))
+    plan_version: Mapped[int] = mapped_column(sa.Integer)
+    decision: Mapped[str] = mapped_column(sa.String(10))
+    via: Mapped[str] = mapped_column(sa.String(20))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kept_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # Rectification tables (issue 5, part B) live in their own module, on this Base.

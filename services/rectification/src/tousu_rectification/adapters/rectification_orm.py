@@ -67,6 +67,11 @@ class RectificationRow(Base):
     last_failure_reason: Mapped[str | None] = mapped_column(sa.Text)
     failed_verifications: Mapped[int] = mapped_column(sa.Integer)
     waiver_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # The plan and result fed back to the customer (when they asked), and their answer.
+    feedback_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback_answer: Mapped[str | None] = mapped_column(sa.String(20))
+    feedback_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feedback_answer_via: Mapped[str | None] = mapped_column(sa.String(20))
     # Bumped on every save; a save from a stale copy matches no row (409).
     version: Mapped[int] = mapped_column(sa.Integer)
 

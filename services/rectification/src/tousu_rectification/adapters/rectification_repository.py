@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.errors import Conflict
 from tousu_common.events import new_event
-from tousu_common.events.catalog import RectificationKind, RootCauseCategory
+from tousu_common.events.catalog import (
+    Channel,
+    FeedbackAnswer,
+    RectificationKind,
+    RootCauseCategory,
+)
 from tousu_common.messaging.outbox import add_event
 from tousu_rectification.adapters.evidence import StoredFile, Upload, store
 from tousu_rectification.adapters.rectification_orm import (
@@ -80,6 +85,10 @@ def _rect_values(rect: Rectification) -> dict[str, Any]:
         "last_failure_reason": rect.last_failure_reason,
         "failed_verifications": rect.failed_verifications,
         "waiver_reason": rect.waiver_reason,
+        "feedback_sent_at": rect.feedback_sent_at,
+        "feedback_answer": rect.feedback_answer.value if rect.feedback_answer else None,
+        "feedback_answered_at": rect.feedback_answered_at,
+        "feedback_answer_via": rect.feedback_answer_via.value if rect.feedback_answer_via else None,
     }
 
 
@@ -112,6 +121,10 @@ def _rect_from_row(row: RectificationRow) -> Rectification:
         last_failure_reason=row.last_failure_reason,
         failed_verifications=row.failed_verifications,
         waiver_reason=row.waiver_reason,
+        feedback_sent_at=row.feedback_sent_at,
+        feedback_answer=FeedbackAnswer(row.feedback_answer) if row.feedback_answer else None,
+        feedback_answered_at=row.feedback_answered_at,
+        feedback_answer_via=Channel(row.feedback_answer_via) if row.feedback_answer_via else None,
         version=row.version,
     )
 

@@ -19,6 +19,7 @@ from tousu_common.events.catalog import (
     CustomerTier,
     EventPayload,
     ResolutionActionKind,
+    ResolutionDecisionReceived,
     Urgency,
 )
 from tousu_common.messaging.outbox import add_event
@@ -26,6 +27,7 @@ from tousu_rectification.adapters.orm import (
     CaseHistoryRow,
     CaseRow,
     ComplaintFactsRow,
+    PendingDecisionRow,
     ResolutionActionRow,
     ResolutionPlanRow,
 )
@@ -81,6 +83,8 @@ class ComplaintFacts:
     customer_tier: str | None
     feedback_requested: bool
     withdrawn_at: datetime | None
+    feedback_requested_at: datetime | None = None
+    feedback_requested_via: str | None = None
 
 
 class CaseRepository:
@@ -208,6 +212,8 @@ class CaseRepository:
             customer_tier=row.customer_tier,
             feedback_requested=row.feedback_requested,
             withdrawn_at=row.withdrawn_at,
+            feedback_requested_at=row.feedback_requested_at,
+            feedback_requested_via=row.feedback_requested_via,
         )
 
     async def record_facts(
@@ -226,6 +232,53 @@ class CaseRepository:
         for name, value in values.items():
             setattr(row, name, value)
         await self.session.flush()
+
+    async def keep_pending_decision(
+        self, event_id: str, decision: ResolutionDecisionReceived, *, at: datetime
+    ) -> None:
+        """Keep a customer's answer whose case does not exist yet (a redelivery of the
+        same event finds its row and adds nothing)."""
+        if await self.session.get(PendingDecisionRow, event_id) is not None:
+            return
+        self.session.add(
+            PendingDecisionRow(
+                event_id=event_id,
+                complaint_id=decision.complaint_id,
+                reference=decision.reference,
+                plan_version=decision.plan_version,
+                decision=decision.decision.value,
+                via=decision.via.value,
+                comment=decision.comment,
+                decided_at=decision.decided_at,
+                kept_at=at,
+            )
+        )
+        await self.session.flush()
+
+    async def take_pending_decisions(self, complaint_id: UUID) -> list[ResolutionDecisionReceived]:
+        """The answers kept for the complaint, oldest first, removed in this transaction."""
+        rows = list(
+            await self.session.scalars(
+                sa.select(PendingDecisionRow)
+                .where(PendingDecisionRow.complaint_id == complaint_id)
+                .order_by(PendingDecisionRow.decided_at, PendingDecisionRow.event_id)
+            )
+        )
+        for row in rows:
+            await self.session.delete(row)
+        await self.session.flush()
+        return [
+            ResolutionDecisionReceived(
+                complaint_id=row.complaint_id,
+                reference=row.reference,
+                plan_version=row.plan_version,
+                decision=CustomerDecision(row.decision),
+                comment=row.comment,
+                via=Channel(row.via),
+                decided_at=row.decided_at,
+            )
+            for row in rows
+        ]
 
     async def worklist(
         self,
@@ -295,6 +348,8 @@ class CaseRepository:
             plan=plan,
             received_at=facts.received_at if facts else None,
             feedback_requested=facts.feedback_requested if facts else False,
+            feedback_requested_at=facts.feedback_requested_at if facts else None,
+            feedback_requested_via=facts.feedback_requested_via if facts else None,
             timezone=self.timezone,
             **{name: getattr(row, name) for name in _PLAIN},
         )

@@ -24,9 +24,12 @@ from tousu_common.events import Channel, ComplaintCategory, Urgency
 from tousu_common.events.catalog import (
     CustomerDecision,
     CustomerTier,
+    FeedbackAnswer,
+    RectificationKind,
     ResolutionAction,
     ResolutionActionKind,
 )
+from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
 from tousu_rectification.adapters.unit_of_work import unit_of_work
 from tousu_rectification.domain.model import Case, HistoryEntry, Plan
@@ -118,6 +121,19 @@ class Condition(BaseModel):
     problem: str
 
 
+class FeedbackView(BaseModel):
+    """One rectification whose plan and result were fed back to the customer, and the
+    customer's answer (none yet: ``answer`` null)."""
+
+    rectification_id: UUID
+    number: str
+    kind: RectificationKind
+    sent_at: datetime
+    answer: FeedbackAnswer | None
+    answered_at: datetime | None
+    via: Channel | None
+
+
 class CaseView(BaseModel):
     case_id: UUID
     complaint_id: UUID
@@ -147,6 +163,13 @@ class CaseView(BaseModel):
     rectifications_waived: int
     reopen_count: int
     feedback_requested: bool
+    feedback_requested_at: datetime | None = Field(
+        description="When the customer asked for the rectification feedback (at filing or later)"
+    )
+    feedback_requested_via: str | None
+    feedback: list[FeedbackView] = Field(
+        description="Rectifications fed back to the customer, with their confirmation"
+    )
     next_due_at: datetime | None
     next_due_what: str | None
     close_conditions_unmet: list[Condition] = Field(
@@ -593,10 +616,26 @@ async def _view(request: Request, complaint_id: UUID) -> CaseView:
         case = await cases.require(complaint_id)
         history = await cases.history(case.case_id)
         plans = await cases.plans(case.case_id)
-    return _case_view(case, plans, history)
+        rects = await RectificationRepository(session).for_complaint(complaint_id)
+    feedback = [
+        FeedbackView(
+            rectification_id=rect.rectification_id,
+            number=rect.number,
+            kind=rect.kind,
+            sent_at=rect.feedback_sent_at,
+            answer=rect.feedback_answer,
+            answered_at=rect.feedback_answered_at,
+            via=rect.feedback_answer_via,
+        )
+        for rect in rects
+        if rect.feedback_sent_at is not None
+    ]
+    return _case_view(case, plans, history, feedback)
 
 
-def _case_view(case: Case, plans: list[Plan], history: list[HistoryEntry]) -> CaseView:
+def _case_view(
+    case: Case, plans: list[Plan], history: list[HistoryEntry], feedback: list[FeedbackView]
+) -> CaseView:
     unmet = [] if case.status is CaseStatus.closed else case.unmet_close_conditions()
     return CaseView(
         case_id=case.case_id,
@@ -627,6 +666,9 @@ def _case_view(case: Case, plans: list[Plan], history: list[HistoryEntry]) -> Ca
         rectifications_waived=case.rectifications_waived,
         reopen_count=case.reopen_count,
         feedback_requested=case.feedback_requested,
+        feedback_requested_at=case.feedback_requested_at,
+        feedback_requested_via=case.feedback_requested_via,
+        feedback=feedback,
         next_due_at=case.next_due_at,
         next_due_what=case.next_due_what,
         close_conditions_unmet=[Condition(**item) for item in unmet],

@@ -40,13 +40,14 @@ from tousu_common.events.catalog import (
     ResolutionAccepted,
     ResolutionAction,
     ResolutionActionKind,
+    ResolutionDecisionReceived,
     ResolutionImplemented,
     ResolutionProposed,
     ResolutionRejected,
     Urgency,
 )
 from tousu_rectification.domain.events import HistoryRecorded
-from tousu_rectification.domain.permissions import SYSTEM, authorize
+from tousu_rectification.domain.permissions import SYSTEM, authorize, customer
 from tousu_rectification.domain.status import (
     ENDED,
     OPENING_STATUS,
@@ -176,6 +177,8 @@ class Case:
     # From intake's complaint.received (read-only here).
     received_at: datetime | None = None
     feedback_requested: bool = False
+    feedback_requested_at: datetime | None = None
+    feedback_requested_via: str | None = None
     timezone: str = DEFAULT_TIMEZONE
     events: list[CaseEvent] = field(default_factory=list)
 
@@ -342,6 +345,51 @@ class Case:
     def decision_applies(self, plan_version: int) -> bool:
         """Whether a customer's answer to ``plan_version`` would be legal now."""
         return self.status is CaseStatus.resolution_proposed and plan_version == self.plan_version
+
+    def take_customer_decision(self, decision: ResolutionDecisionReceived) -> None:
+        """The customer's answer relayed by intake (tracking page, reply mail); the caller
+        has checked :meth:`decision_applies`."""
+        if decision.decision is CustomerDecision.accept:
+            self.accept_resolution(
+                by=customer(),
+                at=decision.decided_at,
+                plan_version=decision.plan_version,
+                via=decision.via,
+                comment=decision.comment,
+            )
+        else:
+            self.reject_resolution(
+                by=customer(),
+                at=decision.decided_at,
+                plan_version=decision.plan_version,
+                via=decision.via,
+                reason=decision.comment,
+            )
+
+    def hand_over_early_decision(
+        self, decision: ResolutionDecisionReceived, *, at: datetime
+    ) -> bool:
+        """A customer's answer that reached rectification before this case existed, handed
+        to the case in the transaction that opens it. Applied if it is legal now, exactly
+        like a live one; otherwise it goes into the history
+        (``customer.decision_before_case``) with what the customer said and why it was not
+        applied, so staff see it — never dropped. Returns whether it was applied.
+
+        A case just opened has no plan yet, and a plan proposed later cannot be the one
+        the customer answered earlier, so in practice it is recorded, not applied."""
+        if self.decision_applies(decision.plan_version):
+            self.take_customer_decision(decision)
+            return True
+        words = "accepted" if decision.decision is CustomerDecision.accept else "rejected"
+        detail = (
+            f"the customer {words} plan {decision.plan_version} via {decision.via} at "
+            f"{decision.decided_at.isoformat()}, before this case existed; not applied: "
+            f"the case has no plan {decision.plan_version} awaiting an answer"
+        )
+        if decision.comment:
+            detail += f" — {decision.comment}"
+        self._record("customer.decision_before_case", customer(), at, detail=detail)
+        return False
 
     def complete_action(
         self, position: int, *, by: Actor, at: datetime, note: str | None = None

@@ -29,10 +29,12 @@ from uuid import UUID, uuid4
 from tousu_common.auth import Principal
 from tousu_common.errors import Conflict, Forbidden, InvalidInput
 from tousu_common.events import EventPayload
-from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
 from tousu_common.events.catalog import (
+    Channel,
+    FeedbackAnswer,
     QualityReportIssued,
     RectificationDone,
+    RectificationFeedbackAnswered,
     RectificationFeedbackRequested,
     RectificationInstructed,
     RectificationKind,
@@ -43,6 +45,7 @@ from tousu_common.events.catalog import (
     VerificationFailed,
     VerificationPassed,
 )
+from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
 from tousu_rectification.domain.permissions import Grant, Rule, allowed, authorize
 
 #: Departments a rectification can be sent to (CSC issues them, it does not receive them).
@@ -351,6 +354,11 @@ class Rectification:
     last_failure_reason: str | None = None
     failed_verifications: int = 0
     waiver_reason: str | None = None
+    # The plan and result fed back to the customer (整改反馈) and their answer to it.
+    feedback_sent_at: datetime | None = None
+    feedback_answer: FeedbackAnswer | None = None
+    feedback_answered_at: datetime | None = None
+    feedback_answer_via: Channel | None = None
     version: int = 1
     events: list[EventPayload] = field(default_factory=list)
     history: list[HistoryRecord] = field(default_factory=list)
@@ -523,11 +531,58 @@ class Rectification:
         self.settled_at = at
         self.events.append(VerificationPassed(**self._event_fields(actor, at), comment=comment))
         if feedback_requested:
-            self.events.append(
-                RectificationFeedbackRequested(
-                    **self._event_fields(actor, at), summary=self.feedback_summary()
-                )
+            self._feed_back(actor, at)
+
+    def send_feedback(self, *, actor: Actor, at: datetime) -> bool:
+        """The customer asked for feedback after this was verified: send it now. False
+        (nothing changes) unless it is verified and its feedback not yet sent — so asking
+        twice sends it once. No status change; a history line and the event."""
+        if self.status is not S.verified or self.feedback_sent_at is not None:
+            return False
+        self.history.append(
+            HistoryRecord("send_feedback", self.status, self.status, at, actor.subject)
+        )
+        self._feed_back(actor, at)
+        return True
+
+    @property
+    def feedback_awaits_answer(self) -> bool:
+        return self.feedback_sent_at is not None and self.feedback_answer is None
+
+    def record_feedback_answer(
+        self, answer: FeedbackAnswer, *, via: Channel | None, actor: Actor, at: datetime
+    ) -> None:
+        """The customer confirmed (or disputed) the feedback they were sent; once. A
+        dispute changes nothing else: staff see it on the case and decide what follows."""
+        if not self.feedback_awaits_answer:
+            raise IllegalRectificationTransition(
+                f"rectification {self.number}: no feedback awaits the customer's answer"
             )
+        self.feedback_answer, self.feedback_answered_at = FeedbackAnswer(answer), at
+        self.feedback_answer_via = via
+        self.history.append(
+            HistoryRecord(
+                f"feedback_{self.feedback_answer.value}",
+                self.status,
+                self.status,
+                at,
+                actor.subject,
+                f"via {via}" if via else "",
+            )
+        )
+        self.events.append(
+            RectificationFeedbackAnswered(
+                **self._event_fields(actor, at), answer=self.feedback_answer, via=via
+            )
+        )
+
+    def _feed_back(self, actor: Actor, at: datetime) -> None:
+        self.feedback_sent_at = at
+        self.events.append(
+            RectificationFeedbackRequested(
+                **self._event_fields(actor, at), summary=self.feedback_summary()
+            )
+        )
 
     def fail_verification(self, *, reason: str, actor: Actor, at: datetime) -> None:
         _require(bool(reason.strip()), "reason", "a failed verification needs a reason")

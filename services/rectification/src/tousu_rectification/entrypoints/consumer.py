@@ -14,6 +14,7 @@ from tousu_rectification.handlers.complaint_events import (
     keep_complaint_facts,
     withdraw_case,
 )
+from tousu_rectification.handlers.feedback import record_feedback_answer, record_feedback_request
 from tousu_rectification.handlers.open_case import open_case_for_triaged_complaint
 
 
@@ -32,6 +33,10 @@ def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsum
                 "complaint.withdrawn": partial(withdraw_case, timezone=tz),
                 "complaint.amended": partial(end_wait_on_customer_reply, timezone=tz),
                 "resolution.decision_received": partial(apply_customer_decision, timezone=tz),
+                "complaint.feedback_requested": partial(record_feedback_request, timezone=tz),
+                "rectification.feedback_answer_received": partial(
+                    record_feedback_answer, timezone=tz
+                ),
             },
         )
     ]

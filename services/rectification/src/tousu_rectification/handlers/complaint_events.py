@@ -6,13 +6,16 @@
 - ``complaint.amended`` from the customer: ends a wait on the customer.
 - ``resolution.decision_received``: the customer's answer from the tracking
   page or a reply mail; applied if legal for the current plan, otherwise
-  logged and ignored (an old plan version, an answer given twice).
+  logged and ignored (an old plan version, an answer given twice). One that
+  arrives before its case is kept (``pending_decisions``) and handed to the
+  case in the transaction that opens it.
 - ``complaint.reassigned``: the case follows to the new owner department.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +24,6 @@ from tousu_common.events.catalog import (
     ComplaintAmended,
     ComplaintReassigned,
     ComplaintWithdrawn,
-    CustomerDecision,
     ResolutionDecisionReceived,
 )
 from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
@@ -37,13 +39,24 @@ async def keep_complaint_facts(
 ) -> None:
     received = event.data
     assert isinstance(received, ComplaintReceived)
+    # The wish only ever goes from no to yes (a later complaint.feedback_requested may
+    # have been applied first).
+    wish = (
+        {
+            "feedback_requested": True,
+            "feedback_requested_at": received.received_at,
+            "feedback_requested_via": received.channel.value,
+        }
+        if received.feedback_requested
+        else {}
+    )
     await CaseUnitOfWork(session, timezone=timezone).cases.record_facts(
         received.complaint_id,
         received.reference,
         received_at=received.received_at,
         channel=received.channel.value,
         customer_tier=received.customer_tier.value,
-        feedback_requested=received.feedback_requested,
+        **wish,
     )
 
 
@@ -86,33 +99,26 @@ async def apply_customer_decision(
     assert isinstance(decision, ResolutionDecisionReceived)
     uow = CaseUnitOfWork(session, timezone=timezone)
     case = await uow.cases.get_by_complaint(decision.complaint_id)
-    if case is None or not case.decision_applies(decision.plan_version):
+    if case is None:
+        # Kept in this (the inbox's) transaction; the case takes it when it opens.
+        await uow.cases.keep_pending_decision(event.id, decision, at=datetime.now(UTC))
+        log.info(
+            "customer decision kept until the case opens",
+            extra={"decision": decision.decision.value, "plan_version": decision.plan_version},
+        )
+        return
+    if not case.decision_applies(decision.plan_version):
         log.warning(
             "customer decision ignored: not legal for the case now",
             extra={
                 "decision": decision.decision.value,
                 "plan_version": decision.plan_version,
-                "case_plan_version": case.plan_version if case else None,
-                "case_status": case.status.value if case else None,
+                "case_plan_version": case.plan_version,
+                "case_status": case.status.value,
             },
         )
         return
-    if decision.decision is CustomerDecision.accept:
-        case.accept_resolution(
-            by=customer(),
-            at=decision.decided_at,
-            plan_version=decision.plan_version,
-            via=decision.via,
-            comment=decision.comment,
-        )
-    else:
-        case.reject_resolution(
-            by=customer(),
-            at=decision.decided_at,
-            plan_version=decision.plan_version,
-            via=decision.via,
-            reason=decision.comment,
-        )
+    case.take_customer_decision(decision)
     await uow.cases.save(case)
 
 

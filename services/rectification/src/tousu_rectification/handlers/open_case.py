@@ -1,5 +1,6 @@
 """complaint.triaged → a case awaiting resolution → case.opened, in one transaction.
-A retriage (``retriage=true``) moves the existing case to the new owner."""
+A retriage (``retriage=true``) moves the existing case to the new owner. Customer
+decisions that arrived before the case are handed to it in the same transaction."""
 
 from __future__ import annotations
 
@@ -45,7 +46,11 @@ async def open_case_for_triaged_complaint(
     if facts is not None and facts.withdrawn_at is not None:
         log.info("complaint was withdrawn before it was triaged; no case opened")
         return
-    case = Case.open(triaged, at=datetime.now(UTC), timezone=timezone)
+    now = datetime.now(UTC)
+    case = Case.open(triaged, at=now, timezone=timezone)
+    for decision in await uow.cases.take_pending_decisions(triaged.complaint_id):
+        applied = case.hand_over_early_decision(decision, at=now)
+        log.info("customer decision from before the case handed over", extra={"applied": applied})
     await uow.cases.add(case)
     log.info(
         "case opened",

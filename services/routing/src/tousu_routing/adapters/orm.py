@@ -122,3 +122,21 @@ class SlaClockRow(Base):
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The company calendar version (calendar_versions) due_at was computed with.
+    calendar_version: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    # Runs finished before a reopening restarted the clock: [{started_at, due_at, ...}].
+    previous_runs: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, server_default="[]")
+
+
+class CalendarVersionRow(Base):
+    """One version of the company calendar (plant shutdowns, extra working days,
+    State Council notices entered by an admin). Never updated: a change is a new
+    version; version 0 (no row) is the shipped calendar alone."""
+
+    __tablename__ = "calendar_versions"
+
+    version: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(sa.String(100))
+    note: Mapped[str] = mapped_column(sa.String(500))

@@ -24,6 +24,7 @@ from tousu_common.events.catalog import (
 )
 from tousu_common.messaging.outbox import add_event
 from tousu_routing.adapters.orm import (
+    CalendarVersionRow,
     ComplaintRow,
     RuleSetRow,
     SlaClockRow,
@@ -31,11 +32,14 @@ from tousu_routing.adapters.orm import (
     TriageRow,
 )
 from tousu_routing.domain.clocks import Clock, ClockState
+from tousu_routing.domain.company_days import CalendarDocument
 from tousu_routing.domain.model import Complaint, Status, Triage
 from tousu_routing.domain.rules import RuleSet, RuleSetDocument
 from tousu_routing.domain.sla import Basis, Pause
 
 SOURCE = "tousu/routing"
+#: First key of routing's advisory locks on the duplicate-candidate key (the customer).
+DUPLICATE_LOCK_NAMESPACE = 0x7052  # "pR"
 
 
 async def stage(session: AsyncSession, events: list[EventPayload]) -> None:
@@ -69,10 +73,31 @@ class ComplaintRepository:
         clocks = (await self.session.scalars(clock_query)).all()
         return _complaint(row, triage, clocks)
 
+    async def lock_duplicate_key(self, complaint: Complaint) -> None:
+        """Serialise duplicate checks of one customer until this transaction ends.
+
+        Two repeats of one complaint handled at the same moment by two replicas
+        would each look for the other before either committed, and both be
+        triaged. On PostgreSQL a transaction-scoped advisory lock on the
+        customer (the duplicate-candidate key) makes the second wait for the
+        first's commit; under READ COMMITTED its candidate query, a new
+        statement, then sees the first. SQLite has one writer at a time."""
+        if complaint.customer_id is None or not _locks_rows(self.session):
+            return
+        # Two int4 keys: routing's namespace and 31 bits of the customer id (a
+        # collision only makes two customers' checks wait for each other).
+        key = int.from_bytes(complaint.customer_id.bytes[:4], "big") & 0x7FFFFFFF
+        await self.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+            {"namespace": DUPLICATE_LOCK_NAMESPACE, "key": key},
+        )
+
     async def candidates_for_duplicate(
         self, complaint: Complaint, window: timedelta
     ) -> list[Complaint]:
-        """Open complaints of the same customer received within ``window`` before it."""
+        """Open complaints of the same customer received within ``window`` of it —
+        before it, or after it when the later one was handled first (two replicas,
+        or a fax whose transcription came after the customer called again)."""
         if complaint.customer_id is None or window <= timedelta(0):
             return []  # an unknown customer, or duplicate linking switched off
         rows = (
@@ -84,7 +109,7 @@ class ComplaintRepository:
                     ComplaintRow.open.is_(True),
                     ComplaintRow.status != Status.duplicate.value,
                     ComplaintRow.received_at >= complaint.received_at - window,
-                    ComplaintRow.received_at <= complaint.received_at,
+                    ComplaintRow.received_at <= complaint.received_at + window,
                 )
                 .order_by(ComplaintRow.received_at.desc())
                 .limit(50)
@@ -236,6 +261,8 @@ def _clock_values(clock: Clock) -> dict[str, Any]:
         "breached_at": clock.breached_at,
         "next_check_at": clock.next_check_at,
         "updated_at": datetime.now(UTC),
+        "calendar_version": clock.calendar_version,
+        "previous_runs": list(clock.previous_runs),
     }
 
 
@@ -264,6 +291,8 @@ def _clock(row: SlaClockRow) -> Clock:
         warn_at=row.warn_at,
         warning_sent_at=row.warning_sent_at,
         breached_at=row.breached_at,
+        calendar_version=row.calendar_version or 0,
+        previous_runs=list(row.previous_runs or []),
     )
 
 
@@ -379,3 +408,68 @@ def _compiled(version: str, document_json: str) -> RuleSet:
     # Versions are immutable, but two databases (tests) may hold different
     # documents under the same number: the document is part of the key.
     return RuleSet(version, RuleSetDocument.model_validate_json(document_json))
+
+
+class CalendarRepository:
+    """Versions of the company calendar. A version is never changed once written;
+    version 0 (an empty database) is no company days at all."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def latest_row(self) -> CalendarVersionRow | None:
+        return (
+            await self.session.scalars(
+                sa.select(CalendarVersionRow).order_by(CalendarVersionRow.version.desc()).limit(1)
+            )
+        ).one_or_none()
+
+    async def latest(self) -> tuple[int, CalendarDocument]:
+        row = await self.latest_row()
+        if row is None:
+            return 0, CalendarDocument()
+        return row.version, _calendar_document(json.dumps(row.document, sort_keys=True))
+
+    async def get(self, version: int) -> CalendarVersionRow | None:
+        return await self.session.get(CalendarVersionRow, version)
+
+    async def add(self, document: CalendarDocument, *, by: str, note: str) -> CalendarVersionRow:
+        latest = await self.latest_row()
+        row = CalendarVersionRow(
+            version=(latest.version + 1) if latest else 1,
+            document=document.model_dump(mode="json"),
+            created_at=datetime.now(UTC),
+            created_by=by,
+            note=note,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def list(self, limit: int, offset: int) -> tuple[list[CalendarVersionRow], int]:
+        total = await self.session.scalar(
+            sa.select(sa.func.count()).select_from(CalendarVersionRow)
+        )
+        rows = (
+            await self.session.scalars(
+                sa.select(CalendarVersionRow)
+                .order_by(CalendarVersionRow.version.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+        return list(rows), int(total or 0)
+
+    async def usage(self, versions: list[int]) -> dict[int, int]:
+        """How many clocks' deadlines each version computed (as they stand now)."""
+        result = await self.session.execute(
+            sa.select(SlaClockRow.calendar_version, sa.func.count())
+            .where(SlaClockRow.calendar_version.in_(versions))
+            .group_by(SlaClockRow.calendar_version)
+        )
+        return {int(version): count for version, count in result.all()}
+
+
+@lru_cache(maxsize=32)
+def _calendar_document(document_json: str) -> CalendarDocument:
+    return CalendarDocument.model_validate_json(document_json)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tousu_common.events.catalog import (
     Channel,
@@ -31,6 +31,16 @@ class ClockView(BaseModel):
     breached_at: datetime | None
     stopped_at: datetime | None
     pauses: int
+    outcome: str = Field(
+        description="running | overdue | met (by its due instant, even if the stop arrived "
+        "after a breach was raised) | met_late | cancelled"
+    )
+    calendar_version: int = Field(
+        description="Company calendar version the due instant was computed with (0: none)"
+    )
+    previous_runs: list[dict[str, str | None]] = Field(
+        description="Runs finished before a reopening restarted the clock, oldest first"
+    )
 
     @classmethod
     def of(cls, clock: Clock) -> ClockView:
@@ -46,6 +56,9 @@ class ClockView(BaseModel):
             breached_at=clock.breached_at,
             stopped_at=clock.stopped_at,
             pauses=len(clock.pauses),
+            outcome=clock.outcome.value,
+            calendar_version=clock.calendar_version,
+            previous_runs=list(clock.previous_runs),
         )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -187,3 +188,78 @@ def parse_date_list(value: str) -> frozenset[date]:
         return frozenset(date.fromisoformat(part.strip()) for part in value.split(",") if part)
     except ValueError as exc:
         raise CalendarError(f"not a list of YYYY-MM-DD dates: {value!r}") from exc
+
+
+# -- which years the calendar knows ---------------------------------------------
+
+
+class YearSource(StrEnum):
+    """How much is known of one year's public holidays.
+
+    ``notice``: the State Council's notice (国务院办公厅关于部分节假日安排的通知) —
+    holidays *and* make-up working days (调休上班) — is in the data.
+    ``statutory``: only the days the law fixes (全国年节及纪念日放假办法, with a weekday
+    off in lieu of one falling on a weekend) are known; the notice's bridge days and
+    make-up working days are not, so due dates around the holidays may be wrong.
+    """
+
+    notice = "notice"
+    statutory = "statutory"
+
+
+@dataclass(frozen=True)
+class PublicYear:
+    """One year's public days off and make-up working days, and where they come from."""
+
+    year: int
+    source: YearSource
+    holidays: frozenset[date]
+    makeup_days: frozenset[date]
+    origin: str  # e.g. "data/cn-2026.yaml", "holidays 0.109", "calendar version 3"
+
+
+#: From this day of December on, next year's holidays must be known too.
+NEXT_YEAR_NEEDED_FROM = (12, 1)
+
+
+def required_years(today: date) -> list[int]:
+    """The years whose holidays must be known on ``today``: this one, and from
+    1 December next year's too (due dates late in December run into January)."""
+    years = [today.year]
+    if (today.month, today.day) >= NEXT_YEAR_NEEDED_FROM:
+        years.append(today.year + 1)
+    return years
+
+
+def uncovered_years(years: dict[int, PublicYear], today: date) -> list[int]:
+    """Required years without the State Council's notice (statutory days only, or nothing)."""
+    return [
+        year
+        for year in required_years(today)
+        if year not in years or years[year].source is not YearSource.notice
+    ]
+
+
+def compose(
+    base: BusinessCalendar,
+    public: Iterable[PublicYear],
+    company_holidays: Iterable[date] = (),
+    company_working_days: Iterable[date] = (),
+) -> BusinessCalendar:
+    """The calendar in force: public days of every year, then the company's own days
+    on top (a plant shutdown is off even on a make-up Saturday; a company working
+    day is worked even on a public holiday)."""
+    off = set(base.holidays)
+    on = set(base.makeup_days)
+    for year in public:
+        off |= year.holidays
+        on |= year.makeup_days
+    company_off, company_on = frozenset(company_holidays), frozenset(company_working_days)
+    return BusinessCalendar(
+        timezone=base.timezone,
+        day_start=base.day_start,
+        day_end=base.day_end,
+        workdays=base.workdays,
+        holidays=frozenset((off - company_on) | company_off),
+        makeup_days=frozenset((on - company_off) | company_on),
+    )

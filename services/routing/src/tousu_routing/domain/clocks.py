@@ -2,7 +2,12 @@
 
 States: ``running`` → ``paused`` (waiting on the customer) → ``running`` …
 → ``stopped`` (its matching event arrived, or the complaint closed) — or
-``cancelled`` (the complaint turned out to be a duplicate). The warning and
+``cancelled`` (the complaint turned out to be a duplicate). A stopped clock
+runs again when its complaint is reopened (:meth:`Clock.restart`): a new run
+from the reopening, with a full budget; the finished run is kept in
+``previous_runs``. A stop that arrives after the breach is recorded as such
+(``stopped_at`` beside ``breached_at``; :attr:`Clock.outcome` says whether the
+clock was met in time — the event was only delivered late — or met late). The warning and
 the breach are each raised at most once: ``warning_sent_at`` and
 ``breached_at`` are set in the same transaction that stages the event, so a
 restart, a second replica or a re-run of the scheduler cannot raise them again.
@@ -34,6 +39,16 @@ class ClockState(StrEnum):
     cancelled = "cancelled"
 
 
+class Outcome(StrEnum):
+    """What became of a clock's current run, as routing's API shows it."""
+
+    running = "running"  # active, not breached
+    overdue = "overdue"  # active and breached
+    met = "met"  # stopped by its due instant (even if the stop arrived after a breach)
+    met_late = "met_late"  # stopped after its due instant: the breach stands
+    cancelled = "cancelled"
+
+
 ESCALATED_BY = "sla"
 MANAGER_ROLE = "manager"
 
@@ -57,6 +72,11 @@ class Clock:
     warn_at: datetime | None = None
     warning_sent_at: datetime | None = None
     breached_at: datetime | None = None
+    #: Company calendar version (``/v1/calendar``) ``due_at`` was computed with.
+    calendar_version: int = 0
+    #: Finished runs before a reopening restarted the clock (oldest first), each
+    #: ``{started_at, due_at, stopped_at, breached_at, outcome}`` as ISO strings.
+    previous_runs: list[dict[str, str | None]] = field(default_factory=list)
     events: list[EventPayload] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -96,6 +116,17 @@ class Clock:
         return self.state in (ClockState.running, ClockState.paused)
 
     @property
+    def outcome(self) -> Outcome:
+        if self.state is ClockState.cancelled:
+            return Outcome.cancelled
+        if self.active:
+            return Outcome.overdue if self.breached_at is not None else Outcome.running
+        if self.due_at is not None and self.stopped_at is not None:
+            return Outcome.met if self.stopped_at <= self.due_at else Outcome.met_late
+        # Stopped while paused (no due instant): the breach flag is all we know.
+        return Outcome.met_late if self.breached_at is not None else Outcome.met
+
+    @property
     def next_check_at(self) -> datetime | None:
         """When the scheduler must look at this clock next (None: never again unless
         something changes)."""
@@ -113,6 +144,7 @@ class Clock:
         if self.state is ClockState.running:
             self.due_at = policy.due(budget, self.started_at, self.pauses)
             self.warn_at = policy.warn(budget, self.started_at, self.pauses)
+            self.calendar_version = policy.calendar_version
         elif self.state is ClockState.paused:
             self.due_at = self.warn_at = None
 
@@ -150,10 +182,33 @@ class Clock:
         self.recompute(policy)
 
     def stop(self, at: datetime) -> None:
+        """Its matching event arrived (or the complaint closed). After a breach the
+        breach stays raised; ``stopped_at`` records when the clock was really met."""
         if not self.active:
             return
         self.state = ClockState.stopped
         self.stopped_at = at
+
+    def restart(self, policy: SlaPolicy, at: datetime) -> None:
+        """The complaint was reopened: the stopped clock runs again from ``at`` with
+        its full budget (same urgency and tier), a new due instant, and a warning
+        and breach of its own. The finished run is kept in ``previous_runs``."""
+        if self.state is not ClockState.stopped:
+            return
+        self.previous_runs.append(
+            {
+                "started_at": self.started_at.isoformat(),
+                "due_at": self.due_at.isoformat() if self.due_at else None,
+                "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
+                "breached_at": self.breached_at.isoformat() if self.breached_at else None,
+                "outcome": self.outcome.value,
+            }
+        )
+        self.started_at = at
+        self.pauses = []
+        self.state = ClockState.running
+        self.stopped_at = self.warning_sent_at = self.breached_at = None
+        self.recompute(policy)
 
     def cancel(self, at: datetime) -> None:
         if not self.active:

@@ -431,8 +431,17 @@ class Complaint:
         for clock in self.clocks.values():
             clock.stop(at)
 
-    def reopen(self) -> None:
+    def reopen(self, policy: SlaPolicy, at: datetime) -> None:
+        """A closed complaint is open again and a new resolution plan is owed: the
+        resolution-plan clock runs again from ``at`` with its full budget (same
+        urgency and tier). The first-response clock stays stopped: the customer
+        has had a first response (rectification records it once per case)."""
+        if self.open:
+            return
         self.open = True
+        clock = self.clocks.get(SlaClock.resolution_plan)
+        if clock is not None and self.status is not Status.duplicate:
+            clock.restart(policy, at)
 
     def _require_open(self) -> None:
         if not self.open:

@@ -77,6 +77,9 @@ class SlaPolicy:
     budgets: Mapping[tuple[Urgency, SlaClock], Budget]
     key_account_factor: float = 0.5
     warning_fraction: float = 0.8
+    #: The company calendar version (``/v1/calendar``) this policy's calendar has;
+    #: 0 = none. A clock records the version its deadline was computed with.
+    calendar_version: int = 0
 
     @classmethod
     def from_table(
@@ -86,6 +89,7 @@ class SlaPolicy:
         *,
         key_account_factor: float = 0.5,
         warning_fraction: float = 0.8,
+        calendar_version: int = 0,
     ) -> SlaPolicy:
         merged = {u: dict(c) for u, c in DEFAULT_DURATIONS.items()}
         for urgency, clocks in (table or {}).items():
@@ -102,7 +106,7 @@ class SlaPolicy:
             raise ValueError("key_account_factor must be in (0, 1]")
         if not 0 < warning_fraction < 1:
             raise ValueError("warning_fraction must be in (0, 1)")
-        return cls(calendar, budgets, key_account_factor, warning_fraction)
+        return cls(calendar, budgets, key_account_factor, warning_fraction, calendar_version)
 
     def budget(
         self, urgency: Urgency, clock: SlaClock, tier: CustomerTier, key_account: bool

@@ -36,7 +36,7 @@ async def triage_by_person(
         complaint = await _load(complaints, complaint_id)
         ruleset = await RuleSetRepository(session).current(routing.seed)
         complaint.triage_by_person(
-            routing.policy,
+            await routing.policy_for(session),
             category=category,
             urgency=urgency,
             owner_department=owner_department,
@@ -58,7 +58,11 @@ async def reassign(
         complaints = ComplaintRepository(session)
         complaint = await _load(complaints, complaint_id)
         complaint.reassign(
-            routing.policy, department=department, reason=reason, by=by, now=routing.time.now()
+            await routing.policy_for(session),
+            department=department,
+            reason=reason,
+            by=by,
+            now=routing.time.now(),
         )
         await complaints.save(complaint)
     return complaint
@@ -71,6 +75,7 @@ async def unlink_duplicate(
         complaints = ComplaintRepository(session)
         complaint = await _load(complaints, complaint_id)
         ruleset = await RuleSetRepository(session).current(routing.seed)
-        complaint.unlink_duplicate(ruleset, routing.policy, by=by, now=routing.time.now())
+        policy = await routing.policy_for(session)
+        complaint.unlink_duplicate(ruleset, policy, by=by, now=routing.time.now())
         await complaints.save(complaint)
     return complaint

@@ -27,6 +27,7 @@ from tousu_common.events.catalog import (
 from tousu_routing.adapters.repository import ComplaintRepository, RuleSetRepository
 from tousu_routing.bootstrap import Routing
 from tousu_routing.domain.model import DECIDED_BY_RULES, Complaint, Status, find_original
+from tousu_routing.domain.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,11 @@ async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: R
     complaints = ComplaintRepository(session)
     now = routing.time.now()
     ruleset = await RuleSetRepository(session).current(routing.seed)
-    decision = complaint.assess(ruleset, routing.policy)
+    policy = await routing.policy_for(session)
+    decision = complaint.assess(ruleset, policy)
+    # One duplicate check at a time per customer (a lock held to the commit), so two
+    # replicas given near-simultaneous repeats see each other instead of both triaging.
+    await complaints.lock_duplicate_key(complaint)
     candidates = await complaints.candidates_for_duplicate(complaint, routing.duplicate_window)
     original = find_original(complaint, candidates, threshold=routing.settings.duplicate_similarity)
     if original is not None:
@@ -48,7 +53,7 @@ async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: R
             "complaint linked as a duplicate", extra={"duplicate_of": str(original.complaint_id)}
         )
         return
-    complaint.apply_rules(decision, ruleset, routing.policy, now)
+    complaint.apply_rules(decision, ruleset, policy, now)
     log.info(
         "complaint triaged"
         if complaint.status is Status.triaged
@@ -63,8 +68,6 @@ async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: R
 
 
 def build_handlers(routing: Routing) -> dict[str, Handler]:
-    policy = routing.policy
-
     async def received(session: AsyncSession, event: Event) -> None:
         payload = event.data
         assert isinstance(payload, ComplaintReceived)
@@ -76,7 +79,7 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
         if complaint.status is Status.awaiting_transcription:
             # No text to judge yet; the clocks run from received_at regardless.
             ruleset = await RuleSetRepository(session).current(routing.seed)
-            complaint.assess(ruleset, policy)
+            complaint.assess(ruleset, await routing.policy_for(session))
             log.info("complaint waits for a transcription")
         else:
             await triage_or_link(session, complaint, routing)
@@ -106,7 +109,7 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
         await complaints.save(complaint)
 
     def lifecycle(
-        change: Callable[[Complaint, datetime], None],
+        change: Callable[[Complaint, datetime, SlaPolicy], None],
     ) -> Handler:
         async def handle(session: AsyncSession, event: Event) -> None:
             complaints = ComplaintRepository(session)
@@ -114,7 +117,7 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
             if complaint is None:
                 log.warning("event for a complaint routing never received, ignored")
                 return
-            change(complaint, _when(event))
+            change(complaint, _when(event), await routing.policy_for(session))
             await complaints.save(complaint)
 
         return handle
@@ -122,15 +125,17 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
     return {
         "complaint.received": received,
         "complaint.amended": amended,
-        "complaint.withdrawn": lifecycle(lambda c, at: c.close(at)),
-        "complaint.closed": lifecycle(lambda c, at: c.close(at)),
-        "complaint.reopened": lifecycle(lambda c, at: c.reopen()),
+        "complaint.withdrawn": lifecycle(lambda c, at, p: c.close(at)),
+        "complaint.closed": lifecycle(lambda c, at, p: c.close(at)),
+        "complaint.reopened": lifecycle(lambda c, at, p: c.reopen(p, at)),
         "case.first_response_recorded": lifecycle(
-            lambda c, at: c.stop_clock(SlaClock.first_response, at)
+            lambda c, at, p: c.stop_clock(SlaClock.first_response, at)
         ),
-        "resolution.proposed": lifecycle(lambda c, at: c.stop_clock(SlaClock.resolution_plan, at)),
-        "case.customer_wait_started": lifecycle(lambda c, at: c.pause_clocks(policy, at)),
-        "case.customer_wait_ended": lifecycle(lambda c, at: c.resume_clocks(policy, at)),
+        "resolution.proposed": lifecycle(
+            lambda c, at, p: c.stop_clock(SlaClock.resolution_plan, at)
+        ),
+        "case.customer_wait_started": lifecycle(lambda c, at, p: c.pause_clocks(p, at)),
+        "case.customer_wait_ended": lifecycle(lambda c, at, p: c.resume_clocks(p, at)),
     }
 
 
