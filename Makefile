@@ -8,13 +8,42 @@ STAMP  := $(VENV)/.installed
 # reused); most of a stack test's time is waiting on the broker, not CPU.
 TEST_WORKERS ?= 4
 
-.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean
+# Every install comes from the lock (exact versions and hashes, resolved from
+# PyPI by `make lock`); the project itself goes in editable, without deps.
+LOCK       := requirements.lock
+IMAGE_LOCK := deploy/requirements.lock
+UV_VERSION := 0.13.8
+LOCK_VENV  := .venv-lock
+UV_COMPILE := $(LOCK_VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+              --generate-hashes --no-config --quiet
 
-$(STAMP): pyproject.toml
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean lock lock-upgrade
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check || { echo "$(LOCK) does not match pyproject.toml: run make lock" >&2; exit 1; }
 	touch $(STAMP)
+
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'uv==$(UV_VERSION)'
+
+# Refresh the lock after a change to pyproject.toml: versions already locked stay
+# unless pyproject.toml rules them out. The image's lock is the subset it needs,
+# at the same versions.
+# The build backend (pyproject's build-system.requires, and `editables`, which
+# hatchling asks for to build an editable install) is locked too: the project is
+# installed with --no-build-isolation, so no unlocked package is ever used.
+BUILD_REQUIRES = $(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], 'editables', sep='\n')"
+lock: $(LOCK_VENV)/bin/uv
+	$(BUILD_REQUIRES) | $(UV_COMPILE) - $(UPGRADE) --extra dev --extra local --extra otlp -o $(LOCK)
+	$(BUILD_REQUIRES) | $(UV_COMPILE) - --extra otlp -c $(LOCK) -o $(IMAGE_LOCK)
+
+# Take the newest releases pyproject.toml allows (then run `make test`).
+lock-upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 
 run: $(STAMP)
 	./scripts/ensure-system-deps.sh
@@ -51,4 +80,4 @@ bench-pipeline: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) var .pytest_cache .ruff_cache

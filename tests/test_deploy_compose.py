@@ -453,8 +453,16 @@ def test_image_installs_the_project_on_python_311_slim():
     dockerfile = DOCKERFILE.read_text(encoding="utf-8")
     assert "python:3.11-slim" in dockerfile
     # the project itself, with the OTLP exporter (tracing_exporter=otlp) and not the
-    # dev or local-broker extras
-    assert re.search(r"pip install\s+--no-cache-dir\s+'\.\[otlp\]'(\s|$)", dockerfile)
+    # dev or local-broker extras; its dependencies exactly as locked
+    assert re.search(
+        r"pip install\s+--no-cache-dir\s+--no-deps\s+--no-build-isolation\s+'\.\[otlp\]'(\s|$)",
+        dockerfile,
+    )
+    assert re.search(
+        r"pip install\s+--no-cache-dir\s+--require-hashes\s+--no-deps\s+"
+        r"-r\s+deploy/requirements\.lock",
+        dockerfile,
+    )
 
 
 @pytest.mark.parametrize("name", SERVICES)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -27,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from tousu_common.devstack import Stack
 from tousu_common.events import new_event
 from tousu_common.events.catalog import ResolutionAction, ResolutionProposed
+from tousu_common.mailsink import MailSink
 from tousu_common.testing.helpers import header, read_topic
 
 pytestmark = pytest.mark.integration
@@ -387,3 +389,48 @@ async def test_rate_limit_answers_429_with_retry_after_per_client_address(stack:
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         response = await other.post("/complaint", data={"website": "bot", "csrf_token": token})
         assert response.status_code == 200
+
+
+CORPUS = Path(__file__).parents[2] / "services/intake/tests/mail_corpus"
+
+
+def test_the_acknowledgement_answers_the_customers_mail_in_one_conversation(
+    stack: Stack, auth: Callable[..., dict[str, str]], mail_sink: MailSink
+) -> None:
+    """A Foxmail message into the real SMTP listener; notify's acknowledgement reaches
+    the mail sink as a reply to it (In-Reply-To / References: the customer's
+    Message-ID), and the customer's answer to the acknowledgement threads back."""
+    address = f"wang.{uuid4().hex[:8]}@foxmail.com"
+    theirs = f"<tencent_{uuid4().hex.upper()}@qq.com>"
+    raw = (
+        (CORPUS / "foxmail_gbk_pdf_and_photo.eml")
+        .read_bytes()
+        .replace(b"wang.jianguo@foxmail.com", address.encode())
+        .replace(b"<tencent_3F0C1E92B1D34A7E8C5A6B0D9E2F7A41C507@qq.com>", theirs.encode())
+    )
+    code, reply = send(stack, raw, sender=address)
+    assert code == 250 and "filed" in reply, reply
+    reference = reference_in(reply)
+    complaint = find(stack, auth, reference)
+    assert complaint["title"] == "投诉：YC6K发动机漏油，请尽快处理"
+    assert sorted(a["filename"] for a in complaint["attachments"]) == [
+        "检测报告.pdf",
+        "现场照片1.jpg",
+    ]
+
+    [ack] = mail_sink.wait_for(lambda m: address in str(m["To"]), timeout=60)
+    assert reference in ack["Subject"]
+    assert ack["In-Reply-To"] == theirs and ack["References"] == theirs
+    assert ack["Message-ID"].startswith(f"<{reference}.")
+
+    # The customer's mail program answers the acknowledgement within the conversation.
+    answer = EmailMessage()
+    answer["From"] = f"王建国 <{address}>"
+    answer["To"] = MAILBOX
+    answer["Subject"] = f"回复：{ack['Subject']}"
+    answer["Message-ID"] = make_msgid(domain="qq.com")
+    answer["In-Reply-To"] = ack["Message-ID"]
+    answer["References"] = f"{theirs} {ack['Message-ID']}"
+    answer.set_content("收到，谢谢。维修站什么时候联系我？")
+    code, reply = send(stack, answer.as_bytes(), sender=address)
+    assert code == 250 and f"amended {reference}" in reply, reply

@@ -35,6 +35,14 @@ def office(prefix: str) -> bytes:
     return buffer.getvalue()
 
 
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("data", "filename", "expected"),
     [
@@ -58,7 +66,22 @@ def office(prefix: str) -> bytes:
         ),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "old.doc", "application/msword"),
         (b"MZ\x90\x00\x03\x00\x00\x00", "setup.pdf", None),
-        (b"PK\x03\x04garbage", "x.zip", None),
+        # a zip is kept, even a damaged one (never opened); a damaged Office file is
+        # recognised from its local file headers
+        (b"PK\x03\x04garbage", "x.zip", "application/zip"),
+        (zipped({"IMG_0001.jpg": b"\xff\xd8\xff"}), "photos.zip", "application/zip"),
+        (
+            office("word")[:-30],
+            "report.docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            office("ppt"),
+            "slides.pptx",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "old.ppt", "application/vnd.ms-powerpoint"),
+        (b"\x78\x9f\x3e\x22\x01\x00broken", "winmail.dat", "application/vnd.ms-tnef"),
         (b"\x00\x01\x02binary", "b.txt", None),
     ],
 )

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from tousu_common.db import Database
 from tousu_common.events import new_event
@@ -348,3 +351,77 @@ async def test_a_claim_left_by_a_dead_delivery_is_taken_over_after_its_lease(
     assert outcome.outcome == "filed" and not outcome.duplicate
     [row] = await mail_rows(db)
     assert row.id == claim["id"] and row.outcome == "filed" and row.raw_path != "/nonexistent"
+
+
+async def test_the_contact_read_gives_notify_the_message_id_of_the_mail_that_filed_it(
+    db: Database,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    headers_for: Callable[..., dict[str, str]],
+) -> None:
+    """notify answers the customer's own mail (In-Reply-To / References); the id
+    is personal data, so it comes through the service-token contact read."""
+    filed = await deliver(
+        db, settings, message(subject="刹车异响", headers={"Message-ID": "<c1.2027@example.cn>"})
+    )
+    reply = await deliver(
+        db,
+        settings,
+        message(
+            subject=f"回复：{filed.reference} 补充照片",
+            headers={"Message-ID": "<c2.2027@example.cn>"},
+        ),
+    )
+    assert (filed.outcome, reply.outcome) == ("filed", "amended")
+    no_id = await deliver(
+        db,
+        settings,
+        b"From: li@example.cn\r\nTo: complaints@tousu.example\r\nSubject: gearbox\r\n\r\n"
+        b"The gearbox is noisy.\r\n",
+        envelope_from="li@example.cn",
+    )
+    service = headers_for("service")
+    one = await client.get(f"/v1/complaints/{filed.complaint_id}/contact", headers=service)
+    assert one.status_code == 200, one.text
+    assert one.json()["email_message_id"] == "<c1.2027@example.cn>"  # not the reply's
+    batch = await client.post(
+        "/v1/complaints/contacts",
+        json={"ids": [str(filed.complaint_id), str(no_id.complaint_id)]},
+        headers=service,
+    )
+    by_id = {c["complaint_id"]: c for c in batch.json()["contacts"]}
+    assert by_id[str(filed.complaint_id)] == one.json()
+    assert by_id[str(no_id.complaint_id)]["email_message_id"] is None
+
+
+CORPUS = Path(__file__).parent / "mail_corpus"
+FILED_WITH_FILES = [
+    entry
+    for entry in yaml.safe_load((CORPUS / "manifest.yaml").read_text("utf-8"))
+    if entry["ignored"] is None and entry["attachments"]
+]
+
+
+@pytest.mark.parametrize("entry", FILED_WITH_FILES, ids=lambda entry: entry["file"])
+async def test_every_file_a_corpus_message_carries_is_stored_with_its_complaint(
+    db: Database, settings: Settings, entry: dict
+) -> None:
+    outcome = await deliver(
+        db,
+        settings,
+        (CORPUS / entry["file"]).read_bytes(),
+        envelope_from=entry["envelope_from"],
+    )
+    assert outcome.outcome == "filed", outcome
+    async with db.sessions() as session:
+        complaint = await session.get(ComplaintRow, outcome.complaint_id)
+        stored = (
+            await session.scalars(
+                sa.select(AttachmentRow).where(AttachmentRow.complaint_id == outcome.complaint_id)
+            )
+        ).all()
+    assert complaint.title == entry["subject"]
+    assert "not kept" not in complaint.description
+    assert sorted((a.filename, a.size, a.sha256) for a in stored) == sorted(
+        (a["filename"], a["size"], a["sha256"]) for a in entry["attachments"]
+    )

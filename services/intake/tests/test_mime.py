@@ -19,6 +19,8 @@ from tousu_intake.domain.mime import (
     parse_mail,
 )
 
+from .tnef import TnefFile, tnef_blob
+
 # 𠮷 (U+20BB7) exists only in GB18030 (four bytes); 镕 is GBK, not GB2312.
 GB18030_ONLY = "𠮷"
 BODY_ZH = f"发动机漏油，车辆已停机。联系人：{GB18030_ONLY}先生，零件：镕铸件。"
@@ -288,3 +290,226 @@ def test_malformed_mail_structures_never_raise_anything_but_a_parse_error(
     except MailParseError:
         return
     assert isinstance(mail.text, str) and isinstance(mail.subject, str)
+
+
+# --- the classes the real-world corpus found broken (issue 13 §3) -------------------
+
+
+def multipart(*parts: bytes, headers: bytes = b"From: a@example.com\r\nSubject: x\r\n") -> bytes:
+    body = b"".join(b"--b\r\n" + part + b"\r\n" for part in parts)
+    return (
+        headers
+        + b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        + body
+        + b"--b--\r\n"
+    )
+
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+PDF_B64 = base64.b64encode(PDF)
+TEXT_PART = b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee attachment"
+
+
+@pytest.mark.parametrize(
+    ("disposition", "expected"),
+    [
+        # quoted extended value, as Lotus Notes / Domino and some Java mailers send it
+        (b"attachment; filename*=\"ISO-8859-1''Pr%FCfbericht_M%E4rz.pdf\"", "Prüfbericht_März.pdf"),
+        # a plain name with '?' for what it could not encode, then the real one: RFC 6266
+        (
+            b'attachment; filename="Pr?fbericht.pdf"; filename*="ISO-8859-1\'\'Pr%FCfbericht.pdf"',
+            "Prüfbericht.pdf",
+        ),
+        # quoted continuations
+        (
+            b"attachment; filename*0*=\"UTF-8''%E6%A3%80%E6%B5%8B\";"
+            b' filename*1*="%E6%8A%A5%E5%91%8A.pdf"',
+            "检测报告.pdf",
+        ),
+        # a charset Python does not know: the bytes are detected (GBK here)
+        (b"attachment; filename*=\"x-gbk-zh''%BC%EC%B2%E2%B1%A8%B8%E6.pdf\"", "检测报告.pdf"),
+        # labelled us-ascii, but 8-bit: no replacement characters
+        (b"attachment; filename*=us-ascii''%E6%A3%80%E6%B5%8B.pdf", "检测.pdf"),
+    ],
+)
+def test_rfc2231_file_names_quoted_continued_or_mislabelled_are_read(
+    disposition: bytes, expected: str
+) -> None:
+    raw = multipart(
+        TEXT_PART,
+        b"Content-Type: application/pdf\r\nContent-Disposition: "
+        + disposition
+        + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + PDF_B64,
+    )
+    [attachment] = parse_mail(raw).attachments
+    assert (attachment.filename, attachment.data) == (expected, PDF)
+
+
+@pytest.mark.parametrize(
+    ("codec", "name", "subject", "filename"),
+    [
+        ("gbk", "王建国", "发动机漏油，要求更换", "检测报告.pdf"),
+        ("big5", "陳志明", "貨車引擎漏油問題", "檢測報告.pdf"),
+        ("utf-8", "赵磊", "变速箱换挡冲击", "照片.pdf"),
+        ("latin-1", "Jürgen Müller", "Beschädigte Lieferung", "Prüfbericht.pdf"),
+    ],
+)
+def test_raw_8bit_headers_and_file_names_without_any_charset_are_detected(
+    codec: str, name: str, subject: str, filename: str
+) -> None:
+    headers = (
+        b"From: "
+        + name.encode(codec)
+        + b" <c@example.com>\r\nSubject: "
+        + subject.encode(codec)
+        + b"\r\n"
+    )
+    raw = multipart(
+        b"Content-Type: text/plain\r\n\r\nsee attachment",
+        b'Content-Type: application/pdf; name="'
+        + filename.encode(codec)
+        + b'"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + PDF_B64,
+        headers=headers,
+    )
+    mail = parse_mail(raw)
+    assert (mail.from_name, mail.subject) == (name, subject)
+    assert [a.filename for a in mail.attachments] == [filename]
+
+
+def test_raw_headers_are_read_in_the_charset_the_mail_declares_for_its_text() -> None:
+    """'漏油' alone is valid GBK and valid Big5; the text's declared charset decides."""
+    for codec, label in (("gbk", "gb2312"), ("big5", "big5")):
+        raw = (
+            b"From: c@example.com\r\nSubject: "
+            + "漏油".encode(codec)
+            + b"\r\nContent-Type: text/plain; charset="
+            + label.encode()
+            + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.b64encode("漏油".encode(codec))
+            + b"\r\n"
+        )
+        assert parse_mail(raw).subject == "漏油"
+
+
+@pytest.mark.parametrize(
+    ("label", "text", "codec"),
+    [
+        ("us-ascii", "貨車在高速公路上引擎漏油，請儘快處理。", "big5"),
+        ("x-gbk-zh", "配件到货型号错误，要求退换并承担运费。", "gbk"),
+        ("iso-8859-1", "发动机漏油，车辆已经停机三天了。", "gbk"),  # a Western label on GBK
+        ("iso-8859-1", "Die Lieferung kam beschädigt an, Grüße", "latin-1"),  # and on Latin-1
+        ("unicode-2-0-utf-7", "空调压缩机异响", "utf-7"),
+        # a Chinese label on the other Chinese charset, or on UTF-8 (PHP mailers)
+        ("gb2312", "你們的維修中心把我的發動機拆開後就不管了，已經等了三個星期。", "big5"),
+        ("big5", "我公司于2027年1月购买的发动机运行300小时后出现漏油。", "gbk"),
+        ("gb2312", "刹车异响，4S店说正常。", "utf-8"),
+    ],
+)
+def test_parts_with_a_wrong_or_unknown_charset_label_are_read(
+    label: str, text: str, codec: str
+) -> None:
+    raw = (
+        f"From: c@example.com\r\nSubject: x\r\nContent-Type: text/plain; charset={label}\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    ).encode() + text.encode(codec)
+    assert parse_mail(raw).text == text
+
+
+@pytest.mark.parametrize(
+    "label", ["utf-7", "UTF7", "unicode-1-1-utf-7", "x-unicode-2-0-utf-7", "unicode-2-0-utf-7"]
+)
+def test_utf7_encoded_words_under_every_name_mailers_give_it(label: str) -> None:
+    word = "".join(
+        ch if ch.isalnum() or ch in "+-/" else f"={ord(ch):02X}"
+        for ch in "何先生：空调异响".encode("utf-7").decode()
+    )
+    assert decode_header_value(f"=?{label}?Q?{word}?=") == "何先生：空调异响"
+
+
+def test_a_multipart_without_a_boundary_parameter_keeps_its_body_and_files() -> None:
+    raw = (
+        b"From: service@dealer.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\n"
+        b"------=_Part_42\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n"
+        + "刹车有金属摩擦异响".encode()
+        + b"\r\n------=_Part_42\r\nContent-Type: application/pdf; name=record.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + PDF_B64 + b"\r\n------=_Part_42--\r\n"
+    )
+    mail = parse_mail(raw)
+    assert mail.text == "刹车有金属摩擦异响"
+    assert [(a.filename, a.data) for a in mail.attachments] == [("record.pdf", PDF)]
+
+
+def test_a_multipart_with_a_boundary_its_body_never_uses_keeps_the_body_as_text() -> None:
+    raw = (
+        b"From: a@example.com\r\nSubject: x\r\n"
+        b'Content-Type: multipart/mixed; boundary="nowhere"\r\n\r\n'
+        + "只有正文，没有分隔线。".encode()
+        + b"\r\n"
+    )
+    assert parse_mail(raw).text == "只有正文，没有分隔线。"
+
+
+def test_a_truncated_attachment_in_a_malformed_part_is_kept_with_what_arrived() -> None:
+    data = bytes(range(256)) * 8
+    encoded = base64.b64encode(data)[:-7]  # cut mid-quantum: length % 4 == 1
+    assert len(encoded) % 4 == 1
+    lines = b"\r\n".join(encoded[i : i + 72] + b" \t" for i in range(0, len(encoded), 72))
+    raw = (
+        b"From: a@example.com\r\nSubject: x\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b'Content-Type: application/zip; name="photos.zip"\r\n'
+        b"Content-Transfer-Encoding: Base-64\r\n\r\n" + lines + b"\r\n"  # no closing boundary
+    )
+    [attachment] = parse_mail(raw).attachments
+    assert attachment.filename == "photos.zip"
+    assert attachment.data == base64.b64decode(encoded[:-1])
+
+
+def test_the_files_inside_a_winmail_dat_become_attachments() -> None:
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 32
+    blob = tnef_blob(
+        [
+            TnefFile(PDF, "QUALIT~1.PDF", "质量问题说明-2027年2月.pdf"),
+            TnefFile(photo, "漏油照片.jpg"),  # only the 8-bit title, in code page 936
+        ],
+        body="您好，附件是说明和照片。",
+    )
+    raw = multipart(
+        b"Content-Type: application/ms-tnef; name=winmail.dat\r\n"
+        b"Content-Disposition: attachment; filename=winmail.dat\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(blob)
+    )
+    mail = parse_mail(raw)
+    assert [(a.filename, a.data) for a in mail.attachments] == [
+        ("质量问题说明-2027年2月.pdf", PDF),
+        ("漏油照片.jpg", photo),
+    ]
+    assert mail.text == "您好，附件是说明和照片。"  # the TNEF body, as the mail had no text
+
+
+def test_a_winmail_dat_that_cannot_be_read_is_kept_as_it_is() -> None:
+    broken = b"\x78\x9f\x3e\x22\x01\x00" + b"\x01\x06\x90\x08\x00\xff\xff\xff\x7f"
+    raw = multipart(
+        TEXT_PART,
+        b"Content-Type: application/ms-tnef\r\nContent-Disposition: attachment; "
+        b"filename=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode(broken),
+    )
+    [attachment] = parse_mail(raw).attachments
+    assert (attachment.filename, attachment.data) == ("winmail.dat", broken)
+
+
+def test_raw_utf8_headers_win_over_a_gbk_text_label() -> None:
+    """SMTPUTF8 headers on a GBK body: GB18030 reads these UTF-8 bytes without an
+    error — as 鐜嬬帇 and 鍒硅溅寮傚搷."""
+    raw = (
+        "From: 王王 <x@example.cn>\r\nSubject: 刹车异响\r\n".encode()
+        + b"Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode("换挡冲击".encode("gbk"))
+        + b"\r\n"
+    )
+    mail = parse_mail(raw)
+    assert (mail.from_name, mail.subject, mail.text) == ("王王", "刹车异响", "换挡冲击")

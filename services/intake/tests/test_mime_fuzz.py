@@ -168,3 +168,32 @@ def test_a_charset_naming_a_codec_that_cannot_decode_falls_back_to_readable_text
         mail = parse_bounded(raw)
         assert mail is not None and mail.text.strip() == "发动机漏油", label
         assert mail.subject == "漏油", label
+
+
+@FUZZ
+@given(
+    params=st.binary(max_size=300),
+    tnef_tail=st.binary(max_size=600),
+    no_boundary=st.booleans(),
+)
+def test_arbitrary_parameters_tnef_blobs_and_lost_boundaries_never_raise(
+    params: bytes, tnef_tail: bytes, no_boundary: bool
+) -> None:
+    """The new paths: raw Content-Disposition parameters (RFC 2231 read by hand),
+    TNEF blobs (tnefparse on hostile bytes), boundaries guessed from the body."""
+    blob = b"\x78\x9f\x3e\x22\x01\x00" + tnef_tail
+    content_type = b"multipart/mixed" if no_boundary else b'multipart/mixed; boundary="b"'
+    raw = (
+        b"From: a@example.com\r\nSubject: x\r\nContent-Type: " + content_type + b"\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nbody\r\n"
+        b"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; "
+        + params.replace(b"\r", b" ").replace(b"\n", b" ")
+        + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"%PDF-1.4\n")
+        + b"--b\r\nContent-Type: application/ms-tnef\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(blob)
+        + b"--b--\r\n"
+    )
+    mail = parse_bounded(raw)
+    assert mail is not None
+    assert all(a.data for a in mail.attachments)

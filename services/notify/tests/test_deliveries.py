@@ -132,6 +132,44 @@ async def test_acknowledgement_email_in_the_customers_language(
     assert address not in json.dumps(sent)
 
 
+async def test_the_acknowledgement_answers_the_customers_own_mail(
+    db: Database,
+    settings: Settings,
+    worker: DeliveryWorker,
+    directory: Directory,
+    mail_sink: MailSink,
+) -> None:
+    """A complaint that came by mail: intake's contact read gives the customer's
+    Message-ID, and the acknowledgement is a reply to it (one conversation)."""
+    mailed, phoned, forged = uuid4(), uuid4(), uuid4()
+    theirs = "<tencent_3F0C1E92B1D34A7E8C5A6B0D9E2F7A41C507@qq.com>"
+    for complaint_id, message_id in (
+        (mailed, theirs),
+        (phoned, None),
+        (forged, "<a@b.example>\r\nBcc: someone@elsewhere.example"),
+    ):
+        customer(
+            directory,
+            complaint_id,
+            email=f"c-{complaint_id.hex[:8]}@example.com",
+            email_message_id=message_id,
+        )
+        await handle(db, settings, received(complaint_id))
+    await work_until(worker, lambda: _sent(mail_sink, mailed, phoned, forged))
+
+    [answer] = mails_to(mail_sink, f"c-{mailed.hex[:8]}@example.com")
+    assert answer["In-Reply-To"] == theirs and answer["References"] == theirs
+    assert answer["Message-ID"] != theirs
+    for other in (phoned, forged):  # nothing to answer, or nothing fit for a header
+        [mail] = mails_to(mail_sink, f"c-{other.hex[:8]}@example.com")
+        assert mail["In-Reply-To"] is None and mail["References"] is None
+        assert mail["Bcc"] is None
+
+
+async def _sent(sink: MailSink, *complaint_ids: UUID) -> bool:
+    return all(mails_to(sink, f"c-{c.hex[:8]}@example.com") for c in complaint_ids)
+
+
 def contact_reads(directory: Directory) -> tuple[int, int]:
     """(batch reads, one-complaint reads) the directory has answered so far."""
     requests = directory.server.requests

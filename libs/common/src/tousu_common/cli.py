@@ -21,7 +21,7 @@ import httpx
 
 from tousu_common import contract
 from tousu_common.auth import ROLES, mint_token
-from tousu_common.devstack import SERVICES, Stack
+from tousu_common.devstack import SERVICES, PortTaken, Stack, Supervisor, check_ports_free
 from tousu_common.mailsink import MailSink
 from tousu_common.oidc_dev import (
     CLI_CLIENT,
@@ -156,6 +156,12 @@ def _print_identity(identity: DevIdentityProvider) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Start the stack, restart whatever dies, stop it all on SIGINT/SIGTERM.
+
+    Stopping: SIGTERM to every service, SIGKILL to any still running
+    ``STOP_GRACE_S`` later, then the broker. Every child is in a process group
+    led by a reaper that does the same if this process is killed outright.
+    """
     # Outbound mail lands in var/mail/*.eml instead of reaching anybody.
     mail = MailSink(port=args.base_port + 25, directory=VAR_DIR.resolve() / "mail")
     identity = _dev_identity(args)
@@ -169,18 +175,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         quiet=False,
         identity=identity,
     )
-    print("starting Tousu: broker, migrations, four services …", flush=True)
-    stop = False
 
-    def request_stop(*_: object) -> None:
+    def say(line: str) -> None:
+        print(f"[tousu run] {line}", file=sys.stderr, flush=True)
+
+    stop = False
+    phase = "starting"
+    mail_started = False
+
+    def request_stop(signum: int, _frame: object) -> None:
         nonlocal stop
+        if phase == "stopping":
+            return  # already on it; a second Ctrl-C must not cut the stop short
         stop = True
+        if phase == "starting":
+            raise KeyboardInterrupt  # leave the start at once; finally stops what started
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    print("starting Tousu: broker, migrations, four services …", flush=True)
     try:
+        check_ports_free({"outbound mail sink": mail.port})
         mail.start()
+        mail_started = True
         stack.start(timeout=90)
+        phase = "running"
         if identity is not None:
             # Client credentials of the dev client: an admin token the provider signed.
             token = identity.client_credentials_token(DEV_CLIENT)
@@ -208,24 +227,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_identity(identity)
         print(f"\n{what_it_is}:\n{token}\n")
         print(TRY_IT.format(intake=stack.url("intake")), flush=True)
+        supervisor = Supervisor(stack, report=say)
         while not stop:
+            supervisor.check()
             if identity is not None and identity.process and identity.process.poll() is not None:
-                print("the OpenID provider exited; see var/oidc-dev.log", file=sys.stderr)
-                return 1
-            for name, process in stack.processes.items():
-                if process.poll() is not None:
-                    print(
-                        f"{name} exited with {process.returncode}; see var/{name}.log",
-                        file=sys.stderr,
-                    )
-                    return 1
-            time.sleep(0.5)
+                say("the OpenID provider exited; starting it again (see var/oidc-dev.log)")
+                identity.process = None
+                identity.start()
+            time.sleep(0.2)
+    except PortTaken as exc:
+        say(f"cannot start: {exc}. Stop what holds it, or pick other ports with --base-port.")
+        return 2
     except KeyboardInterrupt:
         pass
     finally:
+        phase = "stopping"
         print("stopping …", flush=True)
-        stack.stop()
-        mail.stop()
+        stack.stop(report=say)
+        if mail_started:
+            mail.stop()
+        print("stopped", flush=True)
     return 0
 
 

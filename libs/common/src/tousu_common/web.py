@@ -7,7 +7,6 @@ routers and its consumers; no service writes its own lifespan or health code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import inspect
 import logging
@@ -32,6 +31,7 @@ from tousu_common.errors import (
     Unauthenticated,
     install_error_handlers,
 )
+from tousu_common.lifecycle import ExitGuard, bounded, step_budget, stop_tasks, watch
 from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, outbox_backlog
@@ -66,21 +66,29 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(watch(asyncio.create_task(self.relay.run(), name="outbox-relay")))
         for consumer in self.consumers:
             self._tasks.append(
-                asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group_id}")
+                watch(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group_id}"))
             )
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def stop(self, guard: ExitGuard | None = None) -> bool:
+        """Stop the relay and consumers, close their Kafka clients, dispose the engine;
+        every step with a deadline. True if everything finished in time."""
+        stuck = await stop_tasks(self._tasks, step_budget(guard, 3.0))
         self._tasks.clear()
-        await self.relay.close()
-        await self.db.dispose()
+        close = step_budget(guard, 2.0)
+        closed = await asyncio.gather(
+            bounded(self.relay.close(), close, "closing the outbox relay's producer"),
+            *(
+                bounded(consumer.stop(), close, f"closing consumer {consumer.group_id}")
+                for consumer in self.consumers
+            ),
+        )
+        disposed = await bounded(
+            self.db.dispose(), step_budget(guard, 2.0), "disposing the database engine"
+        )
+        return not stuck and all(closed) and disposed
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
@@ -120,6 +128,10 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.service_name, settings.log_level)
+        # From the first SIGTERM/SIGINT on, the process is gone within the deadline.
+        guard = ExitGuard(settings.shutdown_deadline_s, service=settings.service_name)
+        guard.install()
+        app.state.exit_guard = guard
         tracing.configure_tracing(settings)
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         runtime = Runtime(settings, db, consumers(db, settings) if consumers else [], readiness)
@@ -132,9 +144,19 @@ def create_service_app(
         try:
             yield
         finally:
-            await runtime.stop()
+            log.info("service stopping", extra={"signal": guard.signal_name})
+            clean = await runtime.stop(guard)
             tracing.shutdown_tracing()
-            log.info("service stopped")
+            if guard.armed and not clean:
+                # What is stuck (a thread in SQLite's busy handler, say) would keep
+                # the interpreter alive after the loop ends: do not wait for it.
+                guard.exit_now("background work did not stop in time (see above)")
+            log.info("service stopped", extra={"clean": clean})
+            # Only the interpreter's teardown is left: a request still stuck on the
+            # database, say, must not hold the process until the full deadline.
+            guard.tighten(3.0)
+            if not guard.armed:
+                guard.uninstall()  # an app run in-process (tests) leaves no handler behind
 
     app = FastAPI(
         title=title,

@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import re
+import struct
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -57,6 +58,13 @@ ALLOWED_TYPES: dict[str, str] = {
     "application/vnd.ms-excel": "xls",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.ms-powerpoint": "ppt",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": "pptx",
+    # Kept as they are, never opened: photos zipped by the customer, an Office file
+    # whose zip is damaged, a winmail.dat tnefparse could not read — nothing a
+    # customer attached is lost (downloads are served as attachments, nosniff).
+    "application/zip": "zip",
+    "application/vnd.ms-tnef": "dat",
 }
 
 _ALIASES = {"jpg": {"jpg", "jpeg"}, "tif": {"tif", "tiff"}, "txt": {"txt", "text", "log", "csv"}}
@@ -74,6 +82,18 @@ class IncomingFile:
     #: The request field it came in, for error messages ("files[1]", "document").
     field: str = "files"
 
+
+_LEGACY_OFFICE = {
+    "doc": "application/msword",
+    "xls": "application/vnd.ms-excel",
+    "ppt": "application/vnd.ms-powerpoint",
+}
+_OOXML = {
+    "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+_TNEF_MAGIC = b"\x78\x9f\x3e\x22"
 
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,76}:[ \t]", re.MULTILINE)
 _MAIL_HEADERS = (b"from:", b"to:", b"subject:", b"date:", b"message-id:", b"received:")
@@ -107,26 +127,40 @@ def _looks_like_mail(data: bytes, filename: str, declared: str | None) -> bool:
     return starts_with_header and (headers >= 3 or (hinted and headers >= 1))
 
 
+def _local_entry_names(data: bytes) -> list[str]:
+    """The names in a zip's local file headers (name length at offset 26, name at 30)."""
+    names = []
+    for match in re.finditer(rb"PK\x03\x04", data[:1_000_000]):
+        header = data[match.start() : match.start() + 30]
+        if len(header) < 30:
+            break
+        (length,) = struct.unpack_from("<H", header, 26)
+        start = match.start() + 30
+        names.append(data[start : start + length].decode("cp437"))
+    return names
+
+
 def sniff(data: bytes, filename: str = "", declared_type: str | None = None) -> str | None:
     """The content type by magic numbers (and structure for Office/mail); None if unknown."""
     media = sniff_media(data)
     if media is not None:
         return media
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2: legacy Office
-        return {"doc": "application/msword", "xls": "application/vnd.ms-excel"}.get(
-            _extension(filename)
-        )
-    if data.startswith(b"PK\x03\x04"):
+        return _LEGACY_OFFICE.get(_extension(filename))
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         try:
             names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except (zipfile.BadZipFile, ValueError):
-            return None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+            # Damaged (truncated in transit, no central directory): the local file
+            # headers still name what is inside.
+            names = _local_entry_names(data)
         if "[Content_Types].xml" in names:
-            if any(n.startswith("word/") for n in names):
-                return "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-            if any(n.startswith("xl/") for n in names):
-                return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        return None
+            for prefix, office_type in _OOXML.items():
+                if any(n.startswith(prefix) for n in names):
+                    return office_type
+        return "application/zip"
+    if data.startswith(_TNEF_MAGIC):
+        return "application/vnd.ms-tnef"
     if data and _looks_like_text(data):
         return "message/rfc822" if _looks_like_mail(data, filename, declared_type) else "text/plain"
     return None
@@ -171,7 +205,7 @@ def check_files(settings: Settings, files: list[IncomingFile]) -> list[str]:
             raise InvalidInput.about(
                 field,
                 "unsupported file type (allowed: pdf, png, jpeg, tiff, gif, webp, txt, "
-                "doc, docx, xls, xlsx, eml)",
+                "doc, docx, xls, xlsx, ppt, pptx, eml, zip)",
             )
         types.append(content_type)
     return types

@@ -4,12 +4,12 @@ here, no logic."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from tousu_common.lifecycle import bounded, guard_of, step_budget, stop_tasks, watch
 from tousu_common.web import create_service_app
 from tousu_notify.api.notifications import router as notifications_router
 from tousu_notify.api.subscriptions import router as subscriptions_router
@@ -46,17 +46,16 @@ def with_delivery_worker(inner, settings: Settings):  # type: ignore[no-untyped-
             worker = DeliveryWorker(app.state.db, settings)
             app.state.delivery_worker = worker
             task = (
-                asyncio.create_task(worker.run(), name="delivery-worker")
+                watch(asyncio.create_task(worker.run(), name="delivery-worker"))
                 if settings.delivery_worker_enabled
                 else None
             )
             try:
                 yield
             finally:
+                guard = guard_of(app)
                 if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-                await worker.close()
+                    await stop_tasks([task], step_budget(guard, 2.0))
+                await bounded(worker.close(), step_budget(guard, 1.0), "closing the worker")
 
     return lifespan

@@ -4,13 +4,13 @@ here, no logic."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from tousu_common.db import Database
+from tousu_common.lifecycle import guard_of, step_budget, stop_tasks, watch
 from tousu_common.settings import ServiceSettings
 from tousu_common.web import create_service_app
 from tousu_routing.api.calendar import router as calendar_router
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
     def consumers(db: Database, service_settings: ServiceSettings) -> list:
         return build_consumers(db, service_settings, routing)
 
-    watch = CalendarWatch(None, routing)  # type: ignore[arg-type]  # the db comes at start-up
+    calendar_watch = CalendarWatch(None, routing)  # type: ignore[arg-type]  # the db comes at start-up
 
     app = create_service_app(
         settings,
@@ -44,10 +44,10 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
         ),
         routers=[triage_router, rules_router, calendar_router, duplicates_router, worklists_router],
         consumers=consumers,
-        readiness=[watch.readiness],
+        readiness=[calendar_watch.readiness],
     )
     app.state.routing = routing
-    app.state.calendar_watch = watch
+    app.state.calendar_watch = calendar_watch
     service_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
@@ -55,19 +55,15 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
         async with service_lifespan(app):
             scheduler = SlaScheduler(app.state.db, routing)
             app.state.scheduler = scheduler
-            watch.db = app.state.db
+            calendar_watch.db = app.state.db
             tasks = [
-                asyncio.create_task(scheduler.run(), name="sla-scheduler"),
-                asyncio.create_task(watch.run(), name="calendar-watch"),
+                watch(asyncio.create_task(scheduler.run(), name="sla-scheduler")),
+                watch(asyncio.create_task(calendar_watch.run(), name="calendar-watch")),
             ]
             try:
                 yield
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await stop_tasks(tasks, step_budget(guard_of(app), 2.0))
 
     app.router.lifespan_context = lifespan
     return app

@@ -29,7 +29,12 @@ from tousu_common.db import Database
 from tousu_common.events import CATALOG, DecodeError, Event
 from tousu_common.logs import event_context
 from tousu_common.messaging.deadletters import dead_letter_row, record_dead_letter
-from tousu_common.messaging.kafka import ensure_topics, make_consumer, make_producer
+from tousu_common.messaging.kafka import (
+    close_client,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+)
 from tousu_common.messaging.tables import inbox
 from tousu_common.settings import ServiceSettings
 from tousu_common.tracing import consumer_span, event_trace
@@ -94,10 +99,13 @@ class InboxConsumer:
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         self.assigned.clear()
-        for client in (consumer, producer):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.stop()
+        await asyncio.gather(
+            *(
+                close_client(client, f"{self.group_id} {kind}")
+                for client, kind in ((consumer, "consumer"), (producer, "producer"))
+                if client is not None
+            )
+        )
 
     async def run(self) -> None:
         """Consume forever; on a broker failure start over (uncommitted work is redelivered)."""

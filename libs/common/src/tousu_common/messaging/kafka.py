@@ -8,8 +8,10 @@ explicitly because a memory-only broker forgets them on restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,6 +21,23 @@ from tousu_common.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 TOPIC_ALREADY_EXISTS = 36
+#: How long closing one client may take: a producer flushing to a broker that is
+#: gone, or a consumer leaving its group, would otherwise wait a request timeout.
+CLOSE_TIMEOUT_S = 2.0
+
+
+async def close_client(client: Any, what: str, timeout: float = CLOSE_TIMEOUT_S) -> None:
+    """``client.stop()`` (or ``close()``) within ``timeout``; a failure is logged, not raised."""
+    stop = getattr(client, "stop", None) or client.close
+    try:
+        async with asyncio.timeout(timeout):
+            await stop()
+    except TimeoutError:
+        log.warning(
+            "kafka client did not close in time", extra={"client": what, "timeout_s": timeout}
+        )
+    except Exception as exc:
+        log.warning("kafka client failed to close", extra={"client": what, "error": repr(exc)})
 
 
 def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
@@ -85,4 +104,4 @@ async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> lis
             log.info("created topics", extra={"topics": created})
         return created
     finally:
-        await admin.close()
+        await close_client(admin, "admin")

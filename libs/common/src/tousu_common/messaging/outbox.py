@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common import metrics
 from tousu_common.db import Database, is_sqlite
 from tousu_common.events import TOPICS, Event
-from tousu_common.messaging.kafka import ensure_topics, make_producer
+from tousu_common.messaging.kafka import close_client, ensure_topics, make_producer
 from tousu_common.messaging.tables import outbox
 from tousu_common.privacy import mask_payload
 from tousu_common.settings import ServiceSettings
@@ -265,8 +265,7 @@ class OutboxRelay:
         producer, self._producer = self._producer, None
         self.connected = False
         if producer is not None:
-            with contextlib.suppress(Exception):
-                await producer.stop()
+            await close_client(producer, "outbox relay producer")
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):

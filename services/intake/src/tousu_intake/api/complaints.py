@@ -25,6 +25,7 @@ from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
+from tousu_intake.adapters.tracking_repository import InboundMailRepository
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
 from tousu_intake.attachments import attachment_path, list_attachments
@@ -128,6 +129,10 @@ class ContactView(BaseModel):
     tracking_url: str | None
     customer_tier: str
     key_account: bool
+    #: The Message-ID of the customer's e-mail that filed the complaint, for notify to
+    #: answer it (In-Reply-To / References: one conversation in the customer's mail
+    #: program). Personal data like the address, so served here and never on an event.
+    email_message_id: str | None = None
 
 
 class AmendmentCreated(BaseModel):
@@ -392,7 +397,8 @@ async def get_contact(
             if complaint.customer_id
             else None
         )
-    return _contact_view(request.app.state.settings, complaint, customer)
+        mailed = await InboundMailRepository(session).filing_message_ids([complaint.id])
+    return _contact_view(request.app.state.settings, complaint, customer, mailed.get(complaint.id))
 
 
 MAX_CONTACTS = 100
@@ -424,17 +430,26 @@ async def get_contacts(
         complaints = await ComplaintRepository(session).get_many(list(dict.fromkeys(query.ids)))
         customer_ids = list({c.customer_id for c in complaints if c.customer_id})
         customers = {c.id: c for c in await CustomerRepository(session).get_many(customer_ids)}
+        mailed = await InboundMailRepository(session).filing_message_ids([c.id for c in complaints])
     settings = request.app.state.settings
     return ContactsView(
         contacts=[
-            _contact_view(settings, c, customers.get(c.customer_id) if c.customer_id else None)
+            _contact_view(
+                settings,
+                c,
+                customers.get(c.customer_id) if c.customer_id else None,
+                mailed.get(c.id),
+            )
             for c in complaints
         ]
     )
 
 
 def _contact_view(
-    settings: Settings, complaint: Complaint, customer: CustomerRecord | None
+    settings: Settings,
+    complaint: Complaint,
+    customer: CustomerRecord | None,
+    email_message_id: str | None = None,
 ) -> ContactView:
     """One complaint's contact: the complaint's own details first, then the register's."""
     token = tracking_token(settings.jwt_secret.get_secret_value(), complaint.id)
@@ -455,4 +470,5 @@ def _contact_view(
         ),
         customer_tier=complaint.customer_tier,
         key_account=complaint.key_account,
+        email_message_id=email_message_id,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -79,13 +80,14 @@ class MailListener:
         self.handler = MailboxHandler(db, settings)
         self.settings = settings
         self._server: asyncio.AbstractServer | None = None
+        self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     async def start(self) -> None:
         settings = self.settings
         hostname = settings.mail_domain or socket.getfqdn()
 
         def protocol() -> SMTP:
-            return SMTP(
+            session = SMTP(
                 self.handler,
                 data_size_limit=settings.smtp_max_message_bytes,
                 hostname=hostname,
@@ -93,6 +95,8 @@ class MailListener:
                 enable_SMTPUTF8=True,
                 timeout=120,
             )
+            self._sessions.add(session)
+            return session
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
@@ -104,10 +108,16 @@ class MailListener:
         )
 
     async def stop(self) -> None:
+        """Stop listening and hang up on every open session (a peer that connected
+        and went quiet would otherwise hold its session until the 120 s timeout);
+        closing a session cancels its handler."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
             self._server = None
+        for session in list(self._sessions):
+            if session.transport is not None:
+                session.transport.close()
+        log.info("smtp listener stopped")
 
 
 def with_mail_listener(app: FastAPI) -> FastAPI:

@@ -44,6 +44,9 @@ class CustomerContact:
     phone: str | None
     language: str | None
     tracking_url: str | None
+    #: The Message-ID of the customer's mail that filed the complaint (if mailed):
+    #: our mails answer it, so the customer's mail program shows one conversation.
+    email_message_id: str | None = None
 
 
 #: intake's batch read takes at most this many complaint ids.
@@ -58,6 +61,7 @@ def _customer_contact(body: dict) -> CustomerContact:
         phone=body.get("phone"),
         language=body.get("language"),
         tracking_url=body.get("tracking_url"),
+        email_message_id=body.get("email_message_id"),
     )
 
 

@@ -10,7 +10,6 @@ never publishes a period twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from tousu_common.db import Database
+from tousu_common.lifecycle import guard_of, step_budget, stop_tasks, watch
 from tousu_notify.digests.periods import Period
 from tousu_notify.digests.service import Digests
 
@@ -91,14 +91,14 @@ def install_scheduler(app: FastAPI, settings: Any) -> None:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
         async with inner(app) as state:
-            task = asyncio.create_task(
-                DigestScheduler(app.state.db, settings).run(), name="digest-scheduler"
+            task = watch(
+                asyncio.create_task(
+                    DigestScheduler(app.state.db, settings).run(), name="digest-scheduler"
+                )
             )
             try:
                 yield state
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await stop_tasks([task], step_budget(guard_of(app), 2.0))
 
     app.router.lifespan_context = lifespan

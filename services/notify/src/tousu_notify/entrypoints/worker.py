@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ from tousu_notify.domain.model import (
 )
 
 log = logging.getLogger(__name__)
+
+#: A Message-ID fit to be answered in a header: visible ASCII only (no spaces, no
+#: line breaks, nothing a header would have to encode).
+_MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,500}>")
 _random = secrets.SystemRandom()
 
 
@@ -300,6 +305,7 @@ class DeliveryWorker:
         email: str | None = None
         phone: str | None = None
         kind = claim.recipient_kind
+        answers: str | None = None
         if kind == RecipientKind.customer.value:
             contact = (contacts or {}).get(claim.complaint_id) or await self.contacts.customer(
                 claim.complaint_id
@@ -312,6 +318,7 @@ class DeliveryWorker:
             language = contact.language or language
             email = contact.email
             phone = contact.phone if self.sms.configured else None
+            answers = contact.email_message_id
         elif kind == RecipientKind.supplier.value:
             contact = await self.contacts.supplier(str(context.get("rectification_id")))
             context.update(
@@ -339,7 +346,7 @@ class DeliveryWorker:
 
         if email:
             rendered = self.templates.render(claim.template, language, context)
-            message = await self._email(claim, email, rendered, context)
+            message = await self._email(claim, email, rendered, context, answers=answers)
             await self.mailer.send(message)
             return Outcome(
                 DeliveryStatus.sent,
@@ -365,8 +372,16 @@ class DeliveryWorker:
         )
 
     async def _email(
-        self, claim: Claim, address: str, rendered: Any, context: dict[str, Any]
+        self,
+        claim: Claim,
+        address: str,
+        rendered: Any,
+        context: dict[str, Any],
+        *,
+        answers: str | None = None,
     ) -> EmailMessage:
+        """``answers``: the customer's own Message-ID when the complaint came by mail —
+        our mail is a reply to it (RFC 5322 In-Reply-To / References)."""
         message = EmailMessage()
         message["Subject"] = rendered.subject
         message["From"] = self.settings.mail_from
@@ -374,6 +389,9 @@ class DeliveryWorker:
         message["Date"] = format_datetime(datetime.now(UTC))
         if claim.message_id:
             message["Message-ID"] = claim.message_id
+        if answers and _MESSAGE_ID.fullmatch(answers):
+            message["In-Reply-To"] = answers
+            message["References"] = answers
         if claim.recipient_kind == RecipientKind.customer.value:
             message["Reply-To"] = self.settings.mail_reply_to
         if claim.reference:
