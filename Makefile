@@ -47,11 +47,13 @@ lock-upgrade:
 
 run: $(STAMP)
 	./scripts/ensure-system-deps.sh
+	./scripts/ensure-oidc-dev.sh
 	$(BIN)/tousu run
 
 # Unit + integration tests on the real broker, SQLite and (if installed) PostgreSQL.
 test: $(STAMP)
 	./scripts/ensure-system-deps.sh
+	./scripts/ensure-oidc-dev.sh
 	$(BIN)/ruff check .
 	$(BIN)/tousu contract
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20

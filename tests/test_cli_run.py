@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
+from tousu_common.auth import mint_token
 from tousu_common.devstack import free_port
 from tousu_common.testing.wait import eventually
 
@@ -23,12 +25,13 @@ pytestmark = pytest.mark.integration
 
 
 def four_free_ports() -> int:
-    """A base port for `tousu run`: it listens on base..base+3, and base+24 and base+25
-    for mail. ``free_port`` picks below the ephemeral range, where no outgoing
-    connection of the parallel test workers can take one of them."""
+    """A base port for `tousu run`: it listens on base..base+3, base+9 for the dev
+    OpenID provider, and base+24 and base+25 for mail. ``free_port`` picks below the
+    ephemeral range, where no outgoing connection of the parallel test workers can
+    take one of them."""
     for _ in range(200):
         base = free_port()
-        if all(_is_free(base + n) for n in (1, 2, 3, 24, 25)):
+        if all(_is_free(base + n) for n in (1, 2, 3, 9, 24, 25)):
             return base
     raise RuntimeError("no free base port for tousu run")
 
@@ -76,6 +79,22 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
         assert broker, text
         broker_port = int(broker.group(1))
 
+        # Wired to the dev OpenID provider: the token is one it signed, a user per
+        # role and department is printed with a password, HS256 is refused.
+        assert f"identity       http://127.0.0.1:{base + 9}" in text, text
+        assert jwt.get_unverified_header(token.group(1))["alg"] == "RS256"
+        for user in ("agent", "csc", "logistics", "quality", "supply", "manager", "admin"):
+            assert re.search(rf"^  {user}\s+\S+\s+", text, re.MULTILINE), (user, text)
+        shared = mint_token(
+            (tmp_path / "var" / "dev-secret").read_text().strip(), subject="x", roles=["admin"]
+        )
+        refused = httpx.get(
+            f"http://127.0.0.1:{base}/v1/complaints",
+            headers={"Authorization": f"Bearer {shared}"},
+            timeout=10,
+        )
+        assert refused.status_code == 401, refused.text
+
         headers = {"Authorization": f"Bearer {token.group(1)}"}
         with httpx.Client(timeout=10) as client:
             created = client.post(
@@ -94,6 +113,7 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
         rest, _ = runner.communicate(timeout=60)
         assert runner.returncode == 0, "".join(output) + rest
     assert all(_is_free(base + n) for n in range(4)), "a service outlived Ctrl-C"
+    assert _is_free(base + 9), "the OpenID provider outlived Ctrl-C"
     assert _is_free(broker_port), "the broker outlived Ctrl-C"
 
 
@@ -101,4 +121,4 @@ def test_services_do_not_outlive_a_runner_that_is_killed_outright(tmp_path: Path
     runner, base, _ = start_run(tmp_path)
     runner.kill()  # SIGKILL: no handler, no cleanup of its own
     runner.wait(10)
-    eventually(lambda: all(_is_free(base + n) for n in range(4)), timeout=30)
+    eventually(lambda: all(_is_free(base + n) for n in (0, 1, 2, 3, 9)), timeout=30)

@@ -26,7 +26,7 @@ INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 
 SERVICE_PORTS = {"intake": 8001, "routing": 8002, "rectification": 8003, "notify": 8004}
 SERVICES = list(SERVICE_PORTS)
-INFRASTRUCTURE = ["kafka", "postgres"]
+INFRASTRUCTURE = ["kafka", "postgres", "keycloak"]
 SHARED_PREFIX = "TOUSU_"
 
 # What an operator would export; the test never reads the real environment.
@@ -34,6 +34,12 @@ FAKE_HOST_ENV = {
     "POSTGRES_PASSWORD": "pg-password-from-the-environment",
     "TOUSU_JWT_SECRET": "jwt-secret-from-the-environment-0123456789",
     "SMTP_HOST": "relay.example.internal",
+    "KEYCLOAK_ADMIN_PASSWORD": "keycloak-admin-password-from-the-environment",
+    "TOUSU_DEMO_PASSWORD": "demo-password-from-the-environment",
+    **{
+        f"TOUSU_{name.upper()}_CLIENT_SECRET": f"{name}-client-secret-0123456789"
+        for name in ("intake", "routing", "rectification", "notify")
+    },
 }
 # Ports a service publishes besides its HTTP port: intake's complaints mailbox.
 EXTRA_PORTS = {"intake": [("127.0.0.1", 2525, 2525)]}
@@ -489,3 +495,143 @@ def test_image_has_ocr_and_chromium_for_fax_and_documents():
     for package in ("tesseract-ocr-chi-sim", "tesseract-ocr-eng", "chromium", "fonts-wqy-zenhei"):
         assert package in text, f"the image does not install {package}"
     assert "TOUSU_CHROMIUM=/usr/bin/chromium" in text
+
+
+# -- 7. sign-in: Keycloak and the tousu realm ----------------------------------------
+
+REALM_FILE = ROOT / "deploy" / "keycloak" / "tousu-realm.json"
+_PLACEHOLDER = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+
+
+@pytest.fixture(scope="module")
+def realm() -> dict[str, Any]:
+    import json
+
+    return json.loads(REALM_FILE.read_text(encoding="utf-8"))
+
+
+def realm_client(realm: dict[str, Any], client_id: str) -> dict[str, Any]:
+    found = [c for c in realm.get("clients", []) if c.get("clientId") == client_id]
+    assert len(found) == 1, f"the realm has no (or several) client {client_id!r}"
+    return found[0]
+
+
+def mapper(client: dict[str, Any], kind: str) -> dict[str, str]:
+    found = [m["config"] for m in client.get("protocolMappers", []) if m["protocolMapper"] == kind]
+    assert len(found) == 1, f"{client['clientId']}: expected one {kind} mapper"
+    return found[0]
+
+
+def test_keycloak_imports_the_realm_file_on_start(compose):
+    keycloak = service(compose, "keycloak")
+    image = str(keycloak["image"])
+    assert image.startswith("quay.io/keycloak/keycloak:") and not image.endswith(":latest")
+    assert "--import-realm" in keycloak["command"]
+    mounts = [str(v).split(":") for v in keycloak.get("volumes") or []]
+    assert any(
+        source.lstrip("./") == "deploy/keycloak/tousu-realm.json"
+        and target.startswith("/opt/keycloak/data/import/")
+        for source, target, *_ in mounts
+    ), mounts
+    assert REALM_FILE.is_file()
+
+
+def test_realm_roles_are_exactly_tousu_roles(realm):
+    from tousu_common.auth import ROLES
+
+    assert {role["name"] for role in realm["roles"]["realm"]} == set(ROLES)
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_services_trust_only_the_realm_and_fetch_keys_inside_the_network(compose, realm, name):
+    values = effective_settings(compose, name)
+    keycloak_env = resolved_environment(compose, "keycloak")
+    assert values["oidc_issuer"] == f"{keycloak_env['KC_HOSTNAME']}/realms/{realm['realm']}"
+    for field in ("oidc_jwks_url", "oidc_token_url"):
+        url = urlsplit(values[field])
+        assert (url.hostname, url.port) == ("keycloak", 8080), f"{name}: {field}"
+        assert url.path.startswith(f"/realms/{realm['realm']}/protocol/openid-connect/")
+    assert values.get("oidc_audience", "tousu") == "tousu"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_has_a_client_credentials_client_with_the_service_role(compose, realm, name):
+    settings = settings_class(name)(
+        **{
+            field: value
+            for field, value in effective_settings(compose, name).items()
+            if field in settings_class(name).model_fields
+        }
+    )
+    client_id = settings.oidc_client_id or f"tousu-{name}"
+    client = realm_client(realm, client_id)
+    assert client["serviceAccountsEnabled"] is True and client["publicClient"] is False
+    assert client["standardFlowEnabled"] is False and client["directAccessGrantsEnabled"] is False
+    # Its secret is a placeholder Keycloak fills from its environment; the service is
+    # given the same operator variable.
+    placeholder = _PLACEHOLDER.match(client["secret"])
+    assert placeholder, f"{client_id}: the secret must be a ${{VAR}} placeholder"
+    keycloak_env = resolved_environment(compose, "keycloak")
+    assert keycloak_env[placeholder.group(1)] == settings.oidc_client_secret.get_secret_value()
+    [account] = [u for u in realm["users"] if u.get("serviceAccountClientId") == client_id]
+    assert account["realmRoles"] == ["service"]
+    # The service's token carries the audience, the roles where Tousu reads them.
+    assert mapper(client, "oidc-audience-mapper")["included.custom.audience"] == "tousu"
+    roles = mapper(client, "oidc-usermodel-realm-role-mapper")
+    assert roles["claim.name"] in settings.oidc_role_claims
+    assert roles["access.token.claim"] == "true"
+
+
+def test_only_notify_reads_contacts_at_intake(realm):
+    from tousu_intake.config import Settings as IntakeSettings
+
+    readers = IntakeSettings.model_fields["contact_clients"].default_factory()
+    assert readers == ["tousu-notify"]
+    realm_client(realm, "tousu-notify")
+
+
+@pytest.mark.parametrize("client_id", ["tousu-workbench", "tousu-cli"])
+def test_people_sign_in_through_public_clients_with_pkce(realm, client_id):
+    from tousu_common.settings import ServiceSettings
+
+    client = realm_client(realm, client_id)
+    assert client["publicClient"] is True and client["standardFlowEnabled"] is True
+    assert client["implicitFlowEnabled"] is False and client["directAccessGrantsEnabled"] is False
+    assert client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert "basic" in client["defaultClientScopes"]  # Keycloak ≥ 25: `sub` lives there
+    department = mapper(client, "oidc-usermodel-attribute-mapper")
+    assert department["user.attribute"] == "department"
+    assert department["claim.name"] == ServiceSettings.model_fields["oidc_department_claim"].default
+    assert department["access.token.claim"] == "true"
+    for uri in client["redirectUris"]:
+        assert urlsplit(uri.replace("${TOUSU_WORKBENCH_URL}", "http://h")).scheme == "http"
+        assert "*" not in uri, f"{client_id}: wildcard redirect {uri}"
+
+
+def test_demo_users_cover_every_role_and_department_with_a_temporary_password(realm):
+    from tousu_routing.domain.rules import DEPARTMENTS
+
+    people = [u for u in realm["users"] if "serviceAccountClientId" not in u]
+    roles = {role for user in people for role in user["realmRoles"]}
+    assert roles == {"agent", "csc", "department", "quality", "supply", "manager", "admin"}
+    departments = {d for u in people for d in u.get("attributes", {}).get("department", [])}
+    assert departments == set(DEPARTMENTS)
+    for user in people:
+        for department in user.get("attributes", {}).get("department", []):
+            assert department in DEPARTMENTS
+        [credential] = user["credentials"]
+        assert credential["temporary"] is True
+        assert _PLACEHOLDER.match(credential["value"]), f"{user['username']}: literal password"
+    # The user profile declares the department attribute with exactly those values.
+    import json
+
+    [profile] = realm["components"]["org.keycloak.userprofile.UserProfileProvider"]
+    config = json.loads(profile["config"]["kc.user.profile.config"][0])
+    [declared] = [a for a in config["attributes"] if a["name"] == "department"]
+    assert declared["validations"]["options"]["options"] == list(DEPARTMENTS)
+
+
+def test_every_placeholder_in_the_realm_is_given_to_keycloak(compose):
+    placeholders = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", REALM_FILE.read_text()))
+    keycloak_env = resolved_environment(compose, "keycloak")
+    assert placeholders <= set(keycloak_env), placeholders - set(keycloak_env)

@@ -1,16 +1,19 @@
-"""Bearer-token authentication (JWT, HS256) and role checks.
+"""Bearer-token authentication (JWT) and role checks.
 
-A token carries ``sub`` (user id), ``roles`` (list) and ``department``. Every
-route depends on :func:`require_roles` (or on :data:`CurrentPrincipal` where any
+A token carries ``sub`` (user id), roles and a department. Every route depends
+on :func:`require_roles` (or on :data:`CurrentPrincipal` where any
 authenticated caller may read), so no endpoint is reachable anonymously by
-accident. The secret comes from settings only.
+accident. Which tokens are accepted is the app's verifier's business
+(``app.state.token_verifier``, see :mod:`tousu_common.oidc`): the company's
+identity provider by JWKS, or in dev and tests HS256 with the secret from
+settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
@@ -41,6 +44,8 @@ class Principal:
     subject: str
     roles: frozenset[str]
     department: str | None
+    #: The OAuth client the token was issued to (``azp`` / ``client_id``), if it says.
+    client_id: str | None = None
 
     def has_any(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles)) or "admin" in self.roles
@@ -101,10 +106,17 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    settings = request.app.state.settings
-    return decode_token(
-        credentials.credentials, settings.jwt_secret.get_secret_value(), settings.jwt_issuer
-    )
+    return await token_verifier(request.app).verify(credentials.credentials)
+
+
+def token_verifier(app: Any) -> Any:
+    """The app's :class:`tousu_common.oidc.TokenVerifier`, built from its settings once."""
+    verifier = getattr(app.state, "token_verifier", None)
+    if verifier is None:
+        from tousu_common.oidc import build_verifier
+
+        verifier = app.state.token_verifier = build_verifier(app.state.settings)
+    return verifier
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -132,6 +144,8 @@ def service_token(secret: str, service_name: str, *, ttl: timedelta = timedelta(
     """A short-lived token one Tousu service presents to another's API.
 
     Services read each other only through public APIs; this is the identity
-    they do it with (role ``service``, subject ``service:<name>``).
+    they do it with (role ``service``, subject ``service:<name>``). With an
+    identity provider, services use :class:`tousu_common.oidc.ServiceTokens`
+    (client credentials) instead; this is the dev and test path.
     """
     return mint_token(secret, subject=f"service:{service_name}", roles=["service"], ttl=ttl)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import os
 import secrets
 import signal
 import sys
 import time
+import webbrowser
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -21,9 +23,21 @@ from tousu_common import contract
 from tousu_common.auth import ROLES, mint_token
 from tousu_common.devstack import SERVICES, PortTaken, Stack, Supervisor, check_ports_free
 from tousu_common.mailsink import MailSink
+from tousu_common.oidc_dev import (
+    CLI_CLIENT,
+    CLI_PORTS,
+    DEV_CLIENT,
+    RESOURCE,
+    DevIdentityProvider,
+    node_binary,
+    provider_installed,
+    seed_users,
+)
 
 VAR_DIR = Path("var")
 SECRET_FILE = VAR_DIR / "dev-secret"
+#: The dev OpenID provider listens on `tousu run`'s base port + this (8010).
+IDENTITY_PORT_OFFSET = 9
 DOCS_DIR = Path("docs")
 TRY_IT = """try:
   export TOKEN=<the token above>
@@ -60,6 +74,34 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login(args: argparse.Namespace) -> int:
+    """Sign in at the OpenID provider in the browser; print the access token."""
+    from tousu_common.signin import SignInError, login_with_browser
+
+    issuer = args.issuer or os.environ.get("TOUSU_OIDC_ISSUER")
+    config = VAR_DIR / "oidc-dev" / "config.json"
+    if not issuer and config.exists():
+        issuer = json.loads(config.read_text())["issuer"]
+    if not issuer:
+        print("no issuer: pass --issuer or set TOUSU_OIDC_ISSUER", file=sys.stderr)
+        return 2
+
+    def show(url: str) -> bool:
+        print(f"sign in at:\n  {url}", file=sys.stderr, flush=True)
+        return webbrowser.open(url)
+
+    try:
+        tokens = login_with_browser(
+            issuer, args.client_id, CLI_PORTS, resource=args.resource, open_browser=show
+        )
+    except SignInError as exc:
+        print(f"sign-in failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"signed in as {tokens.id_claims.get('sub')}", file=sys.stderr)
+    print(tokens.access_token)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from tousu_common.migrations import upgrade
 
@@ -81,6 +123,38 @@ def cmd_contract(args: argparse.Namespace) -> int:
     return 1 if outdated else 0
 
 
+def _dev_identity(args: argparse.Namespace) -> DevIdentityProvider | None:
+    """The dev OpenID provider `tousu run` starts (None: HS256 tokens, as before)."""
+    if args.auth == "shared-secret":
+        return None
+    if node_binary() is None or not provider_installed():
+        print(
+            "the dev OpenID provider is not installed (scripts/ensure-oidc-dev.sh): "
+            "services accept HS256 dev tokens instead",
+            file=sys.stderr,
+        )
+        return None
+    return DevIdentityProvider(
+        VAR_DIR.resolve() / "oidc-dev",
+        port=args.base_port + IDENTITY_PORT_OFFSET,
+        access_token_ttl=12 * 3600,
+        log_path=VAR_DIR.resolve() / "oidc-dev.log",
+    )
+
+
+def _print_identity(identity: DevIdentityProvider) -> None:
+    print(
+        f"identity       {identity.issuer}   OpenID provider (oidc-provider), log: var/oidc-dev.log"
+    )
+    print("\nsign in as (user / password, roles, department):")
+    for user in seed_users():
+        print(
+            f"  {user.username:<12} {identity.password(user.username):<14} "
+            f"{','.join(user.roles):<11} {user.department or '-'}"
+        )
+    print("`tousu login` signs in from the terminal and prints that person's token.")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the stack, restart whatever dies, stop it all on SIGINT/SIGTERM.
 
@@ -90,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """
     # Outbound mail lands in var/mail/*.eml instead of reaching anybody.
     mail = MailSink(port=args.base_port + 25, directory=VAR_DIR.resolve() / "mail")
+    identity = _dev_identity(args)
     stack = Stack(
         var_dir=VAR_DIR.resolve(),
         jwt_secret=dev_secret(),
@@ -98,6 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         smtp_port=args.base_port + 24,
         mail_port=args.base_port + 25,
         quiet=False,
+        identity=identity,
     )
 
     def say(line: str) -> None:
@@ -124,13 +200,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         mail_started = True
         stack.start(timeout=90)
         phase = "running"
-        token = mint_token(
-            dev_secret(),
-            subject="dev",
-            roles=sorted(ROLES),
-            department="csc",
-            ttl=timedelta(days=7),
-        )
+        if identity is not None:
+            # Client credentials of the dev client: an admin token the provider signed.
+            token = identity.client_credentials_token(DEV_CLIENT)
+            what_it_is = "dev token (admin, from the OpenID provider, 12 hours)"
+        else:
+            token = mint_token(
+                dev_secret(),
+                subject="dev",
+                roles=sorted(ROLES),
+                department="csc",
+                ttl=timedelta(days=7),
+            )
+            what_it_is = "dev token (all roles, 7 days)"
         print(
             f"\nbroker   {stack.bootstrap}  (memory-only Tansu)"
             if stack.broker
@@ -141,11 +223,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{spec.name:<14} {url}   docs: {url}/docs   log: var/{spec.name}.log")
         print(f"mail (in)      smtp://127.0.0.1:{stack.smtp_port}   complaints mailbox (intake)")
         print(f"mail (out)     smtp://127.0.0.1:{mail.port}   delivered to var/mail/*.eml")
-        print(f"\ndev token (all roles, 7 days):\n{token}\n")
+        if identity is not None:
+            _print_identity(identity)
+        print(f"\n{what_it_is}:\n{token}\n")
         print(TRY_IT.format(intake=stack.url("intake")), flush=True)
         supervisor = Supervisor(stack, report=say)
         while not stop:
             supervisor.check()
+            if identity is not None and identity.process and identity.process.poll() is not None:
+                say("the OpenID provider exited; starting it again (see var/oidc-dev.log)")
+                identity.process = None
+                identity.start()
             time.sleep(0.2)
     except PortTaken as exc:
         say(f"cannot start: {exc}. Stop what holds it, or pick other ports with --base-port.")
@@ -245,7 +333,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--base-port", type=int, default=SERVICES[0].port, help="intake's port; the others follow"
     )
+    run.add_argument(
+        "--auth",
+        choices=["oidc", "shared-secret"],
+        default="oidc",
+        help="oidc (default): the dev OpenID provider signs every token; "
+        "shared-secret: HS256 tokens from `tousu token`",
+    )
     run.set_defaults(func=cmd_run)
+
+    login = commands.add_parser(
+        "login", help="sign in at the OpenID provider (browser) and print the access token"
+    )
+    login.add_argument("--issuer", help="default: TOUSU_OIDC_ISSUER, else `tousu run`'s provider")
+    login.add_argument("--client-id", default=CLI_CLIENT)
+    login.add_argument("--resource", default=RESOURCE, help="RFC 8707 resource indicator")
+    login.set_defaults(func=cmd_login)
 
     token = commands.add_parser("token", help="mint a dev bearer token")
     token.add_argument("--sub", default="dev")

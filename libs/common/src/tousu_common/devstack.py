@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -331,6 +332,10 @@ class Stack:
     #: outlives the process that started the stack (see ProcessGroup).
     group: ProcessGroup | None = None
     _replica_ports: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # -- OpenID provider (tousu_common.oidc_dev) -------------------------------------
+    #: With a provider, every service trusts only its tokens and gets its own
+    #: ``service`` token from it (client credentials); None = HS256 dev tokens.
+    identity: Any = None
 
     def spec(self, name: str) -> ServiceSpec:
         service, _ = parse_replica(name)
@@ -388,6 +393,7 @@ class Stack:
             **mail,
             "PYTHONUNBUFFERED": "1",
             "TOUSU_SHUTDOWN_DEADLINE_S": str(SERVICE_EXIT_DEADLINE_S),
+            **(self.identity.service_env(spec.name) if self.identity is not None else {}),
             **self.extra_env,
         }
 
@@ -410,6 +416,8 @@ class Stack:
                 self.broker = Broker(log_path=self.var_dir / "broker.log", group=self.group)
                 self.broker.start()
                 self.bootstrap = self.broker.bootstrap
+            if self.identity is not None and self.identity.process is None:
+                self.identity.start(popen_options=self.group.popen_options())
             self.migrate_all()
             for name in self.instances():
                 self.start_service(name)
@@ -578,6 +586,8 @@ class Stack:
             if self.broker is not None:
                 self.broker.stop()
                 self.broker = None
+            if self.identity is not None:
+                self.identity.stop()
         finally:
             if self.group is not None:
                 self.group.close()

@@ -21,6 +21,8 @@ from pydantic_settings import (
 
 SHARED_PREFIX = "TOUSU_"
 
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -44,6 +46,37 @@ class ServiceSettings(BaseSettings):
     jwt_secret: SecretStr
     jwt_issuer: str = "tousu"
     jwt_algorithm: Literal["HS256"] = "HS256"
+
+    # OpenID Connect (tousu_common/oidc.py). With an issuer set, only access
+    # tokens that provider signed are accepted (keys by JWKS) and services get
+    # their own tokens from it (client credentials); without one, HS256 tokens
+    # signed with jwt_secret, for dev and test only (refused in prod).
+    oidc_issuer: str | None = None
+    oidc_audience: str = "tousu"
+    oidc_jwks_url: str | None = None  # default: jwks_uri of the issuer's discovery document
+    oidc_algorithms: list[Literal[OIDC_ALGORITHMS]] = Field(
+        default_factory=lambda: ["RS256", "ES256", "PS256"], min_length=1
+    )
+    oidc_leeway_s: float = Field(default=30, ge=0, le=300)
+    # Where roles and the department are: dotted claim paths (Keycloak:
+    # realm_access.roles or resource_access.<client>.roles; Entra: roles), and a
+    # group claim whose values map to roles (group name or id -> role).
+    oidc_role_claims: list[str] = Field(default_factory=lambda: ["roles", "realm_access.roles"])
+    oidc_groups_claim: str = "groups"
+    oidc_group_roles: dict[str, str] = Field(default_factory=dict)
+    oidc_department_claim: str = "department"
+    # An unknown key id refreshes the JWKS at most this often (readiness too);
+    # keys older than max_age are refreshed too, so a removed key is forgotten.
+    oidc_jwks_min_refresh_s: float = Field(default=30, ge=0.1)
+    oidc_jwks_max_age_s: float = Field(default=300, ge=1)
+    oidc_http_timeout_s: float = Field(default=3, gt=0, le=60)
+    # This service's client at the provider (client credentials for its
+    # `service` token); the id defaults to tousu-<service_name>.
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_token_url: str | None = None  # default: token_endpoint of the discovery document
+    oidc_resource: str | None = None  # RFC 8707 resource indicator, where the provider wants one
+    oidc_token_renew_s: float = Field(default=60, ge=0)
 
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # After SIGTERM/SIGINT the process is gone within this many seconds, whatever
@@ -105,6 +138,15 @@ class ServiceSettings(BaseSettings):
     def _no_sqlite_in_prod(self) -> ServiceSettings:
         if self.environment == "prod" and self.database_url.startswith("sqlite"):
             raise ValueError("database_url: SQLite is for dev and test only, not prod")
+        return self
+
+    @model_validator(mode="after")
+    def _no_shared_secret_tokens_in_prod(self) -> ServiceSettings:
+        if self.environment == "prod" and not self.oidc_issuer:
+            raise ValueError(
+                "oidc_issuer: prod accepts only tokens the identity provider signed; "
+                "HS256 tokens with jwt_secret are for dev and test only"
+            )
         return self
 
     @classmethod

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tousu_common import metrics, tracing
+from tousu_common.auth import token_verifier
 from tousu_common.db import Database
 from tousu_common.errors import (
     ERROR_RESPONSES,
@@ -34,6 +35,7 @@ from tousu_common.lifecycle import ExitGuard, bounded, step_budget, stop_tasks, 
 from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, outbox_backlog
+from tousu_common.oidc import build_verifier
 from tousu_common.ops import ops_router
 from tousu_common.settings import ServiceSettings
 
@@ -136,6 +138,8 @@ def create_service_app(
         app.state.runtime = runtime
         app.state.db = db
         await runtime.start()
+        # Load the identity provider's keys now (bounded; readiness says if it failed).
+        await token_verifier(app).readiness()
         log.info("service started", extra={"service": settings.service_name})
         try:
             yield
@@ -162,6 +166,7 @@ def create_service_app(
         **_NATIVE_TELEMETRY_OFF,
     )
     app.state.settings = settings
+    app.state.token_verifier = build_verifier(settings)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
@@ -206,6 +211,12 @@ def health_router() -> APIRouter:
     async def readyz(request: Request) -> JSONResponse:
         checks = await request.app.state.runtime.readiness()
         ready = checks["database"] == "ok" and checks["broker"] == "ok"
+        # Cached keys keep the service ready while the provider is down; never
+        # having loaded any does not (nobody could be authenticated).
+        keys = await token_verifier(request.app).readiness()
+        if keys is not None:
+            keys_ready, checks["identity_provider"] = keys
+            ready = ready and keys_ready
         degraded = any(
             isinstance(value, str) and value.startswith(DEGRADED) for value in checks.values()
         )

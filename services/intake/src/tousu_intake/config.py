@@ -40,6 +40,10 @@ class Settings(ServiceSettings):
     # Documents OCR'd at once (each Tesseract run uses one thread).
     ocr_concurrency: int = Field(default=1, ge=1, le=32)
 
+    # With an identity provider: the service clients that may read customers'
+    # contacts (GET /v1/complaints/{id}/contact and the batch read).
+    contact_clients: list[str] = Field(default_factory=lambda: ["tousu-notify"])
+
     # The customer CSV import.
     customer_import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     customer_import_max_rows: int = Field(default=50_000, ge=1)

@@ -74,8 +74,49 @@ def jwt_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
+def oidc_tokens() -> bool:
+    """``TOUSU_TEST_TOKENS=oidc``: the same tests with tokens the dev OpenID provider
+    issues, the services trusting only it (keys by JWKS) — the token factory below
+    switches, the tests stay as they are."""
+    return os.environ.get("TOUSU_TEST_TOKENS", "hs256") == "oidc"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _oidc_test_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not oidc_tokens():
+        yield None
+        return
+    from tousu_common.oidc_dev import DevIdentityProvider
+
+    state = tmp_path_factory.mktemp("oidc-tokens")
+    provider = DevIdentityProvider(state, test_issuance=True, log_path=state / "provider.log")
+    provider.start()
+    # Every settings object built from now on (the shared TOUSU_ prefix) trusts it.
+    saved = {key: os.environ.get(key) for key in provider.shared_env()}
+    os.environ.update(provider.shared_env())
+    yield provider
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    provider.stop()
+
+
 @pytest.fixture(scope="session")
-def token_for(jwt_secret: str) -> Callable[..., str]:
+def token_for(jwt_secret: str, _oidc_test_provider: Any) -> Callable[..., str]:
+    """``token_for("csc", sub=..., department=...)``: HS256 with the test secret, or
+    (``TOUSU_TEST_TOKENS=oidc``) an access token the dev OpenID provider signed."""
+    if _oidc_test_provider is not None:
+        provider = _oidc_test_provider
+
+        def issued(*roles: str, sub: str = "tester", department: str | None = None) -> str:
+            # A `service` caller is notify's client, the one intake lets read contacts.
+            client = "tousu-notify" if "service" in roles else "tousu-tests"
+            return provider.test_token(sub, list(roles), department, client_id=client)
+
+        return issued
+
     def make(*roles: str, sub: str = "tester", department: str | None = None) -> str:
         return mint_token(jwt_secret, subject=sub, roles=list(roles), department=department)
 

@@ -8,12 +8,18 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.auth import Principal, Staff, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, NotFound
+from tousu_common.errors import (
+    NOT_FOUND_RESPONSE,
+    ErrorBody,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from tousu_common.events.catalog import AmendmentKind, Channel
 from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
@@ -36,7 +42,26 @@ router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 
 Agent = Annotated[Principal, require_roles("agent")]
 AgentOrCsc = Annotated[Principal, require_roles("agent", "csc")]
-ContactReader = Annotated[Principal, require_roles("service", "agent", "csc")]
+_contact_roles = require_roles("service", "agent", "csc")
+
+
+async def _contact_reader(
+    request: Request, principal: Annotated[Principal, _contact_roles]
+) -> Principal:
+    """Staff who talk to customers, or a Tousu service. With an identity provider a
+    ``service`` token counts only from the clients in ``contact_clients`` (notify's):
+    another client holding the role does not read customers' contacts."""
+    settings: Settings = request.app.state.settings
+    if (
+        settings.oidc_issuer
+        and not principal.has_any("agent", "csc")
+        and principal.client_id not in settings.contact_clients
+    ):
+        raise Forbidden(f"client {principal.client_id!r} may not read customers' contacts")
+    return principal
+
+
+ContactReader = Annotated[Principal, Depends(_contact_reader)]
 
 IdempotencyKey = Annotated[
     str | None,

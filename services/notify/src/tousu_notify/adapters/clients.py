@@ -15,7 +15,7 @@ from uuid import UUID
 import aiosmtplib
 import httpx
 
-from tousu_common.auth import service_token
+from tousu_common.oidc import ServiceTokens
 from tousu_common.tracing import trace_headers
 from tousu_notify.config import Settings
 from tousu_notify.domain.signing import (
@@ -79,20 +79,35 @@ class ContactDirectory:
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.http = http
+        # Minted with jwt_secret in dev; from the identity provider (client
+        # credentials, cached until shortly before expiry) when one is set.
+        self.tokens = ServiceTokens(settings)
 
-    def _headers(self) -> dict[str, str]:
-        token = service_token(self.settings.jwt_secret.get_secret_value(), "notify")
+    async def _headers(self) -> dict[str, str]:
+        try:
+            token = await self.tokens.get()
+        except Exception as exc:  # the provider unreachable: retried like any delivery
+            raise DeliveryError(f"no service token: {type(exc).__name__}") from exc
         return {"Authorization": f"Bearer {token}", **trace_headers()}
 
     async def _get(self, url: str, what: str, *, json: dict | None = None) -> dict:
-        """GET ``url`` (POST when a ``json`` body is given) with a fresh service token."""
-        try:
-            if json is None:
-                response = await self.http.get(url, headers=self._headers(), timeout=10)
-            else:
-                response = await self.http.post(url, json=json, headers=self._headers(), timeout=10)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"{what} unreachable: {type(exc).__name__}") from exc
+        """GET ``url`` (POST when a ``json`` body is given) with the service token.
+
+        A 401 drops the cached token and tries once more with a new one: the
+        provider may have retired the key that signed it."""
+        for attempt in (1, 2):
+            try:
+                if json is None:
+                    response = await self.http.get(url, headers=await self._headers(), timeout=10)
+                else:
+                    response = await self.http.post(
+                        url, json=json, headers=await self._headers(), timeout=10
+                    )
+            except httpx.HTTPError as exc:
+                raise DeliveryError(f"{what} unreachable: {type(exc).__name__}") from exc
+            if response.status_code != 401 or attempt == 2:
+                break
+            self.tokens.forget()
         if response.status_code != 200:
             raise DeliveryError(f"{what} answered {response.status_code}", status=None)
         try:
@@ -141,7 +156,7 @@ class ContactDirectory:
     async def fetch_report(self, url: str) -> bytes:
         """A digest's HTML report (notify's own, or wherever its url points)."""
         try:
-            response = await self.http.get(url, headers=self._headers(), timeout=30)
+            response = await self.http.get(url, headers=await self._headers(), timeout=30)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"report unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200:

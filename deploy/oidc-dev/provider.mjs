@@ -1,0 +1,294 @@
+// Tousu's development OpenID provider: panva's certified `oidc-provider` on loopback.
+//
+// Started by `tousu run` and the tests (tousu_common/oidc_dev.py), never in
+// production (compose uses Keycloak; a company uses its own provider). It reads
+// one JSON file (argv[2]) that the Python side writes:
+//
+//   { issuer, port, audience, resource, keys_file, cookie_key, access_token_ttl,
+//     users:   [{ username, password, name, roles, department }],
+//     clients: [{ client_id, client_secret?, grant_types, redirect_uris?,
+//                 post_logout_redirect_uris?, roles? }],
+//     test_issuance: false }
+//
+// What it does: authorization code + PKCE (login form checks the seeded users'
+// passwords), client credentials, RP-initiated logout, JWT access tokens for
+// one resource server (RFC 8707 resource indicators → `aud`), with `roles` and
+// `department` claims. Signing keys live in keys_file (private JWKs, mode 600):
+//   SIGUSR1  rotate: a new key signs from now on, the old one is still published
+//   SIGUSR2  retire: publish only the current signing key
+// With test_issuance (tests only), POST /_test/token signs an access token for
+// any subject, roles and department with the current key, exactly as the
+// provider's own access tokens look: the authorization-matrix tests run on it.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import { URLSearchParams } from 'node:url';
+
+import { SignJWT, importJWK } from 'jose';
+import Provider, { errors } from 'oidc-provider';
+
+const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const users = new Map(config.users.map((user) => [user.username, user]));
+const clients = new Map(config.clients.map((client) => [client.client_id, client]));
+
+function newKey() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, kid: crypto.randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+}
+
+function loadKeys() {
+  if (fs.existsSync(config.keys_file)) {
+    return JSON.parse(fs.readFileSync(config.keys_file, 'utf8')).keys;
+  }
+  const keys = [newKey()];
+  saveKeys(keys);
+  return keys;
+}
+
+function saveKeys(keys) {
+  const temporary = `${config.keys_file}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify({ keys }, null, 2), { mode: 0o600 });
+  fs.renameSync(temporary, config.keys_file);
+}
+
+function htmlSafe(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function claimsOf(username) {
+  const user = users.get(username);
+  return { roles: user.roles, department: user.department ?? undefined };
+}
+
+function configuration(keys) {
+  return {
+    clients: config.clients.map((client) => {
+      const grants = client.grant_types;
+      return {
+        client_id: client.client_id,
+        ...(client.client_secret
+          ? { client_secret: client.client_secret, token_endpoint_auth_method: 'client_secret_basic' }
+          : { token_endpoint_auth_method: 'none' }),
+        grant_types: grants,
+        response_types: grants.includes('authorization_code') ? ['code'] : [],
+        redirect_uris: client.redirect_uris ?? [],
+        post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
+      };
+    }),
+    async findAccount(_ctx, id) {
+      const user = users.get(id);
+      if (!user) return undefined;
+      return {
+        accountId: id,
+        async claims() {
+          return {
+            sub: id,
+            name: user.name,
+            preferred_username: id,
+            ...(await claimsOf(id)),
+          };
+        },
+      };
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      tousu: ['roles', 'department'],
+    },
+    scopes: ['openid', 'profile', 'tousu', 'offline_access', 'api'],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => config.resource,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, indicator) => {
+          if (indicator !== config.resource) throw new errors.InvalidTarget();
+          return {
+            scope: 'api',
+            audience: config.audience,
+            accessTokenTTL: config.access_token_ttl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    async extraTokenClaims(_ctx, token) {
+      if (token.accountId) return claimsOf(token.accountId);
+      return { roles: clients.get(token.clientId)?.roles ?? [] };
+    },
+    // First-party clients only: sign-in grants what Tousu asks, no consent screen.
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId
+        || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      if (grantId) {
+        const existing = await ctx.oidc.provider.Grant.find(grantId);
+        if (existing) return existing;
+      }
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ctx.oidc.client.clientId,
+        accountId: ctx.oidc.session.accountId,
+      });
+      grant.addOIDCScope('openid profile tousu offline_access');
+      grant.addResourceScope(config.resource, 'api');
+      await grant.save();
+      return grant;
+    },
+    interactions: { url: async (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    pkce: { required: () => true },
+    jwks: { keys },
+    cookies: { keys: [config.cookie_key] },
+    ttl: {
+      AccessToken: config.access_token_ttl,
+      ClientCredentials: config.access_token_ttl,
+      IdToken: 3600,
+      AuthorizationCode: 60,
+      Interaction: 600,
+      Session: 8 * 3600,
+      Grant: 8 * 3600,
+    },
+  };
+}
+
+let keys = loadKeys();
+let provider = build();
+let handler = provider.callback();
+
+function build() {
+  const instance = new Provider(config.issuer, configuration(keys));
+  instance.proxy = false;
+  return instance;
+}
+
+function loginPage(uid, error) {
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in · Tousu (dev)</title></head>
+<body><main><h1>Sign in to Tousu</h1><p>Development identity provider: the users and passwords are printed by <code>tousu run</code>.</p>
+${error ? `<p role="alert" id="error">${htmlSafe(error)}</p>` : ''}
+<form method="post" action="/interaction/${htmlSafe(uid)}/login" autocomplete="off">
+<label>User <input name="username" id="username" required autofocus></label>
+<label>Password <input name="password" id="password" type="password" required></label>
+<button type="submit" id="sign-in">Sign in</button></form></main></body></html>`;
+}
+
+function readBody(req, limit = 65536) {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks = [];
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function passwordMatches(user, given) {
+  const expected = Buffer.from(user.password, 'utf8');
+  const actual = Buffer.from(given ?? '', 'utf8');
+  return expected.length === actual.length && crypto.timingSafeEqual(expected, actual);
+}
+
+async function interaction(req, res, uid, action) {
+  const current = provider;
+  const details = await current.interactionDetails(req, res);
+  if (details.uid !== uid) throw new errors.SessionNotFound('interaction mismatch');
+  if (details.prompt.name !== 'login') {
+    // Consent is granted by loadExistingGrant; anything else just continues.
+    await current.interactionFinished(req, res, {}, { mergeWithLastSubmission: true });
+    return;
+  }
+  if (req.method === 'GET' && !action) {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(loginPage(uid));
+    return;
+  }
+  if (req.method === 'POST' && action === 'login') {
+    const form = new URLSearchParams(await readBody(req));
+    const user = users.get(form.get('username') ?? '');
+    if (!user || !passwordMatches(user, form.get('password'))) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(loginPage(uid, 'Unknown user or wrong password.'));
+      return;
+    }
+    await current.interactionFinished(req, res, { login: { accountId: user.username } }, {
+      mergeWithLastSubmission: false,
+    });
+    return;
+  }
+  res.writeHead(405).end();
+}
+
+async function testToken(req, res) {
+  const body = JSON.parse(await readBody(req));
+  const signing = keys[0];
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({
+    roles: body.roles ?? [],
+    ...(body.department ? { department: body.department } : {}),
+    client_id: body.client_id ?? 'tousu-tests',
+    scope: 'api',
+    jti: crypto.randomBytes(12).toString('base64url'),
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: 'at+jwt' })
+    .setIssuer(config.issuer)
+    .setAudience(config.audience)
+    .setSubject(body.sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (body.ttl ?? config.access_token_ttl))
+    .sign(await importJWK(signing, 'RS256'));
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ access_token: token, token_type: 'Bearer' }));
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url, config.issuer);
+    const match = url.pathname.match(/^\/interaction\/([\w-]+)(?:\/(login))?$/);
+    if (match) {
+      await interaction(req, res, match[1], match[2]);
+      return;
+    }
+    if (config.test_issuance && req.method === 'POST' && url.pathname === '/_test/token') {
+      await testToken(req, res);
+      return;
+    }
+    handler(req, res);
+  } catch (error) {
+    if (!res.headersSent) {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+    }
+    res.end(`error: ${error.message}`);
+  }
+});
+
+process.on('SIGUSR1', () => {
+  keys = [newKey(), ...keys];
+  saveKeys(keys);
+  provider = build();
+  handler = provider.callback();
+  console.log(`rotated: signing key ${keys[0].kid}; published ${keys.map((k) => k.kid).join(',')}`);
+});
+process.on('SIGUSR2', () => {
+  keys = keys.slice(0, 1);
+  saveKeys(keys);
+  provider = build();
+  handler = provider.callback();
+  console.log(`retired old keys: published ${keys[0].kid}`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('SIGINT', () => server.close(() => process.exit(0)));
+
+server.listen(config.port, '127.0.0.1', () => {
+  console.log(`oidc-provider listening on ${config.issuer}`);
+});
