@@ -4,7 +4,7 @@ header line (sender's number, time, page counter), where the text came from
 the transcription queue.
 
 Revision ID: 1341
-Revises: 0701
+Revises: 1321_privacy_outbox
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "1341"
-down_revision = "0701"
+down_revision = "1321_privacy_outbox"
 branch_labels = None
 depends_on = None
 
