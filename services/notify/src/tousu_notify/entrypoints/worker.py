@@ -216,7 +216,20 @@ class DeliveryWorker:
             query = query.with_for_update(skip_locked=True)
         claims = []
         async with self.db.transaction() as session:
+            # A failing webhook gets one delivery at a time (a probe, as a circuit
+            # breaker's half-open state): sent side by side, deliveries already in
+            # flight would overshoot `webhook_disable_after_failures`.
+            failing = set(
+                await session.scalars(
+                    sa.select(SubscriptionRow.id).where(SubscriptionRow.consecutive_failures > 0)
+                )
+            )
+            probing: set[UUID] = set()
             for row in await session.scalars(query):
+                if row.subscription_id in failing:
+                    if row.subscription_id in probing:
+                        continue
+                    probing.add(row.subscription_id)
                 was_stale = row.status == DeliveryStatus.sending.value
                 row.status = DeliveryStatus.sending.value
                 row.attempts += 1
