@@ -118,6 +118,20 @@ def _validation_fields(exc: RequestValidationError) -> list[dict[str, str]]:
     return fields
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path: FastAPI has
+    one route per method, and Starlette's 405 names only the first route's."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TousuError)
     async def _tousu_error(request: Request, exc: TousuError) -> JSONResponse:
@@ -142,10 +156,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JSONResponse(
             error_body(request, code, str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

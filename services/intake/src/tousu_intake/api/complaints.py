@@ -24,7 +24,12 @@ from tousu_intake.api.uploads import read_uploads
 from tousu_intake.attachments import attachment_path, list_attachments
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveComplaint
-from tousu_intake.domain.customers import ContactKind, CustomerRecord, normalise_phone
+from tousu_intake.domain.customers import (
+    ContactKind,
+    CustomerRecord,
+    normalise_phone,
+    phone_pattern,
+)
 from tousu_intake.domain.model import Complaint
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
@@ -178,7 +183,7 @@ async def list_complaints(
     principal: Staff,
     mine: Annotated[bool, Query(description="Only complaints I recorded")] = False,
     reference: Annotated[str | None, Query(max_length=32)] = None,
-    phone: Annotated[str | None, Query(max_length=40)] = None,
+    phone: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     customer_id: UUID | None = None,
     status: Annotated[str | None, Query(max_length=30)] = None,
     channel: Channel | None = None,

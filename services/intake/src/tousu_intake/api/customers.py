@@ -15,6 +15,7 @@ from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import ComplaintSummary
+from tousu_intake.domain.commands import Phone
 from tousu_intake.domain.customers import (
     Contact,
     ContactKind,
@@ -22,6 +23,7 @@ from tousu_intake.domain.customers import (
     Product,
     normalise_contact,
     normalise_serial,
+    phone_pattern,
 )
 from tousu_intake.handlers.customers import (
     get_customer,
@@ -57,9 +59,9 @@ class CustomerFields(BaseModel):
     segment: CustomerSegment | None = None
     tier: CustomerTier = CustomerTier.general
     language: Literal["zh", "en"] = "zh"
-    phones: list[ContactText] = Field(default_factory=list, max_length=20)
+    phones: list[Phone] = Field(default_factory=list, max_length=20)
     emails: list[ContactText] = Field(default_factory=list, max_length=20)
-    faxes: list[ContactText] = Field(default_factory=list, max_length=20)
+    faxes: list[Phone] = Field(default_factory=list, max_length=20)
     products: list[ProductIn] = Field(default_factory=list, max_length=500)
     provisional: bool = Field(
         default=False, description="Still unconfirmed (created for an unknown sender)."
@@ -194,9 +196,9 @@ async def list_customers(
 async def lookup(
     request: Request,
     principal: Staff,
-    phone: Annotated[str | None, Query(max_length=40)] = None,
+    phone: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
-    fax: Annotated[str | None, Query(max_length=40)] = None,
+    fax: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     serial: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[CallerMatch]:
     if not any((phone, email, fax, serial)):

@@ -12,8 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.events import Channel
 from tousu_intake.attachments import IncomingFile
+from tousu_intake.domain.customers import phone_pattern
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: A phone or fax number as :func:`normalise_phone` takes it (the pattern says exactly that).
+Phone = Annotated[str, StringConstraints(max_length=40, pattern=phone_pattern())]
 
 
 class ReceiveComplaint(BaseModel):
@@ -24,12 +27,7 @@ class ReceiveComplaint(BaseModel):
     title: Annotated[Text, StringConstraints(max_length=200)]
     description: Annotated[Text, StringConstraints(max_length=20_000)]
     customer_name: Annotated[Text, StringConstraints(max_length=200)]
-    customer_phone: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ()-]{4,30}$")
-        ]
-        | None
-    ) = None
+    customer_phone: Phone | None = None
     customer_email: (
         Annotated[
             str,
@@ -39,12 +37,7 @@ class ReceiveComplaint(BaseModel):
         ]
         | None
     ) = None
-    customer_fax: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ()-]{4,30}$")
-        ]
-        | None
-    ) = None
+    customer_fax: Phone | None = None
     customer_id: UUID | None = Field(
         default=None,
         description="The caller's customer record (from the lookup); if absent the "
