@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,10 +29,14 @@ JSON_ERRORS: dict[int | str, dict[str, Any]] = {
 
 Reader = Annotated[Principal, require_roles("manager", "csc", "service")]
 Manager = Annotated[Principal, require_roles("manager")]
-Kind = Annotated[str, Path(description="week or month", examples=["week"])]
+Kind = Annotated[Literal["week", "month"], Path(description="week or month", examples=["week"])]
 Label = Annotated[
     str,
-    Path(description="ISO week (2026-W47) or month (2026-11)", examples=["2026-W47"]),
+    Path(
+        description="ISO week (2026-W47) or month (2026-11), as the kind says; years 2000–2100",
+        examples=["2026-W47"],
+        pattern=r"^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|0[1-9]|1[0-2])$",
+    ),
 ]
 
 
