@@ -106,12 +106,27 @@ def error_body(
     return {"error": error, "request_id": getattr(request.state, "request_id", None)}
 
 
+def _without_union_tag(location: list[str], body: Any) -> list[str]:
+    """A body that is one of several schemas told apart by a field (``"channel":
+    "webhook"``) has errors at ``webhook.url``; the client's field is ``url``."""
+    if (
+        len(location) > 1
+        and isinstance(body, dict)
+        and location[0] not in body
+        and location[0] in {v for v in body.values() if isinstance(v, str)}
+    ):
+        return location[1:]
+    return location
+
+
 def _validation_fields(exc: RequestValidationError) -> list[dict[str, str]]:
     fields = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
         if location and location[0] in ("body", "query", "path", "header"):
             location = location[1:] if location[0] == "body" else location
+            if error.get("loc", ())[:1] == ("body",):
+                location = _without_union_tag(location, exc.body)
         fields.append(
             {"field": ".".join(location) or "body", "problem": error.get("msg", "invalid")}
         )

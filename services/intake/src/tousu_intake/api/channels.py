@@ -27,7 +27,12 @@ AgentOrCsc = Annotated[Principal, require_roles("agent", "csc")]
 Agent = Annotated[Principal, require_roles("agent")]
 Gateway = Annotated[Principal, require_roles("gateway")]
 
-CONFLICT = {409: {"model": ErrorBody, "description": "Idempotency key reused with another body"}}
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Idempotency key reused with another body, or no customer `customer_id`",
+    }
+}
 
 
 @router.post(

@@ -128,7 +128,10 @@ class WithdrawComplaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_REASON, pattern=r"\S"
+        ),
     ]
 
 
@@ -157,7 +160,10 @@ def receipt_response(receipt: Receipt) -> JSONResponse:
     "e-mail / fax, else to a new provisional customer. The answer carries the customer's "
     "`tracking_token` (read it out or send it; it is not shown again).",
     responses={
-        409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"}
+        409: {
+            "model": ErrorBody,
+            "description": "Idempotency-Key reused with another body, or no customer `customer_id`",
+        }
     },
 )
 async def create_complaint(

@@ -15,7 +15,7 @@ from tousu_common.paging import Page
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import ComplaintSummary
-from tousu_intake.domain.commands import Phone
+from tousu_intake.domain.commands import EMAIL_PATTERN, Email, Phone
 from tousu_intake.domain.customers import (
     Contact,
     ContactKind,
@@ -37,8 +37,12 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 Editor = Annotated[Principal, require_roles("agent", "csc")]
 Importer = Annotated[Principal, require_roles("csc")]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")
+]
+Short = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")
+]
 ContactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
 
 
@@ -60,7 +64,7 @@ class CustomerFields(BaseModel):
     tier: CustomerTier = CustomerTier.general
     language: Literal["zh", "en"] = "zh"
     phones: list[Phone] = Field(default_factory=list, max_length=20)
-    emails: list[ContactText] = Field(default_factory=list, max_length=20)
+    emails: list[Email] = Field(default_factory=list, max_length=20)
     faxes: list[Phone] = Field(default_factory=list, max_length=20)
     products: list[ProductIn] = Field(default_factory=list, max_length=500)
     provisional: bool = Field(
@@ -197,7 +201,7 @@ async def lookup(
     request: Request,
     principal: Staff,
     phone: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
+    email: Annotated[str | None, Query(max_length=254, pattern=EMAIL_PATTERN)] = None,
     fax: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     serial: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[CallerMatch]:
@@ -300,7 +304,13 @@ class MergeResult(BaseModel):
     "/{customer_id}/merge",
     response_model=MergeResult,
     summary="Merge a provisional customer into the customer it turned out to be",
-    responses={**NOT_FOUND_RESPONSE, 409: {"description": "Not a provisional customer"}},
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {
+            "model": ErrorBody,
+            "description": "Not a provisional customer, or `into` is no customer or this one",
+        },
+    },
 )
 async def merge(
     request: Request, customer_id: UUID, body: MergeRequest, principal: Editor

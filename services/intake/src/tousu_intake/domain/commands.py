@@ -14,9 +14,13 @@ from tousu_common.events import Channel
 from tousu_intake.attachments import IncomingFile
 from tousu_intake.domain.customers import phone_pattern
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: Some text: not only white space (it is stripped).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]
 #: A phone or fax number as :func:`normalise_phone` takes it (the pattern says exactly that).
 Phone = Annotated[str, StringConstraints(max_length=40, pattern=phone_pattern())]
+#: An e-mail address as :func:`normalise_email` takes it.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 
 
 class ReceiveComplaint(BaseModel):
@@ -31,9 +35,7 @@ class ReceiveComplaint(BaseModel):
     customer_email: (
         Annotated[
             str,
-            StringConstraints(
-                strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-            ),
+            StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
         ]
         | None
     ) = None
