@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # reused); most of a stack test's time is waiting on the broker, not CPU.
 TEST_WORKERS ?= 4
 
-.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline token clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ contract: $(STAMP)
 
 token: $(STAMP)
 	@$(BIN)/tousu token --sub dev --roles agent,csc,manager --department csc
+
+# Schemathesis CLI against the whole stack (started and stopped by the script):
+# FUZZ_EXAMPLES per operation, FUZZ_SEED to replay (printed), FUZZ_SERVICES subset.
+fuzz: $(STAMP)
+	./scripts/ensure-system-deps.sh
+	$(BIN)/python scripts/fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_intake.py

@@ -16,7 +16,15 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tousu_common.auth import Principal, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, Forbidden, InvalidInput, NotFound
+from tousu_common.errors import (
+    NOT_FOUND_RESPONSE,
+    Conflict,
+    ErrorBody,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TousuError,
+)
 from tousu_common.events import CATALOG
 from tousu_common.events.catalog import CustomerTier, Urgency
 from tousu_notify.adapters.clients import TargetRefused, check_webhook_target
@@ -148,8 +156,16 @@ class SubscriptionPatch(BaseModel):
     # cannot be null (the rest can: null removes the filter).
     name: str = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
     recipient_kind: Literal["department", "manager", "subscriber"] = None  # type: ignore[assignment]
-    address: str | None = Field(default=None, max_length=320)
-    url: str | None = Field(default=None, max_length=2000)
+    address: str | None = Field(
+        default=None,
+        max_length=320,
+        pattern=f"{EMAIL.pattern}|{PHONE.pattern}",
+        description="E-mail (channel email) or phone number (channel sms); 409 if the "
+        "subscription's channel takes the other or none",
+    )
+    url: str | None = Field(
+        default=None, max_length=2000, pattern=URL, description="Webhooks only (else 409)"
+    )
     language: Literal["zh", "en"] = None  # type: ignore[assignment]
     event_types: list[Annotated[str, Field(json_schema_extra={"enum": EVENT_TYPES})]] = Field(
         default=None, min_length=1, max_length=100
@@ -191,7 +207,15 @@ class SubscriptionCreated(SubscriptionView):
     )
 
 
-async def _validate(request: Request, channel: DeliveryChannel, body: SubscriptionFields) -> None:
+async def _validate(
+    request: Request,
+    channel: DeliveryChannel,
+    body: SubscriptionFields,
+    refusal: type[TousuError] = InvalidInput,
+) -> None:
+    """What the channel asks of the fields. A new subscription's schema already says it
+    (one per channel), so ``refusal`` is 422 there; a change is checked against the
+    channel the subscription has, state the document cannot show: 409."""
     problems: list[dict[str, str]] = []
     for index, event_type in enumerate(body.event_types):
         if event_type != "*" and event_type not in CATALOG:
@@ -226,7 +250,7 @@ async def _validate(request: Request, channel: DeliveryChannel, body: Subscripti
         if not body.address or not pattern.match(body.address):
             problems.append({"field": "address", "problem": f"must be {what}"})
     if problems:
-        raise InvalidInput("invalid subscription", fields=problems)
+        raise refusal("invalid subscription", fields=problems)
 
 
 def _scope(principal: Principal) -> str | None:
@@ -325,7 +349,14 @@ async def get_subscription(
     "/{subscription_id}",
     response_model=SubscriptionView,
     summary="Change filters, address, url, language or name (not the channel)",
-    responses=NOT_FOUND_RESPONSE,
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {
+            "model": ErrorBody,
+            "description": "The change does not fit the subscription's channel (an address "
+            "on a webhook, a url on e-mail, a phone number on e-mail…)",
+        },
+    },
 )
 async def update_subscription(
     request: Request, subscription_id: UUID, body: SubscriptionPatch, principal: Manager
@@ -341,7 +372,7 @@ async def update_subscription(
         current = SubscriptionView.of(row).model_dump(include=set(SubscriptionFields.model_fields))
         merged = SubscriptionFields.model_validate({**current, **changes})
         channel = DeliveryChannel(row.channel)
-        await _validate(request, channel, merged)
+        await _validate(request, channel, merged, refusal=Conflict)
         departments = _check_departments(principal, merged.departments)
         row.name = merged.name
         if channel is not DeliveryChannel.webhook:

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, require_roles
-from tousu_common.errors import ERROR_RESPONSES, InvalidInput
+from tousu_common.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidInput
 from tousu_notify.digests import render
 from tousu_notify.digests.periods import Period
 from tousu_notify.digests.service import Digests
 
-router = APIRouter(prefix="/v1/digests", tags=["digests"])
+#: 404: a well-formed period of the other kind (month/2026-W47), or a week 53 the
+#: year does not have.
+router = APIRouter(prefix="/v1/digests", tags=["digests"], responses=NOT_FOUND_RESPONSE)
 
 # The report routes answer CSV, HTML or PDF, but their errors are the usual JSON
 # body; said explicitly, or OpenAPI would file the errors under the report's type.
@@ -24,7 +26,7 @@ JSON_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": spec["description"],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
     }
-    for code, spec in ERROR_RESPONSES.items()
+    for code, spec in {**ERROR_RESPONSES, **NOT_FOUND_RESPONSE}.items()
 }
 
 Reader = Annotated[Principal, require_roles("manager", "csc", "service")]
