@@ -107,16 +107,25 @@ def error_body(
 
 
 def _without_union_tag(location: list[str], body: Any) -> list[str]:
-    """A body that is one of several schemas told apart by a field (``"channel":
-    "webhook"``) has errors at ``webhook.url``; the client's field is ``url``."""
-    if (
-        len(location) > 1
-        and isinstance(body, dict)
-        and location[0] not in body
-        and location[0] in {v for v in body.values() if isinstance(v, str)}
-    ):
-        return location[1:]
-    return location
+    """A value that is one of several schemas told apart by a field (``"channel":
+    "webhook"``) has its errors at ``webhook.url``; the client's field is ``url``."""
+    kept: list[str] = []
+    current = body
+    for part in location:
+        if (
+            isinstance(current, dict)
+            and part not in current
+            and part in {v for v in current.values() if isinstance(v, str)}
+        ):
+            continue  # the tag pydantic put in; the value stays where it is
+        kept.append(part)
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            current = None
+    return kept
 
 
 def _validation_fields(exc: RequestValidationError) -> list[dict[str, str]]:

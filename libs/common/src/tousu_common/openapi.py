@@ -69,7 +69,8 @@ def without_null_parameters(document: dict[str, Any]) -> None:
 
 def without_null_form_fields(document: dict[str, Any]) -> None:
     """The same for the fields of multipart and url-encoded forms: a form has no
-    null either, an optional field is left out (in place)."""
+    null either, an optional field is left out; and a single file field says it
+    takes at least one byte (in place)."""
     schemas = document.get("components", {}).get("schemas", {})
     for operations in document.get("paths", {}).values():
         for method, operation in operations.items():
@@ -80,7 +81,11 @@ def without_null_form_fields(document: dict[str, Any]) -> None:
                 ref = content.get(media_type, {}).get("schema", {}).get("$ref", "")
                 form = schemas.get(ref.rsplit("/", 1)[-1]) if ref else None
                 for name, schema in (form or {}).get("properties", {}).items():
-                    form["properties"][name] = _without_null(schema)
+                    schema = _without_null(schema)
+                    if "contentMediaType" in schema and schema.get("type") == "string":
+                        # A form's one file: every service refuses it empty.
+                        schema = {**schema, "minLength": 1}
+                    form["properties"][name] = schema
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +122,7 @@ def add_links(document: dict[str, Any], links: Iterable[Link]) -> None:
 
 def install_openapi(app: FastAPI, links: Iterable[Link] = ()) -> None:
     """Serve the document with parameters without null and with ``links``."""
-    table = (*OPS_LINKS, *links)
+    table = tuple(links)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from tousu_common.events import Channel
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
-from tousu_intake.domain.customers import normalise_phone, phone_pattern
+from tousu_intake.domain.customers import EMAIL_PATTERN, normalise_phone, phone_pattern
 from tousu_intake.handlers.documents import receive_document
 from tousu_intake.handlers.receive import Idempotency, receive, receive_complaint, replay_if_known
 
@@ -197,7 +197,7 @@ PAPER_DESCRIPTION = (
 Text = Annotated[str | None, Form(max_length=20_000)]
 Small = Annotated[str | None, Form(max_length=200)]
 PhoneForm = Annotated[str | None, Form(max_length=40, pattern=phone_pattern())]
-EmailForm = Annotated[str | None, Form(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+EmailForm = Annotated[str | None, Form(max_length=254, pattern=EMAIL_PATTERN)]
 
 
 def _paper_route(path: str, channel: Channel, summary: str) -> None:

@@ -240,7 +240,7 @@ async def list_complaints(
 
 
 @router.get(
-    "/{complaint_id}",
+    "/{complaint_id:uuid}",
     response_model=ComplaintView,
     summary="One complaint, with its attachments and amendments",
     responses=NOT_FOUND_RESPONSE,

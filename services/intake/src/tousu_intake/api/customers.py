@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, PayloadTooLarge
@@ -67,7 +67,7 @@ class CustomerFields(BaseModel):
     emails: list[Email] = Field(default_factory=list, max_length=20)
     faxes: list[Phone] = Field(default_factory=list, max_length=20)
     products: list[ProductIn] = Field(default_factory=list, max_length=500)
-    provisional: bool = Field(
+    provisional: StrictBool = Field(
         default=False, description="Still unconfirmed (created for an unknown sender)."
     )
 
@@ -206,10 +206,7 @@ async def lookup(
     serial: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[CallerMatch]:
     if not any((phone, email, fax, serial)):
-        raise InvalidInput(
-            "give phone, email, fax or serial",
-            fields=[{"field": "phone", "problem": "one of phone, email, fax, serial is required"}],
-        )
+        return []  # nothing known about the caller: nobody matches
     settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:
         customers = await CustomerRepository(session).find(
@@ -265,7 +262,7 @@ async def import_csv(
 
 
 @router.get(
-    "/{customer_id}",
+    "/{customer_id:uuid}",
     response_model=CustomerView,
     summary="One customer",
     responses=NOT_FOUND_RESPONSE,
@@ -275,7 +272,7 @@ async def read_customer(request: Request, customer_id: UUID, principal: Staff) -
 
 
 @router.put(
-    "/{customer_id}",
+    "/{customer_id:uuid}",
     response_model=CustomerView,
     summary="Replace a customer's record (confirm a provisional one with provisional=false)",
     responses={**NOT_FOUND_RESPONSE, **CODE_TAKEN},

@@ -12,14 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.events import Channel
 from tousu_intake.attachments import IncomingFile
-from tousu_intake.domain.customers import phone_pattern
+from tousu_intake.domain.customers import EMAIL_PATTERN, phone_pattern
 
 #: Some text: not only white space (it is stripped).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]
 #: A phone or fax number as :func:`normalise_phone` takes it (the pattern says exactly that).
 Phone = Annotated[str, StringConstraints(max_length=40, pattern=phone_pattern())]
 #: An e-mail address as :func:`normalise_email` takes it.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 
 

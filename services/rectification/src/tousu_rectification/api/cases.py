@@ -212,14 +212,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ActionIn(_Strict):
-    kind: ResolutionActionKind
+class MoneyActionIn(_Strict):
+    """Compensation or refund: an amount and its currency."""
+
+    kind: Literal["compensation", "refund"]
     description: str = Field(min_length=1, max_length=2000)
-    due_date: date
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
-    currency: str | None = Field(
-        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY"
-    )
+    due_date: date = Field(description="Today or later (the company's time zone)")
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY")
+
+
+class ServiceActionIn(_Strict):
+    """Repair, replacement, redelivery or an explanation: no money."""
+
+    kind: Literal["repair", "replace", "redeliver", "explanation"]
+    description: str = Field(min_length=1, max_length=2000)
+    due_date: date = Field(description="Today or later (the company's time zone)")
+
+
+#: The kind says whether money is involved: one schema each, so the document says it.
+ActionIn = Annotated[MoneyActionIn | ServiceActionIn, Field(discriminator="kind")]
 
 
 class ProposalIn(_Strict):
@@ -570,18 +582,19 @@ def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionA
     problems: list[dict[str, str]] = []
     for index, action in enumerate(actions):
         where = f"actions.{index}"
-        if action.kind in MONEY_KINDS:
-            if action.amount is None:
+        kind = ResolutionActionKind(action.kind)
+        if kind in MONEY_KINDS:
+            if getattr(action, "amount", None) is None:
                 problems.append(
                     {"field": f"{where}.amount", "problem": f"{action.kind} needs an amount"}
                 )
-            if action.currency is None:
+            if getattr(action, "currency", None) is None:
                 problems.append(
                     {"field": f"{where}.currency", "problem": f"{action.kind} needs a currency"}
                 )
         else:
             for name in ("amount", "currency"):
-                if getattr(action, name) is not None:
+                if getattr(action, name, None) is not None:
                     problems.append(
                         {
                             "field": f"{where}.{name}",
@@ -597,11 +610,11 @@ def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionA
         )
     return [
         ResolutionAction(
-            kind=action.kind,
+            kind=ResolutionActionKind(action.kind),
             description=action.description,
             due_date=action.due_date,
-            amount=action.amount,
-            currency=action.currency,
+            amount=getattr(action, "amount", None),
+            currency=getattr(action, "currency", None),
         )
         for action in actions
     ]
