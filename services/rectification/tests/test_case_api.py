@@ -222,11 +222,18 @@ async def test_a_plan_with_bad_actions_is_refused_naming_each_field(
         headers=csc,
     )
     assert answer.status_code == 422
+    # The schema of each kind (in the document) refuses these before anything else.
     assert {item["field"] for item in answer.json()["error"]["fields"]} == {
         "actions.0.currency",
         "actions.1.amount",
-        "actions.1.due_date",
     }
+    late = await client.post(
+        f"/v1/cases/{complaint}/resolution",
+        json={"actions": [repair(due_date=yesterday)]},
+        headers=csc,
+    )
+    assert late.status_code == 422
+    assert [item["field"] for item in late.json()["error"]["fields"]] == ["actions.0.due_date"]
     for body in (
         {"actions": []},
         {"actions": [refund(amount="-1")]},
