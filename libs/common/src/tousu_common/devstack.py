@@ -8,7 +8,6 @@ binds to 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import secrets
 import signal
@@ -91,18 +90,33 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = 
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def _die_with_parent() -> None:
-    """In the child: have the kernel SIGTERM us when the process that started us dies.
+#: Run by a fresh interpreter in front of every child: ask the kernel for SIGTERM
+#: when the process that started it dies (exiting at once if that already
+#: happened), then become the real command. Done as an exec, never as a
+#: ``preexec_fn``: Python code between fork and exec can deadlock when the parent
+#: has other threads (the mail sink's, a test worker's), leaving a child that is
+#: alive and never starts -- seen as "nothing listening on the port after 90s".
+_DIE_WITH_PARENT = (
+    "import ctypes,os,sys\n"
+    "ctypes.CDLL(None,use_errno=True).prctl(1,15)\n"
+    "os.getppid()==int(sys.argv[1]) or os._exit(70)\n"
+    "os.execvp(sys.argv[2],sys.argv[2:])"
+)
+
+
+def die_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` so that the kernel SIGTERMs it when this process dies.
 
     Children run in their own session (so a terminal's Ctrl-C reaches only the
     runner), which also means nothing else would stop them if the runner were
-    killed outright; this does. Linux only; elsewhere a no-op.
+    killed outright; this does (PR_SET_PDEATHSIG, kept across exec). The child
+    keeps its pid and ends up with ``argv`` as its command line. Linux only;
+    elsewhere ``argv`` unchanged.
     """
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
 
-
-PR_SET_PDEATHSIG = 1
 
 #: Seconds between SIGTERM and SIGKILL when a stack's processes are stopped
 #: (by the stack, or by the reaper when the stack's owner died).
@@ -239,16 +253,18 @@ class Broker:
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [
-                broker_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            die_with_parent(
+                [
+                    broker_binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ]
+            ),
             stdout=log,
             stderr=log,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
@@ -256,7 +272,6 @@ class Broker:
             # Not the runner's group: a terminal's Ctrl-C reaches only the
             # runner, which stops the services first and the broker last.
             **(self.group or ProcessGroup()).popen_options(),  # type: ignore[arg-type]
-            preexec_fn=_die_with_parent,
         )
         if log is not subprocess.DEVNULL:
             log.close()
@@ -496,28 +511,29 @@ class Stack:
         name = replica_name(spec.name, replica)
         log = open(self.log_path(name), "ab")
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                f"{spec.package}.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port(name)),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--timeout-graceful-shutdown",
-                str(SERVICE_GRACEFUL_S),
-            ],
+            die_with_parent(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    f"{spec.package}.main:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port(name)),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                    "--timeout-graceful-shutdown",
+                    str(SERVICE_GRACEFUL_S),
+                ]
+            ),
             env=self.env(spec, replica),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             **(self.group or ProcessGroup()).popen_options(),  # type: ignore[arg-type]
-            preexec_fn=_die_with_parent,
         )
         log.close()
         self.processes[name] = process

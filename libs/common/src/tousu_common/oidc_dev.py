@@ -208,17 +208,16 @@ class DevIdentityProvider:
         config_path = self.state_dir / "config.json"
         config_path.write_text(json.dumps(self._config()))
         config_path.chmod(0o600)
-        from tousu_common.devstack import _die_with_parent
+        from tousu_common.devstack import die_with_parent
 
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [node, str(PROVIDER_DIR / "provider.mjs"), str(config_path)],
+            die_with_parent([node, str(PROVIDER_DIR / "provider.mjs"), str(config_path)]),
             cwd=PROVIDER_DIR,
             stdout=log,
             stderr=log,
             env={**os.environ, "NODE_ENV": "production"},
             **(popen_options or {"start_new_session": True}),
-            preexec_fn=_die_with_parent,
         )
         wait_for_port(self.port, timeout, self.process)
         self.wait_serving(timeout)
