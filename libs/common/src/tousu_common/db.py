@@ -11,7 +11,13 @@ code runs on both. SQLite allows one writer at a time, so on SQLite:
 - read-only sessions (:attr:`Database.sessions`) use a plain deferred
   ``BEGIN`` and, in WAL mode, never wait for the writer.
 
-On PostgreSQL neither applies: row locks and MVCC do the job.
+On PostgreSQL neither applies: row locks and MVCC do the job. Read-only
+sessions there run at REPEATABLE READ, so every query of one answer sees the
+same snapshot: at READ COMMITTED an API view assembled from several queries
+could show a consumer's commit half (a feedback answer without the history line
+written in the same transaction). A read-only transaction never gets a
+serialization failure, so this costs nothing. (SQLite's deferred ``BEGIN`` is
+already one snapshot from the first read on.)
 """
 
 from __future__ import annotations
@@ -148,7 +154,12 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         #: Read-only sessions (queries for APIs and checks); never write through them.
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        read_engine = (
+            self.engine
+            if is_sqlite(url)
+            else self.engine.execution_options(isolation_level="REPEATABLE READ")
+        )
+        self.sessions = async_sessionmaker(read_engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(
             self.engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
         )
