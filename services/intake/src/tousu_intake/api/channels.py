@@ -17,7 +17,7 @@ from tousu_common.events import Channel
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
-from tousu_intake.domain.customers import normalise_phone
+from tousu_intake.domain.customers import EMAIL_PATTERN, normalise_phone, phone_pattern
 from tousu_intake.handlers.documents import receive_document
 from tousu_intake.handlers.receive import Idempotency, receive, receive_complaint, replay_if_known
 
@@ -27,7 +27,12 @@ AgentOrCsc = Annotated[Principal, require_roles("agent", "csc")]
 Agent = Annotated[Principal, require_roles("agent")]
 Gateway = Annotated[Principal, require_roles("gateway")]
 
-CONFLICT = {409: {"model": ErrorBody, "description": "Idempotency key reused with another body"}}
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Idempotency key reused with another body, or no customer `customer_id`",
+    }
+}
 FAX_CONFLICT = {
     409: {"model": ErrorBody, "description": "`message_id` reused with another document"}
 }
@@ -94,7 +99,9 @@ async def fax(
     request: Request,
     principal: Gateway,
     document: Annotated[UploadFile, File(description="The fax: TIFF or PDF")],
-    sender_fax: Annotated[str, Form(max_length=40, description="The sender's fax number")],
+    sender_fax: Annotated[
+        str, Form(max_length=40, pattern=phone_pattern(), description="The sender's fax number")
+    ],
     received_at: Annotated[str | None, Form(max_length=40)] = None,
     message_id: Annotated[str | None, Form(min_length=1, max_length=150)] = None,
     language: Annotated[Literal["zh", "en"], Form()] = "zh",
@@ -197,7 +204,8 @@ PAPER_DESCRIPTION = (
 
 Text = Annotated[str | None, Form(max_length=20_000)]
 Small = Annotated[str | None, Form(max_length=200)]
-Contact = Annotated[str | None, Form(max_length=254)]
+PhoneForm = Annotated[str | None, Form(max_length=40, pattern=phone_pattern())]
+EmailForm = Annotated[str | None, Form(max_length=254, pattern=EMAIL_PATTERN)]
 
 
 def _paper_route(path: str, channel: Channel, summary: str) -> None:
@@ -211,9 +219,9 @@ def _paper_route(path: str, channel: Channel, summary: str) -> None:
         scan: Annotated[UploadFile | None, File()] = None,
         files: Annotated[list[UploadFile] | None, File()] = None,
         customer_name: Small = None,
-        customer_phone: Contact = None,
-        customer_email: Contact = None,
-        customer_fax: Contact = None,
+        customer_phone: PhoneForm = None,
+        customer_email: EmailForm = None,
+        customer_fax: PhoneForm = None,
         customer_id: Annotated[UUID | None, Form()] = None,
         product_model: Small = None,
         serial_number: Small = None,

@@ -31,7 +31,12 @@ from tousu_intake.api.uploads import read_uploads
 from tousu_intake.attachments import attachment_path, list_attachments
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveComplaint
-from tousu_intake.domain.customers import ContactKind, CustomerRecord, normalise_phone
+from tousu_intake.domain.customers import (
+    ContactKind,
+    CustomerRecord,
+    normalise_phone,
+    phone_pattern,
+)
 from tousu_intake.domain.model import Complaint
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
@@ -153,7 +158,10 @@ class WithdrawComplaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_REASON, pattern=r"\S"
+        ),
     ]
 
 
@@ -182,7 +190,10 @@ def receipt_response(receipt: Receipt) -> JSONResponse:
     "e-mail / fax, else to a new provisional customer. The answer carries the customer's "
     "`tracking_token` (read it out or send it; it is not shown again).",
     responses={
-        409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"}
+        409: {
+            "model": ErrorBody,
+            "description": "Idempotency-Key reused with another body, or no customer `customer_id`",
+        }
     },
 )
 async def create_complaint(
@@ -208,7 +219,7 @@ async def list_complaints(
     principal: Staff,
     mine: Annotated[bool, Query(description="Only complaints I recorded")] = False,
     reference: Annotated[str | None, Query(max_length=32)] = None,
-    phone: Annotated[str | None, Query(max_length=40)] = None,
+    phone: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     customer_id: UUID | None = None,
     status: Annotated[str | None, Query(max_length=30)] = None,
     channel: Channel | None = None,
@@ -259,7 +270,7 @@ async def list_complaints(
 
 
 @router.get(
-    "/{complaint_id}",
+    "/{complaint_id:uuid}",
     response_model=ComplaintView,
     summary="One complaint, with its attachments and amendments",
     responses=NOT_FOUND_RESPONSE,

@@ -37,7 +37,10 @@ class AwaitingTranscription(BaseModel):
 class Transcription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000, pattern=r"\S"),
+    ]
 
 
 class Transcribed(BaseModel):

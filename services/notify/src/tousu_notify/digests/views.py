@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, require_roles
-from tousu_common.errors import ERROR_RESPONSES, InvalidInput
+from tousu_common.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidInput
 from tousu_notify.digests import render
 from tousu_notify.digests.periods import Period
 from tousu_notify.digests.service import Digests
 
-router = APIRouter(prefix="/v1/digests", tags=["digests"])
+#: 404: a well-formed period of the other kind (month/2026-W47), or a week 53 the
+#: year does not have.
+router = APIRouter(prefix="/v1/digests", tags=["digests"], responses=NOT_FOUND_RESPONSE)
 
 # The report routes answer CSV, HTML or PDF, but their errors are the usual JSON
 # body; said explicitly, or OpenAPI would file the errors under the report's type.
@@ -24,15 +26,19 @@ JSON_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": spec["description"],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
     }
-    for code, spec in ERROR_RESPONSES.items()
+    for code, spec in {**ERROR_RESPONSES, **NOT_FOUND_RESPONSE}.items()
 }
 
 Reader = Annotated[Principal, require_roles("manager", "csc", "service")]
 Manager = Annotated[Principal, require_roles("manager")]
-Kind = Annotated[str, Path(description="week or month", examples=["week"])]
+Kind = Annotated[Literal["week", "month"], Path(description="week or month", examples=["week"])]
 Label = Annotated[
     str,
-    Path(description="ISO week (2026-W47) or month (2026-11)", examples=["2026-W47"]),
+    Path(
+        description="ISO week (2026-W47) or month (2026-11), as the kind says; years 2000–2100",
+        examples=["2026-W47"],
+        pattern=r"^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|0[1-9]|1[0-2])$",
+    ),
 ]
 
 

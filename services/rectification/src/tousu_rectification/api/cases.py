@@ -55,25 +55,23 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The case version, bare or as an entity tag (weak or strong): what the service accepts.
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,15}"?$'
+
+
 def _expected_version(
     if_match: Annotated[
         str | None,
         Header(
             alias="If-Match",
-            max_length=40,
-            description="Optional: the case `version` you looked at; 409 stale_case if it moved",
+            pattern=IF_MATCH_PATTERN,
+            description='Optional: the case `version` you looked at (`3`, `"3"` or '
+            '`W/"3"`); 409 stale_case if it moved',
         ),
     ] = None,
 ) -> int | None:
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise InvalidInput(
-            'If-Match must be the case version, e.g. "3"',
-            fields=[{"field": "If-Match", "problem": "not a version number"}],
-        )
-    return int(value)
+    # The pattern (in the document too) has already refused anything else.
+    return None if if_match is None else int(if_match.removeprefix("W/").strip('"'))
 
 
 ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
@@ -214,14 +212,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ActionIn(_Strict):
-    kind: ResolutionActionKind
+class MoneyActionIn(_Strict):
+    """Compensation or refund: an amount and its currency."""
+
+    kind: Literal["compensation", "refund"]
     description: str = Field(min_length=1, max_length=2000)
-    due_date: date
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
-    currency: str | None = Field(
-        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY"
-    )
+    due_date: date = Field(description="Today or later (the company's time zone)")
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY")
+
+
+class ServiceActionIn(_Strict):
+    """Repair, replacement, redelivery or an explanation: no money."""
+
+    kind: Literal["repair", "replace", "redeliver", "explanation"]
+    description: str = Field(min_length=1, max_length=2000)
+    due_date: date = Field(description="Today or later (the company's time zone)")
+
+
+#: The kind says whether money is involved: one schema each, so the document says it.
+ActionIn = Annotated[MoneyActionIn | ServiceActionIn, Field(discriminator="kind")]
 
 
 class ProposalIn(_Strict):
@@ -572,18 +582,19 @@ def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionA
     problems: list[dict[str, str]] = []
     for index, action in enumerate(actions):
         where = f"actions.{index}"
-        if action.kind in MONEY_KINDS:
-            if action.amount is None:
+        kind = ResolutionActionKind(action.kind)
+        if kind in MONEY_KINDS:
+            if getattr(action, "amount", None) is None:
                 problems.append(
                     {"field": f"{where}.amount", "problem": f"{action.kind} needs an amount"}
                 )
-            if action.currency is None:
+            if getattr(action, "currency", None) is None:
                 problems.append(
                     {"field": f"{where}.currency", "problem": f"{action.kind} needs a currency"}
                 )
         else:
             for name in ("amount", "currency"):
-                if getattr(action, name) is not None:
+                if getattr(action, name, None) is not None:
                     problems.append(
                         {
                             "field": f"{where}.{name}",
@@ -599,11 +610,11 @@ def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionA
         )
     return [
         ResolutionAction(
-            kind=action.kind,
+            kind=ResolutionActionKind(action.kind),
             description=action.description,
             due_date=action.due_date,
-            amount=action.amount,
-            currency=action.currency,
+            amount=getattr(action, "amount", None),
+            currency=getattr(action, "currency", None),
         )
         for action in actions
     ]

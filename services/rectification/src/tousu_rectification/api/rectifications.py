@@ -170,14 +170,29 @@ async def get_quality_report(
     return QualityReportView.of(report)
 
 
-class NoticeIn(BaseModel):
-    recipient: Literal["internal", "supplier"]
-    department: str | None = Field(
-        default=None, max_length=50, description="For an internal notice: production, design…"
+class InternalNoticeIn(BaseModel):
+    """A notice to one of our own departments."""
+
+    recipient: Literal["internal"]
+    department: str = Field(
+        min_length=1, max_length=50, description="Production, design, logistics…"
     )
-    supplier_id: UUID | None = Field(default=None, description="For a supplier notice.")
     requirement: Text
     due_date: date
+
+
+class SupplierNoticeIn(BaseModel):
+    """A notice to a supplier (answered 8D style)."""
+
+    recipient: Literal["supplier"]
+    supplier_id: UUID
+    requirement: Text
+    due_date: date
+
+
+#: The recipient decides which fields are required: one schema per recipient, so the
+#: document says what the service checks.
+NoticeIn = Annotated[InternalNoticeIn | SupplierNoticeIn, Field(discriminator="recipient")]
 
 
 @router.post(
@@ -190,23 +205,13 @@ class NoticeIn(BaseModel):
 async def post_notice(
     request: Request, report_id: UUID, body: NoticeIn, principal: Staff
 ) -> RectificationView:
-    if body.recipient == "internal" and not body.department:
-        raise InvalidInput(
-            "department: an internal notice needs a department",
-            fields=[{"field": "department", "problem": "required for an internal notice"}],
-        )
-    if body.recipient == "supplier" and body.supplier_id is None:
-        raise InvalidInput(
-            "supplier_id: a supplier notice needs a supplier",
-            fields=[{"field": "supplier_id", "problem": "required for a supplier notice"}],
-        )
     now, today = _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         rect = await commands.issue_notice(
             session,
             report_id,
-            department=body.department if body.recipient == "internal" else None,
-            supplier_id=body.supplier_id if body.recipient == "supplier" else None,
+            department=body.department if isinstance(body, InternalNoticeIn) else None,
+            supplier_id=body.supplier_id if isinstance(body, SupplierNoticeIn) else None,
             requirement=body.requirement,
             due_date=body.due_date,
             actor=actor_of(principal),
@@ -388,7 +393,9 @@ async def post_evidence(
     request: Request,
     rectification_id: UUID,
     principal: Staff,
-    files: Annotated[list[UploadFile], File(description="PDF, PNG, JPEG, GIF, TIFF or WebP")],
+    files: Annotated[
+        list[UploadFile], File(min_length=1, description="PDF, PNG, JPEG, GIF, TIFF or WebP")
+    ],
 ) -> RectificationView:
     settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:

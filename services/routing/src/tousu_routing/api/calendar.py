@@ -33,7 +33,13 @@ BaseVersion = Annotated[
         description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
     ),
 ]
-CONFLICT = {409: {"model": ErrorBody, "description": "Someone saved a newer version first"}}
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Someone saved a newer version first, or (PUT a notice) the body's "
+        "year is not the path's",
+    }
+}
 Year = Annotated[int, Path(ge=2000, le=2100)]
 
 
@@ -207,7 +213,8 @@ async def put_notice(
     year: Year, notice: Notice, principal: Admin, db: DbDep, base_version: BaseVersion = None
 ) -> CalendarView:
     if notice.year != year:
-        raise InvalidInput(
+        # A representation of another resource than the one PUT to (RFC 9110 §9.3.4).
+        raise Conflict(
             "the notice's year must match the path",
             fields=[{"field": "year", "problem": f"expected {year}"}],
         )

@@ -30,7 +30,16 @@ BaseVersion = Annotated[
         description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
     ),
 ]
-CONFLICT = {409: {"model": ErrorBody, "description": "Someone saved a newer version first"}}
+#: A rule's id, as the rule set document spells it.
+RulePathId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Someone saved a newer version first, or (PUT) the body's id is not "
+        "the path's",
+    }
+}
 
 
 class RuleSetView(BaseModel):
@@ -219,7 +228,7 @@ async def add_rule(
     responses={**NOT_FOUND_RESPONSE, **CONFLICT},
 )
 async def change_rule(
-    rule_id: str,
+    rule_id: RulePathId,
     rule: Rule,
     principal: Admin,
     db: DbDep,
@@ -227,7 +236,8 @@ async def change_rule(
     base_version: BaseVersion = None,
 ) -> RuleSetView:
     if rule.id != rule_id:
-        raise InvalidInput(
+        # A representation of another resource than the one PUT to (RFC 9110 §9.3.4).
+        raise Conflict(
             "the rule's id must match the path",
             fields=[{"field": "id", "problem": f"expected {rule_id!r}"}],
         )
@@ -246,7 +256,7 @@ async def change_rule(
     responses={**NOT_FOUND_RESPONSE, **CONFLICT},
 )
 async def delete_rule(
-    rule_id: str,
+    rule_id: RulePathId,
     principal: Admin,
     db: DbDep,
     routing: RoutingDep,
