@@ -15,8 +15,10 @@ Environment:
   FUZZ_MAX_TIME   optional time budget per service, seconds
   FUZZ_PHASES     default examples,coverage,fuzzing,stateful
 
-Reports (JUnit and NDJSON) land in var/fuzz/<service>/; the exit status is 0 only
-when every service's run passed.
+Configuration: scripts/fuzz_config/<service>.toml (the few operations whose refusals
+no schema can state, each with its reason); hooks: scripts/fuzz_hooks.py (files of each media
+type a multipart part may be). Reports (JUnit and NDJSON) land in
+var/fuzz/<service>/; the exit status is 0 only when every service's run passed.
 """
 
 from __future__ import annotations
@@ -50,9 +52,13 @@ def settings_from_env() -> dict[str, str]:
     }
 
 
-def st_command(url: str, token: str, options: dict[str, str], report_dir: Path) -> list[str]:
+def st_command(
+    service: str, url: str, token: str, options: dict[str, str], report_dir: Path
+) -> list[str]:
+    config = ROOT / "scripts" / "fuzz_config" / f"{service}.toml"
     command = [
         str(Path(sys.executable).with_name("st")),
+        *(["--config-file", str(config)] if config.exists() else []),
         "run",
         f"{url}/openapi.json",
         "--header",
@@ -79,6 +85,12 @@ def st_command(url: str, token: str, options: dict[str, str], report_dir: Path) 
     if options["max_time"]:
         command += ["--max-time", options["max_time"]]
     return command
+
+
+def st_env() -> dict[str, str]:
+    """The hooks (scripts/fuzz_hooks.py) give schemathesis real files of each media type."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "scripts"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "PYTHONPATH": path}
 
 
 def main() -> int:
@@ -118,8 +130,8 @@ def main() -> int:
         for name in wanted:
             report_dir = VAR / name
             print(f"\n==== {name} ({stack.url(name)})", flush=True)
-            command = st_command(stack.url(name), token, options, report_dir)
-            results[name] = subprocess.call(command, cwd=ROOT)
+            command = st_command(name, stack.url(name), token, options, report_dir)
+            results[name] = subprocess.call(command, cwd=ROOT, env=st_env())
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         results.setdefault("interrupted", 130)

@@ -303,13 +303,17 @@ async def test_digest_routes_check_roles_and_periods(
         ("/v1/digests/year/2026", "path.kind"),
         ("/v1/digests/week/2026-W54", "path.period"),
         ("/v1/digests/month/2026-13", "path.period"),
-        ("/v1/digests/month/2099-01", "period"),
     ):
         response = await client.get(path, headers=csc)
         assert response.status_code == 422, path
         assert response.json()["error"]["fields"][0]["field"] == field, path
-    # Well-formed, but no digest: a month asked for as a week, a week 53 2025 lacks.
-    for path in ("/v1/digests/week/2026-11", "/v1/digests/week/2025-W53"):
+    # Well-formed, but no digest: a month asked for as a week, a week 53 2025 lacks, a
+    # period that has not started (the fuzzer's "schema-valid request rejected").
+    for path in (
+        "/v1/digests/week/2026-11",
+        "/v1/digests/week/2025-W53",
+        "/v1/digests/month/2099-01",
+    ):
         assert (await client.get(path, headers=csc)).status_code == 404, path
     now = datetime.now(UTC)
     current = f"{now.year}-{now.month:02d}"
@@ -324,5 +328,11 @@ async def test_digest_routes_check_roles_and_periods(
     not_over = await client.post(
         f"/v1/digests/month/{current}/regenerate", headers=headers_for("manager")
     )
-    assert not_over.status_code == 422
+    # Not over yet: the period's state (the clock's), so 409 as the document says.
+    assert not_over.status_code == 409
     assert not_over.json()["error"]["fields"][0]["field"] == "period"
+    for action in ("regenerate", "publish"):
+        future = await client.post(
+            f"/v1/digests/month/2099-01/{action}", headers=headers_for("manager")
+        )
+        assert future.status_code == 404, action

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
+import jsonschema_rs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tousu_common.patterns import NON_SPACE
 from tousu_common.testing.fuzz import openapi_of
+from tousu_intake.adapters.ocr import OCR_TYPES
+from tousu_intake.attachments import ALLOWED_TYPES
 from tousu_intake.domain.customers import (
     EMAIL_PATTERN,
     normalise_email,
@@ -91,3 +95,36 @@ def test_links_lead_to_attachments_transcriptions_merge_dead_letters_and_raw_mai
     ):
         method = next(iter(DOCUMENT["paths"][path]))
         assert operation_id(method, path) in dead
+
+
+def form_of(path: str) -> tuple[dict, dict]:
+    """(properties, encoding) of a multipart operation's body."""
+    content = DOCUMENT["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+    return schema_of(content["schema"])["properties"], content.get("encoding", {})
+
+
+def test_file_parts_say_which_files_they_take() -> None:
+    """The service sniffs the bytes: a text file as a fax was "schema-valid, rejected"."""
+    _, fax = form_of("/v1/channels/fax")
+    assert set(fax["document"]["contentType"].split(", ")) == OCR_TYPES
+    for path in ("/v1/channels/letter", "/v1/channels/visit"):
+        _, paper = form_of(path)
+        assert set(paper["scan"]["contentType"].split(", ")) == OCR_TYPES
+        assert paper["files"]["contentType"].split(", ") == list(ALLOWED_TYPES)
+    _, amendment = form_of("/v1/complaints/{complaint_id}/amendments")
+    assert amendment["files"]["contentType"].split(", ") == list(ALLOWED_TYPES)
+    _, csv_import = form_of("/v1/customers/import")
+    assert csv_import["file"]["contentType"] == "text/csv"
+
+
+def test_texts_need_a_character_that_is_not_white_space_in_every_engine() -> None:
+    """An empty multipart field reads as missing, and " " is stripped to nothing:
+    the document says so with a pattern ECMA, Rust and Python read alike."""
+    amendment, _ = form_of("/v1/complaints/{complaint_id}/amendments")
+    assert amendment["text"]["pattern"] == NON_SPACE and amendment["text"]["minLength"] == 1
+    document = jsonschema_rs.validator_for(amendment["text"])
+    for text in ("", " ", "\x1c", "\u3000"):
+        assert not document.is_valid(text), repr(text)
+    assert document.is_valid(" 又漏油了 ")
+    withdraw = DOCUMENT["components"]["schemas"]["WithdrawComplaint"]["properties"]["reason"]
+    assert withdraw["pattern"] == NON_SPACE

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import jsonschema_rs
 import pytest
 
 from tousu_common.errors import InvalidInput, NotFound
 from tousu_common.testing.fuzz import openapi_of
-from tousu_notify.api.subscriptions import EVENT_TYPES, WEBHOOK_EVENT_TYPES
+from tousu_notify.api.subscriptions import EMAIL, EVENT_TYPES, URL, WEBHOOK_EVENT_TYPES
 from tousu_notify.digests.periods import Period
 
 DOCUMENT = openapi_of("tousu_notify")
@@ -44,3 +47,19 @@ def test_a_digest_of_the_other_kind_is_not_found_not_invalid() -> None:
     kinds = {p["name"]: p["schema"] for p in digest["parameters"]}
     assert kinds["kind"]["enum"] == ["week", "month"] and "pattern" in kinds["period"]
     assert "404" in digest["responses"]
+
+
+def test_addresses_and_urls_mean_the_same_to_the_document_and_the_service() -> None:
+    """The fuzzer's address "…\\x1d@K2mV3su.fDUIFdICA" was valid to the document (ECMA
+    \\s has no \\x1d) and refused by the service (Python's has); a URL likewise."""
+    email = SCHEMAS["EmailSubscriptionCreate"]["properties"]["address"]["pattern"]
+    url = SCHEMAS["WebhookSubscriptionCreate"]["properties"]["url"]["pattern"]
+    assert (email, url) == (EMAIL.pattern, URL)
+    documented_email = jsonschema_rs.validator_for({"type": "string", "pattern": email})
+    documented_url = jsonschema_rs.validator_for({"type": "string", "pattern": url})
+    for character in [chr(c) for c in range(0x00, 0xA1)] + ["\u3000", "\ufeff", "漏"]:
+        address = f"a{character}b@example.cn"
+        assert documented_email.is_valid(address) == bool(EMAIL.match(address)), repr(address)
+        target = f"https://hooks.example/x{character}y"
+        assert documented_url.is_valid(target) == bool(re.match(URL, target)), repr(target)
+    assert not EMAIL.match("a\x1db@example.cn") and not re.match(URL, "https://h.example/\x06")

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import re
 
+import jsonschema_rs
+import pytest
+from pydantic import ValidationError
+
+from tousu_common.filetypes import MEDIA_EXTENSIONS
+from tousu_common.patterns import EMAIL_PATTERN
 from tousu_common.testing.fuzz import openapi_of
-from tousu_rectification.api.cases import IF_MATCH_PATTERN, _expected_version
+from tousu_rectification.api.cases import (
+    IF_MATCH_PATTERN,
+    MoneyActionIn,
+    ServiceActionIn,
+    _expected_version,
+)
 
 DOCUMENT = openapi_of("tousu_rectification")
 CASE_WRITES = [
@@ -48,3 +59,38 @@ def test_evidence_needs_a_file_and_links_reach_rectifications() -> None:
     instructed = DOCUMENT["paths"]["/v1/cases/{complaint_id}/instructions"]["post"]
     links = instructed["responses"]["201"]["links"]
     assert evidence["operationId"] in {link["operationId"] for link in links.values()}
+
+
+AMOUNTS = ["0", "12.5", "1200.50", "999999999999.99", "", " 5", "1e2", "1.005", "-1", "+1"]
+AMOUNTS += [0, 12.5, 0.07, 0.125, 999_999_999_999.99, 1_000_000_000_000, -1, True]
+
+
+def test_an_amount_is_what_the_document_says_it_is() -> None:
+    """The fuzzer sent "" (valid to the document: any string) and got a 422."""
+    schema = DOCUMENT["components"]["schemas"]["MoneyActionIn"]["properties"]["amount"]
+    document = jsonschema_rs.validator_for(schema)
+    for amount in AMOUNTS:
+        body = {"kind": "refund", "description": "退款", "due_date": "2027-03-01"}
+        try:
+            MoneyActionIn(**body, amount=amount, currency="CNY")
+        except ValidationError:
+            taken = False
+        else:
+            taken = True
+        assert taken == document.is_valid(amount), repr(amount)
+
+
+def test_a_due_date_is_a_date_string_and_supplier_e_mail_is_the_shared_pattern() -> None:
+    for kind in ("MoneyActionIn", "ServiceActionIn"):
+        due = DOCUMENT["components"]["schemas"][kind]["properties"]["due_date"]
+        assert (due["type"], due["format"]) == ("string", "date")
+    with pytest.raises(ValidationError):
+        ServiceActionIn(kind="repair", description="修", due_date=0)  # 1970-01-01 before
+    email = DOCUMENT["components"]["schemas"]["Contact"]["properties"]["email"]["anyOf"][0]
+    assert email["pattern"] == EMAIL_PATTERN
+
+
+def test_evidence_files_say_their_media_types() -> None:
+    evidence = DOCUMENT["paths"]["/v1/rectifications/{rectification_id}/evidence"]["post"]
+    encoding = evidence["requestBody"]["content"]["multipart/form-data"]["encoding"]
+    assert encoding["files"]["contentType"].split(", ") == list(MEDIA_EXTENSIONS)

@@ -135,3 +135,17 @@ def install_openapi(app: FastAPI, links: Iterable[Link] = ()) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def multipart_encoding(**parts: Iterable[str]) -> dict[str, Any]:
+    """``openapi_extra`` for a multipart operation: the media types each file part may
+    be (OpenAPI ``encoding.contentType``), which ``File()`` cannot say. The service
+    sniffs the bytes, so a client (or a fuzzer) must send a file of one of them."""
+    encoding = {name: {"contentType": ", ".join(types)} for name, types in parts.items()}
+    return {"requestBody": {"content": {"multipart/form-data": {"encoding": encoding}}}}
+
+
+def file_responses(media_types: Iterable[str]) -> dict[int | str, dict[str, Any]]:
+    """``responses`` for a download whose media type is the stored file's own."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"content": {media_type: binary for media_type in media_types}}}

@@ -14,8 +14,11 @@ from fastapi.responses import JSONResponse
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import ErrorBody, InvalidInput
 from tousu_common.events import Channel
+from tousu_common.openapi import multipart_encoding
+from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
+from tousu_intake.attachments import ALLOWED_TYPES
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
 from tousu_intake.domain.customers import EMAIL_PATTERN, normalise_phone, phone_pattern
 from tousu_intake.handlers.documents import receive_document
@@ -94,6 +97,7 @@ def _received_at(raw: str | None) -> datetime | None:
     "is kept on the attachment's `document_info`. The same `message_id` with another "
     "document is a 409 naming `message_id`.",
     responses=FAX_CONFLICT,
+    openapi_extra=multipart_encoding(document=sorted(OCR_TYPES)),
 )
 async def fax(
     request: Request,
@@ -239,6 +243,7 @@ def _paper_route(path: str, channel: Channel, summary: str) -> None:
         summary=summary,
         description=PAPER_DESCRIPTION,
         responses=CONFLICT,
+        openapi_extra=multipart_encoding(scan=sorted(OCR_TYPES), files=ALLOWED_TYPES),
     )(paper)
 
 

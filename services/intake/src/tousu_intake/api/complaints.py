@@ -21,14 +21,16 @@ from tousu_common.errors import (
     NotFound,
 )
 from tousu_common.events.catalog import AmendmentKind, Channel
+from tousu_common.openapi import file_responses, multipart_encoding
 from tousu_common.paging import Page
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
 from tousu_intake.adapters.tracking_repository import InboundMailRepository
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
-from tousu_intake.attachments import attachment_path, list_attachments
+from tousu_intake.attachments import ALLOWED_TYPES, attachment_path, list_attachments
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveComplaint
 from tousu_intake.domain.customers import (
@@ -160,7 +162,7 @@ class WithdrawComplaint(BaseModel):
     reason: Annotated[
         str,
         StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=MAX_REASON, pattern=r"\S"
+            strip_whitespace=True, min_length=1, max_length=MAX_REASON, pattern=NON_SPACE
         ),
     ]
 
@@ -301,12 +303,14 @@ async def get_complaint(request: Request, complaint_id: UUID, principal: Staff) 
     response_model=AmendmentCreated,
     summary="Add a follow-up note or a second call (with optional files)",
     responses=NOT_FOUND_RESPONSE,
+    openapi_extra=multipart_encoding(files=ALLOWED_TYPES),
 )
 async def add_amendment(
     request: Request,
     complaint_id: UUID,
     principal: AgentOrCsc,
-    text: Annotated[str, Form(max_length=20_000)],
+    # An empty form field reads as missing: the text needs a non-space character.
+    text: Annotated[str, Form(min_length=1, max_length=20_000, pattern=NON_SPACE)],
     kind: Annotated[Literal["note", "call"], Form()] = "note",
     files: Annotated[list[UploadFile] | None, File(description="Optional attachments")] = None,
 ) -> AmendmentCreated:
@@ -368,7 +372,7 @@ async def withdraw(
     "/{complaint_id}/attachments/{attachment_id}",
     summary="Download an attachment",
     response_class=FileResponse,
-    responses={**NOT_FOUND_RESPONSE, 200: {"content": {"application/octet-stream": {}}}},
+    responses={**NOT_FOUND_RESPONSE, **file_responses(ALLOWED_TYPES)},
 )
 async def download_attachment(
     request: Request, complaint_id: UUID, attachment_id: UUID, principal: Staff

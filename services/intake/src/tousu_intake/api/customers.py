@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
+from tousu_common.openapi import multipart_encoding
 from tousu_common.paging import Page
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import ComplaintSummary
@@ -38,10 +40,10 @@ Editor = Annotated[Principal, require_roles("agent", "csc")]
 Importer = Annotated[Principal, require_roles("csc")]
 
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NON_SPACE)
 ]
 Short = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NON_SPACE)
 ]
 ContactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
 
@@ -233,7 +235,9 @@ async def lookup(
     response_model=ImportReportView,
     summary="Import customers from an ERP/CRM CSV export (UTF-8 or GBK)",
     description="Upserts by the customer code. Rows with problems are rejected and reported; "
-    "they change nothing, and the good rows are still imported.",
+    "they change nothing, and the good rows are still imported. A file whose header lacks "
+    "the code or name column is refused (422).",
+    openapi_extra=multipart_encoding(file=["text/csv"]),
 )
 async def import_csv(
     request: Request,

@@ -11,11 +11,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.events import Channel
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.attachments import IncomingFile
 from tousu_intake.domain.customers import EMAIL_PATTERN, phone_pattern
 
 #: Some text: not only white space (it is stripped).
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=r"\S")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NON_SPACE)]
 #: A phone or fax number as :func:`normalise_phone` takes it (the pattern says exactly that).
 Phone = Annotated[str, StringConstraints(max_length=40, pattern=phone_pattern())]
 #: An e-mail address as :func:`normalise_email` takes it.

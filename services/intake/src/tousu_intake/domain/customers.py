@@ -14,6 +14,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
+from tousu_common.patterns import EMAIL_PATTERN
 
 
 class ContactKind(StrEnum):
@@ -22,10 +23,6 @@ class ContactKind(StrEnum):
     fax = "fax"
 
 
-#: White space as Python's ``\\s`` and ``str.strip`` know it, spelled out so that the
-#: same pattern means the same in the document, in pydantic's (Rust) regex and here.
-WHITE_SPACE = r" \t\n\r\f\v\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-EMAIL_PATTERN = rf"^[^@{WHITE_SPACE}]+@[^@{WHITE_SPACE}]+\.[^@{WHITE_SPACE}]+$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 

@@ -27,6 +27,7 @@ from tousu_common.errors import (
 )
 from tousu_common.events import CATALOG
 from tousu_common.events.catalog import CustomerTier, Urgency
+from tousu_common.patterns import WHITE_SPACE
 from tousu_notify.adapters.clients import TargetRefused, check_webhook_target
 from tousu_notify.adapters.orm import SubscriptionRow
 from tousu_notify.adapters.repository import DeliveryRepository, SubscriptionRepository
@@ -50,7 +51,8 @@ Department = Literal[
     "after_sales",
 ]
 
-EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+# White space spelled out: the document's (ECMA) \s is not Python's (tousu_common.patterns).
+EMAIL = re.compile(rf"^[^@{WHITE_SPACE}<>,;\"]{{1,64}}@[A-Za-z0-9.-]{{1,253}}\.[A-Za-z]{{2,63}}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,24}$")
 
 
@@ -90,7 +92,7 @@ WEBHOOK_EVENT_TYPES = [t for t in EVENT_TYPES if t not in NOT_FOR_WEBHOOKS]
 URL = (
     r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
     r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
-    r"(?:[/?#][^\s]*)?$"
+    rf"(?:[/?#][^\x00-\x20\x7f{WHITE_SPACE}]*)?$"
 )
 
 

@@ -8,6 +8,7 @@ one transaction. Every answer is the whole case, history included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from tousu_common.auth import Staff
 from tousu_common.errors import ErrorBody, Forbidden, InvalidInput
@@ -29,6 +30,7 @@ from tousu_common.events.catalog import (
     ResolutionAction,
     ResolutionActionKind,
 )
+from tousu_common.patterns import IsoDate
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
 from tousu_rectification.adapters.unit_of_work import unit_of_work
@@ -212,13 +214,41 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
+
+
+def _amount_as_documented(value: Any) -> Any:
+    """pydantic alone reads ``true``, ``"1e2"`` or ``" 5"`` as amounts; the document
+    says a number, or a string of digits with at most two decimals."""
+    if isinstance(value, bool) or (isinstance(value, str) and not _AMOUNT.match(value)):
+        raise ValueError("must be an amount such as 1200 or 1200.50")
+    return value
+
+
+#: A money amount: 0 to 999,999,999,999.99, at most two decimals (number or string).
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_as_documented),
+    Field(ge=0, max_digits=14, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01},
+                {"type": "string", "pattern": _AMOUNT.pattern},
+            ],
+            "description": "0 to 999999999999.99, at most two decimals",
+        }
+    ),
+]
+
+
 class MoneyActionIn(_Strict):
     """Compensation or refund: an amount and its currency."""
 
     kind: Literal["compensation", "refund"]
     description: str = Field(min_length=1, max_length=2000)
-    due_date: date = Field(description="Today or later (the company's time zone)")
-    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
+    amount: Amount
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY")
 
 
@@ -227,7 +257,7 @@ class ServiceActionIn(_Strict):
 
     kind: Literal["repair", "replace", "redeliver", "explanation"]
     description: str = Field(min_length=1, max_length=2000)
-    due_date: date = Field(description="Today or later (the company's time zone)")
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
 
 
 #: The kind says whether money is involved: one schema each, so the document says it.

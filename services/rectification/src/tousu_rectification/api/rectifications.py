@@ -20,6 +20,8 @@ from pydantic import BaseModel, Field
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, Forbidden, InvalidInput, NotFound
 from tousu_common.events.catalog import RootCauseCategory
+from tousu_common.filetypes import MEDIA_EXTENSIONS
+from tousu_common.openapi import file_responses, multipart_encoding
 from tousu_rectification.adapters import supplier_links
 from tousu_rectification.adapters.evidence import StoredFile, evidence_dir, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
@@ -388,6 +390,7 @@ async def post_waiver(
     response_model=RectificationView,
     summary="Supply: attach evidence the supplier sent by other means (PDF, images)",
     responses=RESPONSES,
+    openapi_extra=multipart_encoding(files=MEDIA_EXTENSIONS),
 )
 async def post_evidence(
     request: Request,
@@ -484,7 +487,7 @@ async def get_supplier_contact(
     "/v1/rectifications/{rectification_id}/evidence/{evidence_id}",
     summary="Download one evidence file of an 8D answer",
     response_class=Response,
-    responses=NOT_FOUND_RESPONSE,
+    responses={**NOT_FOUND_RESPONSE, **file_responses(MEDIA_EXTENSIONS)},
 )
 async def get_evidence(
     request: Request, rectification_id: UUID, evidence_id: UUID, principal: Staff

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
 from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
 from tousu_common.paging import Page
+from tousu_common.patterns import JsonInt
 from tousu_routing.adapters.orm import RuleSetRow
 from tousu_routing.adapters.repository import RuleSetRepository, compiled
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
@@ -79,9 +80,9 @@ class TrialComplaint(BaseModel):
     channel: Channel = Channel.hotline
     customer_tier: CustomerTier = CustomerTier.general
     customer_segment: CustomerSegment | None = None
-    key_account: bool = False
+    key_account: StrictBool = False
     product_model: str | None = Field(default=None, max_length=100)
-    attachment_count: int = Field(default=0, ge=0, le=1000)
+    attachment_count: JsonInt = Field(default=0, ge=0, le=1000)
 
 
 class TrialDecision(BaseModel):
