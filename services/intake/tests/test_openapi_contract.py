@@ -128,3 +128,15 @@ def test_texts_need_a_character_that_is_not_white_space_in_every_engine() -> Non
     assert document.is_valid(" 又漏油了 ")
     withdraw = DOCUMENT["components"]["schemas"]["WithdrawComplaint"]["properties"]["reason"]
     assert withdraw["pattern"] == NON_SPACE
+
+
+def test_a_letter_needs_typed_text_or_a_scan_and_the_document_says_so() -> None:
+    """Both are optional fields; neither (or only white space) is a 422 naming text."""
+    for path in ("/v1/channels/letter", "/v1/channels/visit"):
+        content = DOCUMENT["paths"][path]["post"]["requestBody"]["content"]
+        schema = {**content["multipart/form-data"]["schema"], "components": DOCUMENT["components"]}
+        document = jsonschema_rs.validator_for(schema)
+        assert not document.is_valid({}) and not document.is_valid({"text": " \u3000"})
+        assert not document.is_valid({"title": "漏油", "customer_name": "王"})
+        assert document.is_valid({"text": "发动机漏油"}) and document.is_valid({"scan": "…"})
+        assert document.is_valid({"text": " ", "scan": "…"})

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from tousu_common.filetypes import MEDIA_EXTENSIONS
-from tousu_common.patterns import EMAIL_PATTERN
+from tousu_common.patterns import EMAIL_PATTERN, NON_SPACE
 from tousu_common.testing.fuzz import openapi_of
 from tousu_rectification.api.cases import (
     IF_MATCH_PATTERN,
@@ -17,6 +17,7 @@ from tousu_rectification.api.cases import (
     ServiceActionIn,
     _expected_version,
 )
+from tousu_rectification.domain.rectification import RECIPIENT_DEPARTMENTS
 
 DOCUMENT = openapi_of("tousu_rectification")
 CASE_WRITES = [
@@ -94,3 +95,20 @@ def test_evidence_files_say_their_media_types() -> None:
     evidence = DOCUMENT["paths"]["/v1/rectifications/{rectification_id}/evidence"]["post"]
     encoding = evidence["requestBody"]["content"]["multipart/form-data"]["encoding"]
     assert encoding["files"]["contentType"].split(", ") == list(MEDIA_EXTENSIONS)
+
+
+def test_instruction_departments_and_failed_verifications_are_documented() -> None:
+    """The fuzzer sent department "À" (any string, to the document) and got a 422."""
+    schemas = DOCUMENT["components"]["schemas"]
+    for name in ("InstructionIn", "InternalNoticeIn"):
+        department = schemas[name]["properties"]["department"]
+        assert set(department["enum"]) == RECIPIENT_DEPARTMENTS, name
+    document = jsonschema_rs.validator_for(schemas["VerificationIn"])
+    assert document.is_valid({"passed": True})
+    assert not document.is_valid({"passed": False}) and not document.is_valid(
+        {"passed": False, "reason": " "}
+    )
+    assert document.is_valid({"passed": False, "reason": "焊缝仍渗油"})
+    assert not document.is_valid({"passed": 0})
+    waiver = next(s for n, s in schemas.items() if n.startswith("Waiver"))
+    assert waiver["properties"]["reason"]["pattern"] == NON_SPACE

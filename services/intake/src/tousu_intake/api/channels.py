@@ -15,6 +15,7 @@ from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import ErrorBody, InvalidInput
 from tousu_common.events import Channel
 from tousu_common.openapi import multipart_encoding
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
@@ -212,6 +213,17 @@ PhoneForm = Annotated[str | None, Form(max_length=40, pattern=phone_pattern())]
 EmailForm = Annotated[str | None, Form(max_length=254, pattern=EMAIL_PATTERN)]
 
 
+#: The form's files, and that it needs typed text (with a non-space character), a
+#: scan, or both; FastAPI's own schema of the form sits beside it (``$ref``).
+PAPER_OPENAPI = multipart_encoding(scan=sorted(OCR_TYPES), files=ALLOWED_TYPES)
+PAPER_OPENAPI["requestBody"]["content"]["multipart/form-data"]["schema"] = {
+    "anyOf": [
+        {"required": ["text"], "properties": {"text": {"pattern": NON_SPACE}}},
+        {"required": ["scan"]},
+    ]
+}
+
+
 def _paper_route(path: str, channel: Channel, summary: str) -> None:
     """Letter and walk-in take the same form; only the channel differs."""
 
@@ -243,7 +255,7 @@ def _paper_route(path: str, channel: Channel, summary: str) -> None:
         summary=summary,
         description=PAPER_DESCRIPTION,
         responses=CONFLICT,
-        openapi_extra=multipart_encoding(scan=sorted(OCR_TYPES), files=ALLOWED_TYPES),
+        openapi_extra=PAPER_OPENAPI,
     )(paper)
 
 

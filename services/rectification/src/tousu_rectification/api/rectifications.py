@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, Forbidden, InvalidInput, NotFound
 from tousu_common.events.catalog import RootCauseCategory
 from tousu_common.filetypes import MEDIA_EXTENSIONS
 from tousu_common.openapi import file_responses, multipart_encoding
+from tousu_common.patterns import NON_SPACE, IsoDate
 from tousu_rectification.adapters import supplier_links
 from tousu_rectification.adapters.evidence import StoredFile, evidence_dir, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
@@ -31,6 +32,7 @@ from tousu_rectification.api.rectification_views import (
     RectificationView,
 )
 from tousu_rectification.domain.rectification import (
+    RECIPIENT_DEPARTMENTS,
     Action,
     Actor,
     EightD,
@@ -72,10 +74,14 @@ async def _view(request: Request, rectification_id: UUID) -> RectificationView:
 # -- issuing -------------------------------------------------------------------------
 
 
+#: Who a rectification can be sent to, in the document as the service checks it.
+RecipientDepartment = Literal[tuple(sorted(RECIPIENT_DEPARTMENTS))]  # type: ignore[valid-type]
+
+
 class InstructionIn(BaseModel):
-    department: str = Field(max_length=50, examples=["logistics"])
+    department: RecipientDepartment = Field(examples=["logistics"])
     instruction: Text
-    due_date: date
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
 
 
 @router.post(
@@ -176,11 +182,9 @@ class InternalNoticeIn(BaseModel):
     """A notice to one of our own departments."""
 
     recipient: Literal["internal"]
-    department: str = Field(
-        min_length=1, max_length=50, description="Production, design, logistics…"
-    )
+    department: RecipientDepartment = Field(description="Production, design, logistics…")
     requirement: Text
-    due_date: date
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
 
 
 class SupplierNoticeIn(BaseModel):
@@ -189,7 +193,7 @@ class SupplierNoticeIn(BaseModel):
     recipient: Literal["supplier"]
     supplier_id: UUID
     requirement: Text
-    due_date: date
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
 
 
 #: The recipient decides which fields are required: one schema per recipient, so the
@@ -335,7 +339,15 @@ async def post_supplier_response(
 
 
 class VerificationIn(BaseModel):
-    passed: bool
+    # A failed verification needs a reason with a character that is not white space.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"passed": {"const": False}}},
+            "then": {"required": ["reason"], "properties": {"reason": {"pattern": NON_SPACE}}},
+        }
+    )
+
+    passed: StrictBool
     comment: str = Field(default="", max_length=5000)
     reason: str = Field(default="", max_length=5000, description="Required when not passed.")
 
@@ -367,7 +379,7 @@ async def post_verification(
 
 
 class WaiverIn(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=5000)]
+    reason: Annotated[str, Field(min_length=1, max_length=5000, pattern=NON_SPACE)]
 
 
 @router.post(
