@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -464,3 +464,14 @@ async def test_if_match_refuses_a_change_based_on_an_old_version(
         "case.opened",
         "case.first_response_recorded",
     ]
+
+
+async def test_a_plan_for_a_case_that_does_not_exist_is_404_whatever_its_dates(
+    client: httpx.AsyncClient, staff: Headers
+) -> None:
+    """The case is looked up before the plan's due dates are checked against today."""
+    long_ago = repair(due_date="2001-01-01")
+    answer = await client.post(
+        f"/v1/cases/{uuid4()}/resolution", json={"actions": [long_ago]}, headers=staff("csc")
+    )
+    assert answer.status_code == 404, answer.text

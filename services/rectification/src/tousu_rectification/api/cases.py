@@ -457,13 +457,17 @@ async def propose_resolution(
     expected: ExpectedVersion,
     body: ProposalIn,
 ) -> CaseView:
-    actions = _checked_actions(body.actions, request.app.state.settings.timezone)
+    timezone = request.app.state.settings.timezone
+    # The case first (404 for one that does not exist), then the plan's due dates.
     return await _change(
         request,
         complaint_id,
         expected,
         lambda case, now: case.propose_resolution(
-            actions=actions, investigation=body.investigation, by=principal, at=now
+            actions=_checked_actions(body.actions, timezone),
+            investigation=body.investigation,
+            by=principal,
+            at=now,
         ),
     )
 
