@@ -2,10 +2,13 @@
 
 The document says which media types a file part may be (``encoding.contentType``);
 the services sniff the bytes, so a schema-valid upload has to *be* such a file.
-Schemathesis cannot draw a TIFF from a media type name: these strategies give it
-one small well-formed file per type (a blank page, which OCR reads as nothing and
-files as awaiting transcription), some plain text, and CSV files with the header
-the customer import needs and any rows (bad rows are reported, not refused).
+Schemathesis cannot draw a TIFF from a media type name, and its generator for
+parts with an ``encoding`` drops required fields and sends a list of files as one
+nameless part (4.32.5). So the hooks take ``encoding`` out of the schema it loads,
+remember it, and put in place of each generated file's bytes a small well-formed
+file of one of the part's media types: a blank page (OCR reads nothing and files
+the complaint as awaiting transcription), some plain text, or a CSV file with the
+header the customer import needs and any rows (bad rows are reported, not refused).
 """
 
 from __future__ import annotations
@@ -34,14 +37,9 @@ FILES: dict[str, bytes] = {
     "image/webp": _picture("WEBP"),
 }
 
-for media_type, data in FILES.items():
-    schemathesis.openapi.media_type(media_type, st.just(data))
+FILES["text/plain"] = "发动机漏油 oil leak\n".encode()
 
-_WORDS = st.text(
-    alphabet=st.characters(categories=["L", "N", "P", "Zs"]), min_size=1, max_size=200
-).filter(str.strip)
-
-schemathesis.openapi.media_type("text/plain", _WORDS.map(lambda text: text.encode()))
+_CELL = st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"]), max_size=40)
 
 
 def _csv(rows: list[tuple[str, str, str]]) -> bytes:
@@ -52,17 +50,59 @@ def _csv(rows: list[tuple[str, str, str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-_CELL = st.text(alphabet=st.characters(categories=["L", "N", "P", "Zs"]), max_size=40)
-schemathesis.openapi.media_type(
-    "text/csv", st.lists(st.tuples(_CELL, _CELL, _CELL), max_size=20).map(_csv)
-)
+def _file_of(media_types: list[str]) -> st.SearchStrategy[bytes]:
+    choices = [FILES[t] for t in media_types if t in FILES]
+    strategies = [st.sampled_from(choices)] if choices else []
+    if "text/csv" in media_types:
+        strategies.append(st.lists(st.tuples(_CELL, _CELL, _CELL), max_size=20).map(_csv))
+    return st.one_of(*strategies)
+
+
+#: "POST /v1/channels/fax" -> {"document": ["application/pdf", ...]}
+ENCODINGS: dict[str, dict[str, list[str]]] = {}
 
 
 @schemathesis.hook
-def map_body(context: schemathesis.HookContext, body: object) -> object:
-    """A media type strategy draws one file even for a list of files (``files``):
-    sent bare, the part had no file name and read as a form field. One file is
-    a list of one, as the schema says."""
-    if isinstance(body, dict) and isinstance(body.get("files"), (bytes, Binary)):
-        return {**body, "files": [body["files"]]}
-    return body
+def before_load_schema(context: schemathesis.HookContext, raw_schema: dict) -> None:
+    for path, operations in raw_schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                encoding = media.pop("encoding", None) or {}
+                parts = {
+                    name: [t.strip() for t in spec.get("contentType", "").split(",")]
+                    for name, spec in encoding.items()
+                }
+                if parts:
+                    ENCODINGS[f"{method.upper()} {path}"] = parts
+
+
+def _is_file(value: object) -> bool:
+    return isinstance(value, bytes | str | Binary)
+
+
+@schemathesis.hook
+def flatmap_case(context: schemathesis.HookContext, case: schemathesis.Case) -> st.SearchStrategy:
+    """Schema-valid cases only: a negative case keeps the part it made invalid."""
+    parts = ENCODINGS.get(case.operation.label)
+    meta = case.meta
+    negative = meta is not None and not meta.generation.mode.is_positive
+    if not parts or negative or not isinstance(case.body, dict):
+        return st.just(case)
+    body = case.body
+    drawn: dict[str, st.SearchStrategy] = {}
+    for name, media_types in parts.items():
+        value = body.get(name)
+        if _is_file(value):
+            drawn[name] = _file_of(media_types)
+        elif isinstance(value, list) and value and all(_is_file(item) for item in value):
+            drawn[name] = st.lists(_file_of(media_types), min_size=len(value), max_size=len(value))
+    if not drawn:
+        return st.just(case)
+
+    def with_files(files: dict) -> schemathesis.Case:
+        case.body = {**body, **files}
+        return case
+
+    return st.fixed_dictionaries(drawn).map(with_files)

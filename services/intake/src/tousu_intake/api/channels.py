@@ -216,6 +216,7 @@ EmailForm = Annotated[str | None, Form(max_length=254, pattern=EMAIL_PATTERN)]
 #: The form's files, and that it needs typed text (with a non-space character), a
 #: scan, or both; FastAPI's own schema of the form sits beside it (``$ref``).
 PAPER_OPENAPI = multipart_encoding(scan=sorted(OCR_TYPES), files=ALLOWED_TYPES)
+PAPER_OPENAPI["requestBody"]["required"] = True  # every field is optional, the form is not
 PAPER_OPENAPI["requestBody"]["content"]["multipart/form-data"]["schema"] = {
     "anyOf": [
         {"required": ["text"], "properties": {"text": {"pattern": NON_SPACE}}},
