@@ -83,10 +83,12 @@ def _real_file(media_types: list[str], value: object) -> bytes:
 
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: dict) -> None:
-    """Every phase's cases pass here (generation hooks miss the coverage phase), and
-    schemathesis revalidates a case a hook changed: a negative case whose only flaw
-    was its file becomes a positive one, and is judged as such."""
+    """Every phase's cases pass here (generation hooks miss the coverage phase);
+    schema-valid ones get real files, negative ones are sent as generated."""
     parts = ENCODINGS.get(case.operation.label)
+    meta = case.meta
+    if meta is not None and not meta.generation.mode.is_positive:
+        return  # a negative case keeps its files: one of them may be what it broke
     if not parts or not isinstance(case.body, dict):
         return
     body = dict(case.body)

@@ -80,12 +80,30 @@ def without_null_form_fields(document: dict[str, Any]) -> None:
             for media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
                 ref = content.get(media_type, {}).get("schema", {}).get("$ref", "")
                 form = schemas.get(ref.rsplit("/", 1)[-1]) if ref else None
+                required = set((form or {}).get("required", []))
                 for name, schema in (form or {}).get("properties", {}).items():
                     schema = _without_null(schema)
                     if "contentMediaType" in schema and schema.get("type") == "string":
                         # A form's one file: every service refuses it empty.
                         schema = {**schema, "minLength": 1}
+                    elif name not in required and _refuses_empty(schema):
+                        # FastAPI reads an empty optional field as left out (issue 19).
+                        schema = _or_empty(schema)
                     form["properties"][name] = schema
+
+
+def _refuses_empty(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "array":
+        return False  # a list of files or values: an empty part is not "left out"
+    constrained = {"minLength", "pattern", "enum", "const", "format"} & schema.keys()
+    return schema.get("type") != "string" or bool(constrained) or "anyOf" in schema
+
+
+def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    outer = {k: schema[k] for k in ("title", "description", "default") if k in schema}
+    inner = {k: v for k, v in schema.items() if k not in outer}
+    empty = {"type": "string", "maxLength": 0, "description": "empty: as if left out"}
+    return {**outer, "anyOf": [inner, empty]}
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:

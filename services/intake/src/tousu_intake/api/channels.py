@@ -108,7 +108,7 @@ async def fax(
         str, Form(max_length=40, pattern=phone_pattern(), description="The sender's fax number")
     ],
     received_at: Annotated[str | None, Form(max_length=40)] = None,
-    message_id: Annotated[str | None, Form(min_length=1, max_length=150)] = None,
+    message_id: Annotated[str | None, Form(max_length=150)] = None,
     language: Annotated[Literal["zh", "en"], Form()] = "zh",
 ) -> JSONResponse:
     settings = request.app.state.settings
