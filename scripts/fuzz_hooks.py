@@ -99,3 +99,7 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         elif isinstance(value, list) and value and all(_is_file(item) for item in value):
             body[name] = [_real_file(media_types, item) for item in value]
     case.body = body
+    # The generated body was schema-valid and still is (a file for a file); but
+    # schemathesis 4.32.5 revalidates a body a hook changed, and calls any body
+    # holding bytes invalid, which relabels the case negative. Not an edit to judge.
+    case._sync_validated_hashes()
