@@ -81,7 +81,8 @@ def _real_file(media_types: list[str], value: object) -> str:
     raw = value.data if isinstance(value, Binary) else value
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     if "text/csv" in media_types:
-        rows = [("C" + str(len(data)), data.decode("utf-8", "replace")[:40] or "x", "")]
+        text = "".join(c for c in data.decode("utf-8", "replace") if c.isprintable())
+        rows = [("C" + str(len(data)), text[:40] or "x", "")]
         return _csv(rows).decode()
     choices = [TEXT_FILES[t] for t in media_types if t in TEXT_FILES]
     return choices[len(data) % len(choices)]

@@ -12,6 +12,7 @@ from tousu_common.patterns import NON_SPACE
 from tousu_common.testing.fuzz import openapi_of
 from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.attachments import ALLOWED_TYPES
+from tousu_intake.config import MAX_FILES, Settings
 from tousu_intake.domain.customers import (
     EMAIL_PATTERN,
     normalise_email,
@@ -146,3 +147,11 @@ def test_a_letter_needs_typed_text_or_a_scan_and_the_document_says_so() -> None:
         assert not document.is_valid({"title": "漏油", "customer_name": "王"})
         assert document.is_valid({"text": "发动机漏油"}) and document.is_valid({"scan": "…"})
         assert document.is_valid({"text": " ", "scan": "…"})
+
+
+def test_a_list_of_files_says_how_many_it_takes() -> None:
+    """Eleven files were schema-valid and refused (422 "at most 10 files")."""
+    for path in ("/v1/complaints/{complaint_id}/amendments", "/v1/channels/letter"):
+        form, _ = form_of(path)
+        assert form["files"]["maxItems"] == MAX_FILES
+    assert Settings.model_fields["attachment_max_files"].default == MAX_FILES

@@ -20,6 +20,7 @@ from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
 from tousu_intake.attachments import ALLOWED_TYPES
+from tousu_intake.config import MAX_FILES
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
 from tousu_intake.domain.customers import EMAIL_PATTERN, normalise_phone, phone_pattern
 from tousu_intake.handlers.documents import receive_document
@@ -234,7 +235,7 @@ def _paper_route(path: str, channel: Channel, summary: str) -> None:
         text: Text = None,
         title: Small = None,
         scan: Annotated[UploadFile | None, File()] = None,
-        files: Annotated[list[UploadFile] | None, File()] = None,
+        files: Annotated[list[UploadFile] | None, File(max_length=MAX_FILES)] = None,
         customer_name: Small = None,
         customer_phone: PhoneForm = None,
         customer_email: EmailForm = None,

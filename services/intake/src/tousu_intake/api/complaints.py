@@ -31,7 +31,7 @@ from tousu_intake.adapters.tracking_repository import InboundMailRepository
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
 from tousu_intake.attachments import ALLOWED_TYPES, attachment_path, list_attachments
-from tousu_intake.config import Settings
+from tousu_intake.config import MAX_FILES, Settings
 from tousu_intake.domain.commands import ReceiveComplaint
 from tousu_intake.domain.customers import (
     ContactKind,
@@ -312,7 +312,10 @@ async def add_amendment(
     # An empty form field reads as missing: the text needs a non-space character.
     text: Annotated[str, Form(min_length=1, max_length=20_000, pattern=NON_SPACE)],
     kind: Annotated[Literal["note", "call"], Form()] = "note",
-    files: Annotated[list[UploadFile] | None, File(description="Optional attachments")] = None,
+    files: Annotated[
+        list[UploadFile] | None,
+        File(max_length=MAX_FILES, description="Optional attachments (at most the default limit)"),
+    ] = None,
 ) -> AmendmentCreated:
     settings = request.app.state.settings
     incoming = await read_uploads(settings, files)
