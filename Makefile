@@ -17,7 +17,7 @@ LOCK_VENV  := .venv-lock
 UV_COMPILE := $(LOCK_VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
               --generate-hashes --no-config --quiet
 
-.PHONY: run test test-fast lint fmt contract bench bench-pipeline bench-fax token clean lock lock-upgrade
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline bench-fax token clean lock lock-upgrade fuzz
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ contract: $(STAMP)
 
 token: $(STAMP)
 	@$(BIN)/tousu token --sub dev --roles agent,csc,manager --department csc
+
+# Schemathesis CLI against the whole stack (started and stopped by the script):
+# FUZZ_EXAMPLES per operation, FUZZ_SEED to replay (printed), FUZZ_SERVICES subset.
+fuzz: $(STAMP)
+	./scripts/ensure-system-deps.sh
+	$(BIN)/python scripts/fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_intake.py

@@ -297,16 +297,24 @@ async def test_digest_routes_check_roles_and_periods(
     csc = headers_for("csc")
     regenerate = await client.post(f"/v1/digests/month/{MONTH}/regenerate", headers=csc)
     assert regenerate.status_code == 403
+    # The document's enum and pattern refuse these, named as every path parameter is
+    # (issue 19); a well-formed period is checked against the calendar and the clock.
     for path, field in (
-        ("/v1/digests/year/2026", "kind"),
-        ("/v1/digests/week/2026-11", "period"),
-        ("/v1/digests/week/2026-W54", "period"),
-        ("/v1/digests/month/2026-13", "period"),
-        ("/v1/digests/month/2099-01", "period"),
+        ("/v1/digests/year/2026", "path.kind"),
+        ("/v1/digests/week/2026-W54", "path.period"),
+        ("/v1/digests/month/2026-13", "path.period"),
     ):
         response = await client.get(path, headers=csc)
         assert response.status_code == 422, path
         assert response.json()["error"]["fields"][0]["field"] == field, path
+    # Well-formed, but no digest: a month asked for as a week, a week 53 2025 lacks, a
+    # period that has not started (the fuzzer's "schema-valid request rejected").
+    for path in (
+        "/v1/digests/week/2026-11",
+        "/v1/digests/week/2025-W53",
+        "/v1/digests/month/2099-01",
+    ):
+        assert (await client.get(path, headers=csc)).status_code == 404, path
     now = datetime.now(UTC)
     current = f"{now.year}-{now.month:02d}"
     running = await client.get(f"/v1/digests/month/{current}", headers=csc)
@@ -320,5 +328,11 @@ async def test_digest_routes_check_roles_and_periods(
     not_over = await client.post(
         f"/v1/digests/month/{current}/regenerate", headers=headers_for("manager")
     )
-    assert not_over.status_code == 422
+    # Not over yet: the period's state (the clock's), so 409 as the document says.
+    assert not_over.status_code == 409
     assert not_over.json()["error"]["fields"][0]["field"] == "period"
+    for action in ("regenerate", "publish"):
+        future = await client.post(
+            f"/v1/digests/month/2099-01/{action}", headers=headers_for("manager")
+        )
+        assert future.status_code == 404, action

@@ -149,7 +149,7 @@ async def test_dedicated_channel_is_key_account_even_for_an_unknown_customer(
 async def test_unknown_customer_id_is_refused_and_nothing_is_written(
     db: Database, settings: Settings
 ) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(Conflict) as caught:
         await receive(
             db,
             settings,

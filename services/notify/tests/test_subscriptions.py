@@ -375,6 +375,11 @@ async def test_update_and_delete(
     assert changed.json()["language"] == "en"
     bad = await api.patch(url, json={"address": "nope"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "address"
+    # Well-formed, but not what this subscription's channel (email) takes: its state, 409.
+    for change in ({"address": "+86 139 0000 0001"}, {"url": "https://hooks.example/x"}):
+        other = await api.patch(url, json=change, headers=admin)
+        assert other.status_code == 409, other.text
+        assert other.json()["error"]["fields"][0]["field"] == next(iter(change))
     assert (await api.patch(url, json={"channel": "sms"}, headers=admin)).status_code == 422
     assert (await api.patch(url, json={"name": None}, headers=admin)).status_code == 422
 

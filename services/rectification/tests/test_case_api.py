@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -222,11 +222,18 @@ async def test_a_plan_with_bad_actions_is_refused_naming_each_field(
         headers=csc,
     )
     assert answer.status_code == 422
+    # The schema of each kind (in the document) refuses these before anything else.
     assert {item["field"] for item in answer.json()["error"]["fields"]} == {
         "actions.0.currency",
         "actions.1.amount",
-        "actions.1.due_date",
     }
+    late = await client.post(
+        f"/v1/cases/{complaint}/resolution",
+        json={"actions": [repair(due_date=yesterday)]},
+        headers=csc,
+    )
+    assert late.status_code == 422
+    assert [item["field"] for item in late.json()["error"]["fields"]] == ["actions.0.due_date"]
     for body in (
         {"actions": []},
         {"actions": [refund(amount="-1")]},
@@ -451,10 +458,20 @@ async def test_if_match_refuses_a_change_based_on_an_old_version(
         base + "/customer-wait", json={"reason": "照片"}, headers={**csc, "If-Match": "*x"}
     )
     assert garbage.status_code == 422
-    assert garbage.json()["error"]["fields"] == [
-        {"field": "If-Match", "problem": "not a version number"}
-    ]
+    [problem] = garbage.json()["error"]["fields"]
+    assert problem["field"] == "header.If-Match" and "pattern" in problem["problem"]
     assert [t for t, _ in await staged(complaint)] == [
         "case.opened",
         "case.first_response_recorded",
     ]
+
+
+async def test_a_plan_for_a_case_that_does_not_exist_is_404_whatever_its_dates(
+    client: httpx.AsyncClient, staff: Headers
+) -> None:
+    """The case is looked up before the plan's due dates are checked against today."""
+    long_ago = repair(due_date="2001-01-01")
+    answer = await client.post(
+        f"/v1/cases/{uuid4()}/resolution", json={"actions": [long_ago]}, headers=staff("csc")
+    )
+    assert answer.status_code == 404, answer.text

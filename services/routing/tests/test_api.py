@@ -257,7 +257,7 @@ async def test_rule_edits_are_validated_and_admin_only(
     answer = await client.post("/v1/rules", json=unknown_group, headers=admin)
     assert answer.status_code == 422 and "nothing" in answer.text
     mismatch = await client.put("/v1/rules/oil-leak", json=TECHNICAL_LEAKS, headers=admin)
-    assert mismatch.status_code == 422 and mismatch.json()["error"]["fields"][0]["field"] == "id"
+    assert mismatch.status_code == 409 and mismatch.json()["error"]["fields"][0]["field"] == "id"
     bad_department = {
         **TECHNICAL_LEAKS,
         "then": {**TECHNICAL_LEAKS["then"], "owner_department": "x"},

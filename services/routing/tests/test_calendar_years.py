@@ -273,7 +273,7 @@ async def test_calendar_edits_are_admin_only_versioned_and_validated(
     bad = await client.post("/v1/calendar/days", json={**day, "kind": "maybe"}, headers=admin)
     assert bad.status_code == 422 and "kind" in bad.text
     wrong_year = await client.put("/v1/calendar/notices/2028", json=TEST_NOTICE_2027, headers=admin)
-    assert wrong_year.status_code == 422
+    assert wrong_year.status_code == 409
     outside = {**TEST_NOTICE_2027, "holidays": ["2028-01-01"]}
     answer = await client.put("/v1/calendar/notices/2027", json=outside, headers=admin)
     assert answer.status_code == 422 and "holidays" in answer.text

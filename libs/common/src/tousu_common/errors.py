@@ -106,16 +106,54 @@ def error_body(
     return {"error": error, "request_id": getattr(request.state, "request_id", None)}
 
 
+def _without_union_tag(location: list[str], body: Any) -> list[str]:
+    """A value that is one of several schemas told apart by a field (``"channel":
+    "webhook"``) has its errors at ``webhook.url``; the client's field is ``url``."""
+    kept: list[str] = []
+    current = body
+    for part in location:
+        if (
+            isinstance(current, dict)
+            and part not in current
+            and part in {v for v in current.values() if isinstance(v, str)}
+        ):
+            continue  # the tag pydantic put in; the value stays where it is
+        kept.append(part)
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            current = None
+    return kept
+
+
 def _validation_fields(exc: RequestValidationError) -> list[dict[str, str]]:
     fields = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
         if location and location[0] in ("body", "query", "path", "header"):
             location = location[1:] if location[0] == "body" else location
+            if error.get("loc", ())[:1] == ("body",):
+                location = _without_union_tag(location, exc.body)
         fields.append(
             {"field": ".".join(location) or "body", "problem": error.get("msg", "invalid")}
         )
     return fields
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path: FastAPI has
+    one route per method, and Starlette's 405 names only the first route's."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -142,10 +180,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return JSONResponse(
             error_body(request, code, str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

@@ -22,6 +22,7 @@ from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, TousuError
 from tousu_common.messaging import deadletters
 from tousu_common.messaging.tables import dead_letter
 from tousu_common.paging import MAX_OFFSET, Page
+from tousu_common.patterns import WHITE_SPACE
 
 Reader = Annotated[Principal, require_roles("manager")]  # admin holds every role
 Operator = Annotated[Principal, require_roles("admin")]
@@ -99,11 +100,15 @@ class RedriveResult(BaseModel):
 
 
 class DiscardRequest(BaseModel):
-    # No NUL: PostgreSQL text cannot hold it (a 500 instead of a 422).
+    # No NUL: PostgreSQL text cannot hold it (a 500 instead of a 422); some character
+    # that is not white space, as the stripped reason must not be empty.
     reason: Annotated[
         str,
         StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=2000, pattern=r"^[^\x00]*$"
+            strip_whitespace=True,
+            min_length=1,
+            max_length=2000,
+            pattern=rf"^[^\x00]*[^\x00{WHITE_SPACE}][^\x00]*$",
         ),
     ]
 

@@ -36,6 +36,7 @@ from tousu_common.logs import configure_logging, event_context
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, outbox_backlog
 from tousu_common.oidc import build_verifier
+from tousu_common.openapi import OPS_LINKS, Link, install_openapi
 from tousu_common.ops import ops_router
 from tousu_common.settings import ServiceSettings
 
@@ -124,6 +125,7 @@ def create_service_app(
     routers: Sequence[APIRouter],
     consumers: ConsumerFactory | None = None,
     readiness: Sequence[ReadinessCheck] = (),
+    links: Sequence[Link] = (),
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -178,6 +180,7 @@ def create_service_app(
     app.include_router(ops_router(), responses=ERROR_RESPONSES)
     for router in routers:
         app.include_router(router, responses=ERROR_RESPONSES)
+    install_openapi(app, (*OPS_LINKS, *links))
     return app
 
 

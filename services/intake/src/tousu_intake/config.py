@@ -5,6 +5,9 @@ from pydantic_settings import SettingsConfigDict
 
 from tousu_common.settings import ServiceSettings
 
+#: Files per request by default (the OpenAPI document states this one).
+MAX_FILES = 10
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TOUSU_INTAKE_")
@@ -20,7 +23,7 @@ class Settings(ServiceSettings):
     http_max_json_bytes: int = Field(default=1_048_576, ge=1024)
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     attachment_max_request_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
-    attachment_max_files: int = Field(default=10, ge=1, le=100)
+    attachment_max_files: int = Field(default=MAX_FILES, ge=1, le=100)
 
     # Phone and fax numbers without a country code are taken to be in this country.
     default_country_code: str = Field(default="86", pattern=r"^[1-9][0-9]{0,2}$")

@@ -9,6 +9,7 @@ from tousu_intake.api.complaints import router as complaints_router
 from tousu_intake.api.customers import router as customers_router
 from tousu_intake.api.inbound_mail import router as inbound_mail_router
 from tousu_intake.api.limits import SmallBodiesUnlessUpload
+from tousu_intake.api.links import LINKS
 from tousu_intake.api.transcriptions import router as transcriptions_router
 from tousu_intake.api.web import router as web_router
 from tousu_intake.config import Settings
@@ -20,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = create_service_app(
         settings,
+        links=LINKS,
         title="Tousu intake",
         description="Takes complaints on every channel and announces them as complaint.received.",
         routers=[

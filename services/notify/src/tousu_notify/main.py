@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from tousu_common.lifecycle import bounded, guard_of, step_budget, stop_tasks, watch
 from tousu_common.web import create_service_app
+from tousu_notify.api.links import LINKS
 from tousu_notify.api.notifications import router as notifications_router
 from tousu_notify.api.subscriptions import router as subscriptions_router
 from tousu_notify.config import Settings
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = create_service_app(
         settings,
+        links=LINKS,
         title="Tousu notify",
         description=(
             "Tells customers, departments, suppliers and other systems what happened: "

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from tousu_common.web import create_service_app
 from tousu_rectification.api.cases import router as cases_router
 from tousu_rectification.api.documents import router as documents_router
+from tousu_rectification.api.links import LINKS
 from tousu_rectification.api.rectifications import router as rectifications_router
 from tousu_rectification.api.supplier_page import router as supplier_page_router
 from tousu_rectification.api.suppliers import router as suppliers_router
@@ -16,6 +17,7 @@ from tousu_rectification.entrypoints.consumer import build_consumers
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings or Settings(),
+        links=LINKS,
         title="Tousu rectification",
         description=(
             "Opens a case for every complaint.triaged and tracks the customer resolution "

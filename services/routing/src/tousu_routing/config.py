@@ -48,7 +48,7 @@ class Settings(ServiceSettings):
     duplicate_window_days: float = Field(default=14, ge=0)
     duplicate_similarity: float = Field(default=0.5, gt=0, le=1)
 
-    worklist_max_limit: int = Field(default=200, ge=1, le=10_000)
+    worklist_max_limit: int = Field(default=200, ge=1, le=200)
 
     @model_validator(mode="after")
     def _calendar_and_sla_make_sense(self) -> "Settings":

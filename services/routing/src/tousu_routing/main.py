@@ -15,6 +15,7 @@ from tousu_common.settings import ServiceSettings
 from tousu_common.web import create_service_app
 from tousu_routing.api.calendar import router as calendar_router
 from tousu_routing.api.duplicates import router as duplicates_router
+from tousu_routing.api.links import LINKS
 from tousu_routing.api.rules import router as rules_router
 from tousu_routing.api.triage import router as triage_router
 from tousu_routing.api.worklists import router as worklists_router
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, time: TimeSource | None = None)
 
     app = create_service_app(
         settings,
+        links=LINKS,
         title="Tousu routing",
         description=(
             "The triage desk: classifies every complaint by versioned rules (or a person), "

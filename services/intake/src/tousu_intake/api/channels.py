@@ -14,10 +14,15 @@ from fastapi.responses import JSONResponse
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import ErrorBody, InvalidInput
 from tousu_common.events import Channel
+from tousu_common.openapi import multipart_encoding
+from tousu_common.patterns import NON_SPACE
+from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
+from tousu_intake.attachments import ALLOWED_TYPES
+from tousu_intake.config import MAX_FILES
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
-from tousu_intake.domain.customers import normalise_phone
+from tousu_intake.domain.customers import EMAIL_PATTERN, normalise_phone, phone_pattern
 from tousu_intake.handlers.documents import receive_document
 from tousu_intake.handlers.receive import Idempotency, receive, receive_complaint, replay_if_known
 
@@ -27,7 +32,12 @@ AgentOrCsc = Annotated[Principal, require_roles("agent", "csc")]
 Agent = Annotated[Principal, require_roles("agent")]
 Gateway = Annotated[Principal, require_roles("gateway")]
 
-CONFLICT = {409: {"model": ErrorBody, "description": "Idempotency key reused with another body"}}
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Idempotency key reused with another body, or no customer `customer_id`",
+    }
+}
 FAX_CONFLICT = {
     409: {"model": ErrorBody, "description": "`message_id` reused with another document"}
 }
@@ -89,14 +99,17 @@ def _received_at(raw: str | None) -> datetime | None:
     "is kept on the attachment's `document_info`. The same `message_id` with another "
     "document is a 409 naming `message_id`.",
     responses=FAX_CONFLICT,
+    openapi_extra=multipart_encoding(document=sorted(OCR_TYPES)),
 )
 async def fax(
     request: Request,
     principal: Gateway,
     document: Annotated[UploadFile, File(description="The fax: TIFF or PDF")],
-    sender_fax: Annotated[str, Form(max_length=40, description="The sender's fax number")],
+    sender_fax: Annotated[
+        str, Form(max_length=40, pattern=phone_pattern(), description="The sender's fax number")
+    ],
     received_at: Annotated[str | None, Form(max_length=40)] = None,
-    message_id: Annotated[str | None, Form(min_length=1, max_length=150)] = None,
+    message_id: Annotated[str | None, Form(max_length=150)] = None,
     language: Annotated[Literal["zh", "en"], Form()] = "zh",
 ) -> JSONResponse:
     settings = request.app.state.settings
@@ -197,7 +210,20 @@ PAPER_DESCRIPTION = (
 
 Text = Annotated[str | None, Form(max_length=20_000)]
 Small = Annotated[str | None, Form(max_length=200)]
-Contact = Annotated[str | None, Form(max_length=254)]
+PhoneForm = Annotated[str | None, Form(max_length=40, pattern=phone_pattern())]
+EmailForm = Annotated[str | None, Form(max_length=254, pattern=EMAIL_PATTERN)]
+
+
+#: The form's files, and that it needs typed text (with a non-space character), a
+#: scan, or both; FastAPI's own schema of the form sits beside it (``$ref``).
+PAPER_OPENAPI = multipart_encoding(scan=sorted(OCR_TYPES), files=ALLOWED_TYPES)
+PAPER_OPENAPI["requestBody"]["required"] = True  # every field is optional, the form is not
+PAPER_OPENAPI["requestBody"]["content"]["multipart/form-data"]["schema"] = {
+    "anyOf": [
+        {"required": ["text"], "properties": {"text": {"pattern": NON_SPACE}}},
+        {"required": ["scan"]},
+    ]
+}
 
 
 def _paper_route(path: str, channel: Channel, summary: str) -> None:
@@ -209,11 +235,11 @@ def _paper_route(path: str, channel: Channel, summary: str) -> None:
         text: Text = None,
         title: Small = None,
         scan: Annotated[UploadFile | None, File()] = None,
-        files: Annotated[list[UploadFile] | None, File()] = None,
+        files: Annotated[list[UploadFile] | None, File(max_length=MAX_FILES)] = None,
         customer_name: Small = None,
-        customer_phone: Contact = None,
-        customer_email: Contact = None,
-        customer_fax: Contact = None,
+        customer_phone: PhoneForm = None,
+        customer_email: EmailForm = None,
+        customer_fax: PhoneForm = None,
         customer_id: Annotated[UUID | None, Form()] = None,
         product_model: Small = None,
         serial_number: Small = None,
@@ -231,6 +257,7 @@ def _paper_route(path: str, channel: Channel, summary: str) -> None:
         summary=summary,
         description=PAPER_DESCRIPTION,
         responses=CONFLICT,
+        openapi_extra=PAPER_OPENAPI,
     )(paper)
 
 

@@ -21,17 +21,24 @@ from tousu_common.errors import (
     NotFound,
 )
 from tousu_common.events.catalog import AmendmentKind, Channel
+from tousu_common.openapi import file_responses, multipart_encoding
 from tousu_common.paging import Page
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
 from tousu_intake.adapters.tracking_repository import InboundMailRepository
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
-from tousu_intake.attachments import attachment_path, list_attachments
-from tousu_intake.config import Settings
+from tousu_intake.attachments import ALLOWED_TYPES, attachment_path, list_attachments
+from tousu_intake.config import MAX_FILES, Settings
 from tousu_intake.domain.commands import ReceiveComplaint
-from tousu_intake.domain.customers import ContactKind, CustomerRecord, normalise_phone
+from tousu_intake.domain.customers import (
+    ContactKind,
+    CustomerRecord,
+    normalise_phone,
+    phone_pattern,
+)
 from tousu_intake.domain.model import Complaint
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
@@ -153,7 +160,10 @@ class WithdrawComplaint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_REASON)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=MAX_REASON, pattern=NON_SPACE
+        ),
     ]
 
 
@@ -182,7 +192,10 @@ def receipt_response(receipt: Receipt) -> JSONResponse:
     "e-mail / fax, else to a new provisional customer. The answer carries the customer's "
     "`tracking_token` (read it out or send it; it is not shown again).",
     responses={
-        409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"}
+        409: {
+            "model": ErrorBody,
+            "description": "Idempotency-Key reused with another body, or no customer `customer_id`",
+        }
     },
 )
 async def create_complaint(
@@ -208,7 +221,7 @@ async def list_complaints(
     principal: Staff,
     mine: Annotated[bool, Query(description="Only complaints I recorded")] = False,
     reference: Annotated[str | None, Query(max_length=32)] = None,
-    phone: Annotated[str | None, Query(max_length=40)] = None,
+    phone: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     customer_id: UUID | None = None,
     status: Annotated[str | None, Query(max_length=30)] = None,
     channel: Channel | None = None,
@@ -259,7 +272,7 @@ async def list_complaints(
 
 
 @router.get(
-    "/{complaint_id}",
+    "/{complaint_id:uuid}",
     response_model=ComplaintView,
     summary="One complaint, with its attachments and amendments",
     responses=NOT_FOUND_RESPONSE,
@@ -290,14 +303,19 @@ async def get_complaint(request: Request, complaint_id: UUID, principal: Staff) 
     response_model=AmendmentCreated,
     summary="Add a follow-up note or a second call (with optional files)",
     responses=NOT_FOUND_RESPONSE,
+    openapi_extra=multipart_encoding(files=ALLOWED_TYPES),
 )
 async def add_amendment(
     request: Request,
     complaint_id: UUID,
     principal: AgentOrCsc,
-    text: Annotated[str, Form(max_length=20_000)],
+    # An empty form field reads as missing: the text needs a non-space character.
+    text: Annotated[str, Form(min_length=1, max_length=20_000, pattern=NON_SPACE)],
     kind: Annotated[Literal["note", "call"], Form()] = "note",
-    files: Annotated[list[UploadFile] | None, File(description="Optional attachments")] = None,
+    files: Annotated[
+        list[UploadFile] | None,
+        File(max_length=MAX_FILES, description="Optional attachments (at most the default limit)"),
+    ] = None,
 ) -> AmendmentCreated:
     settings = request.app.state.settings
     incoming = await read_uploads(settings, files)
@@ -357,7 +375,7 @@ async def withdraw(
     "/{complaint_id}/attachments/{attachment_id}",
     summary="Download an attachment",
     response_class=FileResponse,
-    responses={**NOT_FOUND_RESPONSE, 200: {"content": {"application/octet-stream": {}}}},
+    responses={**NOT_FOUND_RESPONSE, **file_responses(ALLOWED_TYPES)},
 )
 async def download_attachment(
     request: Request, complaint_id: UUID, attachment_id: UUID, principal: Staff

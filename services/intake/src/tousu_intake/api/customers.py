@@ -6,15 +6,18 @@ from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
+from tousu_common.openapi import multipart_encoding
 from tousu_common.paging import Page
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import ComplaintSummary
+from tousu_intake.domain.commands import EMAIL_PATTERN, Email, Phone
 from tousu_intake.domain.customers import (
     Contact,
     ContactKind,
@@ -22,6 +25,7 @@ from tousu_intake.domain.customers import (
     Product,
     normalise_contact,
     normalise_serial,
+    phone_pattern,
 )
 from tousu_intake.handlers.customers import (
     get_customer,
@@ -35,8 +39,12 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"])
 Editor = Annotated[Principal, require_roles("agent", "csc")]
 Importer = Annotated[Principal, require_roles("csc")]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NON_SPACE)
+]
+Short = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NON_SPACE)
+]
 ContactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=254)]
 
 
@@ -57,11 +65,11 @@ class CustomerFields(BaseModel):
     segment: CustomerSegment | None = None
     tier: CustomerTier = CustomerTier.general
     language: Literal["zh", "en"] = "zh"
-    phones: list[ContactText] = Field(default_factory=list, max_length=20)
-    emails: list[ContactText] = Field(default_factory=list, max_length=20)
-    faxes: list[ContactText] = Field(default_factory=list, max_length=20)
+    phones: list[Phone] = Field(default_factory=list, max_length=20)
+    emails: list[Email] = Field(default_factory=list, max_length=20)
+    faxes: list[Phone] = Field(default_factory=list, max_length=20)
     products: list[ProductIn] = Field(default_factory=list, max_length=500)
-    provisional: bool = Field(
+    provisional: StrictBool = Field(
         default=False, description="Still unconfirmed (created for an unknown sender)."
     )
 
@@ -194,16 +202,13 @@ async def list_customers(
 async def lookup(
     request: Request,
     principal: Staff,
-    phone: Annotated[str | None, Query(max_length=40)] = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
-    fax: Annotated[str | None, Query(max_length=40)] = None,
+    phone: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
+    email: Annotated[str | None, Query(max_length=254, pattern=EMAIL_PATTERN)] = None,
+    fax: Annotated[str | None, Query(max_length=40, pattern=phone_pattern())] = None,
     serial: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[CallerMatch]:
     if not any((phone, email, fax, serial)):
-        raise InvalidInput(
-            "give phone, email, fax or serial",
-            fields=[{"field": "phone", "problem": "one of phone, email, fax, serial is required"}],
-        )
+        return []  # nothing known about the caller: nobody matches
     settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:
         customers = await CustomerRepository(session).find(
@@ -230,7 +235,9 @@ async def lookup(
     response_model=ImportReportView,
     summary="Import customers from an ERP/CRM CSV export (UTF-8 or GBK)",
     description="Upserts by the customer code. Rows with problems are rejected and reported; "
-    "they change nothing, and the good rows are still imported.",
+    "they change nothing, and the good rows are still imported. A file whose header lacks "
+    "the code or name column is refused (422).",
+    openapi_extra=multipart_encoding(file=["text/csv"]),
 )
 async def import_csv(
     request: Request,
@@ -259,7 +266,7 @@ async def import_csv(
 
 
 @router.get(
-    "/{customer_id}",
+    "/{customer_id:uuid}",
     response_model=CustomerView,
     summary="One customer",
     responses=NOT_FOUND_RESPONSE,
@@ -269,7 +276,7 @@ async def read_customer(request: Request, customer_id: UUID, principal: Staff) -
 
 
 @router.put(
-    "/{customer_id}",
+    "/{customer_id:uuid}",
     response_model=CustomerView,
     summary="Replace a customer's record (confirm a provisional one with provisional=false)",
     responses={**NOT_FOUND_RESPONSE, **CODE_TAKEN},
@@ -298,7 +305,13 @@ class MergeResult(BaseModel):
     "/{customer_id}/merge",
     response_model=MergeResult,
     summary="Merge a provisional customer into the customer it turned out to be",
-    responses={**NOT_FOUND_RESPONSE, 409: {"description": "Not a provisional customer"}},
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {
+            "model": ErrorBody,
+            "description": "Not a provisional customer, or `into` is no customer or this one",
+        },
+    },
 )
 async def merge(
     request: Request, customer_id: UUID, body: MergeRequest, principal: Editor

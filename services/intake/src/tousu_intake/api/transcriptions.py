@@ -13,6 +13,7 @@ from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody
 from tousu_common.events.catalog import AmendmentKind
 from tousu_common.paging import Page
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import AttachmentView
 from tousu_intake.attachments import list_attachments
@@ -37,7 +38,12 @@ class AwaitingTranscription(BaseModel):
 class Transcription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+    text: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=20_000, pattern=NON_SPACE
+        ),
+    ]
 
 
 class Transcribed(BaseModel):

@@ -11,9 +11,16 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.events import Channel
+from tousu_common.patterns import NON_SPACE
 from tousu_intake.attachments import IncomingFile
+from tousu_intake.domain.customers import EMAIL_PATTERN, phone_pattern
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: Some text: not only white space (it is stripped).
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NON_SPACE)]
+#: A phone or fax number as :func:`normalise_phone` takes it (the pattern says exactly that).
+Phone = Annotated[str, StringConstraints(max_length=40, pattern=phone_pattern())]
+#: An e-mail address as :func:`normalise_email` takes it.
+Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 
 
 class ReceiveComplaint(BaseModel):
@@ -24,27 +31,15 @@ class ReceiveComplaint(BaseModel):
     title: Annotated[Text, StringConstraints(max_length=200)]
     description: Annotated[Text, StringConstraints(max_length=20_000)]
     customer_name: Annotated[Text, StringConstraints(max_length=200)]
-    customer_phone: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ()-]{4,30}$")
-        ]
-        | None
-    ) = None
+    customer_phone: Phone | None = None
     customer_email: (
         Annotated[
             str,
-            StringConstraints(
-                strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-            ),
+            StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
         ]
         | None
     ) = None
-    customer_fax: (
-        Annotated[
-            str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 ()-]{4,30}$")
-        ]
-        | None
-    ) = None
+    customer_fax: Phone | None = None
     customer_id: UUID | None = Field(
         default=None,
         description="The caller's customer record (from the lookup); if absent the "

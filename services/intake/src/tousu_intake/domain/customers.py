@@ -14,6 +14,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
+from tousu_common.patterns import EMAIL_PATTERN
 
 
 class ContactKind(StrEnum):
@@ -22,8 +23,35 @@ class ContactKind(StrEnum):
     fax = "fax"
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(EMAIL_PATTERN)
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
+
+
+def phone_pattern(country_code: str = "86") -> str:
+    """A regular expression for exactly the strings :func:`normalise_phone` accepts
+    with a two-digit default ``country_code`` (leading and trailing spaces allowed),
+    for the OpenAPI document: a client validating against it agrees with the service."""
+    if not (len(country_code) == 2 and country_code.isdigit() and country_code[0] != "0"):
+        raise ValueError("phone_pattern knows two-digit country codes only")
+    sep = r"[ ()./-]*"
+
+    def digits(low: int, high: int) -> str:
+        return f"(?:[0-9]{sep}){{{low},{high}}}"
+
+    def other_than(*excluded: str) -> str:
+        return "[" + "".join(d for d in "0123456789" if d not in excluded) + "]"
+
+    first, second = country_code
+    branches = [
+        rf" *\+{sep}{digits(7, 15)}",  # international, as written
+        rf"{sep}0{sep}0{sep}{digits(7, 15)}",  # 00 + international
+        rf"{sep}0{sep}{other_than('0')}{sep}{digits(4, 12)}",  # trunk 0: code + the rest
+        # no prefix: the code is added unless the number starts with it and is long
+        rf"{sep}{first}{sep}{second}{sep}{digits(3, 13)}",
+        rf"{sep}{first}{sep}{other_than(second)}{sep}{digits(3, 11)}",
+        rf"{sep}{other_than('0', first)}{sep}{digits(4, 12)}",
+    ]
+    return "^(?:" + "|".join(branches) + ")$"
 
 
 def normalise_phone(raw: str, default_country_code: str = "86") -> str:

@@ -94,7 +94,7 @@ async def merge_customer(
     its complaints, contacts and products move over and it disappears. Complaints keep
     the tier and flags they were received with (that is what triage saw)."""
     if source_id == into_id:
-        raise InvalidInput(
+        raise Conflict(
             "into: a customer cannot be merged into itself",
             fields=[{"field": "into", "problem": "same customer"}],
         )
@@ -105,7 +105,7 @@ async def merge_customer(
             raise NotFound(f"customer {source_id} does not exist")
         target = await customers.get(into_id)
         if target is None:
-            raise InvalidInput(
+            raise Conflict(
                 "into: no such customer", fields=[{"field": "into", "problem": "no such customer"}]
             )
         if not source.provisional:

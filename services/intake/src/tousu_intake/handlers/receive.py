@@ -181,7 +181,8 @@ async def link_customer(
     if command.customer_id is not None:
         customer = await customers.get(command.customer_id)
         if customer is None:
-            raise InvalidInput(
+            # What exists is state: a 409 like any other refusal the body cannot show.
+            raise Conflict(
                 "customer_id: no such customer",
                 fields=[{"field": "customer_id", "problem": "no such customer"}],
             )

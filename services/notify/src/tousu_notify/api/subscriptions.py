@@ -16,9 +16,18 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tousu_common.auth import Principal, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, Forbidden, InvalidInput, NotFound
+from tousu_common.errors import (
+    NOT_FOUND_RESPONSE,
+    Conflict,
+    ErrorBody,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TousuError,
+)
 from tousu_common.events import CATALOG
 from tousu_common.events.catalog import CustomerTier, Urgency
+from tousu_common.patterns import WHITE_SPACE
 from tousu_notify.adapters.clients import TargetRefused, check_webhook_target
 from tousu_notify.adapters.orm import SubscriptionRow
 from tousu_notify.adapters.repository import DeliveryRepository, SubscriptionRepository
@@ -42,7 +51,8 @@ Department = Literal[
     "after_sales",
 ]
 
-EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+# White space spelled out: the document's (ECMA) \s is not Python's (tousu_common.patterns).
+EMAIL = re.compile(rf"^[^@{WHITE_SPACE}<>,;\"]{{1,64}}@[A-Za-z0-9.-]{{1,253}}\.[A-Za-z]{{2,63}}$")
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,24}$")
 
 
@@ -74,19 +84,94 @@ class SubscriptionFields(BaseModel):
     urgencies: list[Urgency] | None = Field(default=None, max_length=3)
 
 
-class SubscriptionCreate(SubscriptionFields):
-    channel: DeliveryChannel
+#: Event types a subscription may name; webhooks never get the notification events.
+EVENT_TYPES = ["*", *sorted(CATALOG)]
+WEBHOOK_EVENT_TYPES = [t for t in EVENT_TYPES if t not in NOT_FOR_WEBHOOKS]
+#: http(s), a host, an optional port (1–65535), no credentials; the host must also
+#: resolve to a public address unless ``webhook_allow_private_targets``.
+URL = (
+    r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+    r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    rf"(?:[/?#][^\x00-\x20\x7f{WHITE_SPACE}]*)?$"
+)
+
+
+class _Create(BaseModel):
+    """What every new subscription names, whatever its channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="What it is for, for people.")
+    language: Literal["zh", "en"] = "zh"
+    departments: list[Department] | None = Field(
+        default=None, max_length=20, description="Only events about these departments."
+    )
+    customer_tiers: list[CustomerTier] | None = Field(default=None, max_length=3)
+    urgencies: list[Urgency] | None = Field(default=None, max_length=3)
+
+
+_Recipient = Field(
+    default="subscriber",
+    description="Who the recipient is (recorded on each delivery; never the address).",
+)
+_EventTypes = Field(
+    min_length=1,
+    max_length=100,
+    description="Event types (see docs/events); '*' for all.",
+    examples=[["sla.breached", "complaint.escalated"]],
+)
+
+
+class EmailSubscriptionCreate(_Create):
+    channel: Literal["email"]
+    recipient_kind: Literal["department", "manager", "subscriber"] = _Recipient
+    address: str = Field(max_length=320, pattern=EMAIL.pattern, description="E-mail address.")
+    event_types: list[Annotated[str, Field(json_schema_extra={"enum": EVENT_TYPES})]] = _EventTypes
+
+
+class SmsSubscriptionCreate(_Create):
+    channel: Literal["sms"]
+    recipient_kind: Literal["department", "manager", "subscriber"] = _Recipient
+    address: str = Field(max_length=320, pattern=PHONE.pattern, description="Phone number.")
+    event_types: list[Annotated[str, Field(json_schema_extra={"enum": EVENT_TYPES})]] = _EventTypes
+
+
+class WebhookSubscriptionCreate(_Create):
+    channel: Literal["webhook"]
+    url: str = Field(max_length=2000, pattern=URL, description="Webhook target URL.")
+    event_types: list[Annotated[str, Field(json_schema_extra={"enum": WEBHOOK_EVENT_TYPES})]] = (
+        _EventTypes
+    )
+
+
+#: One schema per channel, so the document says which fields each one takes.
+SubscriptionCreate = Annotated[
+    EmailSubscriptionCreate | SmsSubscriptionCreate | WebhookSubscriptionCreate,
+    Field(discriminator="channel"),
+]
 
 
 class SubscriptionPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    recipient_kind: Literal["department", "manager", "subscriber"] | None = None
-    address: str | None = Field(default=None, max_length=320)
-    url: str | None = Field(default=None, max_length=2000)
-    language: Literal["zh", "en"] | None = None
-    event_types: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    # Leave a field out to keep it; name, recipient_kind, language and event_types
+    # cannot be null (the rest can: null removes the filter).
+    name: str = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
+    recipient_kind: Literal["department", "manager", "subscriber"] = None  # type: ignore[assignment]
+    address: str | None = Field(
+        default=None,
+        max_length=320,
+        pattern=f"{EMAIL.pattern}|{PHONE.pattern}",
+        description="E-mail (channel email) or phone number (channel sms); 409 if the "
+        "subscription's channel takes the other or none",
+    )
+    url: str | None = Field(
+        default=None, max_length=2000, pattern=URL, description="Webhooks only (else 409)"
+    )
+    language: Literal["zh", "en"] = None  # type: ignore[assignment]
+    event_types: list[Annotated[str, Field(json_schema_extra={"enum": EVENT_TYPES})]] = Field(
+        default=None, min_length=1, max_length=100
+    )  # type: ignore[assignment]
     departments: list[Department] | None = Field(default=None, max_length=20)
     customer_tiers: list[CustomerTier] | None = Field(default=None, max_length=3)
     urgencies: list[Urgency] | None = Field(default=None, max_length=3)
@@ -124,7 +209,15 @@ class SubscriptionCreated(SubscriptionView):
     )
 
 
-async def _validate(request: Request, channel: DeliveryChannel, body: SubscriptionFields) -> None:
+async def _validate(
+    request: Request,
+    channel: DeliveryChannel,
+    body: SubscriptionFields,
+    refusal: type[TousuError] = InvalidInput,
+) -> None:
+    """What the channel asks of the fields. A new subscription's schema already says it
+    (one per channel), so ``refusal`` is 422 there; a change is checked against the
+    channel the subscription has, state the document cannot show: 409."""
     problems: list[dict[str, str]] = []
     for index, event_type in enumerate(body.event_types):
         if event_type != "*" and event_type not in CATALOG:
@@ -159,7 +252,7 @@ async def _validate(request: Request, channel: DeliveryChannel, body: Subscripti
         if not body.address or not pattern.match(body.address):
             problems.append({"field": "address", "problem": f"must be {what}"})
     if problems:
-        raise InvalidInput("invalid subscription", fields=problems)
+        raise refusal("invalid subscription", fields=problems)
 
 
 def _scope(principal: Principal) -> str | None:
@@ -197,19 +290,19 @@ async def _load(request: Request, session, subscription_id: UUID, principal: Pri
 async def create_subscription(
     request: Request, body: SubscriptionCreate, principal: Manager
 ) -> SubscriptionCreated:
-    await _validate(request, body.channel, body)
+    channel = DeliveryChannel(body.channel)
+    fields = SubscriptionFields.model_validate(body.model_dump(exclude={"channel"}))
+    await _validate(request, channel, fields)
     departments = _check_departments(principal, body.departments)
     now = datetime.now(UTC)
-    secret = new_secret() if body.channel is DeliveryChannel.webhook else None
+    secret = new_secret() if channel is DeliveryChannel.webhook else None
     row = SubscriptionRow(
         id=uuid4(),
         name=body.name,
-        channel=body.channel.value,
-        recipient_kind="subscriber"
-        if body.channel is DeliveryChannel.webhook
-        else body.recipient_kind,
-        address=body.address,
-        url=body.url,
+        channel=channel.value,
+        recipient_kind=fields.recipient_kind,
+        address=fields.address,
+        url=fields.url,
         secret=secret,
         language=body.language,
         event_types=sorted(set(body.event_types)),
@@ -258,7 +351,14 @@ async def get_subscription(
     "/{subscription_id}",
     response_model=SubscriptionView,
     summary="Change filters, address, url, language or name (not the channel)",
-    responses=NOT_FOUND_RESPONSE,
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {
+            "model": ErrorBody,
+            "description": "The change does not fit the subscription's channel (an address "
+            "on a webhook, a url on e-mail, a phone number on e-mail…)",
+        },
+    },
 )
 async def update_subscription(
     request: Request, subscription_id: UUID, body: SubscriptionPatch, principal: Manager
@@ -274,7 +374,7 @@ async def update_subscription(
         current = SubscriptionView.of(row).model_dump(include=set(SubscriptionFields.model_fields))
         merged = SubscriptionFields.model_validate({**current, **changes})
         channel = DeliveryChannel(row.channel)
-        await _validate(request, channel, merged)
+        await _validate(request, channel, merged, refusal=Conflict)
         departments = _check_departments(principal, merged.departments)
         row.name = merged.name
         if channel is not DeliveryChannel.webhook:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from tousu_common.errors import InvalidInput
+from tousu_common.errors import InvalidInput, NotFound
 
 KINDS = ("week", "month")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -75,9 +75,13 @@ class Period:
                 "unknown digest kind",
                 fields=[{"field": "kind", "problem": "must be 'week' or 'month'"}],
             )
-        pattern = _WEEK if kind == "week" else _MONTH
+        pattern, other = (_WEEK, _MONTH) if kind == "week" else (_MONTH, _WEEK)
         match = pattern.match(label)
         problem = "must look like 2026-W47" if kind == "week" else "must look like 2026-11"
+        if not match and other.match(label):
+            # Well-formed, of the other kind: the path names no digest (the document's
+            # pattern takes both forms, it cannot tie the form to the kind).
+            raise NotFound(f"no {kind} digest {label}: {label} is not a {kind}")
         if not match:
             raise InvalidInput("bad period", fields=[{"field": "period", "problem": problem}])
         year, number = int(match.group(1)), int(match.group(2))
@@ -89,6 +93,8 @@ class Period:
             else:
                 start = date(year, number, 1)
         except ValueError as exc:
+            if kind == "week" and 2000 <= year <= 2100 and 1 <= number <= 53:
+                raise NotFound(f"{year} has no week {number}") from exc  # W53, most years
             raise InvalidInput(
                 "bad period", fields=[{"field": "period", "problem": f"{problem} ({exc})"}]
             ) from exc

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, require_roles
-from tousu_common.errors import ERROR_RESPONSES, InvalidInput
+from tousu_common.errors import (
+    ERROR_RESPONSES,
+    NOT_FOUND_RESPONSE,
+    Conflict,
+    ErrorBody,
+    NotFound,
+)
 from tousu_notify.digests import render
 from tousu_notify.digests.periods import Period
 from tousu_notify.digests.service import Digests
 
-router = APIRouter(prefix="/v1/digests", tags=["digests"])
+#: 404: a well-formed period of the other kind (month/2026-W47), a week 53 the
+#: year does not have, or a period that has not started.
+router = APIRouter(prefix="/v1/digests", tags=["digests"], responses=NOT_FOUND_RESPONSE)
 
 # The report routes answer CSV, HTML or PDF, but their errors are the usual JSON
 # body; said explicitly, or OpenAPI would file the errors under the report's type.
@@ -24,16 +32,26 @@ JSON_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": spec["description"],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
     }
-    for code, spec in ERROR_RESPONSES.items()
+    for code, spec in {**ERROR_RESPONSES, **NOT_FOUND_RESPONSE}.items()
 }
 
 Reader = Annotated[Principal, require_roles("manager", "csc", "service")]
 Manager = Annotated[Principal, require_roles("manager")]
-Kind = Annotated[str, Path(description="week or month", examples=["week"])]
+Kind = Annotated[Literal["week", "month"], Path(description="week or month", examples=["week"])]
 Label = Annotated[
     str,
-    Path(description="ISO week (2026-W47) or month (2026-11)", examples=["2026-W47"]),
+    Path(
+        description="ISO week (2026-W47) or month (2026-11), as the kind says; years 2000–2100",
+        examples=["2026-W47"],
+        pattern=r"^(20[0-9]{2}|2100)-(W(0[1-9]|[1-4][0-9]|5[0-3])|0[1-9]|1[0-2])$",
+    ),
 ]
+
+
+#: A period that is still running cannot be stored or published yet.
+NOT_ENDED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The period has not ended yet"}
+}
 
 
 class DigestView(BaseModel):
@@ -55,11 +73,11 @@ def _period(request: Request, kind: str, label: str, *, ended: bool = False) -> 
     period = Period.parse(kind, label, request.app.state.settings.timezone)
     now = datetime.now(UTC)
     if period.start_utc > now:
-        raise InvalidInput(
-            "period has not started", fields=[{"field": "period", "problem": "in the future"}]
-        )
+        # Well-formed, but no digest exists (or can) yet: nothing at this path.
+        raise NotFound(f"no {period.kind} digest {period.label}: the period has not started")
     if ended and period.end_utc > now:
-        raise InvalidInput(
+        # Depends on the clock, not the request: the period's state, as 409 is.
+        raise Conflict(
             "period has not ended",
             fields=[{"field": "period", "problem": "has not ended yet; GET shows it so far"}],
         )
@@ -162,6 +180,7 @@ async def digest_json(request: Request, principal: Reader, kind: Kind, period: L
     "/{kind}/{period}/regenerate",
     response_model=RegeneratedView,
     summary="Compute a past period's digest again and store it (same events → same numbers)",
+    responses=NOT_ENDED,
 )
 async def regenerate(
     request: Request, principal: Manager, kind: Kind, period: Label
@@ -193,6 +212,7 @@ class PublishedView(BaseModel):
     "/{kind}/{period}/publish",
     response_model=PublishedView,
     summary="Publish an ended period's digest now (digest.published, once per period)",
+    responses=NOT_ENDED,
 )
 async def publish(request: Request, principal: Manager, kind: Kind, period: Label) -> PublishedView:
     """What the scheduler does on Monday / the 1st, on demand — e.g. for a period

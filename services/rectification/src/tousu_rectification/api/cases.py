@@ -8,6 +8,7 @@ one transaction. Every answer is the whole case, history included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from tousu_common.auth import Staff
 from tousu_common.errors import ErrorBody, Forbidden, InvalidInput
@@ -29,6 +30,7 @@ from tousu_common.events.catalog import (
     ResolutionAction,
     ResolutionActionKind,
 )
+from tousu_common.patterns import IsoDate
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
 from tousu_rectification.adapters.unit_of_work import unit_of_work
@@ -55,25 +57,23 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: The case version, bare or as an entity tag (weak or strong): what the service accepts.
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,15}"?$'
+
+
 def _expected_version(
     if_match: Annotated[
         str | None,
         Header(
             alias="If-Match",
-            max_length=40,
-            description="Optional: the case `version` you looked at; 409 stale_case if it moved",
+            pattern=IF_MATCH_PATTERN,
+            description='Optional: the case `version` you looked at (`3`, `"3"` or '
+            '`W/"3"`); 409 stale_case if it moved',
         ),
     ] = None,
 ) -> int | None:
-    if if_match is None:
-        return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise InvalidInput(
-            'If-Match must be the case version, e.g. "3"',
-            fields=[{"field": "If-Match", "problem": "not a version number"}],
-        )
-    return int(value)
+    # The pattern (in the document too) has already refused anything else.
+    return None if if_match is None else int(if_match.removeprefix("W/").strip('"'))
 
 
 ExpectedVersion = Annotated[int | None, Depends(_expected_version)]
@@ -214,14 +214,54 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ActionIn(_Strict):
-    kind: ResolutionActionKind
+_AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,2})?$")
+
+
+def _amount_as_documented(value: Any) -> Any:
+    """pydantic alone reads ``true``, ``"1e2"`` or ``" 5"`` as amounts; the document
+    says a number, or a string of digits with at most two decimals."""
+    if isinstance(value, bool) or (isinstance(value, str) and not _AMOUNT.match(value)):
+        raise ValueError("must be an amount such as 1200 or 1200.50")
+    return value
+
+
+#: A money amount: 0 to 999,999,999,999.99, at most two decimals (number or string).
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_as_documented),
+    Field(ge=0, max_digits=14, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 999_999_999_999.99, "multipleOf": 0.01},
+                {"type": "string", "pattern": _AMOUNT.pattern},
+            ],
+            "description": "0 to 999999999999.99, at most two decimals",
+        }
+    ),
+]
+
+
+class MoneyActionIn(_Strict):
+    """Compensation or refund: an amount and its currency."""
+
+    kind: Literal["compensation", "refund"]
     description: str = Field(min_length=1, max_length=2000)
-    due_date: date
-    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
-    currency: str | None = Field(
-        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY"
-    )
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
+    amount: Amount
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. CNY")
+
+
+class ServiceActionIn(_Strict):
+    """Repair, replacement, redelivery or an explanation: no money."""
+
+    kind: Literal["repair", "replace", "redeliver", "explanation"]
+    description: str = Field(min_length=1, max_length=2000)
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
+
+
+#: The kind says whether money is involved: one schema each, so the document says it.
+ActionIn = Annotated[MoneyActionIn | ServiceActionIn, Field(discriminator="kind")]
 
 
 class ProposalIn(_Strict):
@@ -417,13 +457,17 @@ async def propose_resolution(
     expected: ExpectedVersion,
     body: ProposalIn,
 ) -> CaseView:
-    actions = _checked_actions(body.actions, request.app.state.settings.timezone)
+    timezone = request.app.state.settings.timezone
+    # The case first (404 for one that does not exist), then the plan's due dates.
     return await _change(
         request,
         complaint_id,
         expected,
         lambda case, now: case.propose_resolution(
-            actions=actions, investigation=body.investigation, by=principal, at=now
+            actions=_checked_actions(body.actions, timezone),
+            investigation=body.investigation,
+            by=principal,
+            at=now,
         ),
     )
 
@@ -572,18 +616,19 @@ def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionA
     problems: list[dict[str, str]] = []
     for index, action in enumerate(actions):
         where = f"actions.{index}"
-        if action.kind in MONEY_KINDS:
-            if action.amount is None:
+        kind = ResolutionActionKind(action.kind)
+        if kind in MONEY_KINDS:
+            if getattr(action, "amount", None) is None:
                 problems.append(
                     {"field": f"{where}.amount", "problem": f"{action.kind} needs an amount"}
                 )
-            if action.currency is None:
+            if getattr(action, "currency", None) is None:
                 problems.append(
                     {"field": f"{where}.currency", "problem": f"{action.kind} needs a currency"}
                 )
         else:
             for name in ("amount", "currency"):
-                if getattr(action, name) is not None:
+                if getattr(action, name, None) is not None:
                     problems.append(
                         {
                             "field": f"{where}.{name}",
@@ -599,11 +644,11 @@ def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionA
         )
     return [
         ResolutionAction(
-            kind=action.kind,
+            kind=ResolutionActionKind(action.kind),
             description=action.description,
             due_date=action.due_date,
-            amount=action.amount,
-            currency=action.currency,
+            amount=getattr(action, "amount", None),
+            currency=getattr(action, "currency", None),
         )
         for action in actions
     ]

@@ -15,11 +15,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, Forbidden, InvalidInput, NotFound
 from tousu_common.events.catalog import RootCauseCategory
+from tousu_common.filetypes import MEDIA_EXTENSIONS
+from tousu_common.openapi import file_responses, multipart_encoding
+from tousu_common.patterns import NON_SPACE, IsoDate
 from tousu_rectification.adapters import supplier_links
 from tousu_rectification.adapters.evidence import StoredFile, evidence_dir, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
@@ -29,6 +32,7 @@ from tousu_rectification.api.rectification_views import (
     RectificationView,
 )
 from tousu_rectification.domain.rectification import (
+    RECIPIENT_DEPARTMENTS,
     Action,
     Actor,
     EightD,
@@ -70,10 +74,14 @@ async def _view(request: Request, rectification_id: UUID) -> RectificationView:
 # -- issuing -------------------------------------------------------------------------
 
 
+#: Who a rectification can be sent to, in the document as the service checks it.
+RecipientDepartment = Literal[tuple(sorted(RECIPIENT_DEPARTMENTS))]  # type: ignore[valid-type]
+
+
 class InstructionIn(BaseModel):
-    department: str = Field(max_length=50, examples=["logistics"])
+    department: RecipientDepartment = Field(examples=["logistics"])
     instruction: Text
-    due_date: date
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
 
 
 @router.post(
@@ -170,14 +178,27 @@ async def get_quality_report(
     return QualityReportView.of(report)
 
 
-class NoticeIn(BaseModel):
-    recipient: Literal["internal", "supplier"]
-    department: str | None = Field(
-        default=None, max_length=50, description="For an internal notice: production, design…"
-    )
-    supplier_id: UUID | None = Field(default=None, description="For a supplier notice.")
+class InternalNoticeIn(BaseModel):
+    """A notice to one of our own departments."""
+
+    recipient: Literal["internal"]
+    department: RecipientDepartment = Field(description="Production, design, logistics…")
     requirement: Text
-    due_date: date
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
+
+
+class SupplierNoticeIn(BaseModel):
+    """A notice to a supplier (answered 8D style)."""
+
+    recipient: Literal["supplier"]
+    supplier_id: UUID
+    requirement: Text
+    due_date: IsoDate = Field(description="Today or later (the company's time zone)")
+
+
+#: The recipient decides which fields are required: one schema per recipient, so the
+#: document says what the service checks.
+NoticeIn = Annotated[InternalNoticeIn | SupplierNoticeIn, Field(discriminator="recipient")]
 
 
 @router.post(
@@ -190,23 +211,13 @@ class NoticeIn(BaseModel):
 async def post_notice(
     request: Request, report_id: UUID, body: NoticeIn, principal: Staff
 ) -> RectificationView:
-    if body.recipient == "internal" and not body.department:
-        raise InvalidInput(
-            "department: an internal notice needs a department",
-            fields=[{"field": "department", "problem": "required for an internal notice"}],
-        )
-    if body.recipient == "supplier" and body.supplier_id is None:
-        raise InvalidInput(
-            "supplier_id: a supplier notice needs a supplier",
-            fields=[{"field": "supplier_id", "problem": "required for a supplier notice"}],
-        )
     now, today = _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         rect = await commands.issue_notice(
             session,
             report_id,
-            department=body.department if body.recipient == "internal" else None,
-            supplier_id=body.supplier_id if body.recipient == "supplier" else None,
+            department=body.department if isinstance(body, InternalNoticeIn) else None,
+            supplier_id=body.supplier_id if isinstance(body, SupplierNoticeIn) else None,
             requirement=body.requirement,
             due_date=body.due_date,
             actor=actor_of(principal),
@@ -328,7 +339,15 @@ async def post_supplier_response(
 
 
 class VerificationIn(BaseModel):
-    passed: bool
+    # A failed verification needs a reason with a character that is not white space.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"passed": {"const": False}}},
+            "then": {"required": ["reason"], "properties": {"reason": {"pattern": NON_SPACE}}},
+        }
+    )
+
+    passed: StrictBool
     comment: str = Field(default="", max_length=5000)
     reason: str = Field(default="", max_length=5000, description="Required when not passed.")
 
@@ -360,7 +379,7 @@ async def post_verification(
 
 
 class WaiverIn(BaseModel):
-    reason: Annotated[str, Field(min_length=1, max_length=5000)]
+    reason: Annotated[str, Field(min_length=1, max_length=5000, pattern=NON_SPACE)]
 
 
 @router.post(
@@ -383,12 +402,15 @@ async def post_waiver(
     response_model=RectificationView,
     summary="Supply: attach evidence the supplier sent by other means (PDF, images)",
     responses=RESPONSES,
+    openapi_extra=multipart_encoding(files=MEDIA_EXTENSIONS),
 )
 async def post_evidence(
     request: Request,
     rectification_id: UUID,
     principal: Staff,
-    files: Annotated[list[UploadFile], File(description="PDF, PNG, JPEG, GIF, TIFF or WebP")],
+    files: Annotated[
+        list[UploadFile], File(min_length=1, description="PDF, PNG, JPEG, GIF, TIFF or WebP")
+    ],
 ) -> RectificationView:
     settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:
@@ -477,7 +499,7 @@ async def get_supplier_contact(
     "/v1/rectifications/{rectification_id}/evidence/{evidence_id}",
     summary="Download one evidence file of an 8D answer",
     response_class=Response,
-    responses=NOT_FOUND_RESPONSE,
+    responses={**NOT_FOUND_RESPONSE, **file_responses(MEDIA_EXTENSIONS)},
 )
 async def get_evidence(
     request: Request, rectification_id: UUID, evidence_id: UUID, principal: Staff

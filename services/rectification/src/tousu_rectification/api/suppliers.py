@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, NotFound
+from tousu_common.patterns import EMAIL_PATTERN
 from tousu_rectification.adapters.rectification_orm import RectificationRow, SupplierRow
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
@@ -27,7 +28,7 @@ CONFLICT = {409: {"model": ErrorBody, "description": "Code already taken, or sta
 
 class Contact(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()\- ]{3,40}$")
     role: str | None = Field(default=None, max_length=100, examples=["质量经理"])
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
 from tousu_common.paging import Page
+from tousu_common.patterns import IsoDate
 from tousu_routing.adapters.orm import CalendarVersionRow
 from tousu_routing.adapters.repository import CalendarRepository
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
@@ -33,8 +34,14 @@ BaseVersion = Annotated[
         description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
     ),
 ]
-CONFLICT = {409: {"model": ErrorBody, "description": "Someone saved a newer version first"}}
-Year = Annotated[int, Path(ge=2000, le=2100)]
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Someone saved a newer version first, or (PUT a notice) the body's "
+        "year is not the path's",
+    }
+}
+Year = Annotated[int, Path(ge=2000, le=2100, examples=[2027])]
 
 
 class CalendarView(BaseModel):
@@ -184,7 +191,7 @@ async def add_day(
     responses={**NOT_FOUND_RESPONSE, **CONFLICT},
 )
 async def remove_day(
-    day: date, principal: Admin, db: DbDep, base_version: BaseVersion = None
+    day: IsoDate, principal: Admin, db: DbDep, base_version: BaseVersion = None
 ) -> CalendarView:
     def change(document: dict[str, Any]) -> dict[str, Any]:
         kept = [d for d in document["days"] if d["date"] != day.isoformat()]
@@ -207,7 +214,8 @@ async def put_notice(
     year: Year, notice: Notice, principal: Admin, db: DbDep, base_version: BaseVersion = None
 ) -> CalendarView:
     if notice.year != year:
-        raise InvalidInput(
+        # A representation of another resource than the one PUT to (RFC 9110 §9.3.4).
+        raise Conflict(
             "the notice's year must match the path",
             fields=[{"field": "year", "problem": f"expected {year}"}],
         )

@@ -65,11 +65,23 @@ def check_department_name(field: str, value: str) -> str:
     return value
 
 
+#: The largest page the document promises (the default ``worklist_max_limit``; a
+#: deployment may set that lower, never higher).
+PAGE_LIMIT = 200
+
+
 class Paging:
     def __init__(
         self,
         request: Request,
-        limit: Annotated[int, Query(ge=1, le=10_000, description="Page size")] = 50,
+        limit: Annotated[
+            int,
+            Query(
+                ge=1,
+                le=PAGE_LIMIT,
+                description=f"Page size: at most `worklist_max_limit` ({PAGE_LIMIT} by default)",
+            ),
+        ] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> None:
         maximum = request.app.state.settings.worklist_max_limit

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
 from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
 from tousu_common.paging import Page
+from tousu_common.patterns import JsonInt
 from tousu_routing.adapters.orm import RuleSetRow
 from tousu_routing.adapters.repository import RuleSetRepository, compiled
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
@@ -30,7 +31,16 @@ BaseVersion = Annotated[
         description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
     ),
 ]
-CONFLICT = {409: {"model": ErrorBody, "description": "Someone saved a newer version first"}}
+#: A rule's id, as the rule set document spells it.
+RulePathId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+CONFLICT = {
+    409: {
+        "model": ErrorBody,
+        "description": "Someone saved a newer version first, or (PUT) the body's id is not "
+        "the path's",
+    }
+}
 
 
 class RuleSetView(BaseModel):
@@ -70,9 +80,9 @@ class TrialComplaint(BaseModel):
     channel: Channel = Channel.hotline
     customer_tier: CustomerTier = CustomerTier.general
     customer_segment: CustomerSegment | None = None
-    key_account: bool = False
+    key_account: StrictBool = False
     product_model: str | None = Field(default=None, max_length=100)
-    attachment_count: int = Field(default=0, ge=0, le=1000)
+    attachment_count: JsonInt = Field(default=0, ge=0, le=1000)
 
 
 class TrialDecision(BaseModel):
@@ -219,7 +229,7 @@ async def add_rule(
     responses={**NOT_FOUND_RESPONSE, **CONFLICT},
 )
 async def change_rule(
-    rule_id: str,
+    rule_id: RulePathId,
     rule: Rule,
     principal: Admin,
     db: DbDep,
@@ -227,7 +237,8 @@ async def change_rule(
     base_version: BaseVersion = None,
 ) -> RuleSetView:
     if rule.id != rule_id:
-        raise InvalidInput(
+        # A representation of another resource than the one PUT to (RFC 9110 §9.3.4).
+        raise Conflict(
             "the rule's id must match the path",
             fields=[{"field": "id", "problem": f"expected {rule_id!r}"}],
         )
@@ -246,7 +257,7 @@ async def change_rule(
     responses={**NOT_FOUND_RESPONSE, **CONFLICT},
 )
 async def delete_rule(
-    rule_id: str,
+    rule_id: RulePathId,
     principal: Admin,
     db: DbDep,
     routing: RoutingDep,

@@ -24,6 +24,7 @@ from tousu_routing.adapters.orm import ComplaintRow, SlaClockRow, TriageRow
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep, scoped_department
 from tousu_routing.domain.clocks import ClockState
 from tousu_routing.domain.model import TRIAGE_DESK, Status
+from tousu_routing.domain.rules import DEPARTMENTS
 
 router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
 
@@ -33,7 +34,10 @@ CategoryFilter = Annotated[ComplaintCategory | None, Query()]
 TierFilter = Annotated[CustomerTier | None, Query()]
 DepartmentFilter = Annotated[
     str | None,
-    Query(max_length=50, description="CSC and managers: any department; others: their own."),
+    Query(
+        description="CSC and managers: any department; others: their own.",
+        json_schema_extra={"enum": list(DEPARTMENTS)},
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tousu_common.patterns import IsoDate
 from tousu_routing.domain.calendar import PublicYear, YearSource
 
 
@@ -25,21 +26,34 @@ class DayKind(StrEnum):
 class CompanyDay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: date
+    date: IsoDate
     kind: DayKind
     note: str = Field(default="", max_length=200)
 
 
 class Notice(BaseModel):
     """A year's State Council holiday notice, as published: days off (weekend days
-    inside the holiday may be listed too) and make-up working days (调休上班)."""
+    inside the holiday may be listed too) and make-up working days (调休上班).
+    Every day lies in the notice's year, and no day is both (422 naming the list)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "year": 2027,
+                    "source": "an example notice: Spring Festival 2027-02-06 to 2027-02-12",
+                    "holidays": [f"2027-02-{day:02d}" for day in range(6, 13)],
+                    "makeup_working_days": ["2027-02-14"],
+                }
+            ]
+        },
+    )
 
     year: int = Field(ge=2000, le=2100)
     source: str = Field(min_length=1, max_length=300, description="The notice's title and date")
-    holidays: list[date] = Field(min_length=1, max_length=60)
-    makeup_working_days: list[date] = Field(default_factory=list, max_length=30)
+    holidays: list[IsoDate] = Field(min_length=1, max_length=60)
+    makeup_working_days: list[IsoDate] = Field(default_factory=list, max_length=30)
 
     @model_validator(mode="after")
     def _dates_in_year(self) -> Notice:

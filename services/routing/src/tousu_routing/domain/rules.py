@@ -27,7 +27,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from tousu_common.events.catalog import (
     Channel,
@@ -68,7 +68,7 @@ class Conditions(_Strict):
     channel: list[Channel] | None = Field(default=None, max_length=10)
     tier: list[CustomerTier] | None = Field(default=None, max_length=3)
     segment: list[CustomerSegment] | None = Field(default=None, max_length=3)
-    key_account: bool | None = None
+    key_account: StrictBool | None = None
     product: list[Keyword] | None = Field(
         default=None,
         max_length=100,
@@ -85,7 +85,9 @@ class Conditions(_Strict):
     none: list[Keyword] = Field(
         default_factory=list, max_length=100, description="Negative keywords: none may occur."
     )
-    attachments: bool | None = Field(default=None, description="Attachments present (or absent).")
+    attachments: StrictBool | None = Field(
+        default=None, description="Attachments present (or absent)."
+    )
 
     def terms(self) -> list[str]:
         return [*self.any, *self.all, *self.none]
@@ -95,7 +97,7 @@ class Outcome(_Strict):
     category: ComplaintCategory
     urgency: Urgency
     owner_department: Department
-    quality_report_needed: bool = False
+    quality_report_needed: StrictBool = False
 
     @model_validator(mode="after")
     def _known_department(self) -> Outcome:
@@ -110,7 +112,7 @@ class Outcome(_Strict):
 class Rule(_Strict):
     id: RuleId
     description: str = Field(default="", max_length=500)
-    enabled: bool = True
+    enabled: StrictBool = True
     when: Conditions = Field(default_factory=Conditions)
     then: Outcome
 
@@ -118,7 +120,7 @@ class Rule(_Strict):
 class Escalation(_Strict):
     id: RuleId
     description: str = Field(default="", max_length=500)
-    enabled: bool = True
+    enabled: StrictBool = True
     when: Conditions
     urgency: Urgency
 
@@ -129,8 +131,14 @@ class RuleSetDocument(_Strict):
     label: str = Field(default="", max_length=100, description="Free text, e.g. the file's name.")
     synonyms: dict[
         Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,50}$")],
-        list[Keyword],
-    ] = Field(default_factory=dict, max_length=500)
+        Annotated[list[Keyword], Field(min_length=1)],
+    ] = Field(
+        default_factory=dict,
+        max_length=500,
+        # pydantic says the name pattern as patternProperties, which leaves other
+        # names open; the service refuses them, and so does the document.
+        json_schema_extra={"additionalProperties": False},
+    )
     rules: list[Rule] = Field(default_factory=list, max_length=500)
     escalations: list[Escalation] = Field(default_factory=list, max_length=200)
     key_account_owner: Outcome | None = None
