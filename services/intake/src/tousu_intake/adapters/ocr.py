@@ -22,6 +22,10 @@ The way fax machines send them (measured on a corpus of generated faxes:
    recognised and kept apart as metadata, never as the letter's text; key
    fields that miss their shape by a lookalike character are put right
    (:func:`tousu_intake.domain.fax.correct_key_fields`).
+8. **Key fields read again**: each labelled value's crop, 2× and smoothed, in
+   one English-only, whitelisted Tesseract run per page; a third read where that
+   and the page's disagree; the value the reads agree on is kept
+   (:func:`reread_key_fields`).
 
 Each step can be switched off (:class:`Preprocess`) so the bench measures it.
 Tesseract runs in a worker thread, at most ``ocr_concurrency`` documents at
