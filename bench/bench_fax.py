@@ -15,7 +15,7 @@ For every document:
   preprocessing;
 - **pipeline**: ``tousu_intake.adapters.ocr.read_document`` as intake runs it;
 - with ``--ablate``: the pipeline without each step in turn (aspect, despeckle,
-  deskew, text layer), and with Otsu binarization (off by default: measured
+  deskew, text layer, key fields read again), and with Otsu binarization (off by default: measured
   worse, since Tesseract's LSTM reads the grey edges of a corrected page).
 
 Measured: character error rate (edit distance / characters printed, both
@@ -64,6 +64,7 @@ VARIANTS: dict[str, Preprocess] = {
     "no deskew": Preprocess(deskew=False),
     "with binarize": Preprocess(binarize=True),
     "no text layer": Preprocess(text_layer=False),
+    "no reread": Preprocess(reread=False),
 }
 
 

@@ -21,11 +21,15 @@ from PIL import Image, ImageChops
 
 from tousu_common.db import Database
 from tousu_intake.adapters import ocr
+from tousu_intake.config import Settings
 from tousu_intake.domain.fax import (
     correct_key_fields,
+    fit_key_field,
+    key_field_labels,
     key_field_problems,
     letter_title,
     parse_fax_header,
+    vote_key_value,
 )
 
 from . import fax_corpus
@@ -206,6 +210,70 @@ def test_key_fields_one_lookalike_off_their_shape_are_put_right() -> None:
     # Too far off to guess: left alone, and named as a problem.
     assert correct_key_fields("S/N: DX2026Ho54349") == ("S/N: DX2026Ho54349", [])
     assert key_field_problems("S/N: DX2026Ho54349") == ["serial_number: DX2026Ho54349"]
+
+
+def test_amounts_misread_only_in_their_separators_are_put_right() -> None:
+    assert fit_key_field("amount", "RMB 3l,750.OO") == "RMB 31,750.00"  # lookalike digits
+    assert fit_key_field("amount", "RMB 75,100 00") == "RMB 75,100.00"  # the cents' dot lost
+    assert fit_key_field("amount", "RMB29.250.00") == "RMB29,250.00"  # thousands as dots
+    assert fit_key_field("amount", "RMB 11050.00") == "RMB 11050.00"  # fits as it is
+    assert fit_key_field("amount", '2MB 8480050"') is None  # too far off to guess
+    assert fit_key_field("serial_number", "TV2026E314ES") is None  # E is no digit's lookalike
+    # "/" read as "7" still labels the value.
+    assert key_field_labels("零件号P7N: 2494-51306-B8") == [("part_number", 8)]
+    assert key_field_labels("BES P/N: 6699-41283-A8 and S7N: PA2025E26548") == [
+        ("part_number", 9),
+        ("serial_number", 32),
+    ]
+
+
+def test_a_key_field_read_more_than_once_keeps_what_the_reads_agree_on() -> None:
+    # The page's read fits but the read on its own crop says otherwise: the
+    # specialist wins when there is no majority…
+    assert vote_key_value("phone", "+86 28 8899 5614", ["+862888995611"]) == "+862888995611"
+    # …and a majority wins over it.
+    assert vote_key_value("serial_number", "DX2026H54319", ["DX2026H04319", "DX2026H54319"]) is None
+    assert (
+        vote_key_value("serial_number", "DX2026H54319", ["DX2026H04319", "DX2O26H04319"])
+        == "DX2026H04319"
+    )
+    # A read that does not fit never replaces one that does; nothing fits: left alone.
+    assert vote_key_value("serial_number", "DX2026H54319", ["DX2O2G6HD4319"]) is None
+    assert vote_key_value("amount", '2MB 8480050"', ["RAB82.809000-"]) is None
+    # Agreement up to lookalikes: the page's read, put to its shape.
+    assert vote_key_value("part_number", "4989-92088-AG6", ["4989-92088-A6"]) == "4989-92088-A6"
+    assert vote_key_value("amount", "RMB 75,100 00", ["RMB75,10Q00"]) == "RMB 75,100.00"
+
+
+#: Bench faxes (``bench_corpus``) whose page read misses key fields: a standard-
+#: resolution image PDF (``5614`` for ``5611``, ``.60`` for ``.00``) and a fine TIFF
+#: (``A6`` read ``AG6``), among others read well, handwriting included.
+RECALL_SAMPLE = fax_corpus.bench_corpus(16)[10:16]
+
+
+def test_key_fields_are_recalled_at_the_goal_by_reading_them_again(
+    fax_of: Callable[[FaxSpec], Fax],
+) -> None:
+    """Issue 13's goal, key-field recall ≥ 95 %, on a slice of the bench's corpus;
+    read without the second look at the key fields the same faxes come out at
+    87.5 %, so losing it (or breaking the crops) fails here."""
+    settings = Settings(jwt_secret="test-only-" + "0" * 32)  # type: ignore[call-arg]
+    found = total = 0
+    misses = []
+    again = []
+    for spec in RECALL_SAMPLE:
+        fax = fax_of(spec)
+        result = ocr.read_document(fax.data, fax.content_type, settings, "document")
+        hit, count = field_recall(fax.fields, result.text)
+        found, total = found + hit, total + count
+        if hit < count:
+            misses.append((spec.name, fax.fields, result.text))
+        again += [c for c in result.corrections if c.endswith("(read again)")]
+        assert cer(fax.text, result.text) <= 0.2, (spec.name, result.text)
+    assert total == 4 * len(RECALL_SAMPLE)
+    assert found / total >= 0.95, misses
+    assert any(c.startswith("phone:") for c in again), again  # 5614 → 5611
+    assert any(c.startswith("part_number:") for c in again), again  # AG6 → A6
 
 
 # ------------------------------------------------------------ the header line

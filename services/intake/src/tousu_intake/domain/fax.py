@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -97,45 +98,48 @@ def letter_title(text: str, limit: int = 200) -> str:
 #: Between a label and its value: a colon, or what OCR makes of one, and specks.
 _GAP = r"\s*[:：,.;]?[\s_'\"‘’“”|.,:;-]*"
 
-#: Labels a complaint letter puts before its key fields, and the shape of each value:
-#: this company's part numbers (``1234-56789-A1``) and serial numbers
-#: (``YC2027A01234``), mainland phone numbers, amounts in yuan.
-KEY_FIELDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
-    "part_number": (
-        re.compile(
-            r"(?:零?件号\s*(?:P\s*[/|\\I1l]?\s*N\b)?|\bP\s*[/|\\]\s*N\b)"
-            + _GAP
-            + r"(?P<value>\S+)",
-            re.I,
-        ),
-        re.compile(r"^\d{4}-\d{5}-[A-Z]\d$"),
-    ),
-    "serial_number": (
-        re.compile(
-            r"(?:序列号\s*(?:S\s*[/|\\I1l]?\s*N\b)?|\bS\s*[/|\\]\s*N\b)" + _GAP + r"(?P<value>\S+)",
-            re.I,
-        ),
-        re.compile(r"^[A-Z]{2}\d{4}[A-Z]\d{5}$"),
-    ),
-    "phone": (
-        re.compile(
-            r"(?:电话\s*(?:Te[lI1f]\b)?|\bTe[lI1f]\b)"
-            + _GAP
-            + r"(?P<value>\+?[\d\s\-().,]{7,24}\d)",
-            re.I,
-        ),
-        re.compile(r"^(?:\+86)?(?:1[3-9]\d{9}|0?\d{2,3}\d{7,8})$"),
-    ),
-    "amount": (
-        re.compile(
-            r"(?:金额\s*(?:Amount)?|\bAmount)" + _GAP + r"(?P<value>(?:RMB|CNY|¥|￥)?\s*[\d,.]+)",
-            re.I,
-        ),
-        re.compile(
-            r"^(?:RMB|CNY|¥|￥)?\d{1,3}(?:,\d{3})*(?:\.\d{2})?$|^(?:RMB|CNY|¥|￥)?\d+(?:\.\d{2})?$"
-        ),
-    ),
+#: Labels a complaint letter puts before its key fields (what OCR makes of them too):
+#: part number, serial number, phone, amount.
+KEY_LABELS: dict[str, re.Pattern[str]] = {
+    name: re.compile(label + _GAP, re.I)
+    for name, label in {
+        "part_number": r"(?:零?件号\s*(?:P\s*[/|\\I1l7]?\s*N\b)?|\bP\s*[/|\\7]\s*N\b)",
+        "serial_number": r"(?:序列号\s*(?:S\s*[/|\\I1l7]?\s*N\b)?|\bS\s*[/|\\7]\s*N\b)",
+        "phone": r"(?:电话\s*(?:Te[lI1f]\b)?|\bTe[lI1f]\b)",
+        "amount": r"(?:金额\s*(?:Amount)?|\bAmount)",
+    }.items()
 }
+
+#: What follows each label, and the shape of each value: this company's part
+#: numbers (``1234-56789-A1``) and serial numbers (``YC2027A01234``), mainland
+#: phone numbers, amounts in yuan.
+KEY_FIELDS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    name: (re.compile(KEY_LABELS[name].pattern + value, re.I), re.compile(shape))
+    for name, value, shape in (
+        ("part_number", r"(?P<value>\S+)", r"^\d{4}-\d{5}-[A-Z]\d$"),
+        ("serial_number", r"(?P<value>\S+)", r"^[A-Z]{2}\d{4}[A-Z]\d{5}$"),
+        (
+            "phone",
+            r"(?P<value>\+?[\d\s\-().,]{7,24}\d)",
+            r"^(?:\+86)?(?:1[3-9]\d{9}|0?\d{2,3}\d{7,8})$",
+        ),
+        (
+            "amount",
+            r"(?P<value>(?:RMB|CNY|¥|￥)?\s*[\d,.]+)",
+            r"^(?:RMB|CNY|¥|￥)?\d{1,3}(?:,\d{3})*(?:\.\d{2})?$|^(?:RMB|CNY|¥|￥)?\d+(?:\.\d{2})?$",
+        ),
+    )
+}
+
+
+def key_field_labels(line: str) -> list[tuple[str, int]]:
+    """Where a labelled key field's value begins in ``line`` (the offset just past
+    its label and colon), for each label found — whatever follows, even a value
+    misread beyond its pattern."""
+    found = []
+    for name, label in KEY_LABELS.items():
+        found.extend((name, match.end()) for match in label.finditer(line))
+    return sorted(found, key=lambda item: item[1])
 
 
 def key_field_problems(text: str) -> list[str]:
@@ -176,30 +180,59 @@ def _fit(value: str, template: str) -> str | None:
     return "".join(out)
 
 
+def _fits(name: str, value: str) -> bool:
+    shape = KEY_FIELDS[name][1]
+    compact = "".join(value.split())
+    return bool(shape.match(compact.upper() if name != "amount" else compact))
+
+
+_CURRENCY = re.compile(r"^(RMB|CNY|¥|￥)?(\s*)(.*)$", re.S)
+
+
+def fit_key_field(name: str, value: str) -> str | None:
+    """``value`` as its field's shape wants it — as it is if it fits, else with
+    lookalike characters put right only where the shape says a digit or a letter
+    must stand (``O``↔``0``, ``I``/``l``↔``1``, ``S``↔``5``, ``B``↔``8`` …), or a
+    dot between a phone number's groups made a space; None if it cannot fit."""
+    value = value.strip()
+    if _fits(name, value):
+        return value
+    if name == "phone":
+        fixed = re.sub(r"[.,]", " ", value)
+        return fixed if _fits(name, fixed) else None
+    if name in _TEMPLATES:
+        fitted = _fit("".join(value.split()), _TEMPLATES[name])
+        return fitted if fitted is not None and _fits(name, fitted) else None
+    if name == "amount":  # after the currency, only digits and separators
+        match = _CURRENCY.match(value)
+        assert match is not None
+        currency, gap, rest = match.groups()
+        digits = " ".join("".join(_AS_DIGIT.get(c, c) for c in rest).split())
+        if "." not in digits and re.fullmatch(r"[\d, ]*\d[, ]\d{2}", digits):
+            digits = digits[:-3] + "." + digits[-2:]  # the cents' dot lost: "75,100 00"
+        if digits.count(".") > 1:  # thousands read as dots: "29.250.00"
+            whole, cents = digits.rsplit(".", 1)
+            digits = whole.replace(".", ",") + "." + cents
+        fixed = (currency or "") + gap + digits
+        return fixed if _fits(name, fixed) else None
+    return None
+
+
 def correct_key_fields(text: str) -> tuple[str, list[str]]:
     """Key fields that fail their shape only for a lookalike character (``6`` read
     as ``G`` in a part number, a dot between a phone number's groups) put right,
     and what was changed (``"part_number: 4989-92088-AG → 4989-92088-A6"``)."""
     changes: list[str] = []
 
-    def fix(name: str, shape: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
+    def fix(name: str) -> Callable[[re.Match[str]], str]:
         def replace(match: re.Match[str]) -> str:
             raw = match.group("value")
             value = raw.rstrip("。.,，;；")
             tail = raw[len(value) :]
-            compact = "".join(value.split())
-            if shape.match(compact.upper() if name != "amount" else compact):
+            if _fits(name, value):
                 return match.group(0)
-            if name == "phone":
-                fixed = re.sub(r"[.,]", " ", value)
-                if not shape.match("".join(fixed.split())):
-                    return match.group(0)
-            elif name in _TEMPLATES:
-                fitted = _fit(compact, _TEMPLATES[name])
-                if fitted is None or not shape.match(fitted):
-                    return match.group(0)
-                fixed = fitted
-            else:
+            fixed = fit_key_field(name, value)
+            if fixed is None:
                 return match.group(0)
             changes.append(f"{name}: {value} → {fixed}")
             start = match.start("value") - match.start(0)
@@ -209,10 +242,43 @@ def correct_key_fields(text: str) -> tuple[str, list[str]]:
 
     lines = []
     for line in text.splitlines():
-        for name, (label, shape) in KEY_FIELDS.items():
-            line = label.sub(fix(name, shape), line)
+        for name, (label, _shape) in KEY_FIELDS.items():
+            line = label.sub(fix(name), line)
         lines.append(line)
     return "\n".join(lines), changes
+
+
+def _key(name: str, value: str) -> str | None:
+    fitted = fit_key_field(name, value.rstrip("。.,，;；"))
+    return "".join(fitted.split()).upper() if fitted is not None else None
+
+
+def same_key_value(name: str, first: str, second: str) -> bool:
+    """Whether two reads of one key field say the same once put to its shape."""
+    key = _key(name, first)
+    return key is not None and key == _key(name, second)
+
+
+def vote_key_value(name: str, first: str, again: list[str]) -> str | None:
+    """The value to keep when a key field was read more than once — ``first`` with
+    the page, ``again`` on its own crop (the specialist reads: English only, a
+    character whitelist, so no Chinese model turning digits into characters).
+    Each read is put to the field's shape (:func:`fit_key_field`); a value two
+    reads agree on wins; with no majority, the first specialist read that fits,
+    else the page's, else any other that fits. None: keep ``first`` as it is
+    (it wins, or nothing fits)."""
+    reads = [first, *again]
+    keys = [_key(name, read) for read in reads]
+    counts = Counter(key for key in keys if key is not None)
+    if not counts:
+        return None
+    winner, votes = counts.most_common(1)[0]
+    if votes < 2:
+        order = [*range(1, min(2, len(reads))), 0, *range(2, len(reads))]
+        winner = next(keys[i] for i in order if keys[i] is not None)
+    chosen = next(i for i, key in enumerate(keys) if key == winner)
+    fitted = fit_key_field(name, reads[chosen].rstrip("。.,，;；"))
+    return None if fitted == first.rstrip("。.,，;；").strip() else fitted
 
 
 # ---------------------------------------------------------------- read quality
