@@ -29,6 +29,10 @@ from tousu_common.oidc_dev import (
     DEV_CLIENT,
     RESOURCE,
     DevIdentityProvider,
+    DevIssuanceError,
+    NoDevProvider,
+    find_dev_provider,
+    issue_dev_token,
     node_binary,
     provider_installed,
     seed_users,
@@ -61,7 +65,44 @@ def dev_secret() -> str:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    """A token the running dev stack accepts: signed by `tousu run`'s OpenID provider
+    when it is running (or ``--auth oidc``), else HS256 with the dev secret."""
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    what = f"sub={args.sub} roles={','.join(roles)} department={args.department or '-'}"
+    if args.auth != "shared-secret":
+        try:
+            provider = find_dev_provider(VAR_DIR / "oidc-dev")
+            if provider is None:
+                raise NoDevProvider("no dev OpenID provider state in var/oidc-dev")
+            token = issue_dev_token(
+                provider,
+                args.sub,
+                roles,
+                args.department,
+                ttl=max(1, round(args.ttl_hours * 3600)),
+            )
+        except NoDevProvider as exc:
+            if args.auth == "oidc":
+                print(f"tousu token: {exc} (is `tousu run` running here?)", file=sys.stderr)
+                return 1
+            print(
+                f"tousu token: {exc}: HS256 token signed with the dev secret ({what}); "
+                "only a shared-secret stack (`tousu run --auth shared-secret`) accepts it",
+                file=sys.stderr,
+            )
+        except DevIssuanceError as exc:
+            print(f"tousu token: {exc}", file=sys.stderr)
+            return 1
+        else:
+            print(
+                f"tousu token: access token signed by the dev OpenID provider "
+                f"{provider.issuer} ({what})",
+                file=sys.stderr,
+            )
+            print(token)
+            return 0
+    else:
+        print(f"tousu token: HS256 token signed with the dev secret ({what})", file=sys.stderr)
     print(
         mint_token(
             dev_secret(),
@@ -139,6 +180,8 @@ def _dev_identity(args: argparse.Namespace) -> DevIdentityProvider | None:
         port=args.base_port + IDENTITY_PORT_OFFSET,
         access_token_ttl=12 * 3600,
         log_path=VAR_DIR.resolve() / "oidc-dev.log",
+        # `tousu token` gets its tokens here, as the dev admin client (oidc_dev.py).
+        dev_issuance=True,
     )
 
 
@@ -350,13 +393,25 @@ def main(argv: list[str] | None = None) -> int:
     login.add_argument("--resource", default=RESOURCE, help="RFC 8707 resource indicator")
     login.set_defaults(func=cmd_login)
 
-    token = commands.add_parser("token", help="mint a dev bearer token")
+    token = commands.add_parser(
+        "token",
+        help="a dev bearer token: from `tousu run`'s OpenID provider if it is running, "
+        "else HS256 with the dev secret",
+    )
     token.add_argument("--sub", default="dev")
     token.add_argument(
         "--roles", default="agent", help=f"comma-separated: {', '.join(sorted(ROLES))}"
     )
     token.add_argument("--department", default=None)
     token.add_argument("--ttl-hours", type=float, default=12)
+    token.add_argument(
+        "--auth",
+        choices=["auto", "oidc", "shared-secret"],
+        default="auto",
+        help="auto (default): signed by `tousu run`'s provider (var/oidc-dev) if it "
+        "answers, else HS256; oidc: the provider or fail; shared-secret: HS256 "
+        "with TOUSU_JWT_SECRET or var/dev-secret",
+    )
     token.set_defaults(func=cmd_token)
 
     migrate = commands.add_parser(
