@@ -78,9 +78,16 @@ def test_tousu_token_is_signed_by_the_running_provider_and_the_stack_enforces_it
     provider_log = tmp_path / "var" / "oidc-dev.log"
     try:
         agent = tousu_token(
-            tmp_path, "--sub", "agent-7", "--roles", "agent", "--department", "csc",
-            "--ttl-hours", "2",
-        )  # fmt: skip
+            tmp_path,
+            "--sub",
+            "agent-7",
+            "--roles",
+            "agent",
+            "--department",
+            "csc",
+            "--ttl-hours",
+            "2",
+        )
         assert agent.returncode == 0, agent.stderr
         assert f"signed by the dev OpenID provider {issuer}" in agent.stderr, agent.stderr
         token = agent.stdout.strip()
@@ -167,6 +174,28 @@ def test_tousu_token_is_signed_by_the_running_provider_and_the_stack_enforces_it
             for field in ("sub", "roles", "ttl"):
                 assert f"{field}:" in bad.json()["error_description"]
             assert issued_count(provider_log) == 4
+
+        # `tousu ops status` gets its admin token the same way: the stack accepts it.
+        urls = {
+            f"TOUSU_{name.upper()}_URL": f"http://127.0.0.1:{base + n}"
+            for n, name in enumerate(("intake", "routing", "rectification", "notify"))
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")} | urls
+        status = eventually(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "tousu_common.cli", "ops", "status"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ),
+            until=lambda done: done.returncode == 0,
+            timeout=60,
+            what="tousu ops status: every service ready",
+        )
+        assert "HTTP 401" not in status.stdout, status.stdout
+        assert issued_count(provider_log) > 4  # one per attempt
 
         # A state directory others could read is not trusted with the secret.
         state_dir = tmp_path / "var" / "oidc-dev"

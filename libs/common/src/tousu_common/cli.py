@@ -64,54 +64,52 @@ def dev_secret() -> str:
     return SECRET_FILE.read_text().strip()
 
 
-def cmd_token(args: argparse.Namespace) -> int:
-    """A token the running dev stack accepts: signed by `tousu run`'s OpenID provider
-    when it is running (or ``--auth oidc``), else HS256 with the dev secret."""
-    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
-    what = f"sub={args.sub} roles={','.join(roles)} department={args.department or '-'}"
-    if args.auth != "shared-secret":
+def dev_bearer_token(
+    sub: str, roles: list[str], department: str | None, ttl: timedelta, auth: str = "auto"
+) -> tuple[str, str]:
+    """A token the dev stack here accepts, and what kind it is (for stderr).
+
+    ``auth``: ``auto``, signed by `tousu run`'s OpenID provider (var/oidc-dev) if it
+    answers, else HS256 with the dev secret; ``oidc``, the provider's or
+    :class:`DevIssuanceError`; ``shared-secret``, HS256. A provider that answers but
+    refuses raises :class:`DevIssuanceError` (an HS256 token would not work either).
+    """
+    what = f"sub={sub} roles={','.join(roles)} department={department or '-'}"
+    fallback = ""
+    if auth != "shared-secret":
         try:
             provider = find_dev_provider(VAR_DIR / "oidc-dev")
             if provider is None:
                 raise NoDevProvider("no dev OpenID provider state in var/oidc-dev")
-            token = issue_dev_token(
-                provider,
-                args.sub,
-                roles,
-                args.department,
-                ttl=max(1, round(args.ttl_hours * 3600)),
+            seconds = max(1, round(ttl.total_seconds()))
+            token = issue_dev_token(provider, sub, roles, department, ttl=seconds)
+            return (
+                token,
+                f"access token signed by the dev OpenID provider {provider.issuer} ({what})",
             )
         except NoDevProvider as exc:
-            if args.auth == "oidc":
-                print(f"tousu token: {exc} (is `tousu run` running here?)", file=sys.stderr)
-                return 1
-            print(
-                f"tousu token: {exc}: HS256 token signed with the dev secret ({what}); "
-                "only a shared-secret stack (`tousu run --auth shared-secret`) accepts it",
-                file=sys.stderr,
-            )
-        except DevIssuanceError as exc:
-            print(f"tousu token: {exc}", file=sys.stderr)
-            return 1
-        else:
-            print(
-                f"tousu token: access token signed by the dev OpenID provider "
-                f"{provider.issuer} ({what})",
-                file=sys.stderr,
-            )
-            print(token)
-            return 0
-    else:
-        print(f"tousu token: HS256 token signed with the dev secret ({what})", file=sys.stderr)
-    print(
-        mint_token(
-            dev_secret(),
-            subject=args.sub,
-            roles=roles,
-            department=args.department,
-            ttl=timedelta(hours=args.ttl_hours),
+            if auth == "oidc":
+                raise NoDevProvider(f"{exc} (is `tousu run` running here?)") from exc
+            fallback = f"{exc}: "
+    token = mint_token(dev_secret(), subject=sub, roles=roles, department=department, ttl=ttl)
+    kind = f"{fallback}HS256 token signed with the dev secret ({what})"
+    if fallback:
+        kind += "; only a shared-secret stack (`tousu run --auth shared-secret`) accepts it"
+    return token, kind
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """A token the running dev stack accepts (see :func:`dev_bearer_token`)."""
+    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    try:
+        token, kind = dev_bearer_token(
+            args.sub, roles, args.department, timedelta(hours=args.ttl_hours), args.auth
         )
-    )
+    except DevIssuanceError as exc:
+        print(f"tousu token: {exc}", file=sys.stderr)
+        return 1
+    print(f"tousu token: {kind}", file=sys.stderr)
+    print(token)
     return 0
 
 
@@ -341,7 +339,11 @@ def cmd_ops_status(args: argparse.Namespace) -> int:
 
     settings = ServiceSettings(jwt_secret=dev_secret())
     urls = {spec.name: getattr(settings, f"{spec.name}_url") for spec in SERVICES}
-    token = mint_token(dev_secret(), subject="cli:ops", roles=["admin"], ttl=timedelta(minutes=5))
+    try:  # `tousu run`'s provider signs it when it runs (an OpenID stack refuses HS256)
+        token, _ = dev_bearer_token("cli:ops", ["admin"], None, timedelta(minutes=5))
+    except DevIssuanceError as exc:
+        print(f"tousu ops status: {exc}", file=sys.stderr)
+        return 1
 
     async def collect() -> list[dict[str, Any]]:
         async with httpx.AsyncClient() as client:
