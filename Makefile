@@ -70,6 +70,7 @@ fmt: $(STAMP)
 contract: $(STAMP)
 	$(BIN)/tousu contract --write
 
+# A token `make run`'s stack accepts: signed by its OpenID provider (HS256 if none runs).
 token: $(STAMP)
 	@$(BIN)/tousu token --sub dev --roles agent,csc,manager --department csc
 

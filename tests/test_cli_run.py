@@ -41,13 +41,13 @@ def _is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_run(tmp_path: Path) -> tuple[subprocess.Popen[str], int, list[str]]:
-    """`tousu run` on free ports in ``tmp_path``; returns once it says it is ready,
-    with the lines it printed so far."""
+def start_run(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int, list[str]]:
+    """`tousu run` (with ``options``) on free ports in ``tmp_path``; returns once it
+    says it is ready, with the lines it printed so far."""
     base = four_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "tousu_common.cli", "run", "--base-port", str(base)],
+        [sys.executable, "-m", "tousu_common.cli", "run", "--base-port", str(base), *options],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

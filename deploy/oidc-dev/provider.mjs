@@ -7,8 +7,8 @@
 //   { issuer, port, audience, resource, keys_file, cookie_key, access_token_ttl,
 //     users:   [{ username, password, name, roles, department }],
 //     clients: [{ client_id, client_secret?, grant_types, redirect_uris?,
-//                 post_logout_redirect_uris?, roles? }],
-//     test_issuance: false }
+//                 post_logout_redirect_uris?, roles?, dev_issuer? }],
+//     test_issuance: false, dev_issuance: false }
 //
 // What it does: authorization code + PKCE (login form checks the seeded users'
 // passwords), client credentials, RP-initiated logout, JWT access tokens for
@@ -19,6 +19,13 @@
 // With test_issuance (tests only), POST /_test/token signs an access token for
 // any subject, roles and department with the current key, exactly as the
 // provider's own access tokens look: the authorization-matrix tests run on it.
+// With dev_issuance (`tousu run` only), POST /_dev/token signs the same kind of
+// token for `tousu token`, but only for the caller that authenticates as the dev
+// admin client (HTTP Basic with its client secret, as at /token): that client can
+// already get admin tokens by client credentials, so this grants nothing new,
+// and anyone else on loopback gets 401 and no token. `client_id` is always that
+// client's (never a service's), `sub`, `roles`, `department` and `ttl` (seconds,
+// at most 30 days) are the caller's.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -229,26 +236,112 @@ async function interaction(req, res, uid, action) {
   res.writeHead(405).end();
 }
 
-async function testToken(req, res) {
-  const body = JSON.parse(await readBody(req));
+async function signAccessToken({ sub, roles, department, clientId, ttl }) {
   const signing = keys[0];
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({
-    roles: body.roles ?? [],
-    ...(body.department ? { department: body.department } : {}),
-    client_id: body.client_id ?? 'tousu-tests',
+  return new SignJWT({
+    roles,
+    ...(department ? { department } : {}),
+    client_id: clientId,
     scope: 'api',
-    jti: crypto.randomBytes(12).toString('base64url'),
+    jti: crypto.randomBytes(32).toString('base64url'), // as long as the provider's own
   })
     .setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: 'at+jwt' })
     .setIssuer(config.issuer)
     .setAudience(config.audience)
-    .setSubject(body.sub)
+    .setSubject(sub)
     .setIssuedAt(now)
-    .setExpirationTime(now + (body.ttl ?? config.access_token_ttl))
+    .setExpirationTime(now + ttl)
     .sign(await importJWK(signing, 'RS256'));
-  res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ access_token: token, token_type: 'Bearer' }));
+}
+
+function sendJson(res, status, body, headers = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+async function testToken(req, res) {
+  const body = JSON.parse(await readBody(req));
+  const token = await signAccessToken({
+    sub: body.sub,
+    roles: body.roles ?? [],
+    department: body.department,
+    clientId: body.client_id ?? 'tousu-tests',
+    ttl: body.ttl ?? config.access_token_ttl,
+  });
+  sendJson(res, 200, { access_token: token, token_type: 'Bearer' });
+}
+
+const DEV_TOKEN_MAX_TTL = 30 * 24 * 3600;
+
+// The dev admin client (the one with `dev_issuer: true` in the config), if the
+// request authenticates as it with HTTP Basic; otherwise undefined.
+function devClientOf(req) {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/.exec(req.headers.authorization ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  const client = clients.get(decoded.slice(0, colon));
+  if (!client || !client.dev_issuer || !client.client_secret) return undefined;
+  const expected = Buffer.from(client.client_secret, 'utf8');
+  const given = Buffer.from(decoded.slice(colon + 1), 'utf8');
+  if (expected.length !== given.length || !crypto.timingSafeEqual(expected, given)) return undefined;
+  return client;
+}
+
+function devTokenRequest(body) {
+  const problems = [];
+  if (typeof body.sub !== 'string' || !body.sub.trim() || body.sub.length > 255) {
+    problems.push('sub: a non-empty string of at most 255 characters');
+  }
+  if (!Array.isArray(body.roles) || !body.roles.every((r) => typeof r === 'string' && r)) {
+    problems.push('roles: a list of role names');
+  }
+  if (body.department != null && (typeof body.department !== 'string' || !body.department)) {
+    problems.push('department: a string or null');
+  }
+  const ttl = body.ttl ?? config.access_token_ttl;
+  if (!Number.isInteger(ttl) || ttl <= 0 || ttl > DEV_TOKEN_MAX_TTL) {
+    problems.push(`ttl: whole seconds, 1 to ${DEV_TOKEN_MAX_TTL}`);
+  }
+  return { problems, ttl };
+}
+
+async function devToken(req, res) {
+  const client = devClientOf(req);
+  if (!client) {
+    sendJson(res, 401, {
+      error: 'invalid_client',
+      error_description: 'dev token issuance needs the dev admin client\'s id and secret (HTTP Basic)',
+    }, { 'www-authenticate': 'Basic realm="tousu-dev-issuance"' });
+    return;
+  }
+  let body;
+  try {
+    body = JSON.parse(await readBody(req));
+  } catch {
+    sendJson(res, 400, { error: 'invalid_request', error_description: 'body: a JSON object' });
+    return;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    sendJson(res, 400, { error: 'invalid_request', error_description: 'body: a JSON object' });
+    return;
+  }
+  const { problems, ttl } = devTokenRequest(body);
+  if (problems.length) {
+    sendJson(res, 400, { error: 'invalid_request', error_description: problems.join('; ') });
+    return;
+  }
+  const token = await signAccessToken({
+    sub: body.sub,
+    roles: body.roles,
+    department: body.department,
+    clientId: client.client_id,
+    ttl,
+  });
+  console.log(`dev token issued to ${client.client_id}: sub=${body.sub} roles=${body.roles.join(',')}`);
+  sendJson(res, 200, { access_token: token, token_type: 'Bearer', expires_in: ttl });
 }
 
 const server = http.createServer(async (req, res) => {
@@ -261,6 +354,10 @@ const server = http.createServer(async (req, res) => {
     }
     if (config.test_issuance && req.method === 'POST' && url.pathname === '/_test/token') {
       await testToken(req, res);
+      return;
+    }
+    if (config.dev_issuance && req.method === 'POST' && url.pathname === '/_dev/token') {
+      await devToken(req, res);
       return;
     }
     handler(req, res);

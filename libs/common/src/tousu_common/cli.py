@@ -29,6 +29,10 @@ from tousu_common.oidc_dev import (
     DEV_CLIENT,
     RESOURCE,
     DevIdentityProvider,
+    DevIssuanceError,
+    NoDevProvider,
+    find_dev_provider,
+    issue_dev_token,
     node_binary,
     provider_installed,
     seed_users,
@@ -60,17 +64,52 @@ def dev_secret() -> str:
     return SECRET_FILE.read_text().strip()
 
 
+def dev_bearer_token(
+    sub: str, roles: list[str], department: str | None, ttl: timedelta, auth: str = "auto"
+) -> tuple[str, str]:
+    """A token the dev stack here accepts, and what kind it is (for stderr).
+
+    ``auth``: ``auto``, signed by `tousu run`'s OpenID provider (var/oidc-dev) if it
+    answers, else HS256 with the dev secret; ``oidc``, the provider's or
+    :class:`DevIssuanceError`; ``shared-secret``, HS256. A provider that answers but
+    refuses raises :class:`DevIssuanceError` (an HS256 token would not work either).
+    """
+    what = f"sub={sub} roles={','.join(roles)} department={department or '-'}"
+    fallback = ""
+    if auth != "shared-secret":
+        try:
+            provider = find_dev_provider(VAR_DIR / "oidc-dev")
+            if provider is None:
+                raise NoDevProvider("no dev OpenID provider state in var/oidc-dev")
+            seconds = max(1, round(ttl.total_seconds()))
+            token = issue_dev_token(provider, sub, roles, department, ttl=seconds)
+            return (
+                token,
+                f"access token signed by the dev OpenID provider {provider.issuer} ({what})",
+            )
+        except NoDevProvider as exc:
+            if auth == "oidc":
+                raise NoDevProvider(f"{exc} (is `tousu run` running here?)") from exc
+            fallback = f"{exc}: "
+    token = mint_token(dev_secret(), subject=sub, roles=roles, department=department, ttl=ttl)
+    kind = f"{fallback}HS256 token signed with the dev secret ({what})"
+    if fallback:
+        kind += "; only a shared-secret stack (`tousu run --auth shared-secret`) accepts it"
+    return token, kind
+
+
 def cmd_token(args: argparse.Namespace) -> int:
+    """A token the running dev stack accepts (see :func:`dev_bearer_token`)."""
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
-    print(
-        mint_token(
-            dev_secret(),
-            subject=args.sub,
-            roles=roles,
-            department=args.department,
-            ttl=timedelta(hours=args.ttl_hours),
+    try:
+        token, kind = dev_bearer_token(
+            args.sub, roles, args.department, timedelta(hours=args.ttl_hours), args.auth
         )
-    )
+    except DevIssuanceError as exc:
+        print(f"tousu token: {exc}", file=sys.stderr)
+        return 1
+    print(f"tousu token: {kind}", file=sys.stderr)
+    print(token)
     return 0
 
 
@@ -139,6 +178,8 @@ def _dev_identity(args: argparse.Namespace) -> DevIdentityProvider | None:
         port=args.base_port + IDENTITY_PORT_OFFSET,
         access_token_ttl=12 * 3600,
         log_path=VAR_DIR.resolve() / "oidc-dev.log",
+        # `tousu token` gets its tokens here, as the dev admin client (oidc_dev.py).
+        dev_issuance=True,
     )
 
 
@@ -298,7 +339,11 @@ def cmd_ops_status(args: argparse.Namespace) -> int:
 
     settings = ServiceSettings(jwt_secret=dev_secret())
     urls = {spec.name: getattr(settings, f"{spec.name}_url") for spec in SERVICES}
-    token = mint_token(dev_secret(), subject="cli:ops", roles=["admin"], ttl=timedelta(minutes=5))
+    try:  # `tousu run`'s provider signs it when it runs (an OpenID stack refuses HS256)
+        token, _ = dev_bearer_token("cli:ops", ["admin"], None, timedelta(minutes=5))
+    except DevIssuanceError as exc:
+        print(f"tousu ops status: {exc}", file=sys.stderr)
+        return 1
 
     async def collect() -> list[dict[str, Any]]:
         async with httpx.AsyncClient() as client:
@@ -350,13 +395,25 @@ def main(argv: list[str] | None = None) -> int:
     login.add_argument("--resource", default=RESOURCE, help="RFC 8707 resource indicator")
     login.set_defaults(func=cmd_login)
 
-    token = commands.add_parser("token", help="mint a dev bearer token")
+    token = commands.add_parser(
+        "token",
+        help="a dev bearer token: from `tousu run`'s OpenID provider if it is running, "
+        "else HS256 with the dev secret",
+    )
     token.add_argument("--sub", default="dev")
     token.add_argument(
         "--roles", default="agent", help=f"comma-separated: {', '.join(sorted(ROLES))}"
     )
     token.add_argument("--department", default=None)
     token.add_argument("--ttl-hours", type=float, default=12)
+    token.add_argument(
+        "--auth",
+        choices=["auto", "oidc", "shared-secret"],
+        default="auto",
+        help="auto (default): signed by `tousu run`'s provider (var/oidc-dev) if it "
+        "answers, else HS256; oidc: the provider or fail; shared-secret: HS256 "
+        "with TOUSU_JWT_SECRET or var/dev-secret",
+    )
     token.set_defaults(func=cmd_token)
 
     migrate = commands.add_parser(

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -94,6 +95,9 @@ class DevIdentityProvider:
     access_token_ttl: int = 600
     #: Tests only: POST /_test/token signs an access token for any claims.
     test_issuance: bool = False
+    #: `tousu run` only: POST /_dev/token signs one for `tousu token`, for the caller
+    #: that authenticates as DEV_CLIENT (see ``issue_dev_token``).
+    dev_issuance: bool = False
     log_path: Path | None = None
     process: subprocess.Popen | None = None
     _state: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
@@ -158,6 +162,7 @@ class DevIdentityProvider:
                 "client_secret": self.client_secret(DEV_CLIENT),
                 "grant_types": ["client_credentials"],
                 "roles": ["admin"],
+                "dev_issuer": True,
             },
             {
                 "client_id": WORKBENCH_CLIENT,
@@ -186,6 +191,7 @@ class DevIdentityProvider:
             "users": users,
             "clients": clients,
             "test_issuance": self.test_issuance,
+            "dev_issuance": self.dev_issuance,
         }
 
     # -- process ----------------------------------------------------------------------
@@ -314,6 +320,13 @@ class DevIdentityProvider:
         response.raise_for_status()
         return str(response.json()["access_token"])
 
+    def dev_token(
+        self, sub: str, roles: Sequence[str], department: str | None = None, ttl: int = 3600
+    ) -> str:
+        """What `tousu token` gets from this provider (only with ``dev_issuance``)."""
+        running = RunningDevProvider(self.issuer, DEV_CLIENT, self.client_secret(DEV_CLIENT))
+        return issue_dev_token(running, sub, roles, department, ttl)
+
     def service_env(self, service: str) -> dict[str, str]:
         """What a service needs to trust this provider and get its own service token."""
         client_id, client_secret = self.service_client(service)
@@ -334,3 +347,99 @@ class DevIdentityProvider:
 
 #: Loopback ports `tousu login` may listen on (registered as the CLI's redirect URIs).
 CLI_PORTS = tuple(range(8765, 8775))
+
+
+# -- `tousu token` against `tousu run`'s provider ------------------------------------
+#
+# `tousu run` starts its provider with ``dev_issuance``: POST /_dev/token signs an
+# access token for any subject, roles and department, as the provider's own tokens
+# look, for a caller that authenticates (HTTP Basic, like at /token) as DEV_CLIENT.
+# That client's secret is only in the provider's state (directory mode 700, files
+# mode 600), and the client can already get an admin token by client credentials,
+# so this lets nobody do what they could not do before; a stranger on loopback
+# gets 401 and no token. Production never runs this provider (compose has
+# Keycloak; a company has its own), and ``dev_issuance`` is off unless asked for.
+
+DEV_ISSUANCE_PATH = "/_dev/token"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class DevIssuanceError(RuntimeError):
+    """The dev provider is there but gave no token (the reason is the message)."""
+
+
+class NoDevProvider(DevIssuanceError):
+    """No dev provider answers where its state says it listens."""
+
+
+@dataclass(frozen=True)
+class RunningDevProvider:
+    """What `tousu token` needs of `tousu run`'s provider: where, and who to be."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+
+def _owner_only(path: Path) -> None:
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DevIssuanceError(
+            f"{path} is not private to you (mode {info.st_mode & 0o777:o}, owner uid "
+            f"{info.st_uid}): its client secret may be known to others; "
+            "stop `tousu run`, remove it and start again"
+        )
+
+
+def find_dev_provider(state_dir: Path) -> RunningDevProvider | None:
+    """`tousu run`'s provider as its state in ``state_dir`` describes it, or None if
+    there is no state. Whether it is running is only known by asking it."""
+    config_path, state_path = state_dir / "config.json", state_dir / "state.json"
+    if not config_path.exists() or not state_path.exists():
+        return None
+    for path in (state_dir, config_path, state_path):
+        _owner_only(path)
+    issuer = str(json.loads(config_path.read_text())["issuer"])
+    parts = urlsplit(issuer)
+    if parts.scheme != "http" or parts.hostname not in _LOOPBACK:
+        raise DevIssuanceError(
+            f"{config_path} names {issuer!r}, not a loopback address: "
+            "the dev client's secret is not sent there"
+        )
+    secret = json.loads(state_path.read_text())["client_secrets"][DEV_CLIENT]
+    return RunningDevProvider(issuer, DEV_CLIENT, str(secret))
+
+
+def issue_dev_token(
+    provider: RunningDevProvider,
+    sub: str,
+    roles: Sequence[str],
+    department: str | None = None,
+    ttl: int = 3600,
+    timeout: float = 15,
+) -> str:
+    """An access token from ``provider``'s /_dev/token (see above)."""
+    try:
+        response = httpx.post(
+            provider.issuer + DEV_ISSUANCE_PATH,
+            json={"sub": sub, "roles": list(roles), "department": department, "ttl": ttl},
+            auth=(provider.client_id, provider.client_secret),
+            timeout=httpx.Timeout(timeout, connect=3),
+        )
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise NoDevProvider(f"no dev OpenID provider answers at {provider.issuer}") from exc
+    except httpx.HTTPError as exc:
+        raise DevIssuanceError(f"{provider.issuer}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code == 200:
+        return str(response.json()["access_token"])
+    if response.status_code == 404:
+        raise DevIssuanceError(
+            f"the provider at {provider.issuer} does not issue dev tokens "
+            "(not one `tousu run` started, or started before `tousu token` could use it: "
+            "restart `tousu run`)"
+        )
+    try:
+        reason = response.json().get("error_description") or response.text
+    except ValueError:
+        reason = response.text
+    raise DevIssuanceError(f"the provider at {provider.issuer} refused: {reason}")
