@@ -6,10 +6,17 @@ import re
 
 import jsonschema_rs
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from tousu_common.errors import InvalidInput, NotFound
 from tousu_common.testing.fuzz import openapi_of
-from tousu_notify.api.subscriptions import EMAIL, EVENT_TYPES, URL, WEBHOOK_EVENT_TYPES
+from tousu_notify.api.subscriptions import (
+    EMAIL,
+    EVENT_TYPES,
+    URL,
+    WEBHOOK_EVENT_TYPES,
+    SubscriptionCreate,
+)
 from tousu_notify.digests.periods import Period
 
 DOCUMENT = openapi_of("tousu_notify")
@@ -26,6 +33,24 @@ def test_a_new_subscription_is_one_schema_per_channel() -> None:
     webhook_types = SCHEMAS["WebhookSubscriptionCreate"]["properties"]["event_types"]
     assert webhook_types["items"]["enum"] == WEBHOOK_EVENT_TYPES
     assert "notification.sent" in EVENT_TYPES and "notification.sent" not in WEBHOOK_EVENT_TYPES
+
+
+def test_a_webhook_still_takes_recipient_kind_subscriber_as_clients_send_it() -> None:
+    create = TypeAdapter(SubscriptionCreate)
+    webhook = {
+        "name": "receiver",
+        "channel": "webhook",
+        "url": "https://hooks.example.com/tousu",
+        "event_types": ["sla.breached"],
+    }
+    assert create.validate_python({**webhook, "recipient_kind": "subscriber"}).recipient_kind == (
+        "subscriber"
+    )
+    assert create.validate_python(webhook).recipient_kind == "subscriber"
+    with pytest.raises(ValidationError):
+        create.validate_python({**webhook, "recipient_kind": "manager"})
+    schema = SCHEMAS["WebhookSubscriptionCreate"]["properties"]["recipient_kind"]
+    assert schema.get("const", schema.get("enum")) in ("subscriber", ["subscriber"])
 
 
 def test_a_change_cannot_null_what_may_not_be_null() -> None:

@@ -138,6 +138,11 @@ class SmsSubscriptionCreate(_Create):
 
 class WebhookSubscriptionCreate(_Create):
     channel: Literal["webhook"]
+    # A webhook's recipient is a subscribing system; clients written before the
+    # per-channel schemas send it, so it is still taken (and only this value).
+    recipient_kind: Literal["subscriber"] = Field(
+        default="subscriber", description="Always `subscriber` for a webhook."
+    )
     url: str = Field(max_length=2000, pattern=URL, description="Webhook target URL.")
     event_types: list[Annotated[str, Field(json_schema_extra={"enum": WEBHOOK_EVENT_TYPES})]] = (
         _EventTypes
