@@ -13,7 +13,8 @@ some plain text, or a CSV file with the header the customer import needs.
 Some refusals depend on today's date or on how one request's values relate, which
 no JSON Schema can state (scripts/fuzz_config/ lists those operations). For their
 schema-valid cases the hooks move the generated dates to where the service takes
-them — a due date to today or one of the next days in the company's time zone, a
+them — a due date to today or one of the next days in the company's time zone, a fax's
+receipt time into the last 30 days, a
 holiday notice's days into the path's year with no day both a holiday and a make-up
 working day — so that schemathesis sees the service accept schema-valid data
 there too. Every change keeps the case schema-valid (schemathesis revalidates a
@@ -28,7 +29,7 @@ import io
 import os
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import schemathesis
@@ -307,8 +308,21 @@ def _rule_fits(case: schemathesis.Case) -> None:
     case.body = body
 
 
+def _received_lately(case: schemathesis.Case) -> None:
+    """POST /v1/channels/fax: ``received_at`` within the last 30 days (a generated
+    one is moved to some minutes before now, in UTC, as the document spells it)."""
+    if not isinstance(case.body, dict):
+        return
+    value = case.body.get("received_at")
+    if isinstance(value, str) and value:
+        minutes = sum(map(ord, value)) % (29 * 24 * 60)
+        when = datetime.now(UTC) - timedelta(minutes=minutes)
+        case.body = {**case.body, "received_at": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 #: Schema-valid data made to meet what no schema can state, by operation.
 RULES: dict[str, Callable[[schemathesis.Case], None]] = {
+    "POST /v1/channels/fax": _received_lately,
     "POST /v1/cases/{complaint_id}/resolution": _future_due_dates,
     "POST /v1/cases/{complaint_id}/instructions": _future_due_dates,
     "POST /v1/quality-reports/{report_id}/notices": _future_due_dates,
