@@ -17,7 +17,9 @@ Environment:
 
 Configuration: scripts/fuzz_config/<service>.toml (the few operations whose refusals
 no schema can state, each with its reason); hooks: scripts/fuzz_hooks.py (files of each media
-type a multipart part may be). Reports (JUnit and NDJSON) land in
+type a multipart part may be, and schema-valid cases of those operations made to meet
+what the schema cannot say: due dates from today, a notice's days in its year, unique
+rule ids). Reports (JUnit and NDJSON) land in
 var/fuzz/<service>/; the exit status is 0 only when every service's run passed.
 """
 

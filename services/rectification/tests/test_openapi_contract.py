@@ -112,3 +112,11 @@ def test_instruction_departments_and_failed_verifications_are_documented() -> No
     assert not document.is_valid({"passed": 0})
     waiver = next(s for n, s in schemas.items() if n.startswith("Waiver"))
     assert waiver["properties"]["reason"]["pattern"] == NON_SPACE
+
+
+def test_a_notice_to_a_supplier_that_does_not_exist_is_a_documented_conflict() -> None:
+    """`make fuzz`: a schema-valid supplier notice naming no active supplier was
+    422, "schema-valid data rejected"; like a referenced customer it is a 409 now
+    (rectifications/test_walks.py posts one), and the document says so."""
+    responses = DOCUMENT["paths"]["/v1/quality-reports/{report_id}/notices"]["post"]["responses"]
+    assert "supplier_id" in responses["409"]["description"]

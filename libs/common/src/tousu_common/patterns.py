@@ -27,6 +27,15 @@ NON_SPACE = rf"[^{WHITE_SPACE}]"
 #: white space, one ``@``.
 EMAIL_PATTERN = rf"^[^@{WHITE_SPACE}]+@[^@{WHITE_SPACE}]+\.[^@{WHITE_SPACE}]+$"
 
+#: A date-time with its zone as RFC 3339 writes it (the document adds ``format:
+#: date-time``, which settles month lengths), narrowed to what Python's
+#: ``datetime.fromisoformat`` reads the same way: an upper-case ``T``/``Z``, at
+#: most six fractional digits, no leap second.
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 

@@ -320,3 +320,32 @@ async def test_feedback_requested_complaints_get_the_verified_result(
         "rectification.verification_passed",
         "rectification.feedback_requested",
     ]
+
+
+async def test_a_notice_to_a_supplier_that_does_not_exist_is_409_naming_supplier_id(
+    api: httpx.AsyncClient,
+    as_: Callable[..., dict[str, str]],
+    open_case: Callable[..., Awaitable[UUID]],
+) -> None:
+    complaint_id = await open_case(ComplaintCategory.product_quality)
+    csc, quality = as_("csc", department="csc"), as_("quality", department="quality")
+    report = await api.post(
+        f"/v1/cases/{complaint_id}/quality-reports",
+        json={"failure_description": "油泵密封圈漏油", "quantity_affected": 1},
+        headers=csc,
+    )
+    assert report.status_code == 201, report.text
+    notice = await api.post(
+        f"/v1/quality-reports/{report.json()['report_id']}/notices",
+        json={
+            "recipient": "supplier",
+            "supplier_id": "00000000-0000-4000-8000-000000000000",
+            "requirement": "提交8D报告",
+            "due_date": in_days(14),
+        },
+        headers=quality,
+    )
+    assert notice.status_code == 409, notice.text
+    assert notice.json()["error"]["fields"] == [
+        {"field": "supplier_id", "problem": "no such active supplier"}
+    ]

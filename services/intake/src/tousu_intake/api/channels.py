@@ -15,7 +15,7 @@ from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import ErrorBody, InvalidInput
 from tousu_common.events import Channel
 from tousu_common.openapi import multipart_encoding
-from tousu_common.patterns import NON_SPACE
+from tousu_common.patterns import DATE_TIME_PATTERN, NON_SPACE
 from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
@@ -108,7 +108,15 @@ async def fax(
     sender_fax: Annotated[
         str, Form(max_length=40, pattern=phone_pattern(), description="The sender's fax number")
     ],
-    received_at: Annotated[str | None, Form(max_length=40)] = None,
+    received_at: Annotated[
+        str | None,
+        Form(
+            max_length=40,
+            pattern=DATE_TIME_PATTERN,
+            json_schema_extra={"format": "date-time"},
+            description="When the gateway received it, with its zone: the last 30 days",
+        ),
+    ] = None,
     message_id: Annotated[str | None, Form(max_length=150)] = None,
     language: Annotated[Literal["zh", "en"], Form()] = "zh",
 ) -> JSONResponse:

@@ -206,7 +206,14 @@ NoticeIn = Annotated[InternalNoticeIn | SupplierNoticeIn, Field(discriminator="r
     status_code=201,
     response_model=RectificationView,
     summary="Quality: turn a report into a rectification notice (internal or supplier)",
-    responses=RESPONSES,
+    responses={
+        **NOT_FOUND_RESPONSE,
+        409: {
+            "model": ErrorBody,
+            "description": "Not legal in the current status, or (`supplier_id`) no such "
+            "active supplier",
+        },
+    },
 )
 async def post_notice(
     request: Request, report_id: UUID, body: NoticeIn, principal: Staff

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tousu_common.errors import InvalidInput, NotFound
+from tousu_common.errors import Conflict, NotFound
 from tousu_rectification.adapters.rectification_repository import (
     RectificationRepository,
     next_number,
@@ -119,7 +119,9 @@ async def issue_notice(
     if supplier_id is not None:
         row = await rects.supplier(supplier_id)
         if row is None or not row.active:
-            raise InvalidInput(
+            # A referenced resource that does not exist is a conflict with the state,
+            # as for a referenced customer: the body itself is schema-valid.
+            raise Conflict(
                 "supplier_id: no such active supplier",
                 fields=[{"field": "supplier_id", "problem": "no such active supplier"}],
             )
