@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from tousu_common.db import Database
 from tousu_common.events import Event
+from tousu_common.lifecycle import stop_tasks
 from tousu_common.messaging.outbox import OutboxRelay
 from tousu_common.messaging.tables import outbox
 from tousu_common.testing.helpers import header, read_topic
@@ -86,8 +87,7 @@ async def replay(settings: Settings, db: Database, events: list[Event]) -> None:
             what=lambda: f"consumed only {stats} of {sent}",
         )
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        assert await stop_tasks([task], 30, what="digest consumer") == []
     assert stats.dead_lettered == 0
     assert stats.processed == len([e for e in events if e.type != "resolution.implemented"])
 
@@ -198,8 +198,7 @@ async def check_digest(
             until=lambda rs: len(rs) >= 2,
         )
     finally:
-        relay_task.cancel()
-        await asyncio.gather(relay_task, return_exceptions=True)
+        assert await stop_tasks([relay_task], 30, what="outbox relay") == []
         await relay.close()
     assert len(records) == 2
     published = {json.loads(r.value)["period"]: json.loads(r.value) for r in records}

@@ -152,7 +152,7 @@ class FaultStack:
         """Start ``service`` again; ``wait``: until it listens."""
         process = self.stack.start_service(spec(service))
         if wait:
-            wait_for_port(self.stack.port(service), 60, process)
+            wait_for_port(self.stack.port(service), 60, process, self.stack.log_path(service))
 
     def readiness(self, service: str) -> dict[str, Any] | None:
         try:

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
-from tousu_common.devstack import die_with_parent
+from tousu_common.devstack import die_with_parent, free_port, wait_for_port
 from tousu_common.testing.wait import eventually
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
@@ -72,3 +73,33 @@ def test_children_start_while_other_threads_keep_the_interpreter_busy() -> None:
         stop.set()
         for thread in threads:
             thread.join(10)
+
+
+def test_a_child_that_never_listens_is_reported_with_its_state_and_log(tmp_path: Path) -> None:
+    """A start that times out names what the child was doing and shows its log:
+    the one rare CI failure of this kind left nothing else to go on."""
+    log = tmp_path / "child.log"
+    log.write_text("first line\nstill starting\n")
+    process = subprocess.Popen(die_with_parent(["sleep", "30"]))
+    try:
+        eventually(lambda: psutil.Process(process.pid).cmdline() == ["sleep", "30"], timeout=20)
+        with pytest.raises(TimeoutError) as failure:
+            wait_for_port(free_port(), 0.3, process, log)
+    finally:
+        process.kill()
+        process.wait(10)
+    message = str(failure.value)
+    assert f"pid {process.pid} is 'S (sleeping)'" in message
+    assert "running 'sleep 30'" in message
+    assert message.endswith(f"last lines of {log}:\nfirst line\nstill starting")
+
+
+def test_a_child_that_exits_before_listening_is_reported_with_its_log(tmp_path) -> None:
+    log = tmp_path / "child.log"
+    process = subprocess.Popen(
+        ["sh", "-c", f"echo 'port already in use' > {log}; exit 3"], stdout=subprocess.DEVNULL
+    )
+    process.wait(20)
+    with pytest.raises(RuntimeError, match="exited with 3 before listening") as failure:
+        wait_for_port(free_port(), 5, process, log)
+    assert str(failure.value).endswith("port already in use")

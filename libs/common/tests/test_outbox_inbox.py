@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common.db import Database, new_metadata
 from tousu_common.devstack import Broker, free_port
 from tousu_common.events import Channel, ComplaintReceived, Event, new_event
+from tousu_common.lifecycle import stop_tasks
 from tousu_common.messaging.inbox import ConsumerStats, InboxConsumer
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
@@ -243,8 +244,7 @@ async def test_event_staged_while_broker_is_down_is_delivered_when_it_returns(
             lambda: outbox_statuses(db), until=lambda s: s == ["published"], timeout=30
         )
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        assert await stop_tasks([task], 30, what="outbox relay") == []
         await relay.close()
         if broker:
             broker.stop()
@@ -494,7 +494,6 @@ async def test_relay_republishes_what_a_restarted_broker_forgot_in_order(
         assert ids[-2:] == [first.id, second.id]
         assert set(ids) == {first.id, second.id} and len(ids) <= 3
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        assert await stop_tasks([task], 30, what="outbox relay") == []
         await relay.close()
         broker.stop()

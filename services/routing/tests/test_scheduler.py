@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from tousu_common.db import Database
 from tousu_common.events.catalog import CustomerWaitStarted, FirstResponseRecorded
+from tousu_common.lifecycle import stop_tasks
 from tousu_common.testing.wait import eventually_async
 from tousu_routing.entrypoints.scheduler import SlaScheduler
 
@@ -118,7 +118,5 @@ async def test_scheduler_ticks_by_itself(make_desk: Callable[..., Desk], db: Dat
     try:
         await eventually_async(lambda: sla_events(db), until=lambda found: len(found) >= 3)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        assert await stop_tasks([task], 30, what="scheduler") == []
     assert len(await sla_events(db)) == 3

@@ -77,17 +77,67 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int,
+    timeout: float,
+    process: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Return once something listens on ``port``; fail early if ``process`` exits.
+    A failure names what the process was doing and ends with its log (``log_path``),
+    so that a rare failure in CI explains itself."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(
                 f"process exited with {process.returncode} before listening on {port}"
+                + log_tail(log_path)
             )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+    raise TimeoutError(
+        f"nothing listening on 127.0.0.1:{port} after {timeout}s"
+        + (process_state(process.pid) if process is not None else "")
+        + log_tail(log_path)
+    )
+
+
+def log_tail(path: Path | None, lines: int = 40) -> str:
+    """The end of a child's log, for an error message ('' if there is none)."""
+    if path is None:
+        return ""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return f"; no log at {path}"
+    tail = "\n".join(text.splitlines()[-lines:])
+    return f"; last lines of {path}:\n{tail}"
+
+
+def process_state(pid: int) -> str:
+    """What the kernel says a process is doing (Linux): its command, state and the
+    call it sleeps in, e.g. to tell a child stuck before exec from a slow one."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        command = (
+            (proc / "cmdline")
+            .read_bytes()
+            .rstrip(b"\0")
+            .replace(b"\0", b" ")
+            .decode(errors="replace")
+        )
+        status = dict(
+            line.split(":", 1) for line in (proc / "status").read_text().splitlines() if ":" in line
+        )
+        wchan = (proc / "wchan").read_text() if (proc / "wchan").exists() else "?"
+    except OSError:
+        return f"; pid {pid}: no /proc entry"
+    state = status.get("State", "?").strip()
+    threads = status.get("Threads", "?").strip()
+    return (
+        f"; pid {pid} is {state!r} in {wchan!r} with {threads} threads, running {command[:200]!r}"
+    )
 
 
 #: Run by a fresh interpreter in front of every child: ask the kernel for SIGTERM
@@ -275,7 +325,7 @@ class Broker:
         )
         if log is not subprocess.DEVNULL:
             log.close()
-        wait_for_port(self.port, 15, self.process)
+        wait_for_port(self.port, 15, self.process, self.log_path)
         # Something else may have been listening on the port already (another
         # test worker took it between free_port() and now): then Tansu fails to
         # bind and exits, and clients would talk Kafka to a stranger and hang.
@@ -549,8 +599,9 @@ class Stack:
                 name = pending[0]
                 process = self.processes[name]
                 if process.poll() is not None:
-                    log = self.log_path(name)
-                    raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}" + log_tail(self.log_path(name))
+                    )
                 with contextlib.suppress(httpx.HTTPError):
                     response = client.get(f"{self.url(name)}/readyz")
                     checks = response.json().get("checks", {})
@@ -563,7 +614,7 @@ class Stack:
                         continue
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"{name} not ready after {timeout}s; see {self.log_path(name)}"
+                        f"{name} not ready after {timeout}s" + log_tail(self.log_path(name))
                     )
                 time.sleep(0.1)
 

@@ -220,12 +220,13 @@ class DevIdentityProvider:
         self.process = subprocess.Popen(
             die_with_parent([node, str(PROVIDER_DIR / "provider.mjs"), str(config_path)]),
             cwd=PROVIDER_DIR,
+            stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             env={**os.environ, "NODE_ENV": "production"},
             **(popen_options or {"start_new_session": True}),
         )
-        wait_for_port(self.port, timeout, self.process)
+        wait_for_port(self.port, timeout, self.process, self.log_path)
         self.wait_serving(timeout)
         return self
 
