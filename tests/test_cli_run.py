@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from tousu_common.auth import mint_token
-from tousu_common.devstack import free_port
+from tousu_common.devstack import free_port, log_tail
 from tousu_common.testing.wait import eventually
 
 from .conftest import complaint_body
@@ -56,11 +56,15 @@ def start_run(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int
     )
     assert runner.stdout is not None
     output: list[str] = []
-    deadline = time.monotonic() + 90
+    # A hang guard, not a speed check: `tousu run` itself gives the services 90 s
+    # once the broker, the provider and the migrations are up, and on a loaded
+    # two-core machine each of those steps can take tens of seconds.
+    deadline = time.monotonic() + 150
     while not any("Ctrl-C stops everything" in line for line in output):
         if time.monotonic() > deadline or runner.poll() is not None:
             runner.kill()
-            raise AssertionError("tousu run did not get ready:\n" + "".join(output))
+            logs = "".join(log_tail(log, 8) for log in sorted((tmp_path / "var").glob("*.log")))
+            raise AssertionError("tousu run did not get ready:\n" + "".join(output) + logs)
         output.append(runner.stdout.readline())
     return runner, base, output
 

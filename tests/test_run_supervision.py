@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tousu_common.devstack import SERVICES
+from tousu_common.devstack import SERVICES, log_tail
 
 from .conftest import eventually
 from .test_cli_run import four_free_ports
@@ -33,6 +33,7 @@ class Runner:
 
     def __init__(self, cwd: Path, base: int) -> None:
         self.base = base
+        self.cwd = cwd
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tousu_common.cli", "run", "--base-port", str(base)],
@@ -60,7 +61,8 @@ class Runner:
         while "Ctrl-C stops everything" not in self.output:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.process.kill()
-                raise AssertionError("tousu run did not get ready:\n" + self.output)
+                logs = "".join(log_tail(log, 8) for log in sorted((self.cwd / "var").glob("*.log")))
+                raise AssertionError("tousu run did not get ready:\n" + self.output + logs)
             time.sleep(0.1)
 
     def service(self, name: str) -> psutil.Process:
