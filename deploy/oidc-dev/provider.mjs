@@ -14,7 +14,7 @@
 // passwords), client credentials, RP-initiated logout, JWT access tokens for
 // one resource server (RFC 8707 resource indicators → `aud`), with `roles` and
 // `department` claims. Signing keys live in keys_file (private JWKs, mode 600):
-//   SIGUSR1  rotate: a new key signs from now on, the old one is still published
+//   SIGUSR1  rotate: read keys_file again (its first key, new, signs from now on)
 //   SIGUSR2  retire: publish only the current signing key
 // With test_issuance (tests only), POST /_test/token signs an access token for
 // any subject, roles and department with the current key, exactly as the
@@ -39,19 +39,11 @@ const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const users = new Map(config.users.map((user) => [user.username, user]));
 const clients = new Map(config.clients.map((client) => [client.client_id, client]));
 
-function newKey() {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
-  return { ...jwk, kid: crypto.randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
-}
-
+// The Python side (oidc_dev.py) makes the keys and writes keys_file before it
+// starts this process and before it sends SIGUSR1: generating them here with
+// generateKeyPairSync hung the provider at start-up twice in CI.
 function loadKeys() {
-  if (fs.existsSync(config.keys_file)) {
-    return JSON.parse(fs.readFileSync(config.keys_file, 'utf8')).keys;
-  }
-  const keys = [newKey()];
-  saveKeys(keys);
-  return keys;
+  return JSON.parse(fs.readFileSync(config.keys_file, 'utf8')).keys;
 }
 
 function saveKeys(keys) {
@@ -370,8 +362,7 @@ const server = http.createServer(async (req, res) => {
 });
 
 process.on('SIGUSR1', () => {
-  keys = [newKey(), ...keys];
-  saveKeys(keys);
+  keys = loadKeys();
   provider = build();
   handler = provider.callback();
   console.log(`rotated: signing key ${keys[0].kid}; published ${keys.map((k) => k.kid).join(',')}`);

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -137,7 +138,28 @@ def process_state(pid: int) -> str:
     threads = status.get("Threads", "?").strip()
     return (
         f"; pid {pid} is {state!r} in {wchan!r} with {threads} threads, running {command[:200]!r}"
+        + _native_stacks(pid)
     )
+
+
+def _native_stacks(pid: int, timeout: float = 30) -> str:
+    """Every thread's native stack by gdb, where gdb is installed ('' elsewhere):
+    what a hung child was waiting for, which /proc alone cannot say."""
+    gdb = shutil.which("gdb")
+    if gdb is None or not sys.platform.startswith("linux"):
+        return ""
+    try:
+        result = subprocess.run(
+            [gdb, "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt 12"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    frames = [line for line in result.stdout.splitlines() if line.startswith(("#", "Thread "))]
+    return "; native stacks:\n" + "\n".join(frames[:200]) if frames else ""
 
 
 #: Run by a fresh interpreter in front of every child: ask the kernel for SIGTERM

@@ -13,6 +13,7 @@ mode 700, so a restart keeps them: tokens issued before a restart stay valid.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -46,6 +47,38 @@ WORKBENCH_CLIENT = "tousu-workbench"
 CLI_CLIENT = "tousu-cli"
 #: A confidential client whose tokens hold every role: the dev token `tousu run` prints.
 DEV_CLIENT = "tousu-dev"
+
+
+def new_signing_key() -> dict[str, Any]:
+    """A fresh RS256 signing key as a private JWK with a random ``kid``.
+
+    Made here, not by the provider: the provider used to generate its key with
+    Node's ``generateKeyPairSync`` as it started, and twice in CI a provider hung
+    there (main thread in a futex wait, no key file written, never listening).
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def b64(number: int) -> str:
+        raw = number.to_bytes((number.bit_length() + 7) // 8 or 1, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = private.private_numbers()
+    public = numbers.public_numbers
+    return {
+        "kty": "RSA",
+        "n": b64(public.n),
+        "e": b64(public.e),
+        "d": b64(numbers.d),
+        "p": b64(numbers.p),
+        "q": b64(numbers.q),
+        "dp": b64(numbers.dmp1),
+        "dq": b64(numbers.dmq1),
+        "qi": b64(numbers.iqmp),
+        "kid": secrets.token_hex(8),
+        "alg": "RS256",
+        "use": "sig",
+    }
 
 
 @dataclass(frozen=True)
@@ -211,6 +244,8 @@ class DevIdentityProvider:
         self.state_dir.chmod(0o700)
         self.port = self.port or free_port()
         self._state = self._load_state()
+        if not self.keys_file.exists():
+            self._save_keys([new_signing_key()])
         config_path = self.state_dir / "config.json"
         config_path.write_text(json.dumps(self._config()))
         config_path.chmod(0o600)
@@ -280,9 +315,18 @@ class DevIdentityProvider:
 
     def rotate(self) -> str:
         """A new key signs from now on; the old ones stay published. Returns the new kid."""
-        before = self.published_kids()
-        kids = self._signal_and_wait(signal.SIGUSR1, lambda kids: kids[0] not in before)
-        return kids[0]
+        key = new_signing_key()
+        self._save_keys([key, *self.private_keys()])
+        self._signal_and_wait(signal.SIGUSR1, lambda kids: kids[:1] == [key["kid"]])
+        return str(key["kid"])
+
+    def _save_keys(self, keys: list[dict[str, Any]]) -> None:
+        """Write the key file the provider reads (private JWKs, mode 600, atomically)."""
+        temporary = self.keys_file.with_suffix(".tmp")
+        temporary.touch(mode=0o600)
+        temporary.chmod(0o600)
+        temporary.write_text(json.dumps({"keys": keys}, indent=2))
+        temporary.replace(self.keys_file)
 
     def retire_old_keys(self) -> list[str]:
         """Only the current signing key stays published."""
