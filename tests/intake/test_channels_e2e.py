@@ -91,7 +91,10 @@ def test_two_page_fax_is_read_and_announced_with_channel_fax(
     assert kind == "complaint.received"
     assert payload["channel"] == "fax" and payload["attachment_count"] == 1
     assert payload["needs_transcription"] is False and payload["provisional_customer"] is True
-    assert "536" not in json.dumps(payload)  # no fax number in the event
+    # No fax number in the event, in any spelling (not "536" alone: the event's
+    # random ids contain it now and then).
+    dumped = json.dumps(payload)
+    assert not [n for n in ("2297001", "229 7001", "229-7001", "+86 536") if n in dumped], dumped
 
 
 def test_a_standard_resolution_fax_is_read_and_its_header_kept_apart(
