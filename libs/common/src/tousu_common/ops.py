@@ -21,7 +21,7 @@ from tousu_common.db import Database
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, TousuError
 from tousu_common.messaging import deadletters
 from tousu_common.messaging.tables import dead_letter
-from tousu_common.paging import MAX_OFFSET, Page
+from tousu_common.paging import MAX_OFFSET, WHOLE_NUMBER, Page
 from tousu_common.patterns import WHITE_SPACE
 
 Reader = Annotated[Principal, require_roles("manager")]  # admin holds every role
@@ -165,8 +165,8 @@ def ops_router() -> APIRouter:
             str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
         ] = None,
         status: Status | None = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET), WHOLE_NUMBER] = 0,
     ) -> Page[DeadLetterSummary]:
         conditions = []
         if consumer is not None:

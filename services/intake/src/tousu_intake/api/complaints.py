@@ -22,7 +22,7 @@ from tousu_common.errors import (
 )
 from tousu_common.events.catalog import AmendmentKind, Channel
 from tousu_common.openapi import file_responses, multipart_encoding
-from tousu_common.paging import Page
+from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.orm import AttachmentRow
@@ -232,8 +232,8 @@ async def list_complaints(
     open_only: Annotated[
         bool, Query(alias="open", description="Only complaints not closed or withdrawn")
     ] = False,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100), WHOLE_NUMBER] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Page[ComplaintSummary]:
     settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:

@@ -12,7 +12,7 @@ from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, InvalidInput, PayloadTooLarge
 from tousu_common.events.catalog import CustomerSegment, CustomerTier
 from tousu_common.openapi import multipart_encoding
-from tousu_common.paging import Page
+from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintQueries
@@ -182,8 +182,8 @@ async def list_customers(
     principal: Staff,
     name: Annotated[str | None, Query(max_length=200, description="Part of the name")] = None,
     provisional: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100), WHOLE_NUMBER] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Page[CustomerView]:
     async with request.app.state.db.sessions() as session:
         customers, total = await CustomerRepository(session).list(

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, NotFound
-from tousu_common.paging import Page
+from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_intake.adapters.channels_orm import InboundMailRow
 
 router = APIRouter(prefix="/v1/inbound-mail", tags=["inbound mail"])
@@ -67,8 +67,8 @@ async def list_inbound_mail(
     outcome: Annotated[
         str | None, Query(pattern=r"^(filed|amended|ignored|refused|processing)$")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100), WHOLE_NUMBER] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Page[InboundMailView]:
     conditions = []
     if complaint_id is not None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody
 from tousu_common.events.catalog import AmendmentKind
-from tousu_common.paging import Page
+from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import NON_SPACE
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import AttachmentView
@@ -62,8 +62,8 @@ class Transcribed(BaseModel):
 async def queue(
     request: Request,
     principal: Transcriber,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100), WHOLE_NUMBER] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Page[AwaitingTranscription]:
     async with request.app.state.db.sessions() as session:
         rows, total = await ComplaintQueries(session).awaiting_transcription(

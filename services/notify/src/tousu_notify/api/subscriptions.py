@@ -27,6 +27,7 @@ from tousu_common.errors import (
 )
 from tousu_common.events import CATALOG
 from tousu_common.events.catalog import CustomerTier, Urgency
+from tousu_common.paging import WHOLE_NUMBER
 from tousu_common.patterns import WHITE_SPACE
 from tousu_notify.adapters.clients import TargetRefused, check_webhook_target
 from tousu_notify.adapters.orm import SubscriptionRow
@@ -469,7 +470,7 @@ async def subscription_deliveries(
     subscription_id: UUID,
     principal: Manager,
     status: Annotated[DeliveryStatus | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), WHOLE_NUMBER] = 100,
 ) -> list[NotificationView]:
     async with request.app.state.db.sessions() as session:
         await _load(request, session, subscription_id, principal)

@@ -30,6 +30,7 @@ from tousu_common.events.catalog import (
     ResolutionAction,
     ResolutionActionKind,
 )
+from tousu_common.paging import WHOLE_NUMBER
 from tousu_common.patterns import IsoDate
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
@@ -324,8 +325,8 @@ async def worklist(
         Literal["all", "overdue", "due_soon"],
         Query(description="overdue: past due; due_soon: due within due_soon_hours"),
     ] = "all",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000), WHOLE_NUMBER] = 0,
 ) -> Worklist:
     privileged = principal.has_any(*ALL_DEPARTMENT_ROLES)
     if all_departments:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, NotFound
+from tousu_common.paging import WHOLE_NUMBER
 from tousu_common.patterns import EMAIL_PATTERN
 from tousu_rectification.adapters.rectification_orm import RectificationRow, SupplierRow
 
@@ -115,8 +116,8 @@ async def list_suppliers(
     principal: Editor,
     q: Annotated[str | None, Query(max_length=100, description="Name, code or part")] = None,
     include_inactive: bool = False,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> SupplierPage:
     query = sa.select(SupplierRow)
     if not include_inactive:

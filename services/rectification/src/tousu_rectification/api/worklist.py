@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from tousu_common.auth import Principal, Staff
 from tousu_common.events import ComplaintCategory
 from tousu_common.events.catalog import RectificationKind
+from tousu_common.paging import WHOLE_NUMBER
 from tousu_rectification.adapters.orm import CaseRow
 from tousu_rectification.adapters.rectification_orm import QualityReportRow
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
@@ -90,8 +91,8 @@ async def worklist(
     request: Request,
     principal: Staff,
     scope: Literal["mine", "due_soon", "overdue"] = "mine",
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Worklist:
     settings = request.app.state.settings
     actor = principal

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
-from tousu_common.paging import Page
+from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import IsoDate
 from tousu_routing.adapters.orm import CalendarVersionRow
 from tousu_routing.adapters.repository import CalendarRepository
@@ -33,6 +33,7 @@ BaseVersion = Annotated[
         ge=0,
         description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
     ),
+    WHOLE_NUMBER,
 ]
 CONFLICT = {
     409: {

@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request
 from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.errors import Forbidden, InvalidInput
+from tousu_common.paging import WHOLE_NUMBER
 from tousu_routing.bootstrap import Routing
 from tousu_routing.domain.rules import DEPARTMENTS
 
@@ -81,8 +82,9 @@ class Paging:
                 le=PAGE_LIMIT,
                 description=f"Page size: at most `worklist_max_limit` ({PAGE_LIMIT} by default)",
             ),
+            WHOLE_NUMBER,
         ] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        offset: Annotated[int, Query(ge=0, le=10_000_000), WHOLE_NUMBER] = 0,
     ) -> None:
         maximum = request.app.state.settings.worklist_max_limit
         if limit > maximum:

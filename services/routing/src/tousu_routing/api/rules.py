@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
 from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
-from tousu_common.paging import Page
+from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import JsonInt
 from tousu_routing.adapters.orm import RuleSetRow
 from tousu_routing.adapters.repository import RuleSetRepository, compiled
@@ -30,6 +30,7 @@ BaseVersion = Annotated[
         ge=1,
         description="Optimistic concurrency: refuse (409) unless this is still the latest version.",
     ),
+    WHOLE_NUMBER,
 ]
 #: A rule's id, as the rule set document spells it.
 RulePathId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
@@ -205,7 +206,7 @@ async def add_rule(
     principal: Admin,
     db: DbDep,
     routing: RoutingDep,
-    position: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+    position: Annotated[int | None, Query(ge=0, le=10_000), WHOLE_NUMBER] = None,
     base_version: BaseVersion = None,
 ) -> RuleSetView:
     def change(document: dict[str, Any]) -> dict[str, Any]:
