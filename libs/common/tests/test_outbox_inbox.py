@@ -497,3 +497,46 @@ async def test_relay_republishes_what_a_restarted_broker_forgot_in_order(
         assert await stop_tasks([task], 30, what="outbox relay") == []
         await relay.close()
         broker.stop()
+
+
+async def test_a_consumer_whose_position_is_past_the_log_reads_the_partition_again(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    """The local broker restarted empty: the group's committed offset (or a running
+    consumer's position) lies past the new log's end, and Tansu answers such a
+    fetch with nothing, not "offset out of range". The consumer notices and reads
+    the partition from its start, so the events published since are applied."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    from tousu_common.messaging.kafka import ensure_topics
+
+    topic, group = unique("forgot"), unique("group")
+    settings = settings.model_copy(
+        update={"kafka_topic_partitions": 1, "consumer_position_check_s": 0.2}
+    )
+    await ensure_topics(settings, [topic])
+    # What the group committed on the broker before it restarted: offset 40.
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    await committer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        committer.assign([tp])
+        await committer.commit({tp: OffsetAndMetadata(40, "")})
+    finally:
+        await committer.stop()
+    events = [received() for _ in range(3)]
+    for event in events:
+        await produce_event(settings.kafka_bootstrap_servers, topic, event)
+
+    consumer = await consume_until(
+        db, settings, topic, record_effect, lambda stats: stats.processed >= 3, group=group
+    )
+
+    assert consumer.stats.processed == 3
+    for event in events:
+        assert await count_effects(db, event.complaint_id) == 1

@@ -119,6 +119,13 @@ class ServiceSettings(BaseSettings):
     outbox_topic_check_s: float = Field(default=2.0, gt=0)
     outbox_retention_hours: float = Field(default=72, ge=0)
 
+    # How often an idle consumer checks that the broker's log still reaches its
+    # position. The local memory-only broker restarts empty and, unlike Apache
+    # Kafka, answers a fetch past the log's end with nothing instead of "offset
+    # out of range": a consumer (or a commit) still at the old position would
+    # silently skip every event until the new log grew past it. It reads the
+    # partition again from the start; the inbox drops what it already applied.
+    consumer_position_check_s: float = Field(default=2.0, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_backoff_base_s: float = Field(default=0.2, ge=0)
     consumer_backoff_max_s: float = Field(default=10.0, ge=0)

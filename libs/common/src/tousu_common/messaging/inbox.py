@@ -84,6 +84,7 @@ class InboxConsumer:
         self.assigned = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._last_position_check = 0.0
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -143,7 +144,45 @@ class InboxConsumer:
         )
         if self._consumer.assignment():
             self.assigned.set()
+        if not batch:
+            await self._rewind_if_past_the_log()
         return batch
+
+    async def _rewind_if_past_the_log(self) -> None:
+        """Read a partition again from its start when this consumer's position lies
+        past the end of the broker's log (see ``consumer_position_check_s``)."""
+        now = time.monotonic()
+        if now - self._last_position_check < self.settings.consumer_position_check_s:
+            return
+        self._last_position_check = now
+        consumer = self._consumer
+        assignment = list(consumer.assignment()) if consumer is not None else []
+        if consumer is None or not assignment:
+            return
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(assignment), 5)
+            positions = {tp: await asyncio.wait_for(consumer.position(tp), 5) for tp in assignment}
+        except Exception as exc:  # broker away or a rebalance under way: next time
+            log.debug("position check skipped", extra={"error": repr(exc)})
+            return
+        behind = sorted(
+            (tp for tp in assignment if positions[tp] > ends.get(tp, positions[tp])),
+            key=lambda tp: (tp.topic, tp.partition),
+        )
+        for tp in behind:
+            log.warning(
+                "consumer position past the end of the broker's log (a broker that "
+                "restarted empty?): reading the partition again from its start",
+                extra={
+                    "group_id": self.group_id,
+                    "topic": tp.topic,
+                    "partition": tp.partition,
+                    "position": positions[tp],
+                    "log_end": ends[tp],
+                },
+            )
+        if behind:
+            await consumer.seek_to_beginning(*behind)
 
     async def apply(
         self, batch: Mapping[TopicPartition, list[ConsumerRecord]]
