@@ -13,9 +13,10 @@
 // What it does: authorization code + PKCE (login form checks the seeded users'
 // passwords), client credentials, RP-initiated logout, JWT access tokens for
 // one resource server (RFC 8707 resource indicators → `aud`), with `roles` and
-// `department` claims. Signing keys live in keys_file (private JWKs, mode 600):
-//   SIGUSR1  rotate: read keys_file again (its first key, new, signs from now on)
-//   SIGUSR2  retire: publish only the current signing key
+// `department` claims. Signing keys live in keys_file (private JWKs, mode 600),
+// which only the Python side writes; on SIGUSR1 the provider reads it again: its
+// first key signs from then on and every key in it is published (that is how
+// oidc_dev.py rotates a key and retires the old ones).
 // With test_issuance (tests only), POST /_test/token signs an access token for
 // any subject, roles and department with the current key, exactly as the
 // provider's own access tokens look: the authorization-matrix tests run on it.
@@ -41,15 +42,9 @@ const clients = new Map(config.clients.map((client) => [client.client_id, client
 
 // The Python side (oidc_dev.py) makes the keys and writes keys_file before it
 // starts this process and before it sends SIGUSR1: generating them here with
-// generateKeyPairSync hung the provider at start-up twice in CI.
+// generateKeyPairSync hung the provider at start-up in CI.
 function loadKeys() {
   return JSON.parse(fs.readFileSync(config.keys_file, 'utf8')).keys;
-}
-
-function saveKeys(keys) {
-  const temporary = `${config.keys_file}.tmp`;
-  fs.writeFileSync(temporary, JSON.stringify({ keys }, null, 2), { mode: 0o600 });
-  fs.renameSync(temporary, config.keys_file);
 }
 
 function htmlSafe(text) {
@@ -365,14 +360,7 @@ process.on('SIGUSR1', () => {
   keys = loadKeys();
   provider = build();
   handler = provider.callback();
-  console.log(`rotated: signing key ${keys[0].kid}; published ${keys.map((k) => k.kid).join(',')}`);
-});
-process.on('SIGUSR2', () => {
-  keys = keys.slice(0, 1);
-  saveKeys(keys);
-  provider = build();
-  handler = provider.callback();
-  console.log(`retired old keys: published ${keys[0].kid}`);
+  console.log(`keys read again: signing key ${keys[0].kid}; published ${keys.map((k) => k.kid).join(',')}`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 process.on('SIGINT', () => server.close(() => process.exit(0)));

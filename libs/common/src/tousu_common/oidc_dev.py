@@ -330,7 +330,8 @@ class DevIdentityProvider:
 
     def retire_old_keys(self) -> list[str]:
         """Only the current signing key stays published."""
-        return self._signal_and_wait(signal.SIGUSR2, lambda kids: len(kids) == 1)
+        self._save_keys(self.private_keys()[:1])
+        return self._signal_and_wait(signal.SIGUSR1, lambda kids: len(kids) == 1)
 
     # -- tokens -----------------------------------------------------------------------
 
