@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from tousu_common.auth import mint_token
-from tousu_common.devstack import free_port, log_tail
+from tousu_common.devstack import free_port, logs_tail
 from tousu_common.testing.wait import eventually
 
 from .conftest import complaint_body
@@ -63,8 +63,9 @@ def start_run(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int
     while not any("Ctrl-C stops everything" in line for line in output):
         if time.monotonic() > deadline or runner.poll() is not None:
             runner.kill()
-            logs = "".join(log_tail(log, 8) for log in sorted((tmp_path / "var").glob("*.log")))
-            raise AssertionError("tousu run did not get ready:\n" + "".join(output) + logs)
+            raise AssertionError(
+                "tousu run did not get ready:\n" + "".join(output) + logs_tail(tmp_path / "var")
+            )
         output.append(runner.stdout.readline())
     return runner, base, output
 

@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from tousu_common.devstack import SERVICES, log_tail
+from tousu_common.devstack import SERVICES, logs_tail
 
 from .conftest import eventually
 from .test_cli_run import four_free_ports
@@ -61,8 +61,9 @@ class Runner:
         while "Ctrl-C stops everything" not in self.output:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 self.process.kill()
-                logs = "".join(log_tail(log, 8) for log in sorted((self.cwd / "var").glob("*.log")))
-                raise AssertionError("tousu run did not get ready:\n" + self.output + logs)
+                raise AssertionError(
+                    "tousu run did not get ready:\n" + self.output + logs_tail(self.cwd / "var")
+                )
             time.sleep(0.1)
 
     def service(self, name: str) -> psutil.Process:

@@ -116,6 +116,11 @@ def log_tail(path: Path | None, lines: int = 40) -> str:
     return f"; last lines of {path}:\n{tail}"
 
 
+def logs_tail(directory: Path, lines: int = 8) -> str:
+    """The end of every ``*.log`` in ``directory`` (a stack's var dir), for an error."""
+    return "".join(log_tail(log, lines) for log in sorted(Path(directory).glob("*.log")))
+
+
 def process_state(pid: int) -> str:
     """What the kernel says a process is doing (Linux): its command, state and the
     call it sleeps in, e.g. to tell a child stuck before exec from a slow one."""
