@@ -21,7 +21,15 @@ import httpx
 
 from tousu_common import contract
 from tousu_common.auth import ROLES, mint_token
-from tousu_common.devstack import SERVICES, PortTaken, Stack, Supervisor, check_ports_free
+from tousu_common.devstack import (
+    ALL_SERVICES,
+    CONSOLE,
+    SERVICES,
+    PortTaken,
+    Stack,
+    Supervisor,
+    check_ports_free,
+)
 from tousu_common.mailsink import MailSink
 from tousu_common.oidc_dev import (
     CLI_CLIENT,
@@ -144,7 +152,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from tousu_common.migrations import upgrade
 
-    names = [spec.name for spec in SERVICES] if args.service == "all" else [args.service]
+    names = [spec.name for spec in ALL_SERVICES] if args.service == "all" else [args.service]
     for name in names:
         settings = importlib.import_module(f"tousu_{name}.config").Settings()
         upgrade(f"tousu_{name}", settings.database_url)
@@ -173,14 +181,22 @@ def _dev_identity(args: argparse.Namespace) -> DevIdentityProvider | None:
             file=sys.stderr,
         )
         return None
+    console = console_url(args.base_port)
     return DevIdentityProvider(
         VAR_DIR.resolve() / "oidc-dev",
         port=args.base_port + IDENTITY_PORT_OFFSET,
+        redirect_uris=[f"{console}/auth/callback"],
+        post_logout_redirect_uris=[f"{console}/auth/signed-out"],
         access_token_ttl=12 * 3600,
         log_path=VAR_DIR.resolve() / "oidc-dev.log",
         # `tousu token` gets its tokens here, as the dev admin client (oidc_dev.py).
         dev_issuance=True,
     )
+
+
+def console_url(base_port: int) -> str:
+    """Where `tousu run` serves the console: the port after the four services'."""
+    return f"http://127.0.0.1:{base_port + len(SERVICES)}"
 
 
 def _print_identity(identity: DevIdentityProvider) -> None:
@@ -210,7 +226,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         var_dir=VAR_DIR.resolve(),
         jwt_secret=dev_secret(),
         bootstrap=args.bootstrap,
-        ports={spec.name: args.base_port + n for n, spec in enumerate(SERVICES)},
+        ports={spec.name: args.base_port + n for n, spec in enumerate(ALL_SERVICES)},
+        services=ALL_SERVICES,
         smtp_port=args.base_port + 24,
         mail_port=args.base_port + 25,
         quiet=False,
@@ -234,7 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    print("starting Tousu: broker, migrations, four services …", flush=True)
+    print("starting Tousu: broker, migrations, four services and the console …", flush=True)
     try:
         check_ports_free({"outbound mail sink": mail.port})
         mail.start()
@@ -262,6 +279,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for spec in SERVICES:
             url = stack.url(spec.name)
             print(f"{spec.name:<14} {url}   docs: {url}/docs   log: var/{spec.name}.log")
+        console = stack.url(CONSOLE.name)
+        print(f"{'console':<14} {console}/   the staff's workbench: sign in as a user below")
         print(f"mail (in)      smtp://127.0.0.1:{stack.smtp_port}   complaints mailbox (intake)")
         print(f"mail (out)     smtp://127.0.0.1:{mail.port}   delivered to var/mail/*.eml")
         if identity is not None:
@@ -373,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tousu", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="start broker + four services on SQLite under var/")
+    run = commands.add_parser(
+        "run", help="start broker, four services and the console on SQLite under var/"
+    )
     run.add_argument("--bootstrap", help="use this Kafka instead of starting a local broker")
     run.add_argument(
         "--base-port", type=int, default=SERVICES[0].port, help="intake's port; the others follow"
@@ -419,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     migrate = commands.add_parser(
         "migrate", help="upgrade a service's database to the latest revision"
     )
-    migrate.add_argument("service", choices=[*(spec.name for spec in SERVICES), "all"])
+    migrate.add_argument("service", choices=[*(spec.name for spec in ALL_SERVICES), "all"])
     migrate.set_defaults(func=cmd_migrate)
 
     contract_cmd = commands.add_parser(

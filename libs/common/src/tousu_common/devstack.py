@@ -28,6 +28,9 @@ import httpx
 class ServiceSpec:
     name: str
     port: int
+    #: Holds complaint data and takes a service client of the identity provider
+    #: (False for the console, which calls the others with people's tokens).
+    domain: bool = True
 
     @property
     def package(self) -> str:
@@ -44,6 +47,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("rectification", 8003),
     ServiceSpec("notify", 8004),
 )
+#: The staff's web console: started by `tousu run` and the tests that need it, not
+#: by every stack (it consumes every topic for its live pages).
+CONSOLE = ServiceSpec("console", 8005, domain=False)
+ALL_SERVICES: tuple[ServiceSpec, ...] = (*SERVICES, CONSOLE)
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -465,7 +472,10 @@ class Stack:
             spec.name, f"sqlite+aiosqlite:///{self.var_dir / (spec.name + '.db')}"
         )
         # Other services are reached at their first replica (dev has no load balancer).
-        urls = {f"TOUSU_{s.name.upper()}_URL": self.url(s.name) for s in self.services}
+        urls = {f"TOUSU_{s.name.upper()}_URL": self.url(s.name) for s in self.services if s.domain}
+        if any(s.name == CONSOLE.name for s in self.services):
+            # Notifications to staff link to the complaint page in this console.
+            urls["TOUSU_NOTIFY_CONSOLE_URL"] = self.url(CONSOLE.name)
         mail = (
             {"TOUSU_NOTIFY_SMTP_HOST": "127.0.0.1", "TOUSU_NOTIFY_SMTP_PORT": str(self.mail_port)}
             if self.mail_port
@@ -485,9 +495,14 @@ class Stack:
             **mail,
             "PYTHONUNBUFFERED": "1",
             "TOUSU_SHUTDOWN_DEADLINE_S": str(SERVICE_EXIT_DEADLINE_S),
-            **(self.identity.service_env(spec.name) if self.identity is not None else {}),
+            **(self._identity_env(spec)),
             **self.extra_env,
         }
+
+    def _identity_env(self, spec: ServiceSpec) -> dict[str, str]:
+        if self.identity is None:
+            return {}
+        return self.identity.service_env(spec.name) if spec.domain else self.identity.shared_env()
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60) -> Stack:
         """Check the ports, start the broker (unless given a bootstrap), migrate every

@@ -201,9 +201,9 @@ class DevIdentityProvider:
                 "client_id": WORKBENCH_CLIENT,
                 "grant_types": ["authorization_code", "refresh_token"],
                 "redirect_uris": list(self.redirect_uris)
-                or ["http://127.0.0.1:8010/auth/callback"],
+                or ["http://127.0.0.1:8005/auth/callback"],
                 "post_logout_redirect_uris": list(self.post_logout_redirect_uris)
-                or ["http://127.0.0.1:8010/"],
+                or ["http://127.0.0.1:8005/auth/signed-out"],
             },
             {
                 "client_id": CLI_CLIENT,

@@ -1,0 +1,6 @@
+"""The console's pages, one module per area; ``ROUTERS`` is what the app mounts."""
+
+from tousu_console.api.auth import router as auth_router
+from tousu_console.api.home import router as home_router
+
+ROUTERS = [auth_router, home_router]

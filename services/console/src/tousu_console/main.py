@@ -1,0 +1,72 @@
+"""The console app: routers, static files, the live feed and lifespan come together
+here, no logic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from tousu_common.web import create_service_app
+from tousu_console.adapters.services import ApiError
+from tousu_console.api import ROUTERS
+from tousu_console.api.deps import (
+    CsrfRejected,
+    SignInNeeded,
+    api_error_response,
+    sign_in_redirect,
+)
+from tousu_console.bootstrap import build_console
+from tousu_console.config import Settings
+from tousu_console.live import LiveHub
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    hub = LiveHub(settings.live_replay_events, settings.live_max_streams)
+    app = create_service_app(
+        settings,
+        title="Tousu console",
+        description=(
+            "The staff's web workbench: server-rendered pages over the four services' "
+            "public APIs, signed in through the company's OpenID provider, live over "
+            "Server-Sent Events. Its only state is sessions."
+        ),
+        routers=ROUTERS,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.hub = hub
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(request: Request, exc: SignInNeeded) -> Response:
+        return sign_in_redirect(request, exc.next_path)
+
+    @app.exception_handler(CsrfRejected)
+    async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        error = ApiError(403, "csrf", "The form has expired or did not come from this console.")
+        return api_error_response(request, error)
+
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> Response:
+        return api_error_response(request, exc)
+
+    service_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_lifespan(app):
+            console = build_console(settings, app.state.db, hub)
+            app.state.console = console
+            try:
+                yield
+            finally:
+                await console.api.close()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,77 @@
+"""The console with the four services, the dev OpenID provider and a broker, as
+processes; people sign in through the provider's real login page in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tousu_common.devstack import ALL_SERVICES, CONSOLE, Stack, free_port
+from tousu_common.mailsink import MailSink
+from tousu_common.oidc_dev import DevIdentityProvider, node_binary, provider_installed
+
+
+@pytest.fixture(scope="package")
+def console_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="package")
+def identity(
+    tmp_path_factory: pytest.TempPathFactory, console_port: int
+) -> Iterator[DevIdentityProvider]:
+    if node_binary() is None or not provider_installed():
+        pytest.fail("the dev OpenID provider is not installed: run scripts/ensure-oidc-dev.sh")
+    state = tmp_path_factory.mktemp("oidc")
+    console = f"http://127.0.0.1:{console_port}"
+    provider = DevIdentityProvider(
+        state,
+        redirect_uris=[f"{console}/auth/callback"],
+        post_logout_redirect_uris=[f"{console}/auth/signed-out"],
+        test_issuance=True,
+        log_path=state / "provider.log",
+    )
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="package")
+def console_stack(
+    identity: DevIdentityProvider,
+    tmp_path_factory: pytest.TempPathFactory,
+    mail_sink: MailSink,
+    console_port: int,
+) -> Iterator[Stack]:
+    running = Stack(
+        var_dir=tmp_path_factory.mktemp("console-stack"),
+        services=ALL_SERVICES,
+        ports={
+            **{spec.name: free_port() for spec in ALL_SERVICES},
+            CONSOLE.name: console_port,
+        },
+        mail_port=mail_sink.port,
+        identity=identity,
+        extra_env={"TOUSU_KAFKA_TOPIC_PARTITIONS": "3"},
+    )
+    running.start(timeout=150)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="package")
+def console_url(console_stack: Stack) -> str:
+    return console_stack.url(CONSOLE.name)
+
+
+async def sign_in(
+    page: Any, console_url: str, identity: DevIdentityProvider, user: str, path: str = "/"
+) -> None:
+    """Open ``path`` in the console as ``user``: the provider's login page, then back."""
+    await page.goto(f"{console_url}{path}")
+    await page.fill("#username", user)
+    await page.fill("#password", identity.password(user))
+    await page.click("#sign-in")
+    await page.wait_for_url(f"{console_url}{path}*", timeout=30_000)
