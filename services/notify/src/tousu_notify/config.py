@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from tousu_common.settings import ServiceSettings
@@ -76,6 +78,9 @@ class Settings(ServiceSettings):
     # JSON: {"csc": {"email": "csc@corp.example", "manager_email": "..."}, ...}
     department_contacts: dict[str, DepartmentContact] = Field(default_factory=dict)
     staff_language: str = "zh"
+    # The staff console: every staff message about a complaint links to
+    # {console_url}/complaints/{complaint_id}. Customers and suppliers never get it.
+    console_url: str = "http://127.0.0.1:8005"
     # Attach the digest's HTML report (fetched from its url with a service token).
     digest_attach_html: bool = True
 
@@ -89,3 +94,32 @@ class Settings(ServiceSettings):
     # Units in service per customer segment (oem, dealer, end_customer), as JSON:
     # where given, the digest shows complaints per 1,000 units of that segment.
     digest_units_in_service: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url_is_a_plain_http_url(cls, value: str) -> str:
+        return console_base_url(value)
+
+
+def console_base_url(value: str) -> str:
+    """``value`` as the base of console links: an http(s) URL with a host, no
+    credentials, query or fragment; without its trailing slash."""
+    example = "e.g. https://console.corp.example or https://corp.example/tousu"
+    value = value.strip()
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"console_url must not contain spaces or control characters, {example}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"console_url is not a URL ({exc}), {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"console_url must be an http(s) URL with a host, {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("console_url must not carry credentials (user:password@)")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(
+            "console_url must have no query (?...) or fragment (#...): "
+            "links append /complaints/{id} to it"
+        )
+    return parts.geturl().rstrip("/")

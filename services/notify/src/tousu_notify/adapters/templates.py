@@ -136,6 +136,7 @@ class Templates:
     def render(self, name: str, language: str, context: dict[str, Any]) -> Rendered:
         lang = language if language in LANGUAGES else "zh"
         values = {
+            "console_link": None,  # staff messages about one complaint: its console page
             **context,
             "lang": lang,
             "dept": lambda code: DEPARTMENTS[lang].get(code or "", code or ""),
@@ -153,6 +154,8 @@ class Templates:
             sms = " ".join(self.env.get_template(f"{name}.{lang}.sms.txt").render(values).split())
         except TemplateNotFound:
             sms = subject
+        if values["console_link"]:
+            sms = f"{sms} {values['console_link']}"
         return Rendered(subject=subject, text=text, html=html, sms=sms, language=lang)
 
     def _localtime(self, value: str | datetime | None) -> str:

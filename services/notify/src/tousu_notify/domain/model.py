@@ -97,6 +97,34 @@ STAFF_TEMPLATES: dict[str, StaffRule] = {
     "complaint.escalated": StaffRule(Template.escalated, to_department=False, to_manager=True),
 }
 
+#: Who is staff: their messages about a complaint link to its page in the console.
+STAFF_RECIPIENTS = frozenset(
+    {RecipientKind.department, RecipientKind.manager, RecipientKind.subscriber}
+)
+
+#: Messages about one complaint that staff get (not the digest: it covers a period).
+CONSOLE_LINKED_TEMPLATES = frozenset(
+    {rule.template for rule in STAFF_TEMPLATES.values()} | {Template.event_notice}
+)
+
+
+def complaint_page_url(console_url: str, complaint_id: UUID | str) -> str:
+    """The complaint's page in the staff console."""
+    return f"{console_url.rstrip('/')}/complaints/{complaint_id}"
+
+
+def console_link(
+    console_url: str, *, template: str, recipient_kind: str, complaint_id: UUID | str
+) -> str | None:
+    """The console link a message carries: staff messages about one complaint only.
+
+    Customers and suppliers never get it (they keep their tracking and 8D links),
+    even if a staff template were ever sent to them."""
+    if recipient_kind not in STAFF_RECIPIENTS or template not in CONSOLE_LINKED_TEMPLATES:
+        return None
+    return complaint_page_url(console_url, complaint_id)
+
+
 #: Never sent to webhooks: a webhook delivery emits notification.sent, which
 #: would call for another webhook delivery, and so on.
 NOT_FOR_WEBHOOKS = frozenset({"notification.sent", "notification.failed"})

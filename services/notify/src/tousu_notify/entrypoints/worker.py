@@ -66,6 +66,7 @@ from tousu_notify.domain.model import (
     RecipientKind,
     Template,
     backoff_delay,
+    console_link,
     mask_address,
     should_disable_webhook,
 )
@@ -356,6 +357,13 @@ class DeliveryWorker:
                 email = getattr(contact, f"{prefix}email", None) if contact else None
         if claim.template == Template.digest_published.value:
             context.setdefault("attached", False)
+        # Set at send time from today's console_url: rows planned before a change get the new one.
+        context["console_link"] = console_link(
+            self.settings.console_url,
+            template=claim.template,
+            recipient_kind=kind,
+            complaint_id=claim.complaint_id,
+        )
 
         if email:
             rendered = self.templates.render(claim.template, language, context)
