@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import sign_in
+from tests.console.conftest import screenshot, serious_accessibility_problems, sign_in
 from tousu_common.oidc_dev import DevIdentityProvider
 
 pytestmark = pytest.mark.integration
@@ -107,3 +107,13 @@ async def test_sign_out_ends_the_session_here_and_at_the_provider(
     assert "已退出" in await page.inner_text("main")
     await page.goto(f"{console_url}/")
     await page.wait_for_selector("#username", timeout=30_000)  # the provider asks again
+
+
+async def test_the_start_page_and_the_signed_out_page_have_no_serious_accessibility_problems(
+    console_url: str, identity: DevIdentityProvider, page: Any
+) -> None:
+    await sign_in(page, console_url, identity, "csc")
+    assert await serious_accessibility_problems(page) == []
+    await screenshot(page, "home")
+    await page.goto(f"{console_url}/auth/signed-out")
+    assert await serious_accessibility_problems(page) == []
