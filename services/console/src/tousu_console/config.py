@@ -22,7 +22,7 @@ class Settings(ServiceSettings):
     signin_client_id: str = "tousu-workbench"
     #: Only if the provider registers the console as a confidential client.
     signin_client_secret: SecretStr | None = None
-    signin_scope: str = "openid profile tousu offline_access"
+    signin_scope: str = "openid profile tousu"
 
     # -- sessions -----------------------------------------------------------------------
     #: A session ends this long after sign-in, whatever happens.
