@@ -9,6 +9,7 @@ token before it runs out.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,8 +36,16 @@ class Identity:
         resource: str | None = None,
         scope: str = signin.DEFAULT_SCOPE,
         timeout: float = 10,
+        discovery_url: str | None = None,
+        token_url: str | None = None,
+        jwks_url: str | None = None,
     ) -> None:
         self.issuer = issuer
+        # Back-channel addresses (the server's own way to the provider); the
+        # authorization and end-session endpoints stay the browsers' ones.
+        self.discovery_url = discovery_url
+        self.token_url = token_url
+        self.jwks_url = jwks_url
         self.client_id = client_id
         self.client_secret = client_secret
         self.resource = resource
@@ -54,8 +63,13 @@ class Identity:
             raise SignInError("no OpenID provider is configured (TOUSU_OIDC_ISSUER)")
         async with self._lock:
             if self._provider is None:
-                self._provider = await asyncio.to_thread(
-                    Provider.discover, self.issuer, timeout=self.timeout
+                discovered = await asyncio.to_thread(
+                    Provider.discover, self.issuer, timeout=self.timeout, at=self.discovery_url
+                )
+                self._provider = dataclasses.replace(
+                    discovered,
+                    token_endpoint=self.token_url or discovered.token_endpoint,
+                    jwks_uri=self.jwks_url or discovered.jwks_uri,
                 )
             return self._provider
 
