@@ -32,6 +32,8 @@ class BackChannel:
     def __init__(self, issuer: str = PUBLIC) -> None:
         self.issuer = issuer
         self.token_requests: list[dict[str, list[str]]] = []
+        self.spent: set[str] = set()
+        self.lock = threading.Lock()
         channel = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,8 +67,27 @@ class BackChannel:
                 length = int(self.headers.get("Content-Length", 0))
                 form = parse_qs(self.rfile.read(length).decode())
                 channel.token_requests.append({"path": [self.path], **form})
+                # Rotation as Keycloak (revokeRefreshToken) does it: a refresh token
+                # works once; "bad" never.
+                [token] = form.get("refresh_token", [""])
+                with channel.lock:
+                    reused = token in channel.spent or token == "bad"
+                    channel.spent.add(token)
+                    issued = len(channel.spent)
+                if reused:
+                    data = b'{"error": "invalid_grant"}'
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 self._json(
-                    {"access_token": "renewed-access", "expires_in": 300, "refresh_token": "r2"}
+                    {
+                        "access_token": f"access-{issued}",
+                        "expires_in": 300,
+                        "refresh_token": f"{token}-next",
+                    }
                 )
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -80,6 +101,15 @@ class BackChannel:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def renewing_identity(channel: BackChannel) -> Identity:
+    return Identity(
+        PUBLIC,
+        "tousu-workbench",
+        discovery_url=channel.url,
+        token_url=f"{channel.url}/protocol/openid-connect/token",
+    )
 
 
 @pytest.fixture
@@ -111,7 +141,7 @@ async def test_metadata_tokens_and_keys_through_the_back_channel(back_channel):
     assert logout and logout.startswith(f"{PUBLIC}/protocol/openid-connect/logout?")
 
     renewed = await identity.renew("r1")
-    assert renewed.access_token == "renewed-access" and renewed.refresh_token == "r2"
+    assert renewed.access_token == "access-1" and renewed.refresh_token == "r1-next"
     [sent_form] = back_channel.token_requests
     assert sent_form["path"] == ["/realms/tousu/protocol/openid-connect/token"]
     assert sent_form["refresh_token"] == ["r1"] and sent_form["client_id"] == ["tousu-workbench"]
@@ -147,3 +177,31 @@ async def test_settings_reach_the_identity(back_channel):
         assert console.identity.scope == "openid profile"
     finally:
         await console.api.close()
+
+
+async def test_requests_renewing_at_once_share_one_use_of_the_refresh_token(back_channel):
+    """The panels of a page reload together when the access token has run out: each
+    would spend the same refresh token, and a rotating provider refuses all but the
+    first (and the person would be signed out)."""
+    import asyncio
+
+    identity = renewing_identity(back_channel)
+    answers = await asyncio.gather(*(identity.renew("r1") for _ in range(6)))
+    assert {a.access_token for a in answers} == {"access-1"}
+    assert {a.refresh_token for a in answers} == {"r1-next"}
+    assert len(back_channel.token_requests) == 1
+    # A request that read the session before the renewed tokens were saved.
+    late = await identity.renew("r1")
+    assert late.access_token == "access-1" and len(back_channel.token_requests) == 1
+    # The next renewal spends the new token.
+    following = await identity.renew("r1-next")
+    assert following.access_token == "access-2" and following.refresh_token == "r1-next-next"
+    assert len(back_channel.token_requests) == 2
+
+
+async def test_a_refused_renewal_is_not_remembered(back_channel):
+    identity = renewing_identity(back_channel)
+    for attempt in (1, 2):
+        with pytest.raises(SignInError, match="400"):
+            await identity.renew("bad")
+        assert len(back_channel.token_requests) == attempt
