@@ -45,8 +45,11 @@ class Provider:
     end_session_endpoint: str | None
 
     @classmethod
-    def discover(cls, issuer: str, *, timeout: float = 5) -> Provider:
-        url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+    def discover(cls, issuer: str, *, timeout: float = 5, at: str | None = None) -> Provider:
+        """The issuer's metadata, read at ``at`` (its back-channel address, e.g. in
+        compose where browsers and containers reach the provider differently)
+        when given; the document must still name ``issuer``."""
+        url = f"{(at or issuer).rstrip('/')}/.well-known/openid-configuration"
         metadata = httpx.get(url, timeout=timeout).raise_for_status().json()
         if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
             raise SignInError(f"discovery names issuer {metadata.get('issuer')!r}, not {issuer!r}")
