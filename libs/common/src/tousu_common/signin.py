@@ -259,6 +259,7 @@ def login_with_browser(
     ports: tuple[int, ...],
     *,
     resource: str | None = None,
+    scope: str = DEFAULT_SCOPE,
     timeout: float = 300,
     open_browser: Any = webbrowser.open,
 ) -> Tokens:
@@ -266,7 +267,7 @@ def login_with_browser(
     provider = Provider.discover(issuer)
     receiver = LoopbackReceiver(ports)
     try:
-        request = start(provider, client_id, receiver.redirect_uri, resource=resource)
+        request = start(provider, client_id, receiver.redirect_uri, scope=scope, resource=resource)
         open_browser(request.url)
         callback = receiver.wait(timeout)
     finally:
