@@ -27,6 +27,17 @@ SHOTS = Path("var/screenshots")
 DEPARTMENTS = ("sales", "logistics", "technical", "production", "design", "after_sales")
 
 
+async def use_language(page: Any, language: str) -> None:
+    """Switch the person's language with the page's own button, if not already on it
+    (the choice is remembered per person, across tests)."""
+    wanted = "zh-CN" if language == "zh" else "en"
+    if await page.get_attribute("html", "lang") != wanted:
+        await page.click("header form[action='/language'] button")
+        await page.wait_for_function(
+            f"document.documentElement.lang === '{wanted}'", timeout=30_000
+        )
+
+
 def tiny_png() -> bytes:
     """A real 1×1 PNG (intake sniffs the bytes)."""
 
@@ -130,6 +141,7 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
     cid = walked["id"]
     await page.set_viewport_size({"width": 1366, "height": 768})
     await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
+    await use_language(page, "zh")
 
     # the header: reference, status badge, owner department
     header = page.locator("#complaint-header")
@@ -182,13 +194,13 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
     assert "sent" in await ack.first.inner_text()
     await _shot(page, "complaint-page-zh.png")
 
-    await page.click("header button:has-text('English')")
+    await use_language(page, "en")
     await page.locator("#panel-summary tr.clock").first.wait_for(timeout=30_000)
-    assert await page.get_attribute("html", "lang") == "en"
     assert "left" in await page.locator("#panel-summary tr.clock").first.inner_text()
     await page.locator("#panel-notifications tr.notification").first.wait_for(timeout=30_000)
     await page.locator("#panel-timeline li").first.wait_for(timeout=30_000)
     await _shot(page, "complaint-page-en.png")
+    await use_language(page, "zh")
 
 
 async def test_another_department_gets_routings_refusal_as_a_note_and_the_rest_of_the_page(
@@ -197,6 +209,7 @@ async def test_another_department_gets_routings_refusal_as_a_note_and_the_rest_o
     other = next(d for d in DEPARTMENTS if d != walked["department"])
     cid = walked["id"]
     await sign_in(page, console_url, identity, other, path=f"/complaints/{cid}")
+    await use_language(page, "zh")
     summary = page.locator("#panel-summary")
     await summary.locator(".customer-name").wait_for(timeout=30_000)
     # routing refuses another department's complaint: its part is a note, not a page
@@ -221,6 +234,7 @@ async def test_an_unknown_complaint_is_a_clear_404_page_and_a_reference_goes_to_
     console_url: str, identity: DevIdentityProvider, page: Any, walked: dict[str, Any]
 ) -> None:
     await sign_in(page, console_url, identity, "agent")
+    await use_language(page, "zh")
     missing = await page.goto(f"{console_url}/complaints/{uuid.uuid4()}")
     assert missing is not None and missing.status == 404
     assert "找不到这个投诉" in await page.inner_text("main")
