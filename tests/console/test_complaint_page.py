@@ -102,6 +102,16 @@ async def walked(console_stack: Stack, identity: DevIdentityProvider) -> dict[st
             headers=csc,
         )
         assert report.status_code == 201, report.text
+        instructed = await client.post(
+            f"{stack.url('rectification')}/v1/cases/{cid}/instructions",
+            json={
+                "department": "logistics",
+                "instruction": "请检查运输包装",
+                "due_date": "2027-02-15",
+            },
+            headers=csc,
+        )
+        assert instructed.status_code == 201, instructed.text
         notes = await eventually_async(
             lambda: _get(
                 client,
@@ -184,15 +194,22 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
         < kinds.index("case.case.opened")
     )
     assert "intake.amended" in kinds and "notify.sent" in kinds
+    assert kinds.index("case.case.opened") < kinds.index("rectification.quality_report")
+    assert "rectification.instruct" in kinds
     sources = {await li.get_attribute("data-source") for li in await timeline.locator("li").all()}
     assert {"intake", "routing", "rectification", "notify"} <= sources
     assert await page.locator("#panel-timeline .missing").count() == 0
 
     # notifications sent: the customer's acknowledgement
-    ack = page.locator("#panel-notifications tr.notification[data-template='acknowledgement']")
+    ack = page.locator(
+        "#panel-notifications tr.notification[data-template='acknowledgement'][data-status='sent']"
+    )
     await ack.first.wait_for(timeout=30_000)
-    assert "sent" in await ack.first.inner_text()
+    assert "已发送" in await ack.first.inner_text()
+    assert "customer" in await ack.first.inner_text()
     await _shot(page, "complaint-page-zh.png")
+    await page.locator("#panel-timeline").scroll_into_view_if_needed()
+    await _shot(page, "complaint-timeline-zh.png")
 
     await use_language(page, "en")
     await page.locator("#panel-summary tr.clock").first.wait_for(timeout=30_000)
@@ -217,6 +234,7 @@ async def test_another_department_gets_routings_refusal_as_a_note_and_the_rest_o
     assert "没有权限" in await refused.inner_text()
     assert "another department" in await refused.inner_text()
     assert await summary.locator("tr.clock").count() == 0
+    assert "尚无时限" not in await summary.inner_text()  # refused, not "not yet"
     timeline = page.locator("#panel-timeline")
     await timeline.locator(".missing[data-service='routing']").wait_for(timeout=30_000)
     kinds = [await li.get_attribute("data-kind") for li in await timeline.locator("li").all()]

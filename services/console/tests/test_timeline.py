@@ -206,3 +206,19 @@ def test_a_withdrawal_and_a_duplicate_link_are_entries_when_the_services_say_whe
 def test_long_text_is_cut_to_one_line() -> None:
     entry = timeline.from_intake({**COMPLAINT, "title": "长" * 500 + "\n\n尾", "amendments": []})[0]
     assert entry.detail is not None and len(entry.detail) == 300 and entry.detail.endswith("…")
+
+
+def test_a_quality_report_is_an_entry_of_rectification() -> None:
+    (entry,) = timeline.from_quality_reports(
+        [
+            {
+                "number": "QR-2027-0003",
+                "issued_at": "2027-03-02T00:00:00Z",
+                "issued_by": "csc",
+                "failure_description": "压缩机漏油",
+            }
+        ]
+    )
+    assert entry.source == "rectification" and entry.kind == "rectification.quality_report"
+    assert entry.en == "External quality information report QR-2027-0003 issued"
+    assert entry.who == "csc" and entry.detail == "压缩机漏油"

@@ -178,6 +178,7 @@ async def summary(request: Request, complaint_id: UUID, viewer: CurrentViewer) -
             "reports": reports,
             "notices": notices,
             "missing": missing,
+            "routing_refused": any(m.service == "routing" and not m.not_yet for m in missing),
         },
     )
 
@@ -219,6 +220,7 @@ async def timeline_panel(
         timeline.from_intake(complaint or {}),
         timeline.from_routing(history or [], triage),
         timeline.from_case(case or {}),
+        timeline.from_quality_reports((documents or {}).get("quality_reports") or []),
         *(timeline.from_rectification(r) for r in rects if r),
         timeline.from_notifications(notifications or []),
     )

@@ -38,7 +38,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("case", "客户处理", "Customer resolution", wide=True),  # CSC area
     Panel("rectifications", "整改", "Rectification", wide=True),  # departments/Q/S
     Panel("timeline", "处理记录", "Timeline", wide=True),  # every service's history
-    Panel("notifications", "已发通知", "Notifications sent"),
+    Panel("notifications", "已发通知", "Notifications sent", wide=True),
 )
 
 

@@ -284,6 +284,28 @@ def from_rectification(rect: Json) -> list[Entry]:
     return entries
 
 
+def from_quality_reports(reports: Iterable[Json]) -> list[Entry]:
+    """Each External Quality Information Report issued for the complaint."""
+    entries: list[Entry] = []
+    for report in reports:
+        at = moment(report.get("issued_at"))
+        if at is None:
+            continue
+        number = report.get("number") or ""
+        entries.append(
+            Entry(
+                at,
+                "rectification",
+                report.get("issued_by"),
+                f"发出外部质量信息报告 {number}".strip(),
+                f"External quality information report {number} issued".replace("  ", " "),
+                _cut(report.get("failure_description")),
+                "rectification.quality_report",
+            )
+        )
+    return entries
+
+
 # -- notify ----------------------------------------------------------------------
 
 
