@@ -265,3 +265,49 @@ async def test_an_unknown_complaint_is_a_clear_404_page_and_a_reference_goes_to_
     await page.goto(f"{console_url}/complaints/{walked['reference'].lower()}")
     await page.wait_for_url(f"{console_url}/complaints/{walked['id']}", timeout=30_000)
     assert walked["reference"] in await page.inner_text("h1")
+
+
+async def test_a_withdrawn_complaint_shows_its_status_the_withdrawal_and_stopped_clocks(
+    console_url: str, console_stack: Stack, identity: DevIdentityProvider, page: Any
+) -> None:
+    stack = console_stack
+    created = await new_complaint(stack, identity, title="客户要撤销")
+    cid = created["id"]
+    csc = headers_of(identity, "csc")
+    async with httpx.AsyncClient(timeout=30) as client:
+        await eventually_async(
+            lambda: _get(client, f"{stack.url('rectification')}/v1/cases/{cid}", headers=csc),
+            until=lambda c: c is not None,
+            timeout=90,
+            what="rectification opened the case",
+        )
+        withdrawn = await client.post(
+            f"{stack.url('intake')}/v1/complaints/{cid}/withdraw",
+            json={"reason": "问题已自行解决"},
+            headers=headers_of(identity, "agent"),
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        await eventually_async(
+            lambda: _get(client, f"{stack.url('rectification')}/v1/cases/{cid}", headers=csc),
+            until=lambda c: c is not None and c["status"] == "withdrawn",
+            timeout=90,
+            what="rectification closed the case as withdrawn",
+        )
+        await eventually_async(
+            lambda: _get(client, f"{stack.url('routing')}/v1/triage/{cid}", headers=csc),
+            until=lambda t: t is not None and not t["open"],
+            timeout=90,
+            what="routing stopped the complaint's clocks",
+        )
+    await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
+    await use_language(page, "zh")
+    badge = page.locator("#complaint-header .badge[data-status]")
+    assert await badge.get_attribute("data-status") == "withdrawn"
+    assert await badge.inner_text() == "已撤销"
+    line = page.locator("#panel-timeline li[data-kind='case.complaint.withdrawn']")
+    await line.wait_for(timeout=30_000)
+    assert "问题已自行解决" in await line.inner_text()
+    clocks = page.locator("#panel-summary tr.clock")
+    await clocks.first.wait_for(timeout=30_000)
+    for text in await clocks.all_inner_texts():
+        assert "剩余" not in text and "已超时" not in text, text
