@@ -102,6 +102,17 @@ async def walked(console_stack: Stack, identity: DevIdentityProvider) -> dict[st
             headers=csc,
         )
         assert report.status_code == 201, report.text
+        notice = await client.post(
+            f"{stack.url('rectification')}/v1/quality-reports/{report.json()['report_id']}/notices",
+            json={
+                "recipient": "internal",
+                "department": "production",
+                "requirement": "请改进密封圈装配",
+                "due_date": "2027-02-15",
+            },
+            headers=headers_of(identity, "quality"),
+        )
+        assert notice.status_code == 201, notice.text
         instructed = await client.post(
             f"{stack.url('rectification')}/v1/cases/{cid}/instructions",
             json={
@@ -131,6 +142,7 @@ async def walked(console_stack: Stack, identity: DevIdentityProvider) -> dict[st
         "serial": serial,
         "department": triage["owner_department"],
         "report": report.json(),
+        "notice": notice.json(),
         "png": png,
         "notifications": notes,
     }
@@ -180,6 +192,9 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
     pdf = await page.request.get(console_url + await report_link.get_attribute("href"))
     assert pdf.status == 200 and (await pdf.body()).startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
+    notice_link = summary.locator("ul.documents a", has_text=walked["notice"]["number"])
+    notice_pdf = await page.request.get(console_url + await notice_link.get_attribute("href"))
+    assert notice_pdf.status == 200 and (await notice_pdf.body()).startswith(b"%PDF")
 
     # one timeline: intake, routing, rectification, notify in order, newest last
     timeline = page.locator("#panel-timeline ol.timeline")
@@ -195,7 +210,7 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
     )
     assert "intake.amended" in kinds and "notify.sent" in kinds
     assert kinds.index("case.case.opened") < kinds.index("rectification.quality_report")
-    assert "rectification.instruct" in kinds
+    assert "rectification.instruct" in kinds and "rectification.issue_notice" in kinds
     sources = {await li.get_attribute("data-source") for li in await timeline.locator("li").all()}
     assert {"intake", "routing", "rectification", "notify"} <= sources
     assert await page.locator("#panel-timeline .missing").count() == 0
