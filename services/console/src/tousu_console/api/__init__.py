@@ -1,13 +1,17 @@
 """The console's pages, one module per area; ``ROUTERS`` is what the app mounts."""
 
 from tousu_console.api.auth import router as auth_router
+from tousu_console.api.complaint_panels import router as complaint_panels_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.search import router as search_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
     auth_router,
     home_router,
     complaints_router,
+    complaint_panels_router,
+    search_router,
     worklist_router,
 ]

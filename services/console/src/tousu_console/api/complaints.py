@@ -8,12 +8,15 @@ knows the panels' addresses; each area's module serves its own panel.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from tousu_console.adapters.services import ApiError
+from tousu_console.api.complaint_panels import header_context
 from tousu_console.api.deps import CurrentViewer, render
 
 router = APIRouter(include_in_schema=False)
@@ -35,17 +38,42 @@ PANELS: tuple[Panel, ...] = (
     Panel("case", "客户处理", "Customer resolution", wide=True),  # CSC area
     Panel("rectifications", "整改", "Rectification", wide=True),  # departments/Q/S
     Panel("timeline", "处理记录", "Timeline", wide=True),  # every service's history
-    Panel("notifications", "已发通知", "Notifications sent"),
+    Panel("notifications", "已发通知", "Notifications sent", wide=True),
 )
 
 
-@router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
-async def complaint_page(
-    request: Request, complaint_id: UUID, viewer: CurrentViewer
-) -> HTMLResponse:
-    complaint = await viewer.get("intake", f"/v1/complaints/{complaint_id}")
+#: A complaint reference as intake writes it (``TS-2027-000123``), any case.
+REFERENCE = re.compile(r"^[A-Za-z]{1,10}-\d{4}-\d{6,9}$")
+
+
+def not_found(request: Request, asked: str, message: str | None = None) -> HTMLResponse:
     return render(
         request,
-        "complaints/page.html",
-        {"complaint": complaint, "complaint_id": str(complaint_id), "panels": PANELS},
+        "complaints/not_found.html",
+        {"asked": asked, "message": message},
+        status_code=404,
     )
+
+
+@router.get("/complaints/{complaint_key}", response_class=HTMLResponse)
+async def complaint_page(request: Request, complaint_key: str, viewer: CurrentViewer) -> Response:
+    """The page of one complaint, by id; a reference in the address goes to its page."""
+    key = complaint_key.strip()
+    if REFERENCE.match(key):
+        found = await viewer.get("intake", "/v1/complaints", reference=key.upper(), limit=1)
+        items = found.get("items") or []
+        if not items:
+            return not_found(request, key)
+        return RedirectResponse(f"/complaints/{items[0]['id']}", status_code=303)
+    try:
+        complaint_id = UUID(key)
+    except ValueError:
+        return not_found(request, key)
+    try:
+        complaint = await viewer.get("intake", f"/v1/complaints/{complaint_id}")
+    except ApiError as error:
+        if error.status == 404:
+            return not_found(request, key, error.message)
+        raise
+    context = await header_context(viewer, complaint_id, complaint)
+    return render(request, "complaints/page.html", {**context, "panels": PANELS})
