@@ -15,6 +15,7 @@ from tousu_common.messaging.outbox import add_event
 from tousu_intake.adapters.orm import (
     AmendmentRow,
     ComplaintRow,
+    CustomerProductRow,
     IdempotencyRecord,
     ReferenceCounter,
 )
@@ -137,6 +138,30 @@ class ComplaintFilter:
     key_account: bool | None = None
     open_only: bool = False
     customer_name: str | None = None
+    #: A product serial number, normalised (``normalise_serial``).
+    serial: str | None = None
+    #: Part of the title or description, any case.
+    text: str | None = None
+    #: Received at or after ``received_from`` and before ``received_to``.
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+
+def _about_serial(serial: str) -> sa.ColumnElement[bool]:
+    """Complaints about the product with that serial number: the ones that name it
+    (blanks and case aside), and the ones that name no serial number from a
+    customer whose register lists that product (a complaint naming another serial
+    number is about another product)."""
+    owners = sa.select(CustomerProductRow.customer_id).where(
+        CustomerProductRow.serial_number == serial
+    )
+    return sa.or_(
+        sa.func.upper(sa.func.trim(ComplaintRow.serial_number)) == serial,
+        sa.and_(
+            sa.func.coalesce(ComplaintRow.serial_number, "") == "",
+            ComplaintRow.customer_id.in_(owners),
+        ),
+    )
 
 
 class ComplaintQueries:
@@ -166,6 +191,19 @@ class ComplaintQueries:
             )
         if where.open_only:
             conditions.append(ComplaintRow.status.not_in(sorted(FINISHED_STATUSES)))
+        if where.serial is not None:
+            conditions.append(_about_serial(where.serial))
+        if where.text is not None:
+            conditions.append(
+                sa.or_(
+                    ComplaintRow.title.icontains(where.text, autoescape=True),
+                    ComplaintRow.description.icontains(where.text, autoescape=True),
+                )
+            )
+        if where.received_from is not None:
+            conditions.append(ComplaintRow.received_at >= where.received_from)
+        if where.received_to is not None:
+            conditions.append(ComplaintRow.received_at < where.received_to)
         # A phone matches the number given on the complaint or any customer with it.
         if where.phone_key is not None and where.customer_ids is not None:
             conditions.append(
