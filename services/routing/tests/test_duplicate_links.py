@@ -181,7 +181,7 @@ async def test_what_cannot_be_linked_is_refused_naming_the_field(
     answer = await client.post(
         f"/v1/duplicates/{uuid4()}", json=link(first.complaint_id), headers=csc
     )
-    assert answer.status_code == 404
+    assert answer.status_code == 404 and field_of(answer) == "complaint_id"
     answer = await client.post(url, json=link(uuid4()), headers=csc)
     assert answer.status_code == 404 and field_of(answer) == "original_id"
     # Itself: 409.

@@ -15,7 +15,10 @@ from tousu_routing.domain.model import Complaint, Status
 async def _load(repository: ComplaintRepository, complaint_id: UUID) -> Complaint:
     complaint = await repository.get(complaint_id, for_update=True)
     if complaint is None:
-        raise NotFound(f"routing has no complaint {complaint_id}")
+        raise NotFound(
+            f"routing has no complaint {complaint_id}",
+            fields=[{"field": "complaint_id", "problem": "no such complaint"}],
+        )
     return complaint
 
 
