@@ -5,6 +5,7 @@ link makes it, and the existing unlink undoes it. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -301,3 +302,29 @@ async def test_the_hand_made_link_is_on_the_routing_topic(
     assert payload["by"] == "csc-3"
     assert payload["reason"] == "客户邮箱 z***@163.com 又发了一次"
     assert header(record, "ce_source") == "tousu/routing"
+
+
+async def test_two_people_linking_two_complaints_to_each_other_at_once_make_no_cycle(
+    desk: Desk, db: Database, client: httpx.AsyncClient, auth: Auth
+) -> None:
+    """Each sees the other complaint open and unlinked when it starts; without
+    taking turns both links were made (PostgreSQL) and both complaints were
+    nobody's work."""
+    csc = auth("csc")
+    for n in range(6):
+        a = received(reference=f"TS-2026-0005{n}0", **UNMATCHED)
+        b = received(reference=f"TS-2026-0005{n}1", **UNMATCHED)
+        await desk.deliver(a)
+        await desk.deliver(b)
+        answers = await asyncio.gather(
+            client.post(f"/v1/duplicates/{a.complaint_id}", json=link(b.complaint_id), headers=csc),
+            client.post(f"/v1/duplicates/{b.complaint_id}", json=link(a.complaint_id), headers=csc),
+        )
+        assert sorted(answer.status_code for answer in answers) == [200, 409], [
+            answer.text for answer in answers
+        ]
+        statuses = {
+            (await client.get(f"/v1/triage/{c.complaint_id}", headers=csc)).json()["status"]
+            for c in (a, b)
+        }
+        assert statuses == {"duplicate", "manual_triage"}, n

@@ -101,7 +101,12 @@ async def link_duplicate(
     itself a duplicate, of the complaint it repeats (the group's original)."""
     async with db.transaction() as session:
         complaints = ComplaintRepository(session)
+        # Taking turns with other hand links, then with the rules' duplicate check
+        # of this customer, before reading the original: two links made at the same
+        # moment cannot point two complaints at each other.
+        await complaints.lock_hand_links()
         complaint = await _load(complaints, complaint_id)
+        await complaints.lock_duplicate_key(complaint)
         original = await complaints.get(original_id)
         if original is None:
             raise NotFound(
