@@ -18,6 +18,8 @@ import pytest
 from tousu_common.db import Database
 from tousu_common.devstack import Broker
 from tousu_common.events.catalog import (
+    AmendmentKind,
+    ComplaintAmended,
     ComplaintCategory,
     ComplaintClosed,
     ComplaintWithdrawn,
@@ -328,3 +330,46 @@ async def test_two_people_linking_two_complaints_to_each_other_at_once_make_no_c
             for c in (a, b)
         }
         assert statuses == {"duplicate", "manual_triage"}, n
+
+
+async def test_a_link_by_hand_and_the_rules_link_of_the_same_pair_at_once_make_no_cycle(
+    desk: Desk, client: httpx.AsyncClient, auth: Auth, time: FakeTime
+) -> None:
+    """A fax waits for its text; when the text comes the rules link it to the
+    customer's earlier complaint — while a person links that earlier complaint
+    to the fax. One of the two links wins; never both."""
+    csc = auth("csc")
+    for n in range(6):
+        earlier = received(reference=f"TS-2026-0006{n}0")
+        await desk.deliver(earlier)
+        fax = received(
+            customer_id=earlier.customer_id,
+            reference=f"TS-2026-0006{n}1",
+            title="传真投诉",
+            description="",
+            needs_transcription=True,
+        )
+        await desk.deliver(fax)
+        transcription = ComplaintAmended(
+            complaint_id=fax.complaint_id,
+            reference=fax.reference,
+            kind=AmendmentKind.transcription,
+            text=earlier.description,
+            amended_at=time.now(),
+            by="csc-2",
+        )
+        _, answer = await asyncio.gather(
+            desk.deliver(transcription),
+            client.post(
+                f"/v1/duplicates/{earlier.complaint_id}",
+                json=link(fax.complaint_id),
+                headers=csc,
+            ),
+        )
+        assert answer.status_code in (200, 409), answer.text
+        views = [
+            (await client.get(f"/v1/triage/{c.complaint_id}", headers=csc)).json()
+            for c in (earlier, fax)
+        ]
+        duplicates = [view for view in views if view["status"] == "duplicate"]
+        assert len(duplicates) == 1, (n, answer.status_code, views)
