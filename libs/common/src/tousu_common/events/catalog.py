@@ -272,6 +272,11 @@ class DuplicateLinked(EventPayload):
     duplicate_of_reference: Reference
     by: str = Field(max_length=100, description="'rules' or the user id who linked it.")
     linked_at: datetime
+    reason: str | None = free_text(
+        default=None,
+        max_length=500,
+        description="Why a person linked it by hand (null when the rules linked it).",
+    )
 
 
 class DuplicateUnlinked(EventPayload):

@@ -4,9 +4,10 @@ endpoint other services read with a service token."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -23,7 +24,7 @@ from tousu_common.errors import (
 from tousu_common.events.catalog import AmendmentKind, Channel
 from tousu_common.openapi import file_responses, multipart_encoding
 from tousu_common.paging import WHOLE_NUMBER, Page
-from tousu_common.patterns import NON_SPACE
+from tousu_common.patterns import NON_SPACE, IsoDate
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
@@ -37,6 +38,7 @@ from tousu_intake.domain.customers import (
     ContactKind,
     CustomerRecord,
     normalise_phone,
+    normalise_serial,
     phone_pattern,
 )
 from tousu_intake.domain.model import Complaint
@@ -214,7 +216,8 @@ async def create_complaint(
 @router.get(
     "",
     response_model=Page[ComplaintSummary],
-    summary="My recent complaints, or a search by reference / phone / customer / status",
+    summary="My recent complaints, or a search by reference / phone / customer / serial "
+    "number / text / status / channel / day received, newest first, with the total count",
 )
 async def list_complaints(
     request: Request,
@@ -232,10 +235,40 @@ async def list_complaints(
     open_only: Annotated[
         bool, Query(alias="open", description="Only complaints not closed or withdrawn")
     ] = False,
+    serial: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=NON_SPACE,
+            description="A product serial number (blanks and case aside): complaints that "
+            "name it, and complaints naming none from a customer registered with it",
+        ),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=2,
+            max_length=200,
+            pattern=NON_SPACE,
+            description="Part of the title or description, any case",
+        ),
+    ] = None,
+    received_from: Annotated[
+        IsoDate | None,
+        Query(description="Received on or after this day (the company's time zone)"),
+    ] = None,
+    received_to: Annotated[
+        IsoDate | None,
+        Query(description="Received on or before this day (the company's time zone)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100), WHOLE_NUMBER] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Page[ComplaintSummary]:
     settings = request.app.state.settings
+    if received_from is not None and received_to is not None and received_to < received_from:
+        raise InvalidInput.about("query.received_to", "must not be before received_from")
+    zone = ZoneInfo(settings.timezone)
     async with request.app.state.db.sessions() as session:
         phone_key = None
         customer_ids: tuple[UUID, ...] | None = (customer_id,) if customer_id else None
@@ -262,6 +295,10 @@ async def list_complaints(
                 key_account=key_account,
                 open_only=open_only,
                 customer_name=customer_name,
+                serial=normalise_serial(serial) if serial is not None else None,
+                text=q.strip() if q is not None else None,
+                received_from=_start_of_day(received_from, zone),
+                received_to=_start_of_day(received_to, zone, next_day=True),
             ),
             limit=limit,
             offset=offset,
@@ -269,6 +306,19 @@ async def list_complaints(
     return Page[ComplaintSummary](
         items=[ComplaintSummary.of(row) for row in rows], total=total, limit=limit, offset=offset
     )
+
+
+def _start_of_day(day: date | None, zone: ZoneInfo, *, next_day: bool = False) -> datetime | None:
+    """The instant ``day`` (or the day after it) begins in ``zone``; None — no bound —
+    for no day, or one at the ends of the calendar where there is no such instant."""
+    if day is None:
+        return None
+    try:
+        if next_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time.min, zone).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 @router.get(

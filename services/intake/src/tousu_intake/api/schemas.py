@@ -24,6 +24,8 @@ class ComplaintSummary(BaseModel):
     key_account: bool
     received_at: datetime
     received_by: str
+    product_model: str | None = None
+    serial_number: str | None = None
 
     @classmethod
     def of(cls, row: ComplaintRow) -> ComplaintSummary:

@@ -40,6 +40,8 @@ from tousu_routing.domain.sla import Basis, Pause
 SOURCE = "tousu/routing"
 #: First key of routing's advisory locks on the duplicate-candidate key (the customer).
 DUPLICATE_LOCK_NAMESPACE = 0x7052  # "pR"
+#: First key of the advisory lock every link made by hand takes (second key 0).
+HAND_LINK_LOCK_NAMESPACE = 0x704C  # "pL"
 
 
 async def stage(session: AsyncSession, events: list[EventPayload]) -> None:
@@ -91,6 +93,20 @@ class ComplaintRepository:
             sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
             {"namespace": DUPLICATE_LOCK_NAMESPACE, "key": key},
         )
+
+    async def lock_hand_links(self) -> None:
+        """One link by hand at a time, until this transaction ends (PostgreSQL).
+
+        Two people linking A to B's group and B to A's group at the same moment
+        would each see the other complaint still open and unlinked, and leave two
+        complaints pointing at each other — both out of every worklist, nobody's
+        work. People link rarely; taking turns costs nothing. (Against the rules'
+        link, :meth:`lock_duplicate_key` on the linked complaint's customer.)"""
+        if _locks_rows(self.session):
+            await self.session.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:namespace, 0)"),
+                {"namespace": HAND_LINK_LOCK_NAMESPACE},
+            )
 
     async def candidates_for_duplicate(
         self, complaint: Complaint, window: timedelta

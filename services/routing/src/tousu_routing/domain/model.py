@@ -382,7 +382,9 @@ class Complaint:
 
     # -- duplicates ------------------------------------------------------------
 
-    def link_duplicate(self, original: Complaint, *, by: str, now: datetime) -> None:
+    def link_duplicate(
+        self, original: Complaint, *, by: str, now: datetime, reason: str | None = None
+    ) -> None:
         self.status = Status.duplicate
         self.duplicate_of = original.complaint_id
         for clock in self.clocks.values():
@@ -395,8 +397,45 @@ class Complaint:
                 duplicate_of_reference=original.reference,
                 by=by,
                 linked_at=now,
+                reason=reason,
             )
         )
+
+    def link_by_person(
+        self, original: Complaint, *, by: str, reason: str | None, now: datetime
+    ) -> None:
+        """A person says this complaint repeats ``original``: from here on it is what
+        the rules' link makes it — a duplicate, out of every worklist, its clocks
+        cancelled — whatever its status was (a triaged one leaves its department's
+        worklist too).
+
+        ``original`` must be the *root* of its group (the caller follows a chain of
+        links first: a CSC person who names a duplicate means its original), open,
+        and not this complaint. A closed original is refused: the new complaint
+        would be nobody's work. Reopen the original, or triage this one as new."""
+        self._require_open()
+        if self.status is Status.duplicate:
+            raise Conflict(
+                "the complaint is already linked as a duplicate; unlink it first",
+                fields=[{"field": "complaint_id", "problem": "already linked as a duplicate"}],
+            )
+        if original.complaint_id == self.complaint_id:
+            raise Conflict(
+                "a complaint cannot be a duplicate of itself (or of its own duplicate)",
+                fields=[{"field": "original_id", "problem": "is this complaint or its duplicate"}],
+            )
+        if original.status is Status.duplicate:
+            raise Conflict(
+                "the original is itself a duplicate; link to the complaint it repeats",
+                fields=[{"field": "original_id", "problem": "linked as a duplicate"}],
+            )
+        if not original.open:
+            raise Conflict(
+                f"the original {original.reference} is closed or withdrawn: reopen it, or "
+                "triage this complaint as new work",
+                fields=[{"field": "original_id", "problem": "not open"}],
+            )
+        self.link_duplicate(original, by=by, now=now, reason=reason)
 
     def unlink_duplicate(
         self, ruleset: RuleSet, policy: SlaPolicy, *, by: str, now: datetime
