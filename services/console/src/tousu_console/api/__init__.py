@@ -2,7 +2,10 @@
 
 from tousu_console.api.auth import router as auth_router
 from tousu_console.api.complaints import router as complaints_router
+from tousu_console.api.digests import router as digests_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.manager import router as manager_router
+from tousu_console.api.ops import router as ops_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
@@ -10,4 +13,7 @@ ROUTERS = [
     home_router,
     complaints_router,
     worklist_router,
+    manager_router,
+    digests_router,
+    ops_router,
 ]
