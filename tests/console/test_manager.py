@@ -386,6 +386,29 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
         assert "测试毒消息，无需处理" in await page.inner_text("#dead-letter-resolution")
         assert await page.locator("#discard").count() == 0  # nothing more to do with it
         await shoot(page, "ops-dead-letter", "zh")
+
+        # re-driving intake's copy: it cannot be decoded, so intake says no (409),
+        # shown on the page, and the dead letter stays dead
+        intake_letter = eventually(
+            lambda: next(
+                (
+                    d
+                    for d in api_get(
+                        mgr_stack, mgr_identity, "intake", "/v1/ops/dead-letters", limit=200
+                    )["items"]
+                    if d["key"] == key
+                ),
+                None,
+            ),
+            timeout=60,
+            interval=0.5,
+            what="intake's dead letter",
+        )
+        await page.goto(f"{url}/ops/intake/dead-letters/{intake_letter['id']}")
+        await page.click("#redrive")
+        await page.wait_for_selector(".alert.error")
+        assert "当前状态下不能这样做" in await page.inner_text(".alert.error")
+        assert "待处理" in await page.inner_text("#dead-letter-status")
     finally:
         await admin.close()
     resolved = dead_letter()

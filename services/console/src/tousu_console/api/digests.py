@@ -25,6 +25,7 @@ from starlette.background import BackgroundTask
 from tousu_common.tracing import trace_headers
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.manager import DEPARTMENTS
 
 router = APIRouter(include_in_schema=False)
 
@@ -235,6 +236,7 @@ async def digests(
             "kpis": kpis(numbers) if numbers else [],
             "by_department": _get(numbers, "by.owner_department") or {},
             "breaches": _get(numbers, "sla.breaches") or {},
+            "departments": {**DEPARTMENTS, "untriaged": ("未分派", "Not yet triaged")},
             "fmt": fmt,
             "fmt_change": fmt_change,
         },
