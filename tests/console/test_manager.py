@@ -31,7 +31,7 @@ from tousu_common.oidc_dev import (
     provider_installed,
     seed_users,
 )
-from tousu_common.testing.wait import eventually
+from tousu_common.testing.wait import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -106,15 +106,14 @@ def headers(identity: DevIdentityProvider, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def api_get(
+async def api_get(
     stack: Stack, identity: DevIdentityProvider, service: str, path: str, **params: Any
 ) -> Any:
-    response = httpx.get(
-        f"{stack.url(service)}{path}",
-        params=params,
-        headers=headers(identity, "manager"),
-        timeout=15,
-    )
+    """A service's answer to the seed manager (to arrange and check, beside the pages)."""
+    async with httpx.AsyncClient(timeout=15) as client:
+        response = await client.get(
+            f"{stack.url(service)}{path}", params=params, headers=headers(identity, "manager")
+        )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -125,11 +124,13 @@ async def overdue_complaint(mgr_stack: Stack, mgr_identity: DevIdentityProvider)
     created = await new_complaint(mgr_stack, mgr_identity, title="仪表盘报警无人回复")
     complaint_id = str(created["id"])
 
-    def listed() -> dict[str, Any] | None:
-        page = api_get(mgr_stack, mgr_identity, "routing", "/v1/worklists/overdue", limit=200)
+    async def listed() -> dict[str, Any] | None:
+        page = await api_get(mgr_stack, mgr_identity, "routing", "/v1/worklists/overdue", limit=200)
         return next((i for i in page["items"] if i["complaint_id"] == complaint_id), None)
 
-    item = eventually(listed, timeout=120, interval=0.5, what="the complaint on the overdue list")
+    item = await eventually_async(
+        listed, timeout=120, interval=0.5, what="the complaint on the overdue list"
+    )
     return {**created, "item": item}
 
 
@@ -222,7 +223,7 @@ async def test_the_digest_of_a_period_shows_its_kpis_and_downloads_csv_and_pdf(
     this_week = _week_label(today)
     last_week = _week_label(today - timedelta(days=7))
     # notify has counted the complaint of this week (its read model is fed by events)
-    eventually(
+    await eventually_async(
         lambda: api_get(mgr_stack, mgr_identity, "notify", f"/v1/digests/week/{this_week}"),
         until=lambda d: d["numbers"]["volume"]["received"] >= 1,
         timeout=60,
@@ -321,11 +322,15 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
     key = f"poison-{uuid.uuid4().hex[:8]}"
     await poison(mgr_stack.bootstrap or "", key.encode())
 
-    def dead_letter() -> dict[str, Any] | None:
-        page = api_get(mgr_stack, mgr_identity, "routing", "/v1/ops/dead-letters", limit=200)
-        return next((d for d in page["items"] if d["key"] == key), None)
+    async def dead_letter() -> dict[str, Any] | None:
+        listing = await api_get(
+            mgr_stack, mgr_identity, "routing", "/v1/ops/dead-letters", limit=200
+        )
+        return next((d for d in listing["items"] if d["key"] == key), None)
 
-    letter = eventually(dead_letter, timeout=60, interval=0.5, what="routing's dead letter")
+    letter = await eventually_async(
+        dead_letter, timeout=60, interval=0.5, what="routing's dead letter"
+    )
     assert letter["status"] == "dead"
     detail_path = f"/ops/routing/dead-letters/{letter['id']}"
 
@@ -359,7 +364,7 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
         assert "没有权限" in await forged.text()
         forged = await page.request.post(f"{url}{detail_path}/redrive", form={"csrf": csrf or ""})
         assert forged.status == 403
-        assert dead_letter()["status"] == "dead"  # nothing changed
+        assert (await dead_letter())["status"] == "dead"  # nothing changed
         await page.goto(f"{url}/ops/routing/dead-letters")
         await to_english(page)
         await page.goto(f"{url}/ops")
@@ -378,7 +383,7 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
         await page.fill("#discard-reason", "   ")
         await page.click("#discard")
         await page.wait_for_selector(".alert.error")
-        assert dead_letter()["status"] == "dead"
+        assert (await dead_letter())["status"] == "dead"
         await page.fill("#discard-reason", "测试毒消息，无需处理")
         await page.click("#discard")
         await page.wait_for_url(f"**{detail_path}?done=discarded")
@@ -389,20 +394,14 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
 
         # re-driving intake's copy: it cannot be decoded, so intake says no (409),
         # shown on the page, and the dead letter stays dead
-        intake_letter = eventually(
-            lambda: next(
-                (
-                    d
-                    for d in api_get(
-                        mgr_stack, mgr_identity, "intake", "/v1/ops/dead-letters", limit=200
-                    )["items"]
-                    if d["key"] == key
-                ),
-                None,
-            ),
-            timeout=60,
-            interval=0.5,
-            what="intake's dead letter",
+        async def intake_dead_letter() -> dict[str, Any] | None:
+            listing = await api_get(
+                mgr_stack, mgr_identity, "intake", "/v1/ops/dead-letters", limit=200
+            )
+            return next((d for d in listing["items"] if d["key"] == key), None)
+
+        intake_letter = await eventually_async(
+            intake_dead_letter, timeout=60, interval=0.5, what="intake's dead letter"
         )
         await page.goto(f"{url}/ops/intake/dead-letters/{intake_letter['id']}")
         await page.click("#redrive")
@@ -411,6 +410,6 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
         assert "待处理" in await page.inner_text("#dead-letter-status")
     finally:
         await admin.close()
-    resolved = dead_letter()
+    resolved = await dead_letter()
     assert resolved["status"] == "discarded"
     assert resolved["resolution"] == "测试毒消息，无需处理"
