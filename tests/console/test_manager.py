@@ -119,19 +119,33 @@ async def api_get(
 
 
 @pytest.fixture(scope="module")
-async def overdue_complaint(mgr_stack: Stack, mgr_identity: DevIdentityProvider) -> dict[str, Any]:
-    """A complaint nobody answers, on routing's overdue list (its first response breached)."""
-    created = await new_complaint(mgr_stack, mgr_identity, title="仪表盘报警无人回复")
-    complaint_id = str(created["id"])
+async def overdue_complaints(
+    mgr_stack: Stack, mgr_identity: DevIdentityProvider
+) -> list[dict[str, Any]]:
+    """Two complaints nobody answers (same text: same department), both on routing's
+    overdue list (their first response breached); intake's answers with the list item."""
+    created = [
+        await new_complaint(mgr_stack, mgr_identity, title="仪表盘报警无人回复") for _ in range(2)
+    ]
+    ids = [str(c["id"]) for c in created]
 
-    async def listed() -> dict[str, Any] | None:
+    async def listed() -> dict[str, Any]:
         page = await api_get(mgr_stack, mgr_identity, "routing", "/v1/worklists/overdue", limit=200)
-        return next((i for i in page["items"] if i["complaint_id"] == complaint_id), None)
+        return {i["complaint_id"]: i for i in page["items"] if i["complaint_id"] in ids}
 
-    item = await eventually_async(
-        listed, timeout=120, interval=0.5, what="the complaint on the overdue list"
+    items = await eventually_async(
+        listed,
+        until=lambda found: len(found) == 2,
+        timeout=120,
+        interval=0.5,
+        what="both complaints on the overdue list",
     )
-    return {**created, "item": item}
+    return [{**c, "item": items[str(c["id"])]} for c in created]
+
+
+@pytest.fixture(scope="module")
+def overdue_complaint(overdue_complaints: list[dict[str, Any]]) -> dict[str, Any]:
+    return overdue_complaints[0]
 
 
 async def shoot(page: Any, name: str, lang: str) -> None:
@@ -156,7 +170,11 @@ async def to_english(page: Any) -> None:
 
 
 async def test_an_overdue_complaint_is_on_the_board_in_its_department_and_in_my_work(
-    url: str, mgr_identity: DevIdentityProvider, overdue_complaint: dict[str, Any], page: Any
+    url: str,
+    mgr_identity: DevIdentityProvider,
+    overdue_complaints: list[dict[str, Any]],
+    overdue_complaint: dict[str, Any],
+    page: Any,
 ) -> None:
     complaint_id = str(overdue_complaint["id"])
     department = overdue_complaint["item"]["owner_department"]
@@ -180,6 +198,18 @@ async def test_an_overdue_complaint_is_on_the_board_in_its_department_and_in_my_
     await page.click("form.filters button[type=submit]")
     await page.wait_for_url(f"**/overdue?department={department}*")
     assert await page.locator(f"tr[data-complaint='{complaint_id}']").count() == 1
+    # a page of one: the two complaints of the department on two pages
+    second = overdue_complaints[1]
+    assert second["item"]["owner_department"] == department
+    await page.goto(f"{url}/overdue?department={department}&size=1")
+    first_page = await page.locator("tr.overdue-row").get_attribute("data-complaint")
+    assert await page.locator("tr.overdue-row").count() == 1
+    await page.click("nav.pager a[rel=next]")
+    await page.wait_for_url(f"**/overdue?department={department}&size=1&offset=1")
+    second_page = await page.locator("tr.overdue-row").get_attribute("data-complaint")
+    assert {first_page, second_page} == {complaint_id, str(second["id"])}
+    assert await page.locator("nav.pager a[rel=prev]").count() == 1
+
     other = "design" if department != "design" else "sales"
     await page.goto(f"{url}/overdue?department={other}")
     await page.wait_for_selector("#overdue-total")

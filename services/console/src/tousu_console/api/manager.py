@@ -49,6 +49,7 @@ CLOCKS: dict[str, tuple[str, str]] = {
 #: Who sees every department's list (routing's CROSS_DEPARTMENT_ROLES; admin holds all).
 CROSS_DEPARTMENT = frozenset({"csc", "manager", "agent", "admin"})
 PAGE_SIZE = 20
+PAGE_SIZES = range(1, 101)
 GROUP_ROWS = 10
 MY_WORK_ROWS = 10
 
@@ -141,8 +142,11 @@ async def overdue(
     department: str | None = None,
     urgency: str | None = None,
     offset: str | None = None,
+    size: str | None = None,
 ) -> HTMLResponse:
     now = datetime.now(UTC)
+    requested = _offset(size)
+    page_size = requested if requested in PAGE_SIZES else PAGE_SIZE
     department = _clean(department, DEPARTMENTS)
     urgency = _clean(urgency, URGENCIES)
     if not sees_every_department(viewer):
@@ -173,7 +177,7 @@ async def overdue(
                 )
         else:
             page = await overdue_page(
-                viewer, department=department, urgency=urgency, limit=PAGE_SIZE, offset=start
+                viewer, department=department, urgency=urgency, limit=page_size, offset=start
             )
             total = int(page["total"])
             counts = {department: total}
@@ -198,7 +202,8 @@ async def overdue(
             "department": department,
             "urgency": urgency,
             "offset": start,
-            "page_size": PAGE_SIZE,
+            "page_size": page_size,
+            "custom_size": page_size != PAGE_SIZE,
             "departments": DEPARTMENTS,
             "urgencies": URGENCIES,
             "clocks": CLOCKS,
