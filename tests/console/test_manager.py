@@ -234,6 +234,25 @@ async def test_an_overdue_complaint_is_on_the_board_in_its_department_and_in_my_
     await shoot(page, "overdue", "en")
 
 
+async def test_quality_sees_only_its_own_departments_overdue_complaints(
+    url: str,
+    mgr_identity: DevIdentityProvider,
+    overdue_complaints: list[dict[str, Any]],
+    page: Any,
+) -> None:
+    department = overdue_complaints[0]["item"]["owner_department"]
+    user = "quality" if department != "quality" else "supply"
+    await sign_in(page, url, mgr_identity, user, path=f"/overdue?department={department}")
+    await to_language(page, "zh")
+    # routing scopes the list to the token's department; the page asks for no other
+    assert await page.locator("#overdue-department").is_disabled()
+    assert await page.locator("tr.overdue-row").count() == 0
+    await page.goto(f"{url}/overdue")
+    await page.wait_for_selector("#overdue-total")
+    assert await page.locator(f"#overdue-{user}").count() == 1
+    assert await page.locator(f"#overdue-{department}").count() == 0
+
+
 # -- digests -------------------------------------------------------------------------
 
 
