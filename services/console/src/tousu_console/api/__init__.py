@@ -3,7 +3,10 @@
 from tousu_console.api.auth import router as auth_router
 from tousu_console.api.complaint_panels import router as complaint_panels_router
 from tousu_console.api.complaints import router as complaints_router
+from tousu_console.api.digests import router as digests_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.manager import router as manager_router
+from tousu_console.api.ops import router as ops_router
 from tousu_console.api.search import router as search_router
 from tousu_console.api.worklist import router as worklist_router
 
@@ -14,4 +17,7 @@ ROUTERS = [
     complaint_panels_router,
     search_router,
     worklist_router,
+    manager_router,
+    digests_router,
+    ops_router,
 ]
