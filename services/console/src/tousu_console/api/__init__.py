@@ -1,8 +1,10 @@
 """The console's pages, one module per area; ``ROUTERS`` is what the app mounts."""
 
 from tousu_console.api.auth import router as auth_router
+from tousu_console.api.cases import router as cases_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.triage import router as triage_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
@@ -10,4 +12,6 @@ ROUTERS = [
     home_router,
     complaints_router,
     worklist_router,
+    triage_router,
+    cases_router,
 ]
