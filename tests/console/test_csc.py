@@ -71,10 +71,14 @@ async def case_of(stack: Stack, identity: DevIdentityProvider, cid: str) -> dict
     return answer.json()
 
 
-async def screenshot(page: Any, name: str) -> None:
+def screenshot_path(name: str) -> str:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / name)
+
+
+async def screenshot(page: Any, name: str) -> None:
     await page.set_viewport_size({"width": 1366, "height": 768})
-    await page.screenshot(path=str(SCREENSHOTS / name))
+    await page.screenshot(path=screenshot_path(name))
 
 
 async def in_english(page: Any, name: str, ready: str) -> None:
