@@ -76,19 +76,22 @@ def screenshot_path(name: str) -> str:
     return str(SCREENSHOTS / name)
 
 
-async def screenshot(page: Any, name: str) -> None:
+async def screenshot(page: Any, name: str, top: str | None = None) -> None:
+    """A 1366×768 picture of the screen; ``top``: scroll that element to the top first."""
     await page.set_viewport_size({"width": 1366, "height": 768})
+    if top:
+        await page.locator(top).evaluate("element => element.scrollIntoView()")
     await page.screenshot(path=screenshot_path(name))
 
 
-async def in_english(page: Any, name: str, ready: str) -> None:
+async def in_english(page: Any, name: str, ready: str, top: str | None = None) -> None:
     """Screenshot the page in English, then back to Chinese (the choice is remembered
     for the person, and the other tests expect Chinese)."""
     await page.click("header >> text=English")
     await page.wait_for_selector("text=Sign out", timeout=WAIT)
     try:
         await page.wait_for_selector(ready, timeout=WAIT)
-        await screenshot(page, name)
+        await screenshot(page, name, top)
     finally:
         await page.click("header >> text=中文")
         await page.wait_for_selector("text=退出", timeout=WAIT)
@@ -158,7 +161,7 @@ async def test_an_unmatched_complaint_waits_in_the_queue_and_the_csc_triages_and
     assert triaged["rule_id"] is None
 
     # reassign: the clocks carry on, the owner changes, the history says why
-    await page.wait_for_selector("#triage-reassign", timeout=WAIT)
+    await page.click("#triage-reassign-more > summary")
     await page.select_option("#reassign-department", "sales")
     await page.fill("#reassign-reason", "涉及合同条款，转销售部")
     await submit(page, "#triage-reassign")
@@ -204,7 +207,7 @@ async def test_the_csc_links_a_duplicate_by_reference_and_unlinks_it(
         until=lambda b: b["status"] in ("manual_triage", "duplicate"),
     )
     await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
-    await page.wait_for_selector("#triage-link", timeout=WAIT)
+    await page.click("#triage-link-more > summary")
     await page.fill("#link-original", original["reference"])
     await page.fill("#link-reason", "同一客户同一问题")
     await submit(page, "#triage-link")
@@ -286,11 +289,13 @@ async def test_the_csc_walks_a_case_from_first_response_to_closing_and_reopens_i
     await case_status(page, "resolution_accepted")
     case = await case_of(console_stack, identity, cid)
     assert case["plans"][0]["decision"] == "accept" and case["resolution_accepted_at"]
-    await screenshot(page, "case-panel-zh.png")
-    await in_english(page, "case-panel-en.png", '#panel-case [data-status="resolution_accepted"]')
+    await screenshot(page, "case-panel-zh.png", "#panel-case")
+    await in_english(
+        page, "case-panel-en.png", '#panel-case [data-status="resolution_accepted"]', "#panel-case"
+    )
 
     # an instruction to a functional department (a rectification on the case)
-    await page.wait_for_selector("#case-form-instructions", timeout=WAIT)
+    await page.click("#case-instructions-more > summary")
     await page.select_option("#case-instr-department", "logistics")
     await page.fill("#case-instr-text", "核查配件发运包装，防止运输中密封件受损")
     await page.fill("#case-instr-due", "2027-02-01")
@@ -392,7 +397,7 @@ async def test_the_csc_issues_a_quality_report_and_downloads_its_pdf_through_the
     cid = str(made["id"])
     await read(console_stack, identity, "rectification", f"/v1/cases/{cid}")
     await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
-    await page.wait_for_selector("#case-form-quality-reports", timeout=WAIT)
+    await page.click("#case-quality-reports-more > summary")
     await page.fill("#case-qr-model", "WP10.336E53")
     await page.fill("#case-qr-serial", "B2027-0412")
     await page.fill("#case-qr-failure", "发动机后油封处漏油，运行约三千公里")
