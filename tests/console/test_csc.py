@@ -247,6 +247,8 @@ async def test_the_csc_walks_a_case_from_first_response_to_closing_and_reopens_i
     await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
     await case_status(page, "awaiting_resolution")
     assert await page.locator("#case-form-close").count() == 0  # not legal yet
+    # the panel holds a half-filled form through live reloads (csc/_keep_edits.html)
+    assert await page.get_attribute("#panel-case", "data-keep-edits") == "1"
 
     # first response
     await page.select_option("#case-fr-channel", "hotline")
@@ -263,6 +265,15 @@ async def test_the_csc_walks_a_case_from_first_response_to_closing_and_reopens_i
     await page.select_option("#case-a1-kind", "compensation")
     await page.fill("#case-a1-description", "误工补偿")
     await page.fill("#case-a1-due", "2027-01-10")
+    # a compensation without an amount: rectification names the field, the form keeps
+    # what was typed, nothing is proposed
+    await submit(page, "#case-form-resolution")
+    alert = page.locator("#panel-case .alert.error")
+    await alert.wait_for(timeout=WAIT)
+    assert "actions.1.amount" in await alert.inner_text()
+    assert await page.input_value("#case-a0-description") == "更换油底壳密封垫"
+    assert await page.input_value("#case-a1-kind") == "compensation"
+    assert (await case_of(console_stack, identity, cid))["plans"] == []
     await page.fill("#case-a1-amount", "800.50")
     await page.fill("#case-a1-currency", "CNY")
     await submit(page, "#case-form-resolution")

@@ -12,7 +12,7 @@ shown in the panel."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -85,6 +85,7 @@ async def _case_panel(
     *,
     error: ApiError | None = None,
     done: str | None = None,
+    sent: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
     base = f"/v1/cases/{complaint_id}"
     case: dict[str, Any] | None = None
@@ -109,6 +110,9 @@ async def _case_panel(
             "missing": missing,
             "error": error,
             "done": done,
+            # a refused form comes back filled in as it was sent, and open
+            "sent": {k: v for k, v in (sent or {}).items() if k != "csrf"} if error else {},
+            "failed": done if error else None,
             "offer": offered,
             "any_form": any(bool(v) for v in offered.values()),
             "plan_rows": range(PLAN_ROWS),
@@ -131,6 +135,7 @@ async def _after(
     complaint_id: UUID,
     change: Callable[[], Awaitable[Any]],
     done: str,
+    sent: Mapping[str, Any],
 ) -> Response:
     """Do the change; htmx gets the refreshed panel (with the service's refusal in
     it, if any), a plain form post the complaint page (or the refusal as a page)."""
@@ -140,7 +145,7 @@ async def _after(
     except ApiError as exc:
         if not htmx:
             raise
-        return await _case_panel(request, viewer, complaint_id, error=exc)
+        return await _case_panel(request, viewer, complaint_id, error=exc, done=done, sent=sent)
     if not htmx:
         return RedirectResponse(f"/complaints/{complaint_id}", status_code=303)
     return await _case_panel(request, viewer, complaint_id, done=done)
@@ -225,7 +230,7 @@ async def case_action(
         change = _post(viewer, f"{base}/quality-reports", body)
     else:
         raise ApiError(404, "not_found", f"the case has no action {step!r}")
-    return await _after(request, viewer, complaint_id, change, step)
+    return await _after(request, viewer, complaint_id, change, step, form)
 
 
 # -- the quality report as a document, through the console --------------------------
