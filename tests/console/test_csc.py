@@ -401,7 +401,7 @@ async def test_the_csc_walks_a_case_from_first_response_to_closing_and_reopens_i
     assert await page.locator("#case-form-resolution").count() == 1
 
 
-async def test_the_csc_issues_a_quality_report_and_downloads_its_pdf_through_the_console(
+async def test_the_csc_issues_a_quality_report_gets_its_pdf_and_waits_on_the_customer(
     console_stack: Stack, console_url: str, identity: DevIdentityProvider, page: Any
 ) -> None:
     made = await new_complaint(console_stack, identity, product_model="WP10.336E53")
@@ -432,6 +432,20 @@ async def test_the_csc_issues_a_quality_report_and_downloads_its_pdf_through_the
     async with httpx.AsyncClient(follow_redirects=False, timeout=30) as client:
         anonymous = await client.get(f"{console_url}{href}")
     assert anonymous.status_code == 303
+
+    # waiting on the customer pauses the clocks; their answer ends the wait
+    await page.click("#case-customer-wait-more > summary")
+    await page.fill("#case-wait-reason", "等客户提供行驶证照片")
+    await submit(page, "#case-form-customer-wait")
+    await no_alert(page, "#panel-case")
+    await page.wait_for_selector("#case-form-customer-wait-end", timeout=WAIT)
+    assert "等客户提供行驶证照片" in await page.inner_text("[data-testid=case-facts]")
+    waiting = await case_of(console_stack, identity, cid)
+    assert waiting["waiting_on_customer"] and waiting["wait_reason"] == "等客户提供行驶证照片"
+    await submit(page, "#case-form-customer-wait-end")
+    await no_alert(page, "#panel-case")
+    assert not (await case_of(console_stack, identity, cid))["waiting_on_customer"]
+    await page.wait_for_selector("#case-customer-wait-more", timeout=WAIT)
 
 
 async def test_the_csc_worklist_lists_open_cases_with_time_left(

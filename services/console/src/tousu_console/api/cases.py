@@ -90,15 +90,17 @@ async def _case_panel(
     base = f"/v1/cases/{complaint_id}"
     case: dict[str, Any] | None = None
     rects: dict[str, Any] = {"quality_reports": [], "rectifications": []}
-    missing = False
+    missing: ApiError | None = None
     try:
         case, rects = await asyncio.gather(
             viewer.get("rectification", base), viewer.get("rectification", f"{base}/rectifications")
         )
     except ApiError as exc:
+        # Not there yet (404), or not for this person: said inside the panel, so the
+        # rest of the complaint page stays readable.
         if exc.status != 404:
-            raise
-        missing = True
+            error = error or exc
+        missing = exc
     offered = offers(viewer, case) if case else {}
     return render(
         request,

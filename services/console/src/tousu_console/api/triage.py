@@ -66,8 +66,10 @@ async def _triage_panel(
             viewer.get("routing", base), viewer.get("routing", f"{base}/history")
         )
     except ApiError as exc:
+        # Not there yet (404), or not for this person (403): said inside the panel, so
+        # the rest of the complaint page stays readable.
         if exc.status != 404:
-            raise
+            error = error or exc
         missing = exc
     original: dict[str, Any] | None = None
     if triage and triage.get("duplicate_of"):
