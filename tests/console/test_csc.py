@@ -505,3 +505,70 @@ async def test_an_agent_sees_no_case_forms_and_a_forged_post_gets_the_services_4
     after = await case_of(console_stack, identity, cid)
     assert after["version"] == before["version"] and after["first_response_at"] is None
     assert after["plans"] == []
+
+
+async def test_a_rejected_plan_asks_for_a_revised_one(
+    console_stack: Stack, console_url: str, identity: DevIdentityProvider, page: Any
+) -> None:
+    made = await new_complaint(console_stack, identity)
+    cid = str(made["id"])
+    await read(console_stack, identity, "rectification", f"/v1/cases/{cid}")
+    await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
+    await case_status(page, "awaiting_resolution")
+    await page.select_option("#case-a0-kind", "explanation")
+    await page.fill("#case-a0-description", "说明保修条款")
+    await page.fill("#case-a0-due", "2027-01-05")
+    await submit(page, "#case-form-resolution")
+    await case_status(page, "resolution_proposed")
+    await page.select_option("#case-decision", "reject")
+    await page.fill("#case-decision-comment", "客户要求更换")
+    await submit(page, "#case-form-resolution-decision")
+    await no_alert(page, "#panel-case")
+    await case_status(page, "resolution_rejected")
+    assert "提出修订方案" in await page.inner_text("#case-form-resolution")
+    await page.select_option("#case-a0-kind", "replace")
+    await page.fill("#case-a0-description", "更换发动机总成")
+    await page.fill("#case-a0-due", "2027-02-15")
+    await submit(page, "#case-form-resolution")
+    await no_alert(page, "#panel-case")
+    await case_status(page, "resolution_proposed")
+    case = await case_of(console_stack, identity, cid)
+    assert case["plan_version"] == 2
+    assert [p["decision"] for p in case["plans"]] == ["reject", None]
+    assert case["plans"][0]["comment"] == "客户要求更换"
+    assert case["plans"][1]["actions"][0]["kind"] == "replace"
+    # both versions are on the panel, the newest first
+    versions = await page.locator("#panel-case [data-plan]").evaluate_all(
+        "sections => sections.map(s => s.dataset.plan)"
+    )
+    assert versions == ["2", "1"]
+
+
+async def test_owner_department_staff_get_the_owners_forms_and_another_department_none(
+    console_stack: Stack, console_url: str, identity: DevIdentityProvider, browser: Any
+) -> None:
+    made = await new_complaint(console_stack, identity)  # an oil leak: Quality owns it
+    cid = str(made["id"])
+    case = await read(console_stack, identity, "rectification", f"/v1/cases/{cid}")
+    assert case["owner_department"] == "quality"
+    for user, owner in (("quality", True), ("sales", False)):
+        context = await browser.new_context(locale="zh-CN")
+        try:
+            page = await context.new_page()
+            await sign_in(page, console_url, identity, user, path=f"/complaints/{cid}")
+            await case_status(page, "awaiting_resolution")
+            forms = page.locator("#panel-case form")
+            if owner:
+                assert await page.locator("#case-form-first-response").count() == 1
+                assert await page.locator("#case-form-resolution").count() == 1
+                for csc_only in ("instructions", "quality-reports", "close", "reopen"):
+                    assert await page.locator(f"#case-form-{csc_only}").count() == 0
+            else:
+                assert await forms.count() == 0
+                # routing shows a department only its own complaints: said in the panel
+                alert = page.locator("#panel-triage .alert.error")
+                await alert.wait_for(timeout=WAIT)
+                assert "没有权限" in await alert.inner_text()
+            assert await page.locator("#panel-triage form").count() == 0
+        finally:
+            await context.close()
