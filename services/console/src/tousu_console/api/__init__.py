@@ -1,6 +1,7 @@
 """The console's pages, one module per area; ``ROUTERS`` is what the app mounts."""
 
 from tousu_console.api.auth import router as auth_router
+from tousu_console.api.cases import router as cases_router
 from tousu_console.api.complaint_panels import router as complaint_panels_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.digests import router as digests_router
@@ -8,6 +9,7 @@ from tousu_console.api.home import router as home_router
 from tousu_console.api.manager import router as manager_router
 from tousu_console.api.ops import router as ops_router
 from tousu_console.api.search import router as search_router
+from tousu_console.api.triage import router as triage_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
@@ -20,4 +22,6 @@ ROUTERS = [
     manager_router,
     digests_router,
     ops_router,
+    triage_router,
+    cases_router,
 ]

@@ -28,8 +28,10 @@ ACTIONS: dict[str, frozenset[str]] = {
     # rectification: the case (CSC)
     "case.respond": frozenset({"csc"}),
     "case.plan": frozenset({"csc"}),
-    "case.callback": frozenset({"csc"}),
+    "case.decide": frozenset({"agent", "csc"}),  # the customer's answer (AGENTS)
+    "case.callback": frozenset({"agent", "csc"}),  # rectification's AGENTS rule
     "case.close": frozenset({"csc"}),
+    "case.reopen": frozenset({"csc"}),
     "case.instruct": frozenset({"csc"}),
     "case.quality_report": frozenset({"csc"}),
     # rectification: departments, Quality, Supply, managers
