@@ -3,6 +3,7 @@
 from tousu_console.api.auth import router as auth_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.hotline import router as hotline_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
@@ -10,4 +11,5 @@ ROUTERS = [
     home_router,
     complaints_router,
     worklist_router,
+    hotline_router,
 ]
