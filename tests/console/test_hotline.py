@@ -138,9 +138,17 @@ async def test_a_registered_caller_s_card_open_complaints_and_a_saved_complaint_
     assert any(first in o for o in options) and any(second in o for o in options)
     await shoot(page, "hotline-caller", english=True)
 
+    # Choosing the product the open complaint is about highlights it; another does not.
+    assert await page.locator("#duplicate-hint tr.same-product").count() == 0
+    await page.select_option("#product", label=f"YC6L-280 · {first}")
+    same = page.locator("#duplicate-hint tr.same-product")
+    await same.wait_for(timeout=30_000)
+    assert earlier["reference"] in await same.inner_text()
+    await page.select_option("#product", label=f"YC4S-150 · {second}")
+    await same.wait_for(state="detached", timeout=30_000)
+
     await page.fill("#title", "发动机异响")
     await page.fill("#description", "怠速时发动机有异响，客户要求派人检查")
-    await page.select_option("#product", label=f"YC4S-150 · {second}")
     await page.click("#save-complaint")
     await page.wait_for_url(re.compile(r".*/hotline/received/.*"), timeout=30_000)
     reference = (await page.inner_text("#reference")).strip()

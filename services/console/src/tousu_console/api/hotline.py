@@ -240,6 +240,23 @@ async def hotline(
     return render(request, "hotline/page.html", context)
 
 
+@router.get("/hotline/duplicates", response_class=HTMLResponse)
+async def duplicates(
+    request: Request,
+    viewer: CurrentViewer,
+    q: Annotated[str, Query(max_length=254)] = "",
+    customer_id: Annotated[str, Query(max_length=64)] = "",
+    product: Annotated[str, Query(max_length=400)] = "",
+    serial_number: Annotated[str, Query(max_length=100)] = "",
+) -> HTMLResponse:
+    """The duplicate hint again, for the product the agent has just chosen or typed
+    (the form's select and serial field ask for it when they change)."""
+    query = q.strip()
+    values = {"product": product, "serial_number": serial_number}
+    context = await _hotline_context(viewer, query, customer_id, "", values)
+    return render(request, "hotline/_duplicates.html", context)
+
+
 def _command(values: dict[str, str]) -> dict[str, Any]:
     """The form as intake's ``ReceiveComplaint``: optional fields left out when empty;
     required ones sent as typed, so intake names what is missing."""
