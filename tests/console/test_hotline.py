@@ -314,6 +314,20 @@ async def test_quality_is_not_offered_the_hotline_and_a_forged_save_is_refused_b
     assert "没有权限" in text and "requires one of the roles: agent" in text
     assert (await complaints_with_phone(console_stack, identity, phone))["total"] == 0
 
+    # On a complaint page Quality is offered neither a note nor a withdrawal, and a
+    # forged withdrawal is intake's 403 with the complaint left as it was.
+    created = await new_complaint(console_stack, identity, title="排气冒黑烟")
+    await page.goto(f"{console_url}/complaints/{created['id']}")
+    panel = page.locator("#panel-intake-actions")
+    await panel.locator("text=只有坐席和客服中心").wait_for(timeout=30_000)
+    assert await panel.locator("textarea, input[name=reason]").count() == 0
+    answer = await page.request.post(
+        f"{console_url}/complaints/{created['id']}/panels/intake-actions/withdraw",
+        form={"csrf": csrf, "reason": "伪造"},
+    )
+    assert answer.status == 403 and "requires one of the roles" in await answer.text()
+    assert (await complaint(console_stack, identity, created["id"]))["status"] == "received"
+
 
 async def test_my_recent_complaints_newest_first_a_page_at_a_time(
     console_stack: Stack, console_url: str, identity: DevIdentityProvider, page: Any

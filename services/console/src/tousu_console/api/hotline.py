@@ -382,7 +382,17 @@ async def _panel(
 async def intake_actions(
     request: Request, complaint_id: UUID, viewer: CurrentViewer
 ) -> HTMLResponse:
-    return await _panel(request, viewer, complaint_id)
+    try:
+        return await _panel(request, viewer, complaint_id)
+    except ApiError as error:
+        return _fragment_error(request, error)
+
+
+def _fragment_error(request: Request, error: ApiError) -> HTMLResponse:
+    """A refusal inside a panel or section: htmx swaps 2xx answers only, so the
+    message comes as a 200 fragment (a browser asking for the page gets the status)."""
+    status = 200 if request.headers.get("HX-Request") else error.status
+    return render(request, "_error.html", {"error": error}, status_code=status)
 
 
 async def _panel_action(
@@ -453,7 +463,10 @@ async def my_recent_complaints(
     page forwards its query to every section, so this section's position is
     ``agent_offset`` there (``offset`` when the fragment is asked for alone)."""
     start = agent_offset if agent_offset is not None else offset
-    page = await viewer.get("intake", "/v1/complaints", mine="true", limit=limit, offset=start)
+    try:
+        page = await viewer.get("intake", "/v1/complaints", mine="true", limit=limit, offset=start)
+    except ApiError as error:
+        return _fragment_error(request, error)
     previous = max(start - limit, 0) if start > 0 else None
     following = start + limit if start + limit < page["total"] else None
     return render(
