@@ -222,6 +222,18 @@ async def test_an_unknown_caller_a_field_error_keeps_what_was_typed_and_a_double
     assert saved["provisional_customer"] is True and saved["customer_name"] == "李女士"
     assert saved["customer_phone"] == phone and saved["amendments"] == []
 
+    # The same form changed and saved again (the agent went back): intake refuses the
+    # reused key, the console says so and gives the form a new key for a second one.
+    await page.fill("#title", "变速箱漏油（第二台车）")
+    await page.click("#save-complaint")
+    await page.wait_for_selector("text=这张表已经保存过一次投诉", timeout=30_000)
+    assert await page.input_value("#title") == "变速箱漏油（第二台车）"
+    assert await page.input_value("input[name=idempotency_key]") != fields["idempotency_key"]
+    assert (await complaints_with_phone(console_stack, identity, phone))["total"] == 1
+    await page.click("#save-complaint")
+    await page.wait_for_url(re.compile(r".*/hotline/received/.*"), timeout=30_000)
+    assert (await complaints_with_phone(console_stack, identity, phone))["total"] == 2
+
 
 async def test_the_whole_call_with_the_keyboard_alone(
     console_stack: Stack, console_url: str, identity: DevIdentityProvider, page: Any

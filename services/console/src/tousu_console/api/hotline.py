@@ -307,7 +307,11 @@ async def save_complaint(request: Request, viewer: CurrentViewer) -> Response:
         context = await _hotline_context(
             viewer, values.get("q", ""), values.get("customer_id", ""), call, values
         )
-        context.update(error=error, errors=field_errors(error), idempotency_key=key)
+        reused = any(f.get("field") == "Idempotency-Key" for f in error.fields)
+        context.update(error=error, errors=field_errors(error), reused_key=reused)
+        if not reused:
+            # the same key again: nothing was recorded, and a retry must not record twice
+            context["idempotency_key"] = key or context["idempotency_key"]
         return render(request, "hotline/page.html", context, status_code=error.status)
     created = response.json()
     replayed = response.headers.get("Idempotent-Replayed") == "true"
