@@ -195,7 +195,8 @@ async def _hotline_context(
 ) -> dict[str, Any]:
     matches: list[dict[str, Any]] = []
     lookup_error: ApiError | None = None
-    if query and viewer.may("customer.lookup"):
+    query = query if viewer.may("customer.lookup") else ""
+    if query:
         try:
             matches = await _lookup(viewer, query)
         except ApiError as error:
