@@ -73,8 +73,9 @@ class ServiceApi:
         json: Any = None,
         data: Mapping[str, Any] | None = None,
         files: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}", **trace_headers()}
+        headers = {**(headers or {}), "Authorization": f"Bearer {token}", **trace_headers()}
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             response = await self.http.request(

@@ -6,6 +6,7 @@ from tousu_console.api.complaint_panels import router as complaint_panels_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.digests import router as digests_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.hotline import router as hotline_router
 from tousu_console.api.manager import router as manager_router
 from tousu_console.api.ops import router as ops_router
 from tousu_console.api.search import router as search_router
@@ -24,4 +25,5 @@ ROUTERS = [
     ops_router,
     triage_router,
     cases_router,
+    hotline_router,
 ]
