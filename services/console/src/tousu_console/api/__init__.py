@@ -3,6 +3,8 @@
 from tousu_console.api.auth import router as auth_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.rectifications import router as rectifications_router
+from tousu_console.api.suppliers import router as suppliers_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
@@ -10,4 +12,6 @@ ROUTERS = [
     home_router,
     complaints_router,
     worklist_router,
+    rectifications_router,
+    suppliers_router,
 ]
