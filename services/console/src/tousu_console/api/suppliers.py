@@ -104,7 +104,8 @@ def _echo(body: dict[str, Any]) -> dict[str, Any]:
     echo["parts_supplied"] = ", ".join(body.get("parts_supplied") or [])
     for n, contact in enumerate(body.get("contacts") or []):
         for key, value in contact.items():
-            echo[f"contact_{key}_{n}"] = value
+            if value is not None:
+                echo[f"contact_{key}_{n}"] = value
     return echo
 
 
