@@ -17,6 +17,7 @@ Screenshots (1366×768) go to var/screenshots/.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -304,6 +305,30 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     await item.locator("a").first.click()
     await quality.wait_for_selector("#form-notice")
     assert "油泵密封圈处漏油" in await quality.inner_text("#report-failure")
+    await shot(quality, "rect-quality-report")
+    # A supplier notice without a supplier: the service's 422 names the field, nothing made.
+    await quality.check("#notice-supplier")
+    await quality.fill("#notice-requirement", "请于期限内提交8D报告")
+    await quality.fill("#notice-due", in_days(14))
+    await quality.click("#form-notice button[type=submit]")
+    await quality.wait_for_selector(".alert.error")
+    assert "supplier_id" in await quality.inner_text(".alert.error")
+    assert await quality.input_value("#notice-requirement") == "请于期限内提交8D报告"
+    found = await api.call("csc", "GET", f"/v1/cases/{cid}/rectifications")
+    assert found["rectifications"] == []
+    # An internal notice to production, then the supplier notice.
+    await quality.check("#notice-internal")
+    await quality.select_option("#notice-department", "production")
+    await quality.fill("#notice-requirement", "排查装配工位密封圈压装力")
+    await quality.click("#form-notice button[type=submit]")
+    await status_on_page(quality, "in_progress")
+    internal = await api.rect(quality.url.split("/rectifications/")[1].split("?")[0])
+    assert internal["kind"] == "internal_notice" and internal["department"] == "production"
+    production = await people.page("production", "/worklist")
+    await production.locator(
+        f"#worklist-department .work-item[data-id='{internal['rectification_id']}']"
+    ).wait_for()
+    await quality.goto(f"{console_url}/quality-reports/{report['report_id']}")
     await quality.check("#notice-supplier")
     await quality.select_option("#notice-supplier-id", sid)
     await quality.fill("#notice-requirement", "请于期限内提交8D报告")
@@ -325,7 +350,9 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     [mail] = await asyncio.to_thread(
         mail_sink.wait_for, lambda m: email in str(m["To"]), timeout=60
     )
-    assert f"/supplier/8d/{rid}/" in mail.get_body(("plain", "html")).get_content()
+    body = mail.get_body(("plain", "html")).get_content()
+    supplier_link = re.search(rf"http://\S+/supplier/8d/{rid}/[A-Za-z0-9_-]+", body)
+    assert supplier_link, body
 
     # Supply types in the 8D answer the supplier sent, and attaches its evidence.
     async def answer(root_cause: str) -> None:
@@ -359,7 +386,23 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
 
     await supply.goto(f"{console_url}/rectifications/{rid}")
     assert "缺少耐温试验数据" in await supply.inner_text("#rect-failure")
-    await answer("密封圈材料耐温不足（附 150℃ 试验数据）")
+    assert await supply.locator("#form-8d").count() == 1
+    await shot(supply, "rect-page-forms")
+
+    # This time the supplier answers on its own 8D page, from the link it was mailed.
+    eight_d = await people.browser.new_page()
+    people.contexts.append(eight_d.context)
+    await eight_d.goto(supplier_link.group(0))
+    await eight_d.fill("#containment", "已隔离在库油泵 120 件")
+    await eight_d.fill("#root_cause", "密封圈材料耐温不足（附 150℃ 试验数据）")
+    await eight_d.select_option("#root_cause_category", "material")
+    await eight_d.fill("#corrective_action", "改用氟橡胶密封圈并验证")
+    await eight_d.fill("#preventive_action", "来料检验增加耐温测试")
+    await eight_d.click("#submit")
+    await eight_d.wait_for_selector("#answered", timeout=TIMEOUT)
+    await quality.goto(f"{console_url}/rectifications")
+    await quality.locator(f".work-item[data-id='{rid}'][data-action=verify]").wait_for()
+    await shot(quality, "rect-worklist")
     await quality.goto(f"{console_url}/rectifications/{rid}")
     await quality.check("#verify-pass")
     await quality.fill("#verify-comment", "复测无渗漏")
