@@ -429,5 +429,33 @@ def test_due_badges_follow_the_company_day() -> None:
     now = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
     assert time_left("2027-03-01", now) == 59 * 60 + 59
     assert time_left("2027-02-28", now) < 0
-    assert urgency("2027-01-01") == "overdue"
+    assert urgency(in_days(-1)) == "overdue" and urgency(None) == "none"
     assert urgency(in_days(1)) == "soon" and urgency(in_days(20)) == "ok"
+
+
+def test_forms_offered_follow_the_services_transition_table() -> None:
+    """Recipient department only for done; Supply for supplier notices; the CSC verifies
+    service instructions, Quality product ones; managers waive anything open."""
+    from types import SimpleNamespace
+
+    from tousu_console.api.rectifications import offered
+
+    def who(*roles: str, department: str | None = None) -> Any:
+        return SimpleNamespace(roles=roles, department=department)
+
+    instruction = {"kind": "service_instruction", "status": "in_progress", "department": "sales"}
+    assert offered(who("department", department="sales"), instruction) == {"done"}
+    assert offered(who("department", department="logistics"), instruction) == set()
+    assert offered(who("csc", department="csc"), instruction) == set()
+    assert offered(who("manager", department="csc"), instruction) == {"waiver"}
+    checking = {**instruction, "status": "awaiting_verification"}
+    assert offered(who("csc"), checking) == {"verification"}
+    assert offered(who("quality", department="quality"), checking) == set()
+    notice = {"kind": "supplier_notice", "status": "awaiting_dispatch", "department": None}
+    assert offered(who("supply", department="supply"), notice) == {"dispatch"}
+    answered = {**notice, "status": "awaiting_supplier"}
+    assert offered(who("supply"), answered) == {"supplier_response", "evidence"}
+    assert offered(who("quality"), {**notice, "status": "awaiting_verification"}) == {
+        "verification"
+    }
+    assert offered(who("admin"), {**notice, "status": "verified"}) == set()
