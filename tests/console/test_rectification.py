@@ -366,14 +366,14 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
 
     await answer("密封圈材料耐温不足")
     evidence = tmp_path / "检测报告.png"
-    evidence.write_bytes(PNG)
+    evidence.write_bytes(PNG + b"\0" * 1_500_000)  # past the shared 1 MiB default body limit
     await supply.set_input_files("#evidence-files", str(evidence))
     await supply.click("#form-evidence button[type=submit]")
     link = supply.locator(".evidence-link")
     await link.wait_for()
     assert await link.inner_text() == "检测报告.png"
     download = await supply.request.get(f"{console_url}{await link.get_attribute('href')}")
-    assert download.status == 200 and await download.body() == PNG
+    assert download.status == 200 and await download.body() == evidence.read_bytes()
     assert download.headers["x-content-type-options"] == "nosniff"
 
     # Quality fails it; it goes back to the supplier; the reworked answer passes.
