@@ -388,6 +388,7 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     assert "缺少耐温试验数据" in await supply.inner_text("#rect-failure")
     assert await supply.locator("#form-8d").count() == 1
     await shot(supply, "rect-page-forms")
+    await supply.screenshot(path=str(SHOTS / "rect-page-forms-full-zh.png"), full_page=True)
 
     # This time the supplier answers on its own 8D page, from the link it was mailed.
     eight_d = await people.browser.new_page()
