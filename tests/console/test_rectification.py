@@ -203,6 +203,12 @@ async def test_service_instruction_done_failed_redone_verified_and_one_waived(
     done = await api.rect(rid)
     assert done["status"] == "awaiting_verification"
     assert done["root_cause"] == "周末排班不足，接待员培训不到位"
+    # The sales page, still open, says so when the live feed tells it the complaint moved
+    # (console.js fires this DOM event for each change about the complaint).
+    await sales.evaluate(
+        "cid => document.body.dispatchEvent(new CustomEvent('tousu:complaint-' + cid))", cid
+    )
+    await sales.wait_for_selector("#rect-changed[data-status=awaiting_verification]")
 
     # The CSC fails it with a reason.
     csc = await people.page("csc", f"/rectifications/{rid}")

@@ -316,6 +316,20 @@ async def rectification_page(request: Request, rid: UUID, viewer: CurrentViewer)
     return await _page(request, viewer, rid)
 
 
+@router.get("/rectifications/{rid}/changed", response_class=HTMLResponse)
+async def rectification_changed(
+    request: Request, rid: UUID, viewer: CurrentViewer, version: int = 0
+) -> HTMLResponse:
+    """Asked by an open page when a change about its complaint arrives: nothing if
+    the rectification is still the version shown, else a note to reload (the page
+    is not swapped under a person typing into its forms)."""
+    try:
+        rect = await viewer.get("rectification", f"/v1/rectifications/{rid}")
+    except ApiError as error:
+        return render(request, "_alert.html", {"error": error})
+    return render(request, "rect/changed.html", _ctx(rect=rect, shown=version))
+
+
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
