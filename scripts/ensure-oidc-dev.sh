@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the dev OpenID provider (deploy/oidc-dev: panva's oidc-provider on Node)
-# that `tousu run` and the sign-in tests start on loopback:
+# that `tousu run` and the sign-in tests start on loopback, and the browser-side
+# tools the console's tests inject into pages (tests/node: axe-core):
 #   nodejs + npm (Debian packages) when missing, then `npm ci` from the committed
 #   package-lock.json whenever node_modules is missing or older than the lock.
 # Idempotent and quiet when there is nothing to do.
@@ -21,8 +22,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 0
   fi
 fi
-stamp="$dir/node_modules/.package-lock.json"
-if [ ! -e "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
-  echo "installing the dev OpenID provider (npm ci in deploy/oidc-dev) …"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+for dir in "$dir" "$here/tests/node"; do
+  stamp="$dir/node_modules/.package-lock.json"
+  if [ ! -e "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then
+    echo "installing node packages (npm ci in ${dir#"$here"/}) …"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+done

@@ -24,8 +24,17 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 INIT_SQL = ROOT / "deploy" / "postgres" / "init.sql"
 
-SERVICE_PORTS = {"intake": 8001, "routing": 8002, "rectification": 8003, "notify": 8004}
+SERVICE_PORTS = {
+    "intake": 8001,
+    "routing": 8002,
+    "rectification": 8003,
+    "notify": 8004,
+    "console": 8005,
+}
 SERVICES = list(SERVICE_PORTS)
+# The four with a client-credentials client at the provider (the console signs
+# people in through the public client tousu-workbench and calls with their tokens).
+SERVICE_CLIENTS = ["intake", "routing", "rectification", "notify"]
 INFRASTRUCTURE = ["kafka", "postgres", "keycloak"]
 SHARED_PREFIX = "TOUSU_"
 
@@ -44,7 +53,8 @@ FAKE_HOST_ENV = {
 # Ports a service publishes besides its HTTP port: intake's complaints mailbox.
 EXTRA_PORTS = {"intake": [("127.0.0.1", 2525, 2525)]}
 # Run as several replicas (deploy/README.md, "Scaling out"); intake stays one
-# container because its mailbox port 2525 is a fixed MX target.
+# container because its mailbox port 2525 is a fixed MX target, the console because
+# its live feed's consumer group would split the events between replicas.
 REPLICATED = ["routing", "rectification", "notify"]
 
 _SUBSTITUTION = re.compile(
@@ -364,17 +374,26 @@ def test_intake_stays_a_single_container_with_its_fixed_mailbox_port(compose):
     assert int(service(compose, "intake").get("deploy", {}).get("replicas", 1)) == 1
 
 
+def test_the_console_stays_a_single_container(compose):
+    assert int(service(compose, "console").get("deploy", {}).get("replicas", 1)) == 1
+
+
 def test_no_port_is_published_beyond_localhost(compose):
     for name in compose["services"]:
         for host_ip, published, target in published_ports(compose, name):
             assert host_ip == "127.0.0.1", f"{name}: {published}:{target} is open to the network"
 
 
+# The console is healthy when it can reach its sessions database and the broker.
+HEALTH_PATHS = {"console": "/readyz"}
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_service_healthcheck_probes_its_own_healthz_with_python(compose, name):
     test = service(compose, name).get("healthcheck", {}).get("test")
     assert isinstance(test, list) and test[:2] == ["CMD", "python"], f"{name}: {test!r}"
-    assert f"127.0.0.1:{SERVICE_PORTS[name]}/healthz" in " ".join(test)
+    path = HEALTH_PATHS.get(name, "/healthz")
+    assert f"127.0.0.1:{SERVICE_PORTS[name]}{path}" in " ".join(test)
 
 
 # -- 4. secrets ----------------------------------------------------------------------
@@ -554,7 +573,7 @@ def test_services_trust_only_the_realm_and_fetch_keys_inside_the_network(compose
     assert values.get("oidc_audience", "tousu") == "tousu"
 
 
-@pytest.mark.parametrize("name", SERVICES)
+@pytest.mark.parametrize("name", SERVICE_CLIENTS)
 def test_each_service_has_a_client_credentials_client_with_the_service_role(compose, realm, name):
     settings = settings_class(name)(
         **{
@@ -635,3 +654,229 @@ def test_every_placeholder_in_the_realm_is_given_to_keycloak(compose):
     placeholders = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", REALM_FILE.read_text()))
     keycloak_env = resolved_environment(compose, "keycloak")
     assert placeholders <= set(keycloak_env), placeholders - set(keycloak_env)
+
+
+# -- 8. the console: one address for staff, sign-in through tousu-workbench ------------
+
+WORKBENCH_DEFAULT = f"http://127.0.0.1:{SERVICE_PORTS['console']}"
+# Client scopes Keycloak creates in a realm whose file defines none (the realm file
+# relies on them): a scope outside these and the client's lists is refused.
+_OIDC_SCOPE = "openid"
+
+
+def console_settings(compose: dict[str, Any], host_env: dict[str, str], monkeypatch) -> Any:
+    for variable in list(os.environ):
+        if variable.upper().startswith(SHARED_PREFIX):
+            monkeypatch.delenv(variable)
+    for variable, value in environment(compose, "console").items():
+        monkeypatch.setenv(variable, interpolate(value, host_env))
+    return settings_class("console")()
+
+
+@pytest.mark.parametrize("workbench_url", [None, "https://console.tousu.example.com"])
+def test_console_notify_links_and_keycloak_agree_on_the_consoles_address(
+    compose, monkeypatch, workbench_url
+):
+    host_env = dict(FAKE_HOST_ENV)
+    if workbench_url:
+        host_env["TOUSU_WORKBENCH_URL"] = workbench_url
+    expected = workbench_url or WORKBENCH_DEFAULT
+    console = console_settings(compose, host_env, monkeypatch)
+    assert console.public_url == expected
+    notify = {k: interpolate(v, host_env) for k, v in environment(compose, "notify").items()}
+    assert notify["TOUSU_NOTIFY_CONSOLE_URL"] == expected
+    keycloak = {k: interpolate(v, host_env) for k, v in environment(compose, "keycloak").items()}
+    assert keycloak["TOUSU_WORKBENCH_URL"] == expected
+    # The default is where the console really listens on the host.
+    assert published_ports(compose, "console") == [("127.0.0.1", 8005, 8005)]
+
+
+def test_console_cookie_is_secure_in_compose(compose, monkeypatch):
+    console = console_settings(compose, FAKE_HOST_ENV, monkeypatch)
+    assert console.environment == "prod"
+    assert console.secure_cookies is True
+    # An operator trying it over plain HTTP on another host can turn it off.
+    relaxed = console_settings(
+        compose, {**FAKE_HOST_ENV, "TOUSU_CONSOLE_COOKIE_SECURE": "false"}, monkeypatch
+    )
+    assert relaxed.secure_cookies is False
+
+
+def test_console_reads_the_providers_metadata_inside_the_network(compose, realm, monkeypatch):
+    """The issuer is the browsers' address (127.0.0.1:8080 on the host), which is the
+    container itself from inside: metadata, code exchange and keys go to keycloak:8080."""
+    console = console_settings(compose, FAKE_HOST_ENV, monkeypatch)
+    keycloak_env = resolved_environment(compose, "keycloak")
+    assert console.oidc_issuer == f"{keycloak_env['KC_HOSTNAME']}/realms/{realm['realm']}"
+    for url in (console.oidc_discovery_url, console.oidc_token_url, console.oidc_jwks_url):
+        parts = urlsplit(url)
+        assert (parts.hostname, parts.port) == ("keycloak", 8080), url
+        assert parts.path.startswith(f"/realms/{realm['realm']}")
+    assert keycloak_env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"
+
+
+def _matches(pattern: str, uri: str) -> bool:
+    """Keycloak's redirect-URI match: exact, or a trailing ``*`` wildcard."""
+    if pattern.endswith("*"):
+        return uri.startswith(pattern[:-1])
+    return uri == pattern
+
+
+@pytest.mark.parametrize("workbench_url", [WORKBENCH_DEFAULT, "https://console.tousu.example.com"])
+def test_the_workbench_client_takes_the_consoles_sign_in_and_sign_out(
+    compose, realm, monkeypatch, workbench_url
+):
+    console = console_settings(
+        compose, {**FAKE_HOST_ENV, "TOUSU_WORKBENCH_URL": workbench_url}, monkeypatch
+    )
+    client = realm_client(realm, console.signin_client_id)
+    assert client["publicClient"] is True and console.signin_client_secret is None
+
+    def fill(value: str) -> str:
+        return value.replace("${TOUSU_WORKBENCH_URL}", workbench_url)
+
+    redirects = [fill(uri) for uri in client["redirectUris"]]
+    assert f"{console.public_url}/auth/callback" in redirects
+    post_logout = [fill(u) for u in client["attributes"]["post.logout.redirect.uris"].split("##")]
+    assert any(_matches(p, f"{console.public_url}/auth/signed-out") for p in post_logout)
+    assert fill(client["rootUrl"]) == console.public_url
+    # Sign-out must not send people to another site.
+    assert not any(_matches(p, "https://elsewhere.example/auth/signed-out") for p in post_logout)
+
+
+def test_console_asks_keycloak_only_for_scopes_its_client_has(compose, realm, monkeypatch):
+    console = console_settings(compose, FAKE_HOST_ENV, monkeypatch)
+    client = realm_client(realm, console.signin_client_id)
+    known = {_OIDC_SCOPE, *client["defaultClientScopes"], *client["optionalClientScopes"]}
+    asked = set(console.signin_scope.split())
+    assert _OIDC_SCOPE in asked
+    assert asked <= known, f"Keycloak answers invalid_scope for {asked - known}"
+    # What the dev provider needs ("tousu") is the settings' default, not compose's.
+    assert "tousu" in settings_class("console").model_fields["signin_scope"].default.split()
+
+
+def test_workbench_tokens_carry_what_the_services_read_like_the_clis(realm):
+    """Audience tousu, the roles and the department: the same mappers as tousu-cli."""
+
+    def mappers(client_id: str) -> dict[str, dict[str, str]]:
+        client = realm_client(realm, client_id)
+        return {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
+
+    workbench, cli = mappers("tousu-workbench"), mappers("tousu-cli")
+    assert workbench == cli
+    assert workbench["oidc-audience-mapper"]["included.custom.audience"] == "tousu"
+    for kind in ("oidc-usermodel-realm-role-mapper", "oidc-usermodel-attribute-mapper"):
+        assert workbench[kind]["access.token.claim"] == "true"
+    assert workbench["oidc-usermodel-realm-role-mapper"]["claim.name"] in (
+        settings_class("console").model_fields["oidc_role_claims"].default_factory()
+    )
+
+
+def test_keycloak_sessions_outlast_the_consoles_so_refresh_keeps_working(
+    compose, realm, monkeypatch
+):
+    """Without offline_access the refresh token lives as long as the Keycloak session:
+    idle and maximum must cover the console's, or people are sent to sign in early."""
+    console = console_settings(compose, FAKE_HOST_ENV, monkeypatch)
+    client = realm_client(realm, console.signin_client_id)
+    assert client.get("attributes", {}).get("use.refresh.tokens", "true") == "true"
+    assert client["standardFlowEnabled"] is True
+    if "offline_access" in console.signin_scope.split():
+        assert "offline_access" in client["optionalClientScopes"]
+        return
+    # The console renews the access token only when a request needs it: the last
+    # refresh can be up to one access-token lifetime before the last request.
+    idle = console.session_idle_minutes * 60 + realm["accessTokenLifespan"]
+    assert realm["ssoSessionIdleTimeout"] >= idle
+    assert realm["ssoSessionMaxLifespan"] >= console.session_max_hours * 3600
+
+
+# -- 9. the image: the wheel carries every package's files -------------------------------
+
+PACKAGE_SOURCES = {
+    "tousu_common": ROOT / "libs" / "common" / "src" / "tousu_common",
+    **{f"tousu_{name}": ROOT / "services" / name / "src" / f"tousu_{name}" for name in SERVICES},
+}
+
+
+def test_the_wheel_lists_every_package():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = config["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert sorted(packages) == sorted(
+        str(path.relative_to(ROOT)) for path in PACKAGE_SOURCES.values()
+    )
+
+
+def test_the_wheel_the_image_installs_carries_templates_static_files_and_migrations(tmp_path):
+    """deploy/Dockerfile pip-installs the project: its wheel must hold every file of
+    the packages, not only the Python modules (the console's pages, htmx, CSS)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    [wheel] = tmp_path.glob("tousu-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = set(archive.namelist())
+    missing = []
+    for package, source in PACKAGE_SOURCES.items():
+        for path in source.rglob("*"):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            name = f"{package}/{path.relative_to(source).as_posix()}"
+            if name not in in_wheel:
+                missing.append(name)
+    assert not missing, f"not in the wheel: {missing}"
+    console = {name for name in in_wheel if name.startswith("tousu_console/")}
+    for expected in (
+        "tousu_console/templates/base.html",
+        "tousu_console/static/console.css",
+        "tousu_console/static/console.js",
+        "tousu_console/migrations/script.py.mako",
+    ):
+        assert expected in console
+    assert any(n.startswith("tousu_console/static/vendor/htmx-") for n in console)
+
+
+def test_the_docker_build_context_keeps_the_packages_files():
+    """.dockerignore must not drop anything the wheel needs from libs/ or services/."""
+    import fnmatch
+
+    patterns = [
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    dropped = []
+    for source in PACKAGE_SOURCES.values():
+        for path in source.rglob("*"):
+            relative = path.relative_to(ROOT).as_posix()
+            if "__pycache__" in path.parts:
+                continue
+            for pattern in patterns:
+                if fnmatch.fnmatch(relative, pattern) or any(
+                    fnmatch.fnmatch(part, pattern.removeprefix("**/"))
+                    for part in path.relative_to(ROOT).parts
+                ):
+                    dropped.append((relative, pattern))
+    assert not dropped, dropped
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert "COPY libs/ libs/" in dockerfile and "COPY services/ services/" in dockerfile

@@ -16,11 +16,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from .test_deploy_compose import SERVICE_PORTS, setting_name, settings_class
+from .test_deploy_compose import SERVICE_CLIENTS, SERVICE_PORTS, setting_name, settings_class
 
 K8S = Path(__file__).resolve().parents[1] / "deploy" / "k8s"
 SERVICES = list(SERVICE_PORTS)
 REPLICATED = ["routing", "rectification", "notify"]
+# One replica: the live feed's consumer group would split the events between pods.
+SINGLE = ["console"]
 KEEP_FILES = ["intake", "rectification", "notify"]
 
 
@@ -62,16 +64,29 @@ def container(objects: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def environment(objects: dict[str, Any], spec: dict[str, Any]) -> dict[str, str]:
-    """Variable → value (ConfigMap values; ``secret:<key>`` for Secret references)."""
+    """Variable → value (ConfigMap values, also one key of a ConfigMap taken by
+    reference; ``secret:<key>`` for Secret references)."""
     values: dict[str, str] = {}
     for source in spec.get("envFrom", []):
         values.update(objects["ConfigMap"][source["configMapRef"]["name"]]["data"])
     for variable in spec.get("env", []):
         if "value" in variable:
             values[variable["name"]] = str(variable["value"])
+        elif "configMapKeyRef" in variable["valueFrom"]:
+            ref = variable["valueFrom"]["configMapKeyRef"]
+            values[variable["name"]] = objects["ConfigMap"][ref["name"]]["data"][ref["key"]]
         else:
             values[variable["name"]] = "secret:" + variable["valueFrom"]["secretKeyRef"]["key"]
     return values
+
+
+def secret_references(objects: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [
+        v["valueFrom"]["secretKeyRef"]
+        for part in [*pod(objects, name)["initContainers"], *pod(objects, name)["containers"]]
+        for v in part.get("env", [])
+        if "secretKeyRef" in v.get("valueFrom", {})
+    ]
 
 
 def test_kustomization_applies_every_manifest_but_the_example_secret(kustomization):
@@ -130,13 +145,10 @@ def test_secrets_come_from_the_secret_and_the_example_cannot_run(objects, secret
     assert env[f"TOUSU_{name.upper()}_DATABASE_URL"] == f"secret:{name}-database-url"
     for config_map in objects["ConfigMap"].values():
         assert not any("SECRET" in k or "PASSWORD" in k for k in config_map["data"])
-    referenced = {
-        v["valueFrom"]["secretKeyRef"]["key"]
-        for part in [*pod(objects, name)["initContainers"], *pod(objects, name)["containers"]]
-        for v in part.get("env", [])
-        if "valueFrom" in v
-    }
-    assert referenced <= set(secret["stringData"])
+    # Every key a pod needs is in the example; an optional one (a feature left off)
+    # may be absent.
+    required = {ref["key"] for ref in secret_references(objects, name) if not ref.get("optional")}
+    assert required <= set(secret["stringData"])
     # Applied unchanged, the example's placeholder is refused: nothing runs on it.
     with pytest.raises(ValidationError):
         settings_class(name)(
@@ -157,6 +169,9 @@ def test_replicas_and_autoscalers_stop_at_the_partition_count(objects):
     partitions = int(objects["ConfigMap"]["tousu-shared"]["data"]["TOUSU_KAFKA_TOPIC_PARTITIONS"])
     for name in REPLICATED:
         assert 2 <= objects["Deployment"][name]["spec"]["replicas"] <= partitions
+    for name in SINGLE:
+        assert objects["Deployment"][name]["spec"]["replicas"] == 1
+        assert name not in objects["HorizontalPodAutoscaler"], f"{name} must not scale out"
     for name, hpa in objects["HorizontalPodAutoscaler"].items():
         target = hpa["spec"]["scaleTargetRef"]
         assert target["kind"] == "Deployment" and target["name"] in objects["Deployment"]
@@ -182,3 +197,55 @@ def test_pods_run_as_the_images_unprivileged_user_on_a_read_only_root(objects, n
     for part in [*spec["initContainers"], *spec["containers"]]:
         assert part["securityContext"]["readOnlyRootFilesystem"] is True
         assert part["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+# -- the console ---------------------------------------------------------------------
+
+
+def test_notify_links_to_the_console_at_the_consoles_own_address(objects):
+    console = environment(objects, container(objects, "console"))
+    for part in [*pod(objects, "notify")["initContainers"], *pod(objects, "notify")["containers"]]:
+        notify = environment(objects, part)
+        assert notify["TOUSU_NOTIFY_CONSOLE_URL"] == console["TOUSU_CONSOLE_PUBLIC_URL"]
+    # The settings read it as the console URL, without a trailing slash to double up.
+    settings = settings_class("notify")(
+        jwt_secret="k8s-test-secret-0123456789abcdefghij",
+        database_url="sqlite+aiosqlite://",
+        console_url=console["TOUSU_CONSOLE_PUBLIC_URL"],
+    )
+    assert str(settings.console_url).rstrip("/") == console["TOUSU_CONSOLE_PUBLIC_URL"]
+
+
+def test_console_settings_are_valid_for_prod_and_sign_in_over_https(objects, monkeypatch):
+    import os
+
+    env = environment(objects, container(objects, "console"))
+    for variable in list(os.environ):
+        if variable.upper().startswith("TOUSU_"):
+            monkeypatch.delenv(variable)
+    for variable, value in env.items():
+        if not value.startswith("secret:"):
+            monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("TOUSU_JWT_SECRET", "k8s-test-secret-0123456789abcdefghij")
+    monkeypatch.setenv("TOUSU_CONSOLE_DATABASE_URL", "postgresql+asyncpg://u:p@pg/tousu_console")
+    settings = settings_class("console")()
+    assert settings.environment == "prod" and settings.secure_cookies is True
+    assert settings.public_url.startswith("https://")
+    # The other example hosts are subdomains of the same one.
+    intake = objects["ConfigMap"]["tousu-intake"]["data"]["TOUSU_INTAKE_PUBLIC_URL"]
+    assert settings.public_url.endswith("." + intake.removeprefix("https://"))
+    # A provider like Keycloak refuses a scope the client lacks; "tousu" is the dev one.
+    assert "tousu" not in settings.signin_scope.split()
+    assert "openid" in settings.signin_scope.split()
+    # The console keeps no files: no data volume, its cookie and tokens live in its database.
+    assert "data" not in {m["name"] for m in container(objects, "console")["volumeMounts"]}
+
+
+def test_console_is_the_only_service_without_a_client_credentials_secret(objects):
+    for name in SERVICES:
+        keys = {ref["key"] for ref in secret_references(objects, name)}
+        has_client = any(key.endswith("-oidc-client-secret") for key in keys)
+        if name == "notify":
+            assert has_client
+        if name not in SERVICE_CLIENTS:
+            assert not has_client, f"{name} signs people in; it has no service client"

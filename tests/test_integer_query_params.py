@@ -15,7 +15,7 @@ import pytest
 
 from tousu_common.auth import ROLES, mint_token
 from tousu_common.db import Database
-from tousu_common.devstack import SERVICES
+from tousu_common.devstack import ALL_SERVICES
 from tousu_common.migrations import upgrade
 
 
@@ -31,7 +31,7 @@ def integer_query_params(app) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("service", [spec.name for spec in SERVICES])
+@pytest.mark.parametrize("service", [spec.name for spec in ALL_SERVICES])
 async def test_integer_query_parameters_refuse_what_is_not_digits(
     service: str, tmp_path: Path
 ) -> None:

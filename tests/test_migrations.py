@@ -13,11 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tousu_common.db import Database
-from tousu_common.devstack import SERVICES
+from tousu_common.devstack import ALL_SERVICES
 from tousu_common.messaging.tables import messaging_metadata
 from tousu_common.migrations import downgrade, upgrade
 
-PACKAGES = [spec.package for spec in SERVICES]
+PACKAGES = [spec.package for spec in ALL_SERVICES]
 
 
 @pytest.mark.integration

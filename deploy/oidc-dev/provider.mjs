@@ -116,6 +116,12 @@ function configuration(keys) {
       if (token.accountId) return claimsOf(token.accountId);
       return { roles: clients.get(token.clientId)?.roles ?? [] };
     },
+    // The workbench renews people's short access tokens with a refresh token, as
+    // Keycloak issues one with every standard-flow sign-in (no offline_access and
+    // consent prompt needed for a first-party client).
+    async issueRefreshToken(_ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('openid');
+    },
     // First-party clients only: sign-in grants what Tousu asks, no consent screen.
     async loadExistingGrant(ctx) {
       const grantId = ctx.oidc.result?.consent?.grantId

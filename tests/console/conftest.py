@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -114,3 +115,44 @@ async def new_complaint(
         )
     assert response.status_code in (200, 201, 202), response.text
     return response.json()
+
+
+AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def serious_accessibility_problems(page: Any) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations on the page as it is now (WCAG 2.1
+    A/AA rules and best practices), each with its rule id and the offending nodes."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is not installed: run scripts/ensure-oidc-dev.sh")
+    await page.add_script_tag(content=AXE.read_text())
+    result = await page.evaluate(
+        """async () => (await axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa",
+                                            "best-practice"]},
+        })).violations"""
+    )
+    return [
+        {
+            "rule": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    """A 1366×768 screenshot of the page as it is, kept as a test artifact in
+    ``var/screenshots/<name>-<lang>.png``."""
+    await page.set_viewport_size({"width": 1366, "height": 768})
+    lang = "zh" if (await page.get_attribute("html", "lang") or "zh").startswith("zh") else "en"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}-{lang}.png"
+    await page.screenshot(path=str(path))
+    return path
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"

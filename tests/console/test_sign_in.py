@@ -3,13 +3,17 @@ their roles offer, switch language (remembered), and sign out everywhere."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
-from tests.console.conftest import sign_in
-from tousu_common.oidc_dev import DevIdentityProvider
+from tests.console.conftest import screenshot, serious_accessibility_problems, sign_in
+from tousu_common.devstack import Stack
+from tousu_common.oidc_dev import RESOURCE, WORKBENCH_CLIENT, DevIdentityProvider
+from tousu_console.adapters.identity import Identity
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +111,37 @@ async def test_sign_out_ends_the_session_here_and_at_the_provider(
     assert "已退出" in await page.inner_text("main")
     await page.goto(f"{console_url}/")
     await page.wait_for_selector("#username", timeout=30_000)  # the provider asks again
+
+
+async def test_the_start_page_and_the_signed_out_page_have_no_serious_accessibility_problems(
+    console_url: str, identity: DevIdentityProvider, page: Any
+) -> None:
+    await sign_in(page, console_url, identity, "csc")
+    assert await serious_accessibility_problems(page) == []
+    await screenshot(page, "home")
+    await page.goto(f"{console_url}/auth/signed-out")
+    assert await serious_accessibility_problems(page) == []
+
+
+async def test_a_session_holds_a_refresh_token_that_renews_the_access_token(
+    console_stack: Stack, console_url: str, identity: DevIdentityProvider, page: Any
+) -> None:
+    """The console renews a person's short access token before it runs out (when is
+    unit-tested: Session.needs_renewal); here, that the provider's refresh works."""
+    await sign_in(page, console_url, identity, "technical")
+    with sqlite3.connect(console_stack.var_dir / "console.db") as db:
+        access, refresh = db.execute(
+            "SELECT access_token, refresh_token FROM sessions WHERE subject = 'technical'"
+            " ORDER BY created_at DESC"
+        ).fetchone()
+    assert refresh, "the provider issued no refresh token"
+    renewed = await Identity(identity.issuer, WORKBENCH_CLIENT, resource=RESOURCE).renew(refresh)
+    assert renewed.access_token != access
+    claims = jwt.decode(renewed.access_token, options={"verify_signature": False})
+    assert claims["sub"] == "technical" and claims["department"] == "technical"
+    async with httpx.AsyncClient(timeout=10) as client:
+        worklist = await client.get(
+            f"{console_stack.url('routing')}/v1/worklists/department",
+            headers={"Authorization": f"Bearer {renewed.access_token}"},
+        )
+    assert worklist.status_code == 200, worklist.text

@@ -123,7 +123,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_login(args: argparse.Namespace) -> int:
     """Sign in at the OpenID provider in the browser; print the access token."""
-    from tousu_common.signin import SignInError, login_with_browser
+    from tousu_common.signin import DEFAULT_SCOPE, SignInError, login_with_browser
 
     issuer = args.issuer or os.environ.get("TOUSU_OIDC_ISSUER")
     config = VAR_DIR / "oidc-dev" / "config.json"
@@ -139,7 +139,12 @@ def cmd_login(args: argparse.Namespace) -> int:
 
     try:
         tokens = login_with_browser(
-            issuer, args.client_id, CLI_PORTS, resource=args.resource, open_browser=show
+            issuer,
+            args.client_id,
+            CLI_PORTS,
+            resource=args.resource,
+            scope=args.scope or DEFAULT_SCOPE,
+            open_browser=show,
         )
     except SignInError as exc:
         print(f"sign-in failed: {exc}", file=sys.stderr)
@@ -414,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     login.add_argument("--issuer", help="default: TOUSU_OIDC_ISSUER, else `tousu run`'s provider")
     login.add_argument("--client-id", default=CLI_CLIENT)
     login.add_argument("--resource", default=RESOURCE, help="RFC 8707 resource indicator")
+    login.add_argument(
+        "--scope",
+        default=os.environ.get("TOUSU_LOGIN_SCOPE"),
+        help="scopes to ask for (default: TOUSU_LOGIN_SCOPE, else `openid profile tousu`; "
+        "the Keycloak realm in deploy/ knows `openid profile`)",
+    )
     login.set_defaults(func=cmd_login)
 
     token = commands.add_parser(

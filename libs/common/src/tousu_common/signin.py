@@ -45,8 +45,11 @@ class Provider:
     end_session_endpoint: str | None
 
     @classmethod
-    def discover(cls, issuer: str, *, timeout: float = 5) -> Provider:
-        url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+    def discover(cls, issuer: str, *, timeout: float = 5, at: str | None = None) -> Provider:
+        """The issuer's metadata, read at ``at`` (its back-channel address, e.g. in
+        compose where browsers and containers reach the provider differently)
+        when given; the document must still name ``issuer``."""
+        url = f"{(at or issuer).rstrip('/')}/.well-known/openid-configuration"
         metadata = httpx.get(url, timeout=timeout).raise_for_status().json()
         if str(metadata.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
             raise SignInError(f"discovery names issuer {metadata.get('issuer')!r}, not {issuer!r}")
@@ -256,6 +259,7 @@ def login_with_browser(
     ports: tuple[int, ...],
     *,
     resource: str | None = None,
+    scope: str = DEFAULT_SCOPE,
     timeout: float = 300,
     open_browser: Any = webbrowser.open,
 ) -> Tokens:
@@ -263,7 +267,7 @@ def login_with_browser(
     provider = Provider.discover(issuer)
     receiver = LoopbackReceiver(ports)
     try:
-        request = start(provider, client_id, receiver.redirect_uri, resource=resource)
+        request = start(provider, client_id, receiver.redirect_uri, scope=scope, resource=resource)
         open_browser(request.url)
         callback = receiver.wait(timeout)
     finally:

@@ -48,6 +48,9 @@ def build_console(settings: Settings, db: Database, hub: LiveHub) -> Console:
             resource=settings.oidc_resource,
             scope=settings.signin_scope,
             timeout=settings.oidc_http_timeout_s,
+            discovery_url=settings.oidc_discovery_url,
+            token_url=settings.oidc_token_url,
+            jwks_url=settings.oidc_jwks_url,
         ),
         hub=hub,
     )

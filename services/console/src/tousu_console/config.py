@@ -22,7 +22,12 @@ class Settings(ServiceSettings):
     signin_client_id: str = "tousu-workbench"
     #: Only if the provider registers the console as a confidential client.
     signin_client_secret: SecretStr | None = None
-    signin_scope: str = "openid profile tousu offline_access"
+    signin_scope: str = "openid profile tousu"
+    #: Where the console reads the provider's metadata when the issuer's address is
+    #: the browsers' one and not reachable from here (compose: http://keycloak:8080/...);
+    #: codes are then exchanged at ``oidc_token_url`` and keys read at ``oidc_jwks_url``
+    #: when those are set.
+    oidc_discovery_url: str | None = None
 
     # -- sessions -----------------------------------------------------------------------
     #: A session ends this long after sign-in, whatever happens.

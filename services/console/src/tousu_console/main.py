@@ -3,14 +3,18 @@ here, no logic."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from tousu_common.lifecycle import guard_of, step_budget, stop_tasks, watch
 from tousu_common.web import create_service_app
 from tousu_console.adapters.services import ApiError
 from tousu_console.api import ROUTERS
@@ -20,11 +24,31 @@ from tousu_console.api.deps import (
     api_error_response,
     sign_in_redirect,
 )
-from tousu_console.bootstrap import build_console
+from tousu_console.bootstrap import Console, build_console
 from tousu_console.config import Settings
 from tousu_console.live import LiveHub
 
 STATIC = Path(__file__).resolve().parent / "static"
+log = logging.getLogger(__name__)
+#: How often ended sessions are removed from the database.
+SWEEP_INTERVAL_S = 600.0
+
+
+async def sweep_sessions(console: Console) -> None:
+    """Remove ended sessions now and then (a request finds an ended one anyway)."""
+    settings = console.settings
+    while True:
+        now = datetime.now(UTC)
+        try:
+            removed = await console.sessions.remove_ended(
+                now - timedelta(minutes=settings.session_idle_minutes),
+                now - timedelta(hours=settings.session_max_hours),
+            )
+            if removed:
+                log.info("ended sessions removed", extra={"sessions": removed})
+        except Exception as exc:  # the database is away: next time
+            log.warning("session sweep failed", extra={"error": repr(exc)})
+        await asyncio.sleep(SWEEP_INTERVAL_S)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,9 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with service_lifespan(app):
             console = build_console(settings, app.state.db, hub)
             app.state.console = console
+            sweeper = watch(asyncio.create_task(sweep_sessions(console), name="session-sweeper"))
             try:
                 yield
             finally:
+                await stop_tasks([sweeper], step_budget(guard_of(app), 2.0))
                 await console.api.close()
 
     app.router.lifespan_context = lifespan

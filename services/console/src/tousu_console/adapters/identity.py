@@ -9,6 +9,7 @@ token before it runs out.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,11 @@ class Renewed:
     refresh_token: str | None
 
 
+#: How long a finished renewal answers for its refresh token (requests that read the
+#: session before the renewed tokens were saved).
+RENEWAL_KEPT_S = 60.0
+
+
 class Identity:
     def __init__(
         self,
@@ -35,8 +41,16 @@ class Identity:
         resource: str | None = None,
         scope: str = signin.DEFAULT_SCOPE,
         timeout: float = 10,
+        discovery_url: str | None = None,
+        token_url: str | None = None,
+        jwks_url: str | None = None,
     ) -> None:
         self.issuer = issuer
+        # Back-channel addresses (the server's own way to the provider); the
+        # authorization and end-session endpoints stay the browsers' ones.
+        self.discovery_url = discovery_url
+        self.token_url = token_url
+        self.jwks_url = jwks_url
         self.client_id = client_id
         self.client_secret = client_secret
         self.resource = resource
@@ -44,6 +58,12 @@ class Identity:
         self.timeout = timeout
         self._provider: Provider | None = None
         self._lock = asyncio.Lock()
+        # Renewals by refresh token, kept a while after they finish: providers rotate
+        # refresh tokens and refuse (Keycloak's revokeRefreshToken; oidc-provider for
+        # public clients) or revoke the grant on a second use, so the page's panels
+        # asking at once — or a request that read the session before the new token
+        # was saved — share one renewal instead of each spending the same token.
+        self._renewals: dict[str, asyncio.Task[Renewed]] = {}
 
     @property
     def configured(self) -> bool:
@@ -54,8 +74,13 @@ class Identity:
             raise SignInError("no OpenID provider is configured (TOUSU_OIDC_ISSUER)")
         async with self._lock:
             if self._provider is None:
-                self._provider = await asyncio.to_thread(
-                    Provider.discover, self.issuer, timeout=self.timeout
+                discovered = await asyncio.to_thread(
+                    Provider.discover, self.issuer, timeout=self.timeout, at=self.discovery_url
+                )
+                self._provider = dataclasses.replace(
+                    discovered,
+                    token_endpoint=self.token_url or discovered.token_endpoint,
+                    jwks_uri=self.jwks_url or discovered.jwks_uri,
                 )
             return self._provider
 
@@ -79,7 +104,24 @@ class Identity:
         )
 
     async def renew(self, refresh_token: str) -> Renewed:
-        """A new access token from the refresh token (the provider may rotate it)."""
+        """A new access token from the refresh token (the provider may rotate it);
+        one call to the provider per refresh token in this process."""
+        task = self._renewals.get(refresh_token)
+        if task is None:
+            task = asyncio.ensure_future(self._renew(refresh_token))
+            self._renewals[refresh_token] = task
+            task.add_done_callback(lambda done: self._forget(refresh_token, done))
+        return await asyncio.shield(task)
+
+    def _forget(self, refresh_token: str, task: asyncio.Task[Renewed]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self._renewals.pop(refresh_token, None)  # a failure is not remembered
+            return
+        asyncio.get_running_loop().call_later(
+            RENEWAL_KEPT_S, self._renewals.pop, refresh_token, None
+        )
+
+    async def _renew(self, refresh_token: str) -> Renewed:
         provider = await self.provider()
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         if self.resource:

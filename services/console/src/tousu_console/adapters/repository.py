@@ -88,10 +88,19 @@ class SessionStore:
         async with self.db.transaction() as tx:
             await tx.execute(sa.delete(SessionRow).where(SessionRow.key == key))
 
-    async def remove_idle(self, before: datetime) -> int:
+    async def remove_ended(self, idle_before: datetime, created_before: datetime) -> int:
+        """Forget sessions idle since ``idle_before`` or begun before ``created_before``,
+        and sign-ins never finished."""
         async with self.db.transaction() as tx:
-            result = await tx.execute(sa.delete(SessionRow).where(SessionRow.last_seen_at < before))
-            await tx.execute(sa.delete(SignInRow).where(SignInRow.created_at < before))
+            result = await tx.execute(
+                sa.delete(SessionRow).where(
+                    sa.or_(
+                        SessionRow.last_seen_at < idle_before,
+                        SessionRow.created_at < created_before,
+                    )
+                )
+            )
+            await tx.execute(sa.delete(SignInRow).where(SignInRow.created_at < idle_before))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # -- sign-ins in flight --------------------------------------------------------------
