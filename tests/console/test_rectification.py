@@ -28,7 +28,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, sign_in
+from tests.console.conftest import (
+    headers_of,
+    new_complaint,
+    serious_accessibility_problems,
+    sign_in,
+)
 from tousu_common.devstack import Stack
 from tousu_common.mailsink import MailSink
 from tousu_common.oidc_dev import DevIdentityProvider
@@ -119,15 +124,17 @@ async def people(browser: Any, console_url: str, identity: DevIdentityProvider) 
 
 async def shot(page: Any, screen: str, *, english: bool = True) -> None:
     """``<screen>-zh.png`` and, switching with the page's language button, ``-en``;
-    the person is left in Chinese."""
+    axe-core finds no serious problem in either; the person is left in Chinese."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.set_viewport_size({"width": 1366, "height": 768})
     await page.wait_for_load_state("networkidle")
     await page.screenshot(path=str(SHOTS / f"{screen}-zh.png"), full_page=False)
+    assert await serious_accessibility_problems(page) == [], screen
     if english:
         await page.click("header button:has-text('English')")
         await page.wait_for_selector("html[lang=en]")
         await page.wait_for_load_state("networkidle")
+        assert await serious_accessibility_problems(page) == [], screen
         await page.screenshot(path=str(SHOTS / f"{screen}-en.png"), full_page=False)
         await page.click("header button:has-text('中文')")
         await page.wait_for_selector("html[lang=zh-CN]")
