@@ -403,7 +403,11 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     await shot(supply, "rect-page-forms")
     await supply.screenshot(path=str(SHOTS / "rect-page-forms-full-zh.png"), full_page=True)
 
-    # This time the supplier answers on its own 8D page, from the link it was mailed.
+    # Quality's worklist is open while the supplier answers, this time on its own 8D
+    # page from the link it was mailed; the list refreshes itself on the live event.
+    await quality.goto(f"{console_url}/rectifications")
+    await quality.wait_for_selector("#rect-worklist")
+    assert await quality.locator(f".work-item[data-id='{rid}']").count() == 0
     eight_d = await people.browser.new_page()
     people.contexts.append(eight_d.context)
     await eight_d.goto(supplier_link.group(0))
@@ -414,8 +418,9 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     await eight_d.fill("#preventive_action", "来料检验增加耐温测试")
     await eight_d.click("#submit")
     await eight_d.wait_for_selector("#answered", timeout=TIMEOUT)
-    await quality.goto(f"{console_url}/rectifications")
+    await quality.evaluate("document.body.dispatchEvent(new CustomEvent('tousu:change'))")
     await quality.locator(f".work-item[data-id='{rid}'][data-action=verify]").wait_for()
+    assert quality.url.endswith("/rectifications")
     await shot(quality, "rect-worklist")
     await quality.goto(f"{console_url}/rectifications/{rid}")
     await quality.check("#verify-pass")
