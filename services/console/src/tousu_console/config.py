@@ -40,6 +40,9 @@ class Settings(ServiceSettings):
 
     # -- calls to the four services -------------------------------------------------------
     api_timeout_s: float = Field(default=10, gt=0, le=120)
+    #: Forms with files (a supplier's 8D evidence) pass through: as much as the
+    #: rectification service takes in one request (its own http_max_body_bytes).
+    http_max_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)
 
     # -- live pages (Server-Sent Events) ---------------------------------------------------
     #: Events kept in memory for reconnects that send ``Last-Event-ID``.

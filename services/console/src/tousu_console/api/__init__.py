@@ -9,7 +9,9 @@ from tousu_console.api.home import router as home_router
 from tousu_console.api.hotline import router as hotline_router
 from tousu_console.api.manager import router as manager_router
 from tousu_console.api.ops import router as ops_router
+from tousu_console.api.rectifications import router as rectifications_router
 from tousu_console.api.search import router as search_router
+from tousu_console.api.suppliers import router as suppliers_router
 from tousu_console.api.triage import router as triage_router
 from tousu_console.api.worklist import router as worklist_router
 
@@ -26,4 +28,6 @@ ROUTERS = [
     triage_router,
     cases_router,
     hotline_router,
+    rectifications_router,
+    suppliers_router,
 ]

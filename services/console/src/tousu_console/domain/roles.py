@@ -41,7 +41,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "notice.supplier_response": frozenset({"supply"}),
     "rectification.verify": frozenset({"csc", "quality"}),
     "rectification.waive": frozenset({"manager"}),
-    "supplier.manage": frozenset({"supply"}),
+    "supplier.manage": frozenset({"supply", "quality"}),  # /v1/suppliers: supply, quality
     # notify and operations
     "digest.read": frozenset({"manager", "csc"}),
     "ops.read": frozenset({"manager"}),
