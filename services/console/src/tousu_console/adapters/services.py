@@ -36,7 +36,8 @@ class ApiError(Exception):
         return self.status == 403
 
 
-def _error(response: httpx.Response) -> ApiError:
+def api_error(response: httpx.Response) -> ApiError:
+    """A service's 4xx/5xx answer (its body already read) as :class:`ApiError`."""
     try:
         body = response.json().get("error") or {}
     except ValueError:
@@ -91,7 +92,7 @@ class ServiceApi:
             reason = f"{service} is not reachable ({type(exc).__name__})"
             raise ApiError(503, "unavailable", reason) from exc
         if response.status_code >= 400:
-            raise _error(response)
+            raise api_error(response)
         return response
 
     async def get(self, token: str, service: str, path: str, **params: Any) -> Any:
@@ -108,3 +109,27 @@ class ServiceApi:
     async def delete(self, token: str, service: str, path: str, body: Any = None) -> Any:
         response = await self.request(token, "DELETE", service, path, json=body)
         return response.json() if response.content else None
+
+    async def open_stream(
+        self, token: str, service: str, path: str, *, timeout: float | None = None
+    ) -> httpx.Response:
+        """A GET whose body is read as it arrives (files, PDFs): the caller closes it.
+        A refusal is read, closed and raised as :class:`ApiError`."""
+        outgoing = self.http.build_request(
+            "GET",
+            self.url(service, path),
+            headers={"Authorization": f"Bearer {token}", **trace_headers()},
+            timeout=httpx.Timeout(timeout) if timeout else httpx.USE_CLIENT_DEFAULT,
+        )
+        try:
+            upstream = await self.http.send(outgoing, stream=True)
+        except httpx.HTTPError as exc:
+            reason = f"{service} is not reachable ({type(exc).__name__})"
+            raise ApiError(503, "unavailable", reason) from exc
+        if upstream.status_code >= 400:
+            try:
+                await upstream.aread()
+            finally:
+                await upstream.aclose()
+            raise api_error(upstream)
+        return upstream

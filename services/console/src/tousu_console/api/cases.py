@@ -16,12 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
-import httpx
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from tousu_common.tracing import trace_headers
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.csc_labels import (
     ACTION_KINDS,
@@ -31,6 +28,7 @@ from tousu_console.api.csc_labels import (
     text,
 )
 from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.files import download
 
 router = APIRouter(include_in_schema=False)
 
@@ -238,51 +236,14 @@ async def case_action(
 # -- the quality report as a document, through the console --------------------------
 
 
-async def _document(viewer: Viewer, path: str, media: str) -> Response:
-    """Stream rectification's document to the browser with the person's token."""
-    api = viewer.api
-    outgoing = api.http.build_request(
-        "GET",
-        api.url("rectification", path),
-        headers={"Authorization": f"Bearer {viewer.token}", **trace_headers()},
-        timeout=httpx.Timeout(90.0),
-    )
-    try:
-        upstream = await api.http.send(outgoing, stream=True)
-    except httpx.HTTPError as exc:
-        raise ApiError(503, "unavailable", f"rectification is not reachable ({exc})") from exc
-    if upstream.status_code >= 400:
-        await upstream.aread()
-        await upstream.aclose()
-        try:
-            body = upstream.json().get("error") or {}
-        except ValueError:
-            body = {}
-        raise ApiError(
-            upstream.status_code,
-            str(body.get("code") or "error"),
-            str(body.get("message") or upstream.reason_phrase),
-            list(body.get("fields") or []),
-        )
-    headers = {"Cache-Control": "private, no-store"}
-    if "content-disposition" in upstream.headers:
-        headers["Content-Disposition"] = upstream.headers["content-disposition"]
-    return StreamingResponse(
-        upstream.aiter_bytes(),
-        media_type=upstream.headers.get("content-type", media),
-        headers=headers,
-        background=BackgroundTask(upstream.aclose),
-    )
-
-
 @router.get("/quality-reports/{report_id}/report.pdf")
 async def quality_report_pdf(report_id: UUID, viewer: CurrentViewer) -> Response:
-    return await _document(viewer, f"/v1/quality-reports/{report_id}/report.pdf", "application/pdf")
+    return await download(viewer, "rectification", f"/v1/quality-reports/{report_id}/report.pdf")
 
 
 @router.get("/quality-reports/{report_id}/report.html")
 async def quality_report_html(report_id: UUID, viewer: CurrentViewer) -> Response:
-    return await _document(viewer, f"/v1/quality-reports/{report_id}/report.html", "text/html")
+    return await download(viewer, "rectification", f"/v1/quality-reports/{report_id}/report.html")
 
 
 # -- My work: the CSC's open cases ---------------------------------------------------

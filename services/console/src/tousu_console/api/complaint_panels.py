@@ -15,15 +15,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
-from starlette.background import BackgroundTask
 
-from tousu_common.tracing import trace_headers
 from tousu_console.adapters.services import ApiError
-from tousu_console.adapters.services import _error as api_error_of
 from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.files import download
 from tousu_console.domain import timeline
 
 router = APIRouter(include_in_schema=False)
@@ -263,41 +260,12 @@ async def notifications_panel(
 
 # -- downloads, streamed from the owning service -------------------------------------
 
-_PASSED_HEADERS = ("content-disposition", "x-content-type-options", "cache-control")
-
-
-async def stream_from(viewer: Viewer, service: str, path: str) -> StreamingResponse:
-    """The service's file as it comes, with the person's token; a refusal becomes
-    :class:`ApiError` (shown as a message page)."""
-    api = viewer.api
-    outgoing = api.http.build_request(
-        "GET",
-        api.url(service, path),
-        headers={"Authorization": f"Bearer {viewer.token}", **trace_headers()},
-    )
-    try:
-        upstream = await api.http.send(outgoing, stream=True)
-    except httpx.HTTPError as exc:
-        raise ApiError(503, "unavailable", f"{service} is not reachable") from exc
-    if upstream.status_code >= 400:
-        await upstream.aread()
-        await upstream.aclose()
-        raise api_error_of(upstream)
-    headers = {name: upstream.headers[name] for name in _PASSED_HEADERS if name in upstream.headers}
-    headers.setdefault("Cache-Control", "private, no-store")
-    return StreamingResponse(
-        upstream.aiter_bytes(),
-        media_type=upstream.headers.get("content-type", "application/octet-stream"),
-        headers=headers,
-        background=BackgroundTask(upstream.aclose),
-    )
-
 
 @router.get("/complaints/{complaint_id}/attachments/{attachment_id}")
 async def attachment(
     complaint_id: UUID, attachment_id: UUID, viewer: CurrentViewer
 ) -> StreamingResponse:
-    return await stream_from(
+    return await download(
         viewer, "intake", f"/v1/complaints/{complaint_id}/attachments/{attachment_id}"
     )
 
@@ -306,13 +274,13 @@ async def attachment(
 async def quality_report_pdf(
     complaint_id: UUID, report_id: UUID, viewer: CurrentViewer
 ) -> StreamingResponse:
-    return await stream_from(viewer, "rectification", f"/v1/quality-reports/{report_id}/report.pdf")
+    return await download(viewer, "rectification", f"/v1/quality-reports/{report_id}/report.pdf")
 
 
 @router.get("/complaints/{complaint_id}/rectifications/{rectification_id}/report.pdf")
 async def notice_pdf(
     complaint_id: UUID, rectification_id: UUID, viewer: CurrentViewer
 ) -> StreamingResponse:
-    return await stream_from(
+    return await download(
         viewer, "rectification", f"/v1/rectifications/{rectification_id}/report.pdf"
     )

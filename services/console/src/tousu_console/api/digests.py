@@ -17,14 +17,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import HTMLResponse, Response
 
-from tousu_common.tracing import trace_headers
 from tousu_console.adapters.services import ApiError
-from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.deps import CurrentViewer, render
+from tousu_console.api.files import download
 from tousu_console.api.manager import DEPARTMENTS
 
 router = APIRouter(include_in_schema=False)
@@ -256,67 +254,27 @@ def _checked(kind: str, period: str, tz: str) -> Period:
     return chosen
 
 
-async def stream_from(
-    viewer: Viewer, service: str, path: str, *, keep: tuple[str, ...]
-) -> Response:
-    """A service's answer streamed to the browser as it arrives, with the headers
-    named in ``keep``; a refusal becomes :class:`ApiError` like any other call."""
-    api = viewer.api
-    outgoing = api.http.build_request(
-        "GET",
-        api.url(service, path),
-        headers={"Authorization": f"Bearer {viewer.token}", **trace_headers()},
-        timeout=REPORT_TIMEOUT_S,
-    )
-    try:
-        upstream = await api.http.send(outgoing, stream=True)
-    except httpx.HTTPError as exc:
-        raise ApiError(
-            503, "unavailable", f"{service} is not reachable ({type(exc).__name__})"
-        ) from exc
-    if upstream.status_code >= 400:
-        try:
-            await upstream.aread()
-        finally:
-            await upstream.aclose()
-        try:
-            body = upstream.json().get("error") or {}
-        except ValueError:
-            body = {}
-        raise ApiError(
-            upstream.status_code,
-            str(body.get("code") or "error"),
-            str(body.get("message") or upstream.reason_phrase),
-            list(body.get("fields") or []),
-        )
-    headers = {name: upstream.headers[name] for name in keep if name in upstream.headers}
-    return StreamingResponse(
-        upstream.aiter_bytes(),
-        status_code=upstream.status_code,
-        headers=headers,
-        background=BackgroundTask(upstream.aclose),
-    )
-
-
 @router.get("/digests/{kind}/{period}.csv")
 async def digest_csv(request: Request, viewer: CurrentViewer, kind: str, period: str) -> Response:
     chosen = _checked(kind, period, request.app.state.console.settings.timezone)
-    return await stream_from(
+    return await download(
         viewer,
         "notify",
         f"/v1/digests/{chosen.kind}/{chosen.label}.csv",
         keep=("content-type", "content-disposition"),
+        timeout=REPORT_TIMEOUT_S,
     )
 
 
 @router.get("/digests/{kind}/{period}.pdf")
 async def digest_pdf(request: Request, viewer: CurrentViewer, kind: str, period: str) -> Response:
     chosen = _checked(kind, period, request.app.state.console.settings.timezone)
-    return await stream_from(
+    return await download(
         viewer,
         "notify",
         f"/v1/digests/{chosen.kind}/{chosen.label}.pdf",
         keep=("content-type", "content-disposition"),
+        timeout=REPORT_TIMEOUT_S,
     )
 
 
@@ -326,8 +284,12 @@ async def digest_report(
 ) -> Response:
     """Notify's HTML report with its charts, for the page's iframe: sandboxed, no scripts."""
     chosen = _checked(kind, period, request.app.state.console.settings.timezone)
-    response = await stream_from(
-        viewer, "notify", f"/v1/digests/{chosen.kind}/{chosen.label}.html", keep=("content-type",)
+    response = await download(
+        viewer,
+        "notify",
+        f"/v1/digests/{chosen.kind}/{chosen.label}.html",
+        keep=("content-type",),
+        timeout=REPORT_TIMEOUT_S,
     )
     response.headers["Content-Security-Policy"] = REPORT_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -30,6 +30,7 @@ from starlette.datastructures import UploadFile
 
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.files import download
 
 router = APIRouter(include_in_schema=False)
 
@@ -415,28 +416,20 @@ async def post_evidence(request: Request, rid: UUID, viewer: CurrentViewer) -> R
     return RedirectResponse(f"/rectifications/{rid}?done=evidence", status_code=303)
 
 
-async def _proxy(viewer: Viewer, path: str, fallback_name: str) -> Response:
-    """A file from the rectification service, fetched with the person's token."""
-    answer = await viewer.api.request(viewer.token, "GET", "rectification", path)
-    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
-    disposition = answer.headers.get("content-disposition")
-    headers["Content-Disposition"] = disposition or f'inline; filename="{fallback_name}"'
-    return Response(
-        answer.content,
-        media_type=answer.headers.get("content-type", "application/octet-stream"),
-        headers=headers,
-    )
-
-
 @router.get("/rectifications/{rid}/report.pdf")
 async def rectification_pdf(rid: UUID, viewer: CurrentViewer) -> Response:
-    return await _proxy(viewer, f"/v1/rectifications/{rid}/report.pdf", f"{rid}.pdf")
+    return await download(
+        viewer, "rectification", f"/v1/rectifications/{rid}/report.pdf", filename=f"{rid}.pdf"
+    )
 
 
 @router.get("/rectifications/{rid}/evidence/{evidence_id}")
 async def evidence_file(rid: UUID, evidence_id: UUID, viewer: CurrentViewer) -> Response:
-    return await _proxy(
-        viewer, f"/v1/rectifications/{rid}/evidence/{evidence_id}", str(evidence_id)
+    return await download(
+        viewer,
+        "rectification",
+        f"/v1/rectifications/{rid}/evidence/{evidence_id}",
+        filename=str(evidence_id),
     )
 
 
@@ -484,11 +477,6 @@ async def _report_page(
 @router.get("/quality-reports/{report_id}", response_class=HTMLResponse)
 async def report_page(request: Request, report_id: UUID, viewer: CurrentViewer) -> HTMLResponse:
     return await _report_page(request, viewer, report_id)
-
-
-@router.get("/quality-reports/{report_id}/report.pdf")
-async def report_pdf(report_id: UUID, viewer: CurrentViewer) -> Response:
-    return await _proxy(viewer, f"/v1/quality-reports/{report_id}/report.pdf", f"{report_id}.pdf")
 
 
 @router.post("/quality-reports/{report_id}/notices")
