@@ -106,9 +106,11 @@ async def test_a_complaint_in_the_triage_queue_is_linked_by_hand_and_unlinked_ag
     assert kinds == ["complaint.duplicate_linked", "complaint.duplicate_unlinked"]
 
 
-async def test_a_triaged_complaint_linked_by_hand_leaves_its_departments_worklist(
+async def test_a_triaged_complaint_is_not_linked_by_hand_and_nothing_changes(
     desk: Desk, db: Database, client: httpx.AsyncClient, auth: Auth
 ) -> None:
+    """It has a case in rectification already: a link here would leave that case open
+    with no clock on it, so the CSC withdraws or closes it there instead."""
     first = received()
     await desk.deliver(first)
     # Same problem, but another serial number: the rules triaged it as new work.
@@ -123,21 +125,13 @@ async def test_a_triaged_complaint_linked_by_hand_leaves_its_departments_worklis
         json=link(first.complaint_id, reason=None),
         headers=auth("manager", sub="mgr-1"),
     )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "duplicate"
-    assert {c["state"] for c in answer.json()["clocks"]} == {"cancelled"}
-    assert again.reference not in await department_refs(client, auth)
-    assert first.reference in await department_refs(client, auth)
-    kinds = [kind for kind, _ in await staged(db, again.complaint_id)]
-    assert kinds == ["complaint.triaged", "complaint.duplicate_linked"]
-    linked = (await staged(db, again.complaint_id))[1][1]
-    assert linked["by"] == "mgr-1" and linked["reason"] is None
-    # Unlinked, the rules triage it again (a retriage: it had a triage before).
-    unlinked = await client.delete(f"/v1/duplicates/{again.complaint_id}", headers=auth("csc"))
-    assert unlinked.status_code == 200 and unlinked.json()["status"] == "triaged"
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["fields"] == [
+        {"field": "complaint_id", "problem": "already triaged"}
+    ]
     assert again.reference in await department_refs(client, auth)
-    events = await staged(db, again.complaint_id)
-    assert events[-1][0] == "complaint.triaged" and events[-1][1]["retriage"] is True
+    kinds = [kind for kind, _ in await staged(db, again.complaint_id)]
+    assert kinds == ["complaint.triaged"]
 
 
 async def test_naming_a_duplicate_links_to_the_complaint_it_repeats(
@@ -159,9 +153,17 @@ async def test_naming_a_duplicate_links_to_the_complaint_it_repeats(
     assert linked["duplicate_of"] == str(first.complaint_id)
     assert linked["duplicate_of_reference"] == first.reference
 
-    # Naming one's own duplicate is linking to oneself.
+    # Naming one's own duplicate is linking to oneself (both wait for triage here).
+    fourth = received(reference="TS-2026-000126", **UNMATCHED)
+    fifth = received(reference="TS-2026-000127", **UNMATCHED)
+    await desk.deliver(fourth)
+    await desk.deliver(fifth)
     answer = await client.post(
-        f"/v1/duplicates/{first.complaint_id}", json=link(third.complaint_id), headers=auth("csc")
+        f"/v1/duplicates/{fifth.complaint_id}", json=link(fourth.complaint_id), headers=auth("csc")
+    )
+    assert answer.status_code == 200, answer.text
+    answer = await client.post(
+        f"/v1/duplicates/{fourth.complaint_id}", json=link(fifth.complaint_id), headers=auth("csc")
     )
     assert answer.status_code == 409, answer.text
     assert answer.json()["error"]["fields"][0]["field"] == "original_id"

@@ -9,17 +9,15 @@ ignored by intake and answered with everything.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.complaints import REFERENCE
-from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.deps import CurrentViewer, render
 
 log = logging.getLogger(__name__)
 
@@ -42,37 +40,6 @@ FIELDS = {
     "received_from": "received_from",
     "received_to": "received_to",
 }
-#: What each field is called, for the note about a filter intake does not offer.
-LABELS = {
-    "serial": ("序列号", "serial number"),
-    "q": ("全文", "text"),
-    "channel": ("渠道", "channel"),
-    "received_from": ("受理日期从", "received from"),
-    "received_to": ("受理日期到", "received to"),
-}
-
-_PARAMS_TTL = 300.0
-_known_params: dict[str, tuple[float, frozenset[str] | None]] = {}
-
-
-async def intake_search_params(viewer: Viewer) -> frozenset[str] | None:
-    """The query parameters intake's complaint search takes, from its OpenAPI
-    document (kept five minutes); None if the document cannot be read."""
-    base = viewer.api.url("intake", "")
-    cached = _known_params.get(base)
-    now = time.monotonic()
-    if cached and now - cached[0] < _PARAMS_TTL:
-        return cached[1]
-    names: frozenset[str] | None = None
-    try:
-        response = await viewer.api.http.get(f"{base}/openapi.json")
-        response.raise_for_status()
-        operation = response.json()["paths"]["/v1/complaints"]["get"]
-        names = frozenset(p["name"] for p in operation.get("parameters", []))
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        log.info("intake's search parameters unknown (%s); sending every filter", exc)
-    _known_params[base] = (now, names)
-    return names
 
 
 def _whole(value: str | None, default: int, low: int, high: int) -> int:
@@ -103,7 +70,6 @@ async def search(request: Request, viewer: CurrentViewer) -> Response:
         "asked": any(form.values()) or open_only,
         "result": None,
         "error": None,
-        "not_applied": [],
     }
     if not context["asked"]:
         return render(request, "search/page.html", context)
@@ -120,15 +86,7 @@ async def search(request: Request, viewer: CurrentViewer) -> Response:
         if items:
             return RedirectResponse(f"/complaints/{items[0]['id']}", status_code=303)
 
-    known = await intake_search_params(viewer)
-    params: dict[str, Any] = {}
-    for name, param in FIELDS.items():
-        if not form[name]:
-            continue
-        if known is not None and param not in known:
-            context["not_applied"].append(LABELS.get(name, (name, name)))
-            continue
-        params[param] = form[name]
+    params: dict[str, Any] = {param: form[name] for name, param in FIELDS.items() if form[name]}
     if open_only:
         params["open"] = "true"
     try:

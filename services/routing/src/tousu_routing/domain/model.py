@@ -406,8 +406,11 @@ class Complaint:
     ) -> None:
         """A person says this complaint repeats ``original``: from here on it is what
         the rules' link makes it — a duplicate, out of every worklist, its clocks
-        cancelled — whatever its status was (a triaged one leaves its department's
-        worklist too).
+        cancelled.
+
+        Only before it is triaged (waiting in the triage queue or for its text): a
+        triaged complaint already has a case in rectification, which a link here
+        would leave open with nobody's clock on it; it is withdrawn or closed there.
 
         ``original`` must be the *root* of its group (the caller follows a chain of
         links first: a CSC person who names a duplicate means its original), open,
@@ -418,6 +421,12 @@ class Complaint:
             raise Conflict(
                 "the complaint is already linked as a duplicate; unlink it first",
                 fields=[{"field": "complaint_id", "problem": "already linked as a duplicate"}],
+            )
+        if self.status is Status.triaged:
+            raise Conflict(
+                "the complaint is already triaged and has a case: withdraw or close it "
+                "there instead of linking it",
+                fields=[{"field": "complaint_id", "problem": "already triaged"}],
             )
         if original.complaint_id == self.complaint_id:
             raise Conflict(
