@@ -26,13 +26,10 @@ def console_port() -> int:
     return free_port()
 
 
-@pytest.fixture(scope="package")
-def identity(
-    tmp_path_factory: pytest.TempPathFactory, console_port: int
-) -> Iterator[DevIdentityProvider]:
+def start_identity(state: Path, console_port: int) -> DevIdentityProvider:
+    """The dev OpenID provider, with the console on ``console_port`` as its workbench."""
     if node_binary() is None or not provider_installed():
         pytest.fail("the dev OpenID provider is not installed: run scripts/ensure-oidc-dev.sh")
-    state = tmp_path_factory.mktemp("oidc")
     console = f"http://127.0.0.1:{console_port}"
     provider = DevIdentityProvider(
         state,
@@ -42,6 +39,35 @@ def identity(
         log_path=state / "provider.log",
     )
     provider.start()
+    return provider
+
+
+def start_console_stack(
+    var_dir: Path,
+    identity: DevIdentityProvider,
+    mail_port: int,
+    console_port: int,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    """The broker, the four services and the console, trusting ``identity``."""
+    return Stack(
+        var_dir=var_dir,
+        services=ALL_SERVICES,
+        ports={
+            **{spec.name: free_port() for spec in ALL_SERVICES},
+            CONSOLE.name: console_port,
+        },
+        mail_port=mail_port,
+        identity=identity,
+        extra_env={"TOUSU_KAFKA_TOPIC_PARTITIONS": "3", **(extra_env or {})},
+    ).start(timeout=180)
+
+
+@pytest.fixture(scope="package")
+def identity(
+    tmp_path_factory: pytest.TempPathFactory, console_port: int
+) -> Iterator[DevIdentityProvider]:
+    provider = start_identity(tmp_path_factory.mktemp("oidc"), console_port)
     yield provider
     provider.stop()
 
@@ -53,18 +79,9 @@ def console_stack(
     mail_sink: MailSink,
     console_port: int,
 ) -> Iterator[Stack]:
-    running = Stack(
-        var_dir=tmp_path_factory.mktemp("console-stack"),
-        services=ALL_SERVICES,
-        ports={
-            **{spec.name: free_port() for spec in ALL_SERVICES},
-            CONSOLE.name: console_port,
-        },
-        mail_port=mail_sink.port,
-        identity=identity,
-        extra_env={"TOUSU_KAFKA_TOPIC_PARTITIONS": "3"},
+    running = start_console_stack(
+        tmp_path_factory.mktemp("console-stack"), identity, mail_sink.port, console_port
     )
-    running.start(timeout=150)
     yield running
     running.stop()
 
@@ -156,3 +173,14 @@ async def screenshot(page: Any, name: str) -> Path:
 
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+async def use_language(page: Any, language: str) -> None:
+    """Switch the person's language with the page's own button, if not already on it
+    (the choice is remembered per person, across tests and files)."""
+    wanted = "zh-CN" if language == "zh" else "en"
+    if await page.get_attribute("html", "lang") != wanted:
+        await page.click("header form[action='/language'] button")
+        await page.wait_for_function(
+            f"document.documentElement.lang === '{wanted}'", timeout=30_000
+        )

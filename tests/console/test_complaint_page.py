@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, sign_in
+from tests.console.conftest import headers_of, new_complaint, sign_in, use_language
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.wait import eventually_async
@@ -25,17 +25,6 @@ pytestmark = pytest.mark.integration
 
 SHOTS = Path("var/screenshots")
 DEPARTMENTS = ("sales", "logistics", "technical", "production", "design", "after_sales")
-
-
-async def use_language(page: Any, language: str) -> None:
-    """Switch the person's language with the page's own button, if not already on it
-    (the choice is remembered per person, across tests)."""
-    wanted = "zh-CN" if language == "zh" else "en"
-    if await page.get_attribute("html", "lang") != wanted:
-        await page.click("header form[action='/language'] button")
-        await page.wait_for_function(
-            f"document.documentElement.lang === '{wanted}'", timeout=30_000
-        )
 
 
 def tiny_png() -> bytes:

@@ -22,13 +22,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.console.conftest import new_complaint, sign_in
-from tousu_common.devstack import ALL_SERVICES, CONSOLE, Stack, free_port
+from tests.console.conftest import (
+    new_complaint,
+    sign_in,
+    start_console_stack,
+    start_identity,
+    use_language,
+)
+from tousu_common.devstack import CONSOLE, Stack, free_port
 from tousu_common.mailsink import MailSink
 from tousu_common.oidc_dev import (
     DevIdentityProvider,
-    node_binary,
-    provider_installed,
     seed_users,
 )
 from tousu_common.testing.wait import eventually_async
@@ -55,18 +59,7 @@ def mgr_port() -> int:
 def mgr_identity(
     tmp_path_factory: pytest.TempPathFactory, mgr_port: int
 ) -> Iterator[DevIdentityProvider]:
-    if node_binary() is None or not provider_installed():
-        pytest.fail("the dev OpenID provider is not installed: run scripts/ensure-oidc-dev.sh")
-    state = tmp_path_factory.mktemp("oidc-manager")
-    console = f"http://127.0.0.1:{mgr_port}"
-    provider = DevIdentityProvider(
-        state,
-        redirect_uris=[f"{console}/auth/callback"],
-        post_logout_redirect_uris=[f"{console}/auth/signed-out"],
-        test_issuance=True,
-        log_path=state / "provider.log",
-    )
-    provider.start()
+    provider = start_identity(tmp_path_factory.mktemp("oidc-manager"), mgr_port)
     yield provider
     provider.stop()
 
@@ -78,19 +71,16 @@ def mgr_stack(
     mail_sink: MailSink,
     mgr_port: int,
 ) -> Iterator[Stack]:
-    running = Stack(
-        var_dir=tmp_path_factory.mktemp("manager-stack"),
-        services=ALL_SERVICES,
-        ports={**{spec.name: free_port() for spec in ALL_SERVICES}, CONSOLE.name: mgr_port},
-        mail_port=mail_sink.port,
-        identity=mgr_identity,
-        extra_env={
-            "TOUSU_KAFKA_TOPIC_PARTITIONS": "3",
+    running = start_console_stack(
+        tmp_path_factory.mktemp("manager-stack"),
+        mgr_identity,
+        mail_sink.port,
+        mgr_port,
+        {
             "TOUSU_ROUTING_SLA_POLL_INTERVAL_S": "0.5",
             "TOUSU_ROUTING_SLA_DURATIONS": json.dumps(SLA_DURATIONS),
         },
     )
-    running.start(timeout=180)
     yield running
     running.stop()
 
@@ -154,16 +144,8 @@ async def shoot(page: Any, name: str, lang: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}-{lang}.png"))
 
 
-async def to_language(page: Any, lang: str) -> None:
-    """Switch with the page's own button (remembered for the person: tests start in zh)."""
-    wanted = "en" if lang == "en" else "zh-CN"
-    if await page.get_attribute("html", "lang") != wanted:
-        await page.click("header form[action='/language'] button")
-        await page.wait_for_selector(f"html[lang={wanted}]")
-
-
 async def to_english(page: Any) -> None:
-    await to_language(page, "en")
+    await use_language(page, "en")
 
 
 # -- overdue -------------------------------------------------------------------------
@@ -179,7 +161,7 @@ async def test_an_overdue_complaint_is_on_the_board_in_its_department_and_in_my_
     complaint_id = str(overdue_complaint["id"])
     department = overdue_complaint["item"]["owner_department"]
     await sign_in(page, url, mgr_identity, "manager", path="/overdue")
-    await to_language(page, "zh")
+    await use_language(page, "zh")
 
     row = page.locator(f"#overdue-{department} tr[data-complaint='{complaint_id}']")
     await row.wait_for(timeout=30_000)
@@ -243,7 +225,7 @@ async def test_quality_sees_only_its_own_departments_overdue_complaints(
     department = overdue_complaints[0]["item"]["owner_department"]
     user = "quality" if department != "quality" else "supply"
     await sign_in(page, url, mgr_identity, user, path=f"/overdue?department={department}")
-    await to_language(page, "zh")
+    await use_language(page, "zh")
     # routing scopes the list to the token's department; the page asks for no other
     assert await page.locator("#overdue-department").is_disabled()
     assert await page.locator("tr.overdue-row").count() == 0
@@ -281,7 +263,7 @@ async def test_the_digest_of_a_period_shows_its_kpis_and_downloads_csv_and_pdf(
     )
 
     await sign_in(page, url, mgr_identity, "manager", path="/digests")
-    await to_language(page, "zh")
+    await use_language(page, "zh")
     # opens on the last week that has ended (Asia/Shanghai); no next week after this one
     assert await page.inner_text("#period-label") == last_week
     await page.click("#period-next")
@@ -336,7 +318,7 @@ async def test_digests_are_not_offered_to_a_department_and_notify_refuses_them(
     url: str, mgr_identity: DevIdentityProvider, page: Any
 ) -> None:
     await sign_in(page, url, mgr_identity, "sales")
-    await to_language(page, "zh")
+    await use_language(page, "zh")
     assert "周报月报" not in await page.inner_text("nav")
     response = await page.request.get(f"{url}/digests/week/2026-W48.csv")
     assert response.status == 403
@@ -387,7 +369,7 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
     try:
         page = await manager.new_page()
         await sign_in(page, url, mgr_identity, "manager", path="/ops")
-        await to_language(page, "zh")
+        await use_language(page, "zh")
         for service in ("intake", "routing", "rectification", "notify", "console"):
             row = page.locator(f"#ops-status tr[data-service='{service}']")
             assert await row.locator(".ready-state").inner_text() == "就绪", service
@@ -427,7 +409,7 @@ async def test_ops_shows_every_service_and_admin_discards_a_dead_letter_manager_
     try:
         page = await admin.new_page()
         await sign_in(page, url, mgr_identity, "admin", path=detail_path)
-        await to_language(page, "zh")
+        await use_language(page, "zh")
         # an empty reason: the form asks for one; a blank one is refused by the service
         await page.fill("#discard-reason", "   ")
         await page.click("#discard")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.console.conftest import new_complaint, sign_in
+from tests.console.conftest import new_complaint, sign_in, use_language
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 
@@ -23,17 +23,6 @@ SHOTS = Path("var/screenshots")
 def _shot_path(name: str) -> str:
     SHOTS.mkdir(parents=True, exist_ok=True)
     return str(SHOTS / name)
-
-
-async def use_language(page: Any, language: str) -> None:
-    """Switch the person's language with the page's own button, if not already on it
-    (the choice is remembered per person, across tests)."""
-    wanted = "zh-CN" if language == "zh" else "en"
-    if await page.get_attribute("html", "lang") != wanted:
-        await page.click("header form[action='/language'] button")
-        await page.wait_for_function(
-            f"document.documentElement.lang === '{wanted}'", timeout=30_000
-        )
 
 
 async def test_an_exact_reference_goes_straight_to_the_complaint_and_a_phone_finds_it(

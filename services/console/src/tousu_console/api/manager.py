@@ -22,30 +22,10 @@ from fastapi.responses import HTMLResponse
 
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.domain.labels import CLOCKS, DEPARTMENTS, URGENCIES
 
 router = APIRouter(include_in_schema=False)
 
-#: Routing's departments (its ``DEPARTMENTS``), with what people call them.
-DEPARTMENTS: dict[str, tuple[str, str]] = {
-    "csc": ("客服中心", "Customer Service Centre"),
-    "quality": ("质量部", "Quality"),
-    "supply": ("供应部", "Supply"),
-    "sales": ("销售部", "Sales"),
-    "logistics": ("物流部", "Logistics"),
-    "technical": ("技术部", "Technical"),
-    "production": ("生产部", "Production"),
-    "design": ("设计部", "Design"),
-    "after_sales": ("售后服务部", "After-sales"),
-}
-URGENCIES: dict[str, tuple[str, str]] = {
-    "urgent": ("紧急", "Urgent"),
-    "important": ("重要", "Important"),
-    "general": ("一般", "General"),
-}
-CLOCKS: dict[str, tuple[str, str]] = {
-    "first_response": ("首次响应", "First response"),
-    "resolution_plan": ("解决方案", "Resolution plan"),
-}
 #: Who sees every department's list (routing's CROSS_DEPARTMENT_ROLES; admin holds all).
 CROSS_DEPARTMENT = frozenset({"csc", "manager", "agent", "admin"})
 PAGE_SIZE = 20

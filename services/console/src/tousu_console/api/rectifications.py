@@ -31,19 +31,12 @@ from starlette.datastructures import UploadFile
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.deps import CurrentViewer, Viewer, render
 from tousu_console.api.files import download
+from tousu_console.domain.labels import DEPARTMENTS as DEPT_NAMES
+from tousu_console.domain.labels import RECIPIENTS, RECTIFICATION_STATUSES
 
 router = APIRouter(include_in_schema=False)
 
-#: Rectification statuses, for people.
-STATUS: dict[str, tuple[str, str]] = {
-    "awaiting_dispatch": ("待供应部发出", "Awaiting dispatch"),
-    "in_progress": ("整改中", "In progress"),
-    "awaiting_supplier": ("待供应商回复", "Awaiting the supplier"),
-    "awaiting_verification": ("待验证", "Awaiting verification"),
-    "verified": ("已验证", "Verified"),
-    "waived": ("已豁免", "Waived"),
-    "issued": ("已发出", "Issued"),
-}
+STATUS = RECTIFICATION_STATUSES
 KIND: dict[str, tuple[str, str]] = {
     "service_instruction": ("整改指令", "Service instruction"),
     "internal_notice": ("整改通知单（内部）", "Rectification notice (internal)"),
@@ -85,16 +78,8 @@ ROOT_CAUSES: dict[str, tuple[str, str]] = {
     "documentation": ("文件资料", "Documentation"),
     "other": ("其他", "Other"),
 }
-DEPARTMENTS: dict[str, tuple[str, str]] = {
-    "sales": ("销售部", "Sales"),
-    "logistics": ("物流部", "Logistics"),
-    "technical": ("技术部", "Technical"),
-    "production": ("生产部", "Production"),
-    "design": ("设计部", "Design"),
-    "after_sales": ("售后服务部", "After-sales"),
-    "quality": ("质量部", "Quality"),
-    "supply": ("供应部", "Supply"),
-}
+#: Who a notice or an instruction can go to.
+DEPARTMENTS = {code: DEPT_NAMES[code] for code in RECIPIENTS}
 OPEN = ("awaiting_dispatch", "in_progress", "awaiting_supplier", "awaiting_verification")
 DUE_SOON_DAYS = 3  # the rectification service's default ``due_soon_days``
 
