@@ -167,6 +167,11 @@ class Bench:
             _, headers = dept()
             return await one("rectification", "/v1/worklist", headers)
 
+        async def dept_page() -> list[httpx.Response]:
+            _, headers = dept()
+            first = await self.get("routing", "/v1/worklists/department", headers, limit=50)
+            return [first, await self.get("rectification", "/v1/worklist", headers)]
+
         async def csc_cases() -> list[httpx.Response]:
             offset = self.rng.choice((0, 0, 0, 50, 100))
             return await one(
@@ -193,10 +198,13 @@ class Bench:
                 "intake", "/v1/complaints", agent, customer_id=str(self.any_customer().id)
             )
 
+        async def by_word() -> list[httpx.Response]:
+            word = self.rng.choice(NAME_WORDS)
+            return await one("intake", "/v1/complaints", agent, customer_name=word)
+
         async def by_name() -> list[httpx.Response]:
-            return await one(
-                "intake", "/v1/complaints", agent, customer_name=self.rng.choice(NAME_WORDS)
-            )
+            name = self.any_customer().name
+            return await one("intake", "/v1/complaints", agent, customer_name=name)
 
         async def lookup() -> list[httpx.Response]:
             return await one(
@@ -219,6 +227,11 @@ class Bench:
                 "department worklist",
                 "rectification `GET /v1/worklist` (department staff)",
                 dept_actions,
+            ),
+            (
+                "department worklist",
+                "both, in sequence (what `/worklist/department` waits for)",
+                dept_page,
             ),
             ("CSC worklist", "rectification `GET /v1/cases?all_departments=true` (csc)", csc_cases),
             ("CSC worklist", "rectification `GET /v1/worklist` (csc; My work)", csc_actions),
@@ -251,7 +264,16 @@ class Bench:
             ("search", "intake `GET /v1/complaints?reference=`", by_reference),
             ("search", "intake `GET /v1/complaints?phone=`", by_phone),
             ("search", "intake `GET /v1/complaints?customer_id=`", by_customer),
-            ("search", "intake `GET /v1/complaints?customer_name=` (text)", by_name),
+            (
+                "search",
+                "intake `GET /v1/complaints?customer_name=` (a common word: 王, 物流)",
+                by_word,
+            ),
+            (
+                "search",
+                "intake `GET /v1/complaints?customer_name=` (a customer's full name)",
+                by_name,
+            ),
             ("hotline", "intake `GET /v1/customers/lookup?phone=`", lookup),
             (
                 "hotline",
