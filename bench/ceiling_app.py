@@ -17,4 +17,9 @@ def create_app() -> FastAPI:
     async def accept(command: ReceiveComplaint) -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/v1/complaints/{complaint_id}")
+    async def read(complaint_id: str) -> dict[str, str]:
+        """The read ceiling (bench_console.py): a path parameter and a small JSON body."""
+        return {"id": complaint_id, "status": "received"}
+
     return app

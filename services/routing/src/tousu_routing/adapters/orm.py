@@ -43,7 +43,11 @@ class ComplaintRow(Base):
     received_event_id: Mapped[str] = mapped_column(sa.String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (sa.Index("ix_complaints_customer_received", "customer_id", "received_at"),)
+    __table_args__ = (
+        sa.Index("ix_complaints_customer_received", "customer_id", "received_at"),
+        # The worklists read open complaints only (migration 1505).
+        sa.Index("ix_complaints_open_status", "open", "status"),
+    )
 
 
 class TriageRow(Base):
