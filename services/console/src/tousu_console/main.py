@@ -22,6 +22,7 @@ from tousu_console.api.deps import (
 )
 from tousu_console.bootstrap import build_console
 from tousu_console.config import Settings
+from tousu_console.entrypoints.live_feed import build_consumers
 from tousu_console.live import LiveHub
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Server-Sent Events. Its only state is sessions."
         ),
         routers=ROUTERS,
+        consumers=lambda db, service_settings: build_consumers(service_settings, hub),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.hub = hub
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                hub.stopping = True
                 await console.api.close()
 
     app.router.lifespan_context = lifespan

@@ -2,7 +2,10 @@
 
 from tousu_console.api.auth import router as auth_router
 from tousu_console.api.complaints import router as complaints_router
+from tousu_console.api.cti import router as cti_router
 from tousu_console.api.home import router as home_router
+from tousu_console.api.live import router as live_router
+from tousu_console.api.me import router as me_router
 from tousu_console.api.worklist import router as worklist_router
 
 ROUTERS = [
@@ -10,4 +13,7 @@ ROUTERS = [
     home_router,
     complaints_router,
     worklist_router,
+    live_router,
+    me_router,
+    cti_router,
 ]
