@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import new_complaint, sign_in
-from tousu_common.devstack import Stack
+from tousu_common.devstack import CONSOLE, SERVICE_GRACEFUL_S, Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.helpers import header, read_topic
 
@@ -253,3 +254,42 @@ async def test_live_needs_a_session(console_url: str) -> None:
     ) as client:
         response = await client.get(f"{console_url}/live")
         assert response.status_code == 303
+
+
+async def test_an_open_stream_does_not_hold_up_shutdown_and_changes_resume_after_a_restart(
+    console_stack: Stack, console_url: str, identity: DevIdentityProvider, browser: Any
+) -> None:
+    """SIGTERM with a page's stream open: the stream ends and the console exits at once
+    (not after uvicorn's graceful timeout). What is triaged while it is down reaches the
+    page that reconnects to the new process with its Last-Event-ID."""
+    cookie = await session_cookie(browser, console_url, identity, "sales")
+    async with SseClient(console_url, cookie) as before:
+        first = await new_complaint(console_stack, identity, **TO_SALES)
+        seen = await before.wait_for(
+            lambda e: e.get("complaint_id") == first["id"] and e["type"] == "complaint.triaged",
+            timeout=60,
+        )
+        process = console_stack.processes[CONSOLE.name]
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 20)
+        took = time.monotonic() - started
+        print(f"\nconsole stopped {took:.2f} s after SIGTERM with a live stream open")
+        # uvicorn raises the signal again once it has shut down cleanly
+        assert process.returncode in (0, -signal.SIGTERM), process.returncode
+        log = console_stack.log_path(CONSOLE.name).read_text(errors="replace")
+        last = log[log.rindex('"service stopping"') :]
+        assert '"service stopped"' in last and '"clean": true' in last, last[-3000:]
+        assert took < SERVICE_GRACEFUL_S, took
+        assert before._task is not None
+        await asyncio.wait_for(asyncio.wait({before._task}), 5)  # the stream ended too
+    missed = await new_complaint(console_stack, identity, **TO_SALES)
+    await triage_record(console_stack, missed["id"])
+    console_stack.start_service(CONSOLE.name)
+    await asyncio.to_thread(console_stack.wait_ready, 120, [CONSOLE.name])
+    async with SseClient(console_url, cookie, last_event_id=str(seen["id"])) as after:
+        resumed = await after.wait_for(
+            lambda e: e.get("complaint_id") == missed["id"] and e["type"] == "complaint.triaged",
+            timeout=30,
+        )
+        assert int(resumed["id"]) > int(seen["id"]) and resumed["department"] == "sales"

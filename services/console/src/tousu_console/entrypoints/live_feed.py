@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from tousu_common.events import CATALOG, TOPICS
 from tousu_common.messaging.inbox import ConsumerStats
@@ -189,11 +189,20 @@ class LiveFeed:
         assert consumer is not None, "start() first"
         last_commit = time.monotonic()
         unsaved = False
+        pinned: set[TopicPartition] = set()
         while True:
             batch = await consumer.getmany(
                 timeout_ms=1000, max_records=self.settings.consumer_batch_size
             )
-            if consumer.assignment():
+            assignment = consumer.assignment()
+            if assignment - pinned:
+                # Commit where a newly assigned partition starts: a partition that had
+                # nothing yet would otherwise start at its end again after a restart,
+                # and miss what came while the console was down.
+                fresh = assignment - pinned
+                await consumer.commit({tp: await consumer.position(tp) for tp in fresh})
+                pinned = set(assignment)
+            if assignment:
                 self.assigned.set()
             for records in batch.values():
                 for record in records:
