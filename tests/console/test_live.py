@@ -235,6 +235,7 @@ async def test_a_reconnect_with_last_event_id_gets_what_the_page_missed(
                 replayed["department"] == "sales" and replayed["reference"] == missed["reference"]
             )
             assert all(e.get("department") == "sales" for e in back.events)
+            assert not [e for e in back.events if e["type"] == "resync"]
         # without Last-Event-ID a new stream starts from now: no history (a replay
         # would come before the next change)
         async with SseClient(console_url, cookie) as fresh:
@@ -293,3 +294,5 @@ async def test_an_open_stream_does_not_hold_up_shutdown_and_changes_resume_after
             timeout=30,
         )
         assert int(resumed["id"]) > int(seen["id"]) and resumed["department"] == "sales"
+        # the new process cannot know what else the page missed: it says "reload all"
+        assert after.events[0]["type"] == "resync" and after.events[0]["id"] is None

@@ -318,3 +318,18 @@ async def test_the_console_migrations_build_the_models_and_undo_them(database_ur
     finally:
         await db.dispose()
     assert tables == {"alembic_version"}
+
+
+def test_a_page_that_missed_more_than_the_hub_keeps_is_told_to_reload_everything() -> None:
+    old = LiveHub(replay=3)
+    seen = old.publish("case.opened", "c0", None).id
+    hub = LiveHub(replay=3)  # a restarted console: it never had what came before
+    assert hub.missed(seen)
+    first = hub.publish("case.opened", "c1", None).id
+    assert not hub.missed(first)
+    for i in range(3):
+        hub.publish("case.opened", f"c{i + 2}", None)
+    # c1 is forgotten now: a page that saw it still has everything after it ...
+    assert not hub.missed(first)
+    # ... one that saw nothing since the start missed c1
+    assert hub.missed(first - 1)

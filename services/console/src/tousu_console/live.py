@@ -58,6 +58,9 @@ class Change:
 class LiveHub:
     def __init__(self, replay: int = 2000, max_streams: int = 500) -> None:
         self._last_id = 0
+        #: A page whose last id is below this may have missed changes no longer kept
+        #: (or published by an earlier process): it must reload everything it shows.
+        self._floor = time.time_ns() // 1000
         self._recent: deque[Change] = deque(maxlen=max(1, replay))
         self._streams: set[asyncio.Queue[Change]] = set()
         self.max_streams = max_streams
@@ -74,6 +77,8 @@ class LiveHub:
     ) -> Change:
         self._last_id = max(self._last_id + 1, time.time_ns() // 1000)
         change = Change(self._last_id, type, complaint_id, department, reference, **call)
+        if len(self._recent) == self._recent.maxlen:
+            self._floor = self._recent[0].id
         self._recent.append(change)
         for queue in self._streams:
             if queue.full():
@@ -83,6 +88,11 @@ class LiveHub:
 
     def since(self, last_id: int) -> Iterable[Change]:
         return [change for change in self._recent if change.id > last_id]
+
+    def missed(self, last_id: int) -> bool:
+        """Whether a page that saw ``last_id`` may have missed changes :meth:`since`
+        cannot give (forgotten, or from before this process started)."""
+        return last_id < self._floor
 
     def ringing(self, subject: str, now: float | None = None) -> list[Change]:
         """Calls to ``subject`` still ringing (for a page opened while the phone rings)."""

@@ -34,6 +34,10 @@ SESSION_CHECK_S = 60.0
 RETRY_MS = 3000
 
 
+#: "Reload everything you show": for a page that missed changes the hub no longer has.
+RESYNC = 'event: change\ndata: {"type":"resync"}\n\n'
+
+
 def frame(change: Change) -> str:
     data = json.dumps(change.public(), ensure_ascii=False, separators=(",", ":"))
     return f"id: {change.id}\nevent: change\ndata: {data}\n\n"
@@ -87,6 +91,8 @@ async def live(
         backlog = list(hub.since(last)) if last is not None else hub.ringing(session.subject)
         try:
             yield f"retry: {RETRY_MS}\n\n"
+            if last is not None and hub.missed(last):
+                yield RESYNC
             sent = last or 0
             for change in backlog:
                 if visible(change):

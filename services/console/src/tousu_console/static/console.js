@@ -7,6 +7,8 @@
 // Screen pop: a change of type "call" (only ever sent to the agent whose extension
 // rings) shows a banner at the top of the page with the caller's number and a link
 // to the hotline form for it; "answered" updates it, "hung_up" removes it.
+// A change of type "resync" (after a reconnect that missed more than the server
+// keeps) is a plain "tousu:change": everything that shows data reloads.
 (function () {
   "use strict";
   var zh = (document.documentElement.lang || "zh").indexOf("zh") === 0;
@@ -18,6 +20,8 @@
       box = document.createElement("div");
       box.id = "call-banners";
       box.className = "call-banners";
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", t("来电", "Incoming calls"));
       var skip = document.querySelector("body > .skip");
       document.body.insertBefore(box, skip ? skip.nextSibling : document.body.firstChild);
     }
@@ -30,6 +34,7 @@
     var banner = box.querySelector(selector);
     if (change.call_state === "hung_up") {
       if (banner) banner.remove();
+      if (!box.children.length) box.remove();
       return;
     }
     var number = change.caller_number || (banner && banner.dataset.number) || "";
@@ -76,7 +81,9 @@
       if (change.department) {
         document.body.dispatchEvent(new CustomEvent("tousu:department-" + change.department, detail));
       }
-      document.body.dataset.lastChange = String(change.id);
+      // a "resync" (the page missed more than the server kept) has no id: every
+      // element that listens to tousu:change reloads
+      if (change.id) document.body.dataset.lastChange = String(change.id);
     });
     source.addEventListener("open", function () { document.body.dataset.liveOpen = "1"; });
     source.addEventListener("error", function () {
