@@ -134,10 +134,23 @@ async def triage_record(stack: Stack, complaint_id: str) -> Any:
     )
 
 
-async def test_the_console_is_ready_with_its_live_consumer_assigned(console_url: str) -> None:
+async def test_the_console_is_ready_with_its_live_consumer_assigned(
+    console_url: str, identity: DevIdentityProvider
+) -> None:
+    manager = {"Authorization": f"Bearer {identity.test_token('ops', ['manager'], 'csc')}"}
     async with httpx.AsyncClient(timeout=10) as client:
         ready = (await client.get(f"{console_url}/readyz")).json()
+        status = await client.get(f"{console_url}/v1/ops/status", headers=manager)
     assert ready["checks"]["consumer:tousu-console"] == "assigned"
+    assert status.status_code == 200, status.text
+    [feed] = [c for c in status.json()["consumers"] if c["group_id"] == "tousu-console"]
+    assert feed["assigned"] is True
+    assert set(feed["topics"]) == {
+        "tousu.complaints",
+        "tousu.routing",
+        "tousu.cases",
+        "tousu.notifications",
+    }
 
 
 async def test_a_department_page_reloads_when_its_complaint_is_triaged_and_others_hear_nothing(
