@@ -52,9 +52,8 @@ class Settings(ServiceSettings):
     #: Open streams at most (each holds a queue).
     live_max_streams: int = Field(default=500, ge=1, le=100_000)
 
-    # -- telephony (CTI) webhook -------------------------------------------------------------
-    #: Shared secret the phone system signs call events with; unset = the webhook is off.
-    cti_secret: SecretStr | None = None
+    # The telephony (CTI) webhook, POST /v1/cti/calls, takes a bearer token with the
+    # role ``gateway`` (like intake's fax gateway): nothing to set here.
 
     @field_validator("public_url")
     @classmethod

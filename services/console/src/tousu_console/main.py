@@ -26,6 +26,7 @@ from tousu_console.api.deps import (
 )
 from tousu_console.bootstrap import Console, build_console
 from tousu_console.config import Settings
+from tousu_console.entrypoints.live_feed import build_consumers
 from tousu_console.live import LiveHub
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Server-Sent Events. Its only state is sessions."
         ),
         routers=ROUTERS,
+        consumers=lambda db, service_settings: build_consumers(service_settings, hub),
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.hub = hub
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                hub.stopping = True  # open live streams end now, not at uvicorn's timeout
                 await stop_tasks([sweeper], step_budget(guard_of(app), 2.0))
                 await console.api.close()
 

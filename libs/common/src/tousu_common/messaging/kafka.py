@@ -52,15 +52,21 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
 
 
 def make_consumer(
-    settings: ServiceSettings, group_id: str, topics: Iterable[str]
+    settings: ServiceSettings,
+    group_id: str,
+    topics: Iterable[str],
+    *,
+    auto_offset_reset: str = "earliest",
 ) -> AIOKafkaConsumer:
+    """``auto_offset_reset="latest"`` only for a consumer that may miss what came
+    before its group's first start (the console's live feed); see the module text."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.service_name}-consumer",
         group_id=group_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=auto_offset_reset,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         request_timeout_ms=max(settings.kafka_request_timeout_ms, 40_000),
         max_poll_records=settings.consumer_batch_size,

@@ -33,12 +33,14 @@ class SessionRow(Base):
 
 
 class PreferenceRow(Base):
-    """What a person chose, kept across sessions (today: the language)."""
+    """What a person chose, kept across sessions: the language, the phone extension."""
 
     __tablename__ = "preferences"
 
     subject: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     language: Mapped[str] = mapped_column(sa.String(5))
+    #: The agent's telephone extension: incoming calls to it pop up on their pages.
+    extension: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -152,6 +152,46 @@ class SessionStore:
                 .values(language=language)
             )
 
+    async def extension_of(self, subject: str) -> str | None:
+        async with self.db.transaction() as tx:
+            row = await tx.get(PreferenceRow, subject)
+            return row.extension if row else None
+
+    async def set_profile(
+        self, session: Session, language: str, extension: str | None, now: datetime
+    ) -> None:
+        """The person's language and phone extension (``None``: no extension). An
+        extension is one desk: whoever set it before no longer gets its calls."""
+        async with self.db.transaction() as tx:
+            await _upsert_preference(tx, session.subject, language, now)
+            if extension is not None:
+                await tx.execute(
+                    sa.update(PreferenceRow)
+                    .where(
+                        PreferenceRow.extension == extension,
+                        PreferenceRow.subject != session.subject,
+                    )
+                    .values(extension=None, updated_at=now)
+                )
+            await tx.execute(
+                sa.update(PreferenceRow)
+                .where(PreferenceRow.subject == session.subject)
+                .values(extension=extension)
+            )
+            await tx.execute(
+                sa.update(SessionRow)
+                .where(SessionRow.subject == session.subject)
+                .values(language=language)
+            )
+
+    async def subjects_at_extension(self, extension: str) -> list[str]:
+        """Who answers this extension (normally one person)."""
+        async with self.db.transaction() as tx:
+            rows = await tx.scalars(
+                sa.select(PreferenceRow.subject).where(PreferenceRow.extension == extension)
+            )
+            return sorted(rows.all())
+
 
 async def _upsert_preference(tx: AsyncSession, subject: str, language: str, now: datetime) -> None:
     values = {"subject": subject, "language": language, "updated_at": now}

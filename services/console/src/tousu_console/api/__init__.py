@@ -4,10 +4,13 @@ from tousu_console.api.auth import router as auth_router
 from tousu_console.api.cases import router as cases_router
 from tousu_console.api.complaint_panels import router as complaint_panels_router
 from tousu_console.api.complaints import router as complaints_router
+from tousu_console.api.cti import router as cti_router
 from tousu_console.api.digests import router as digests_router
 from tousu_console.api.home import router as home_router
 from tousu_console.api.hotline import router as hotline_router
+from tousu_console.api.live import router as live_router
 from tousu_console.api.manager import router as manager_router
+from tousu_console.api.me import router as me_router
 from tousu_console.api.ops import router as ops_router
 from tousu_console.api.rectifications import router as rectifications_router
 from tousu_console.api.search import router as search_router
@@ -30,4 +33,7 @@ ROUTERS = [
     hotline_router,
     rectifications_router,
     suppliers_router,
+    live_router,
+    me_router,
+    cti_router,
 ]

@@ -67,6 +67,7 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("/digests", "周报月报", "Digests", "digest.read"),
     MenuItem("/search", "查询", "Search"),
     MenuItem("/ops", "运行状态", "Operations", "ops.read"),
+    MenuItem("/me", "个人设置", "My settings"),
 )
 
 

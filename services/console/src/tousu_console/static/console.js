@@ -3,8 +3,64 @@
 // "tousu:department-<dept>"); an element that shows something refreshes itself with
 // hx-trigger="tousu:change from:body". EventSource reconnects by itself and sends
 // Last-Event-ID, so the server replays what the page missed.
+//
+// Screen pop: a change of type "call" (only ever sent to the agent whose extension
+// rings) shows a banner at the top of the page with the caller's number and a link
+// to the hotline form for it; "answered" updates it, "hung_up" removes it.
+// A change of type "resync" (after a reconnect that missed more than the server
+// keeps) is a plain "tousu:change": everything that shows data reloads.
 (function () {
   "use strict";
+  var zh = (document.documentElement.lang || "zh").indexOf("zh") === 0;
+  function t(chinese, english) { return zh ? chinese : english; }
+
+  function banners() {
+    var box = document.getElementById("call-banners");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "call-banners";
+      box.className = "call-banners";
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", t("来电", "Incoming calls"));
+      var skip = document.querySelector("body > .skip");
+      document.body.insertBefore(box, skip ? skip.nextSibling : document.body.firstChild);
+    }
+    return box;
+  }
+
+  function showCall(change) {
+    var box = banners();
+    var selector = '[data-call-id="' + String(change.call_id).replace(/["\\]/g, "") + '"]';
+    var banner = box.querySelector(selector);
+    if (change.call_state === "hung_up") {
+      if (banner) banner.remove();
+      if (!box.children.length) box.remove();
+      return;
+    }
+    var number = change.caller_number || (banner && banner.dataset.number) || "";
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.className = "call-banner";
+      banner.setAttribute("role", "alert");
+      banner.dataset.callId = change.call_id;
+      box.appendChild(banner);
+    }
+    banner.dataset.number = number;
+    banner.dataset.state = change.call_state;
+    banner.textContent = "";
+    var text = document.createElement("strong");
+    text.className = "call-text";
+    text.textContent = (change.call_state === "answered" ? t("通话中 ", "On the line: ") : t("来电 ", "Incoming call ")) + number;
+    banner.appendChild(text);
+    if (number) {
+      var link = document.createElement("a");
+      link.className = "call-link";
+      link.href = "/hotline?phone=" + encodeURIComponent(number) + "&call=" + encodeURIComponent(change.call_id);
+      link.textContent = t("受理这个来电", "Take this call");
+      banner.appendChild(link);
+    }
+  }
+
   function start() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) return;
@@ -12,6 +68,11 @@
     source.addEventListener("change", function (message) {
       var change;
       try { change = JSON.parse(message.data); } catch (e) { return; }
+      if (change.type === "call") {
+        showCall(change);
+        document.body.dataset.lastCall = String(change.id);
+        return;
+      }
       var detail = { detail: change };
       document.body.dispatchEvent(new CustomEvent("tousu:change", detail));
       if (change.complaint_id) {
@@ -20,9 +81,19 @@
       if (change.department) {
         document.body.dispatchEvent(new CustomEvent("tousu:department-" + change.department, detail));
       }
-      document.body.dataset.lastChange = String(change.id);
+      // a "resync" (the page missed more than the server kept) has no id: every
+      // element that listens to tousu:change reloads
+      if (change.id) document.body.dataset.lastChange = String(change.id);
     });
-    source.addEventListener("open", function () { document.body.dataset.live_open = "1"; });
+    source.addEventListener("open", function () { document.body.dataset.liveOpen = "1"; });
+    source.addEventListener("error", function () {
+      // A refused stream (503: too many open, or signed out) is not retried by the
+      // browser: try again a little later.
+      if (source.readyState === EventSource.CLOSED) {
+        delete document.body.dataset.liveOpen;
+        setTimeout(start, 15000 + Math.random() * 15000);
+      }
+    });
     window.addEventListener("pagehide", function () { source.close(); });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
