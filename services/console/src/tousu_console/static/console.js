@@ -61,6 +61,29 @@
     }
   }
 
+  // htmx's "throttle:500ms" (the pages' hx-trigger) reloads on the FIRST event of a
+  // burst and drops the others: after two changes close together (a callback that
+  // closes the case) a panel would keep showing the state between them. So an event
+  // that came while its name was settling is fired once more when the burst is over,
+  // SETTLE_MS after the last firing (longer than any throttle the pages use).
+  var SETTLE_MS = 700;
+  var settling = {};
+  function fire(name, detail) {
+    document.body.dispatchEvent(new CustomEvent(name, detail));
+    var state = settling[name];
+    if (state) { state.again = detail; return; }
+    state = settling[name] = { again: null };
+    (function settle() {
+      setTimeout(function () {
+        if (!state.again) { delete settling[name]; return; }
+        var again = state.again;
+        state.again = null;
+        document.body.dispatchEvent(new CustomEvent(name, again));
+        settle();
+      }, SETTLE_MS);
+    })();
+  }
+
   function start() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) return;
@@ -74,13 +97,9 @@
         return;
       }
       var detail = { detail: change };
-      document.body.dispatchEvent(new CustomEvent("tousu:change", detail));
-      if (change.complaint_id) {
-        document.body.dispatchEvent(new CustomEvent("tousu:complaint-" + change.complaint_id, detail));
-      }
-      if (change.department) {
-        document.body.dispatchEvent(new CustomEvent("tousu:department-" + change.department, detail));
-      }
+      fire("tousu:change", detail);
+      if (change.complaint_id) fire("tousu:complaint-" + change.complaint_id, detail);
+      if (change.department) fire("tousu:department-" + change.department, detail);
       // a "resync" (the page missed more than the server kept) has no id: every
       // element that listens to tousu:change reloads
       if (change.id) document.body.dataset.lastChange = String(change.id);
