@@ -313,6 +313,7 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     report_id = await pdf_link.get_attribute("data-pdf")
     assert await csc.locator("#panel-case [data-report]").count() == 1
     await screenshot(csc, "walk-case-report-issued")
+    await keep_open(csc)  # the CSC keeps the complaint page open until the end
 
     # ... and the report appears in Quality's open worklist, live.
     item = await appears_live(
@@ -416,17 +417,21 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     await quality.fill("#verify-comment", "复测 200 小时无渗漏")
     await quality.click("#form-verify button[type=submit]")
     await rect_status(quality, "verified")
+    passed = time.monotonic()
     timeline = await quality.inner_text("#rect-timeline")
     assert "验证不通过" in timeline and "验证通过" in timeline
     await screenshot(quality, "walk-notice-verified")
     at = step("failed, reworked, passed (Quality, supplier)", at)
 
     # -- the CSC finishes: the plan's action done, a satisfied callback: closed ---------
-    await csc.reload()
+    # The CSC's complaint page, open all along, shows the notice verified.
+    await appears_live(
+        csc,
+        f"#panel-rectifications .panel-rect[data-id='{rid}']:has-text('已验证')",
+        "notice verified → the CSC's open complaint page",
+        passed,
+    )
     await case_status(csc, "resolution_accepted")
-    notice_row = csc.locator(f"#panel-rectifications .panel-rect[data-id='{rid}']")
-    await notice_row.wait_for(timeout=WAIT)
-    assert "已验证" in await notice_row.inner_text()
     await csc.fill("#case-done-1-note", "已更换后油封，试车无渗漏")
     await submit_panel(csc, "#case-form-actions-1-done")
     await case_status(csc, "resolution_implemented")
@@ -451,6 +456,7 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     ):
         assert kind in kinds, (kind, sorted(kinds))
     assert any(k.startswith("case.") and "callback" in k for k in kinds), sorted(kinds)
+    await csc.evaluate("window.scrollTo(0, 0)")
     await screenshot(csc, "walk-case-closed")
     at = step("action done, callback 5, closed (CSC)", at)
 
@@ -512,6 +518,7 @@ async def test_service_quality_walk_instruction_done_failed_redone_passed(
     )
     rid, number = instruction["rectification_id"], instruction["number"]
     await csc.wait_for_selector(f"#panel-case [data-rectification='{number}']", timeout=WAIT)
+    await keep_open(csc)
     at = step("instruction (CSC, case panel)", at)
 
     row = await appears_live(
@@ -535,8 +542,13 @@ async def test_service_quality_walk_instruction_done_failed_redone_passed(
     at = step("done (department)", at)
 
     # The CSC's complaint page, open meanwhile, shows it waiting for verification.
-    waiting = csc.locator(f"#panel-rectifications .panel-rect[data-id='{rid}']")
-    await waiting.locator("text=待验证").wait_for(timeout=LIVE)
+    done = time.monotonic()
+    waiting = await appears_live(
+        csc,
+        f"#panel-rectifications .panel-rect[data-id='{rid}']:has-text('待验证')",
+        "done → the CSC's open complaint page",
+        done,
+    )
     await waiting.locator("a").first.click()
     await rect_status(csc, "awaiting_verification")
     await csc.check("#verify-fail")
