@@ -6,9 +6,10 @@ the services' APIs. While one person acts, another person's open "My work" page
 takes the change in live (the /live feed), without being reloaded.
 
 1. Product quality: the agent takes the call (a new customer, product and serial)
-   and reads out the reference; the CSC finds it, records the first response,
-   proposes a plan, records the customer's acceptance and issues the External
-   Quality Information Report; Quality (its worklist open) issues a supplier
+   and reads out the reference; the CSC, its work list open, sees the new product
+   case come in, opens it, records the first response, proposes a plan, records
+   the customer's acceptance and issues the External Quality Information Report;
+   Quality (its worklist open) issues a supplier
    notice; Supply (its worklist open) dispatches it; the supplier answers 8D;
    Quality fails it with a reason, the supplier reworks it, Quality passes it;
    the CSC marks the plan's action done and records a satisfied callback: the
@@ -133,11 +134,13 @@ async def keep_open(page: Any) -> None:
     await page.evaluate("window.__walkKeptOpen = true")
 
 
-async def appears_live(page: Any, selector: str, step: str, since: float) -> Any:
-    """``selector`` shows up on the open ``page`` within :data:`LIVE` ms of ``since``
+async def appears_live(
+    page: Any, selector: str, step: str, since: float, within: int = LIVE
+) -> Any:
+    """``selector`` shows up on the open ``page`` within ``within`` ms of ``since``
     (when the other person's action was answered), the page never reloaded."""
     item = page.locator(selector)
-    await item.wait_for(timeout=LIVE)
+    await item.wait_for(timeout=within)
     TIMINGS[f"live: {step}"] = time.monotonic() - since
     assert await page.evaluate("window.__walkKeptOpen === true"), f"{step}: the page reloaded"
     return item
@@ -231,6 +234,11 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     supplier_id = supply.url.split("/suppliers/")[1].split("?")[0]
     at = step("supplier registered (Supply, /suppliers)", at)
 
+    # The CSC has its rectification work open while the call comes in.
+    csc = await people.page("csc", "/rectifications")
+    await csc.wait_for_selector("#rect-worklist")
+    await keep_open(csc)
+
     # -- the agent takes the call: a caller not in the register, product and serial ----
     phone, serial = a_phone(), f"YC-{tag.upper()}"
     agent = await people.page("agent", "/hotline")
@@ -246,6 +254,7 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     await agent.fill("#customer_name", "孙先生")
     await agent.click("#save-complaint")
     await agent.wait_for_url(re.compile(r".*/hotline/received/.*"), timeout=WAIT)
+    saved = time.monotonic()
     reference = (await agent.inner_text("#reference")).strip()  # read out to the caller
     assert re.fullmatch(r"[A-Z]+-\d{4}-\d+", reference), reference
     received = await agent.inner_text("section.received")
@@ -269,10 +278,17 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     await quality.wait_for_selector("#worklist-quality table, #worklist-quality p.muted")
     await keep_open(quality)
 
-    # -- the CSC finds the complaint by its reference and works the case ---------------
-    csc = await people.page("csc", "/search")
-    await csc.fill("#s-reference", reference)
-    await csc.click("form.search-form button[type=submit]")
+    # -- the CSC: the new product case (triaged, cased) shows up in its open list ------
+    row = await appears_live(
+        csc,
+        f"#rect-worklist .work-item[data-action=issue_quality_report]:has-text('{reference}')",
+        "the call, triaged and cased → the CSC's open rectification work",
+        saved,
+        within=WAIT,
+    )
+    assert "产品质量案件：待出外质量信息报告" in await csc.inner_text("#rect-worklist")
+    await screenshot(csc, "walk-csc-work-live")
+    await row.locator("th a").click()
     await csc.wait_for_url(f"{console_url}/complaints/{cid}", timeout=WAIT)
     assert reference in await csc.inner_text("#complaint-header")
     await case_status(csc, "awaiting_resolution")
@@ -299,6 +315,7 @@ async def test_product_quality_walk_from_the_call_to_a_closed_case(
     await submit_panel(csc, "#case-form-resolution-decision")
     await case_status(csc, "resolution_accepted")
     assert "客户已接受" in await csc.inner_text("#panel-case [data-plan='1']")
+    await csc.wait_for_selector("#complaint-header [data-status=resolution_accepted]", timeout=LIVE)
     at = step("first response, plan, acceptance (CSC, case panel)", at)
 
     await csc.click("#case-quality-reports-more > summary")
