@@ -33,7 +33,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, screenshot, sign_in
+from tests.console.conftest import (
+    headers_of,
+    new_complaint,
+    screenshot,
+    sign_in,
+    use_language,
+)
 from tousu_common.devstack import Stack
 from tousu_common.mailsink import MailSink
 from tousu_common.oidc_dev import DevIdentityProvider
@@ -65,6 +71,8 @@ class People:
         page.set_default_timeout(WAIT)
         if user is not None:
             await sign_in(page, self.url, self.identity, user, path)
+            # the language is remembered per person: another file may have left English
+            await use_language(page, "zh")
         return page
 
     async def close(self) -> None:
