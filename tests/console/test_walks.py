@@ -28,6 +28,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -644,3 +645,74 @@ async def test_service_quality_walk_instruction_done_failed_redone_passed(
     case = await services.case(cid)
     assert case["open_rectifications"] == 0 and case["rectifications_total"] == 1
     TIMINGS["walk 2 total"] = time.monotonic() - began
+
+
+# -- console.js: the last change of a burst reaches the page ------------------------------
+
+STATIC = Path(__file__).resolve().parents[2] / "services/console/src/tousu_console/static"
+FAKE_FEED = """
+window.__feed = null;
+window.EventSource = function (url) {
+  this.listeners = {}; this.readyState = 1; window.__feed = this;
+};
+window.EventSource.CLOSED = 2;
+window.EventSource.prototype.addEventListener = function (name, fn) {
+  (this.listeners[name] = this.listeners[name] || []).push(fn);
+};
+window.EventSource.prototype.close = function () {};
+window.__change = function (id) {
+  var message = {data: JSON.stringify({id: id, type: "x", complaint_id: "c1"})};
+  window.__feed.listeners.change.forEach(function (fn) { fn(message); });
+};
+"""
+
+
+async def test_after_a_burst_of_changes_a_throttled_panel_reloads_once_more(browser: Any) -> None:
+    """A panel with the pages' ``throttle:500ms`` reloads after the LAST change of a
+    burst. Changes at 0, 600 and 650 ms: htmx alone reloads at 0 and 600 and drops
+    the one at 650 (inside the window the one at 600 opened), so the panel would
+    keep the state between the last two changes."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+
+        async def serve(route: Any) -> None:
+            url = route.request.url
+            if url.endswith("/panel"):
+                await route.fulfill(body="<p>reloaded</p>", content_type="text/html")
+            elif url.endswith(".js"):
+                name = url.rsplit("/", 1)[1]
+                path = STATIC / ("vendor/" + name if name.startswith("htmx") else name)
+                await route.fulfill(body=path.read_text(), content_type="text/javascript")
+            else:
+                await route.fulfill(
+                    body=(
+                        f"<!DOCTYPE html><html><head><script>{FAKE_FEED}</script>"
+                        "<script src='/htmx-2.0.11.min.js'></script></head>"
+                        "<body data-live='/live'><div id='panel' hx-get='/panel' "
+                        "hx-trigger='tousu:complaint-c1 from:body throttle:500ms'></div>"
+                        "<script src='/console.js'></script></body></html>"
+                    ),
+                    content_type="text/html",
+                )
+
+        await page.route("http://walks.test/**", serve)
+        await page.goto("http://walks.test/")
+        await page.wait_for_function("window.__feed !== null")
+        await page.evaluate(
+            """() => {
+                 window.__requests = []; window.__last = null;
+                 document.body.addEventListener('htmx:beforeRequest',
+                   () => window.__requests.push(performance.now()));
+                 window.__change(1);
+                 setTimeout(() => window.__change(2), 600);
+                 setTimeout(() => { window.__change(3); window.__last = performance.now(); }, 650);
+               }"""
+        )
+        await page.wait_for_function(
+            "() => window.__last !== null && window.__requests.some(at => at > window.__last)",
+            timeout=10_000,
+        )
+        assert await page.evaluate("window.__requests.length") <= 4  # not one per change
+    finally:
+        await context.close()

@@ -63,25 +63,28 @@
 
   // htmx's "throttle:500ms" (the pages' hx-trigger) reloads on the FIRST event of a
   // burst and drops the others: after two changes close together (a callback that
-  // closes the case) a panel would keep showing the state between them. So an event
-  // that came while its name was settling is fired once more when the burst is over,
-  // SETTLE_MS after the last firing (longer than any throttle the pages use).
+  // closes the case) a panel would keep showing the state between them. So when an
+  // event name fired again while it was settling, it is fired once more SETTLE_MS
+  // after its last firing (longer than any throttle the pages use, so it gets
+  // through), and that firing settles in turn.
   var SETTLE_MS = 700;
   var settling = {};
   function fire(name, detail) {
     document.body.dispatchEvent(new CustomEvent(name, detail));
     var state = settling[name];
-    if (state) { state.again = detail; return; }
-    state = settling[name] = { again: null };
-    (function settle() {
-      setTimeout(function () {
-        if (!state.again) { delete settling[name]; return; }
-        var again = state.again;
-        state.again = null;
-        document.body.dispatchEvent(new CustomEvent(name, again));
-        settle();
-      }, SETTLE_MS);
-    })();
+    if (state) {
+      state.again = detail;
+      clearTimeout(state.timer);
+    } else {
+      state = settling[name] = { again: null, timer: null };
+    }
+    state.timer = setTimeout(function settled() {
+      if (!state.again) { delete settling[name]; return; }
+      var again = state.again;
+      state.again = null;
+      document.body.dispatchEvent(new CustomEvent(name, again));
+      state.timer = setTimeout(settled, SETTLE_MS);
+    }, SETTLE_MS);
   }
 
   function start() {
