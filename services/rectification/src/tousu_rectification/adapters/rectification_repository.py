@@ -342,7 +342,7 @@ class RectificationRepository:
         )
         return [_report_from_row(row) for row in rows]
 
-    def _awaiting_report(self) -> Any:
+    def _awaiting_report(self) -> tuple[sa.ColumnElement[bool], ...]:
         return (
             CaseRow.category == ComplaintCategory.product_quality.value,
             CaseRow.status.notin_([status.value for status in ENDED]),
