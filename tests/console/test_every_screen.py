@@ -166,15 +166,18 @@ async def people(browser: Any, console_url: str, identity: DevIdentityProvider) 
 
 
 #: (screen, path, selector to wait for) per person; ``{cid}`` etc. filled in.
-Visit = tuple[str, str, str | None]
+#: An optional fourth element: what to do on the page before it is checked.
+Visit = tuple[Any, ...]
 
 
 async def tour(person: Person, visits: list[Visit], **ids: str) -> None:
     """Every screen of the list in Chinese, then in English; the person left in Chinese."""
     for lang in ("zh", "en"):
         await person.language(lang)
-        for screen, path, ready in visits:
+        for screen, path, ready, *then in visits:
             await person.goto(path.format(**ids))
+            for action in then:
+                await action(person.page)
             await person.check(screen, ready)
     await person.language("zh")
 
@@ -257,9 +260,30 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
         "rid": instruction["rectification_id"],
         "nid": notice["rectification_id"],
         "qid": report["report_id"],
+        "sid": supplier["supplier_id"],
         "phone": phone.replace("+", "%2B").replace(" ", "%20"),
     }
     complaint_page = ("complaint-page", "/complaints/{cid}", "#panel-case [data-field]")
+    unmatched = await new_complaint(
+        api.stack,
+        api.identity,
+        title="其他问题",
+        description="希望贵公司能在我们县城开一家门店。",  # no triage rule: the manual queue
+    )
+
+    async def queued() -> Any:
+        triage = await api.call("csc", "GET", "routing", f"/v1/triage/{unmatched['id']}")
+        return triage["status"] == "manual_triage"
+
+    await eventually_async(queued, timeout=60, interval=0.2, what="the manual triage queue")
+    ids["mid"] = str(unmatched["id"])
+    unknown = f"+86 136 {secrets.randbelow(10**8):08d}".replace("+", "%2B").replace(" ", "%20")
+
+    async def without_a_name(page: Any) -> None:
+        await page.fill("#title", "变速箱漏油")
+        await page.fill("#description", "新车三个月，变速箱漏油")
+        await page.click("#save-complaint")
+
     problems: dict[str, Any] = {}
 
     # The agent: home, the hotline empty, with a caller's card, the confirmation.
@@ -270,6 +294,12 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
             ("home", "/", None),
             ("hotline-empty", "/hotline", "#q"),
             ("hotline-caller-card", "/hotline?q={phone}", "#caller-card"),
+            (
+                "hotline-field-error",
+                f"/hotline?q={unknown}",
+                "#customer_name-error",
+                without_a_name,
+            ),
             ("hotline-received", "/hotline/received/{cid}", "#reference"),
             ("worklist-agent", "/worklist", "#worklist-agent"),
         ],
@@ -282,7 +312,8 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
     await tour(
         csc,
         [
-            ("triage-queue", "/triage", "h1"),
+            ("triage-queue", "/triage", f"#triage-queue >> text={unmatched['reference']}"),
+            ("complaint-page-manual-triage", "/complaints/{mid}", "#triage-override"),
             ("worklist-csc", "/worklist", "#worklist-csc"),
             complaint_page,
             ("search-empty", "/search", "#s-q"),
@@ -312,6 +343,7 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
         [
             ("worklist-quality", "/worklist", "#worklist-quality"),
             ("quality-report", "/quality-reports/{qid}", "#form-notice"),
+            ("complaint-page-quality", "/complaints/{cid}", "#panel-case [data-field]"),
         ],
         **ids,
     )
@@ -323,6 +355,7 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
             ("worklist-supply", "/worklist", "#worklist-supply"),
             ("supplier-notice", "/rectifications/{nid}", "#rect-status"),
             ("suppliers", "/suppliers", "#form-supplier-new"),
+            ("supplier-edit", "/suppliers/{sid}", "#form-supplier-edit"),
         ],
         **ids,
     )
@@ -335,7 +368,10 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
         [
             ("worklist-manager", "/worklist", "#worklist-manager"),
             ("overdue", "/overdue", "h1"),
+            ("overdue-department", "/overdue?department=after_sales", "h1"),
+            ("rectification-waiver", "/rectifications/{rid}", "#form-waiver"),
             ("digests", "/digests", "h1"),
+            ("digests-month", "/digests?kind=month", "h1"),
             ("ops-manager", "/ops", "h1"),
         ],
         **ids,
