@@ -272,8 +272,11 @@ async def test_every_screen_has_no_serious_accessibility_problem_in_either_langu
     )
 
     async def queued() -> Any:
-        triage = await api.call("csc", "GET", "routing", f"/v1/triage/{unmatched['id']}")
-        return triage["status"] == "manual_triage"
+        answer = await api.http.get(
+            f"{api.stack.url('routing')}/v1/triage/{unmatched['id']}",
+            headers=headers_of(api.identity, "csc"),
+        )  # 404 until routing has consumed the complaint
+        return answer.status_code == 200 and answer.json()["status"] == "manual_triage"
 
     await eventually_async(queued, timeout=60, interval=0.2, what="the manual triage queue")
     ids["mid"] = str(unmatched["id"])
