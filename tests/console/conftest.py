@@ -92,14 +92,25 @@ def console_url(console_stack: Stack) -> str:
 
 
 async def sign_in(
-    page: Any, console_url: str, identity: DevIdentityProvider, user: str, path: str = "/"
+    page: Any,
+    console_url: str,
+    identity: DevIdentityProvider,
+    user: str,
+    path: str = "/",
+    language: str | None = "zh",
 ) -> None:
-    """Open ``path`` in the console as ``user``: the provider's login page, then back."""
+    """Open ``path`` in the console as ``user``: the provider's login page, then back.
+
+    The language is remembered per person, and other tests (other files on the same
+    stack) switch it: by default the page is put in Chinese, so a test starts from
+    the console's default whatever ran before (``language=None`` leaves it)."""
     await page.goto(f"{console_url}{path}")
     await page.fill("#username", user)
     await page.fill("#password", identity.password(user))
     await page.click("#sign-in")
     await page.wait_for_url(f"{console_url}{path}*", timeout=30_000)
+    if language is not None:
+        await use_language(page, language)
 
 
 def token_of(identity: DevIdentityProvider, user: str) -> str:

@@ -202,6 +202,13 @@ async def test_a_department_page_reloads_when_its_complaint_is_triaged_and_other
             await page.wait_for_function(
                 "(at) => window.__reloads.some(r => r >= at)", arg=record.timestamp, timeout=5_000
             )
+            # ... and the complaint is in the department's open list, without a reload
+            row = page.locator(f"#worklist-complaints tr[data-complaint='{cid}']")
+            await row.wait_for(timeout=10_000)
+            shown_ms = await page.evaluate("Date.now()") - record.timestamp
+            print(f"triage event on the topic -> row in the department's list: {shown_ms} ms")
+            assert complaint["reference"] in await row.inner_text()
+            assert shown_ms < 5000, shown_ms
             os.makedirs(SCREENSHOTS, exist_ok=True)
             await page.screenshot(path=str(SCREENSHOTS / "live-worklist-zh.png"))
 

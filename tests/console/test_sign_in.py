@@ -92,7 +92,7 @@ async def test_the_language_switch_is_remembered_for_the_person_across_sessions(
     second = await browser.new_context()
     try:
         page = await second.new_page()
-        await sign_in(page, console_url, identity, "quality")
+        await sign_in(page, console_url, identity, "quality", language=None)
         assert await page.get_attribute("html", "lang") == "en"
         await page.click("text=中文")
         await page.wait_for_selector("text=退出")

@@ -5,6 +5,7 @@ from tousu_console.api.cases import router as cases_router
 from tousu_console.api.complaint_panels import router as complaint_panels_router
 from tousu_console.api.complaints import router as complaints_router
 from tousu_console.api.cti import router as cti_router
+from tousu_console.api.department import router as department_router
 from tousu_console.api.digests import router as digests_router
 from tousu_console.api.home import router as home_router
 from tousu_console.api.hotline import router as hotline_router
@@ -25,6 +26,7 @@ ROUTERS = [
     complaint_panels_router,
     search_router,
     worklist_router,
+    department_router,
     manager_router,
     digests_router,
     ops_router,

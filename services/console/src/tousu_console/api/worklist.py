@@ -28,6 +28,12 @@ SECTIONS: tuple[Section, ...] = (
     Section("agent", frozenset({"agent"}), "我最近受理的投诉", "My recent complaints"),
     Section("csc", frozenset({"csc"}), "客服中心：待处理案件", "CSC: open cases"),
     Section(
+        "complaints",
+        frozenset({"department", "quality", "supply"}),
+        "本部门的投诉",
+        "My department's complaints",
+    ),
+    Section(
         "department", frozenset({"department"}), "本部门的整改指令", "My department's instructions"
     ),
     Section(

@@ -15,6 +15,8 @@ Base = make_base()
 
 class CaseRow(Base):
     __tablename__ = "cases"
+    # The CSC's worklist: open product-quality cases (category, status NOT IN ended).
+    __table_args__ = (sa.Index("ix_cases_category_status", "category", "status"),)
 
     case_id: Mapped[UUID] = mapped_column(sa.Uuid, primary_key=True)
     complaint_id: Mapped[UUID] = mapped_column(sa.Uuid, unique=True)

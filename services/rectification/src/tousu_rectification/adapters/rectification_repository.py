@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.errors import Conflict
-from tousu_common.events import new_event
+from tousu_common.events import ComplaintCategory, new_event
 from tousu_common.events.catalog import (
     Channel,
     FeedbackAnswer,
@@ -26,6 +26,7 @@ from tousu_common.events.catalog import (
 )
 from tousu_common.messaging.outbox import add_event
 from tousu_rectification.adapters.evidence import StoredFile, Upload, store
+from tousu_rectification.adapters.orm import CaseRow
 from tousu_rectification.adapters.rectification_orm import (
     DocumentCounterRow,
     EvidenceRow,
@@ -42,8 +43,18 @@ from tousu_rectification.domain.rectification import (
     RectificationStatus,
     SupplierRef,
 )
+from tousu_rectification.domain.status import ENDED
 
 SOURCE = "tousu/rectification"
+
+
+class CaseAwaitingReport(NamedTuple):
+    """An open product-quality case still without an External Quality Information Report."""
+
+    case_id: UUID
+    complaint_id: UUID
+    reference: str
+    status: str
 
 
 class StaleRectification(Conflict):
@@ -330,6 +341,31 @@ class RectificationRepository:
             .order_by(QualityReportRow.issued_at)
         )
         return [_report_from_row(row) for row in rows]
+
+    def _awaiting_report(self) -> tuple[sa.ColumnElement[bool], ...]:
+        return (
+            CaseRow.category == ComplaintCategory.product_quality.value,
+            CaseRow.status.notin_([status.value for status in ENDED]),
+            CaseRow.complaint_id.notin_(sa.select(QualityReportRow.complaint_id)),
+        )
+
+    async def count_cases_awaiting_report(self) -> int:
+        """How many open product-quality cases have no quality report yet."""
+        count = await self.session.scalar(
+            sa.select(sa.func.count()).select_from(CaseRow).where(*self._awaiting_report())
+        )
+        return count or 0
+
+    async def cases_awaiting_report(self, *, offset: int, limit: int) -> list[CaseAwaitingReport]:
+        """A slice of those cases, oldest first (ties by case id, so pages never overlap)."""
+        rows = await self.session.execute(
+            sa.select(CaseRow.case_id, CaseRow.complaint_id, CaseRow.reference, CaseRow.status)
+            .where(*self._awaiting_report())
+            .order_by(CaseRow.opened_at, CaseRow.case_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return [CaseAwaitingReport(*row) for row in rows]
 
     # -- suppliers -------------------------------------------------------------------------
 

@@ -19,16 +19,12 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, Staff
-from tousu_common.events import ComplaintCategory
 from tousu_common.events.catalog import RectificationKind
 from tousu_common.paging import WHOLE_NUMBER
-from tousu_rectification.adapters.orm import CaseRow
-from tousu_rectification.adapters.rectification_orm import QualityReportRow
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.domain.permissions import Grant, allowed
 from tousu_rectification.domain.rectification import (
@@ -37,7 +33,6 @@ from tousu_rectification.domain.rectification import (
     Rectification,
     RectificationStatus,
 )
-from tousu_rectification.domain.status import ENDED
 
 router = APIRouter(tags=["worklist"])
 
@@ -74,6 +69,14 @@ NEXT_ACTION: dict[RectificationStatus, tuple[str, Action]] = {
     S.awaiting_supplier: ("chase_supplier", Action.record_supplier_response),
     S.awaiting_verification: ("verify", Action.pass_verification),
 }
+
+
+def _sort_key(item: WorkItem) -> tuple[date, str]:
+    return (item.due_date or date.max, item.number or "")
+
+
+#: Where a case awaiting a quality report sorts: no due date, no number.
+CASE_KEY: tuple[date, str] = (date.max, "")
 
 
 def _mine(rect: Rectification, actor: Actor) -> str | None:
@@ -132,39 +135,46 @@ async def worklist(
                         status="issued",
                     )
                 )
-        if allowed(actor, (Grant("csc"),), owner_department=None):
-            reported = sa.select(QualityReportRow.complaint_id)
-            cases = await session.scalars(
-                sa.select(CaseRow)
-                .where(
-                    CaseRow.category == ComplaintCategory.product_quality.value,
-                    CaseRow.status.notin_([status.value for status in ENDED]),
-                    CaseRow.complaint_id.notin_(reported),
-                )
-                .order_by(CaseRow.opened_at)
+        # The CSC's cases awaiting a quality report can be thousands. With no due
+        # date and no number they all sort at CASE_KEY, in one block, oldest
+        # first: after the items above that sort before or level with it (listed
+        # first, the sort being stable), before those that sort after it. So they
+        # are counted in SQL, and only the slice this page shows is loaded.
+        awaiting = 0
+        if scope == "mine" and allowed(actor, (Grant("csc"),), owner_department=None):
+            awaiting = await RectificationRepository(session).count_cases_awaiting_report()
+        if scope == "overdue":
+            items = [i for i in items if i.due_date is not None and i.due_date < today]
+        elif scope == "due_soon":
+            horizon = today + timedelta(days=settings.due_soon_days)
+            items = [i for i in items if i.due_date is not None and today <= i.due_date <= horizon]
+        items.sort(key=_sort_key)
+        before = [i for i in items if _sort_key(i) <= CASE_KEY]
+        after = items[len(before) :]
+        page = before[offset : offset + limit]
+        start, stop = max(0, offset - len(before)), min(awaiting, offset + limit - len(before))
+        if stop > start:
+            cases = await RectificationRepository(session).cases_awaiting_report(
+                offset=start, limit=stop - start
             )
-            for case in cases:
-                items.append(
-                    WorkItem(
-                        item_type="case",
-                        id=case.case_id,
-                        number=None,
-                        complaint_id=case.complaint_id,
-                        reference=case.reference,
-                        action="issue_quality_report",
-                        status=case.status,
-                    )
+            page += [
+                WorkItem(
+                    item_type="case",
+                    id=case.case_id,
+                    number=None,
+                    complaint_id=case.complaint_id,
+                    reference=case.reference,
+                    action="issue_quality_report",
+                    status=case.status,
                 )
-    if scope == "overdue":
-        items = [i for i in items if i.due_date is not None and i.due_date < today]
-    elif scope == "due_soon":
-        horizon = today + timedelta(days=settings.due_soon_days)
-        items = [i for i in items if i.due_date is not None and today <= i.due_date <= horizon]
-    items.sort(key=lambda i: (i.due_date or date.max, i.number or ""))
+                for case in cases
+            ]
+        first = len(before) + awaiting  # where `after` starts in the whole list
+        page += after[max(0, offset - first) : max(0, offset + limit - first)]
     return Worklist(
         scope=scope,
-        items=items[offset : offset + limit],
-        total=len(items),
+        items=page,
+        total=len(before) + awaiting + len(after),
         limit=limit,
         offset=offset,
     )
