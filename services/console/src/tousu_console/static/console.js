@@ -61,32 +61,6 @@
     }
   }
 
-  // htmx's "throttle:500ms" (the pages' hx-trigger) reloads on the FIRST event of a
-  // burst and drops the others: after two changes close together (a callback that
-  // closes the case) a panel would keep showing the state between them. So when an
-  // event name fired again while it was settling, it is fired once more SETTLE_MS
-  // after its last firing (longer than any throttle the pages use, so it gets
-  // through), and that firing settles in turn.
-  var SETTLE_MS = 700;
-  var settling = {};
-  function fire(name, detail) {
-    document.body.dispatchEvent(new CustomEvent(name, detail));
-    var state = settling[name];
-    if (state) {
-      state.again = detail;
-      clearTimeout(state.timer);
-    } else {
-      state = settling[name] = { again: null, timer: null };
-    }
-    state.timer = setTimeout(function settled() {
-      if (!state.again) { delete settling[name]; return; }
-      var again = state.again;
-      state.again = null;
-      document.body.dispatchEvent(new CustomEvent(name, again));
-      state.timer = setTimeout(settled, SETTLE_MS);
-    }, SETTLE_MS);
-  }
-
   function start() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) return;
@@ -100,9 +74,13 @@
         return;
       }
       var detail = { detail: change };
-      fire("tousu:change", detail);
-      if (change.complaint_id) fire("tousu:complaint-" + change.complaint_id, detail);
-      if (change.department) fire("tousu:department-" + change.department, detail);
+      document.body.dispatchEvent(new CustomEvent("tousu:change", detail));
+      if (change.complaint_id) {
+        document.body.dispatchEvent(new CustomEvent("tousu:complaint-" + change.complaint_id, detail));
+      }
+      if (change.department) {
+        document.body.dispatchEvent(new CustomEvent("tousu:department-" + change.department, detail));
+      }
       // a "resync" (the page missed more than the server kept) has no id: every
       // element that listens to tousu:change reloads
       if (change.id) document.body.dataset.lastChange = String(change.id);
