@@ -157,7 +157,9 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
     # the header: reference, status badge, owner department
     header = page.locator("#complaint-header")
     assert walked["reference"] in await header.inner_text()
-    assert await header.locator(".owner-department").inner_text() == walked["department"]
+    owner = header.locator(".owner-department")
+    assert await owner.get_attribute("data-code") == walked["department"]
+    assert await owner.inner_text() != walked["department"]  # its name, not the code
     assert await header.locator(".badge[data-status]").get_attribute("data-status") in (
         "awaiting_resolution",
         "received",
@@ -247,7 +249,7 @@ async def test_another_department_gets_routings_refusal_as_a_note_and_the_rest_o
     assert not any(k.startswith("routing.") for k in kinds)
     # the header still names what it can: the case's owner department
     assert (
-        await page.locator("#complaint-header .owner-department").inner_text()
+        await page.locator("#complaint-header .owner-department").get_attribute("data-code")
         == walked["department"]
     )
 

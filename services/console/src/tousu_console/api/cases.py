@@ -17,9 +17,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from tousu_console.adapters.services import ApiError
+from tousu_console.api.complaints import act_in_panel
 from tousu_console.api.csc_labels import (
     ACTION_KINDS,
     CHANNELS,
@@ -137,18 +138,12 @@ async def _after(
     done: str,
     sent: Mapping[str, Any],
 ) -> Response:
-    """Do the change; htmx gets the refreshed panel (with the service's refusal in
-    it, if any), a plain form post the complaint page (or the refusal as a page)."""
-    htmx = bool(request.headers.get("HX-Request"))
-    try:
-        await change()
-    except ApiError as exc:
-        if not htmx:
-            raise
-        return await _case_panel(request, viewer, complaint_id, error=exc, done=done, sent=sent)
-    if not htmx:
-        return RedirectResponse(f"/complaints/{complaint_id}", status_code=303)
-    return await _case_panel(request, viewer, complaint_id, done=done)
+    async def panel(error: ApiError | None) -> Response:
+        if error is None:
+            return await _case_panel(request, viewer, complaint_id, done=done)
+        return await _case_panel(request, viewer, complaint_id, error=error, done=done, sent=sent)
+
+    return await act_in_panel(request, complaint_id, change, panel)
 
 
 def _post(viewer: Viewer, path: str, body: Any = None) -> Callable[[], Awaitable[Any]]:

@@ -9,7 +9,9 @@ knows the panels' addresses; each area's module serves its own panel.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -77,3 +79,24 @@ async def complaint_page(request: Request, complaint_key: str, viewer: CurrentVi
         raise
     context = await header_context(viewer, complaint_id, complaint)
     return render(request, "complaints/page.html", {**context, "panels": PANELS})
+
+
+async def act_in_panel(
+    request: Request,
+    complaint_id: UUID,
+    change: Callable[[], Awaitable[Any]],
+    panel: Callable[[ApiError | None], Awaitable[Response]],
+) -> Response:
+    """A panel's form post: make the change, then for htmx the panel again (with the
+    service's refusal in it, as a 200: htmx swaps 2xx answers only); for a plain post
+    the complaint page, or the refusal as a page with the service's status."""
+    htmx = bool(request.headers.get("HX-Request"))
+    try:
+        await change()
+    except ApiError as error:
+        if not htmx:
+            raise
+        return await panel(error)
+    if not htmx:
+        return RedirectResponse(f"/complaints/{complaint_id}", status_code=303)
+    return await panel(None)

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tousu_console.adapters.services import ApiError
+from tousu_console.api.complaints import act_in_panel
 from tousu_console.api.deps import CurrentViewer, Viewer, render
 
 log = logging.getLogger(__name__)
@@ -408,20 +409,13 @@ async def _panel_action(
     call: Any,
 ) -> Response:
     values = await _form(request)
-    htmx = bool(request.headers.get("HX-Request"))
-    try:
-        await call(values)
-    except ApiError as error:
-        # htmx swaps 2xx answers only: the refused form comes back as a 200 fragment.
-        response = await _panel(
-            request, viewer, complaint_id, error=error, typed=values, failed=action
-        )
-        if not htmx:
-            response.status_code = error.status
-        return response
-    if not htmx:
-        return RedirectResponse(f"/complaints/{complaint_id}", status_code=303)
-    return await _panel(request, viewer, complaint_id, done=action)
+
+    async def panel(error: ApiError | None) -> Response:
+        if error is None:
+            return await _panel(request, viewer, complaint_id, done=action)
+        return await _panel(request, viewer, complaint_id, error=error, typed=values, failed=action)
+
+    return await act_in_panel(request, complaint_id, lambda: call(values), panel)
 
 
 @router.post("/complaints/{complaint_id}/panels/intake-actions/amend", response_model=None)

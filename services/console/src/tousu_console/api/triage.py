@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from tousu_console.adapters.services import ApiError
+from tousu_console.api.complaints import act_in_panel
 from tousu_console.api.csc_labels import (
     CATEGORIES,
     DEPARTMENTS,
@@ -108,18 +109,10 @@ async def _after(
     complaint_id: UUID,
     change: Callable[[], Awaitable[Any]],
 ) -> Response:
-    """Do the change; htmx gets the panel again (with the service's refusal in it, if
-    any), a plain form post the complaint page (or the refusal as a page)."""
-    htmx = bool(request.headers.get("HX-Request"))
-    try:
-        await change()
-    except ApiError as exc:
-        if not htmx:
-            raise
-        return await _triage_panel(request, viewer, complaint_id, error=exc)
-    if not htmx:
-        return RedirectResponse(f"/complaints/{complaint_id}", status_code=303)
-    return await _triage_panel(request, viewer, complaint_id)
+    async def panel(error: ApiError | None) -> Response:
+        return await _triage_panel(request, viewer, complaint_id, error=error)
+
+    return await act_in_panel(request, complaint_id, change, panel)
 
 
 @router.post("/complaints/{complaint_id}/panels/triage/override")
