@@ -731,3 +731,59 @@ async def test_after_a_burst_of_changes_a_live_element_reloads_after_the_last(
         assert await page.evaluate("window.__requests.length") <= 3  # not one per change
     finally:
         await context.close()
+
+
+async def test_a_steady_stream_of_changes_still_reloads_a_live_element_while_it_lasts(
+    browser: Any,
+) -> None:
+    """A busy company sends changes all the time: a page that waited for a pause (htmx's
+    ``delay``) would never reload. A change every 100 ms for 2 s reloads the element
+    during the stream, and not once per change."""
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+
+        async def serve(route: Any) -> None:
+            url = route.request.url
+            if url.endswith("/panel"):
+                await route.fulfill(body="<p>reloaded</p>", content_type="text/html")
+            elif url.endswith(".js"):
+                name = url.rsplit("/", 1)[1]
+                path = CONSOLE_SRC / "static" / ("vendor/" + name if "htmx" in name else name)
+                await route.fulfill(body=path.read_text(), content_type="text/javascript")
+            else:
+                await route.fulfill(
+                    body=(
+                        f"<!DOCTYPE html><html><head><script>{FAKE_FEED}</script>"
+                        "<script src='/htmx-2.0.11.min.js'></script></head>"
+                        "<body data-live='/live'><div id='panel' hx-get='/panel' "
+                        "hx-trigger='tousu:reload from:body'></div>"
+                        "<script src='/console.js'></script></body></html>"
+                    ),
+                    content_type="text/html",
+                )
+
+        await page.route("http://walks.test/**", serve)
+        await page.goto("http://walks.test/")
+        await page.wait_for_function("window.__feed !== null")
+        await page.evaluate(
+            """() => {
+                 window.__requests = []; window.__end = null;
+                 document.body.addEventListener('htmx:beforeRequest',
+                   () => window.__requests.push(performance.now()));
+                 const started = performance.now();
+                 let n = 0;
+                 const timer = setInterval(() => {
+                   window.__change(++n);
+                   if (performance.now() - started > 2000) {
+                     clearInterval(timer); window.__end = performance.now();
+                   }
+                 }, 100);
+               }"""
+        )
+        await page.wait_for_function("() => window.__end !== null", timeout=10_000)
+        during = await page.evaluate("window.__requests.filter(at => at < window.__end).length")
+        assert during >= 2, during  # reloaded while the changes kept coming
+        assert during <= 8, during  # at most about one per 0.5 s, not one per change
+    finally:
+        await context.close()

@@ -1,8 +1,13 @@
 // Live pages: one EventSource per page. Each change from the server is re-fired as
 // a DOM event, "tousu:change", and more specific ones ("tousu:complaint-<id>",
-// "tousu:department-<dept>"); an element that shows something refreshes itself with
-// hx-trigger="tousu:change from:body". EventSource reconnects by itself and sends
-// Last-Event-ID, so the server replays what the page missed.
+// "tousu:department-<dept>"). What shows data reloads on the "reload" twin of one of
+// them -- hx-trigger="tousu:reload from:body", "tousu:reload-complaint-<id>",
+// "tousu:reload-department-<dept>" -- fired at most every RELOAD_MS per name, the
+// first change at once and the last of a burst always: a busy company's stream of
+// changes neither reloads a page per change nor starves it of reloads (htmx's own
+// throttle drops the last change of a burst, its delay waits for a pause that may
+// not come). EventSource reconnects by itself and sends Last-Event-ID, so the
+// server replays what the page missed.
 //
 // Screen pop: a change of type "call" (only ever sent to the agent whose extension
 // rings) shows a banner at the top of the page with the caller's number and a link
@@ -61,6 +66,21 @@
     }
   }
 
+  var RELOAD_MS = 500;
+  var lastReload = {};
+  var pendingReload = {};
+  function reload(name, detail) {
+    if (pendingReload[name]) { pendingReload[name].detail = detail; return; }
+    var wait = Math.max(0, (lastReload[name] || 0) + RELOAD_MS - Date.now());
+    pendingReload[name] = { detail: detail };
+    setTimeout(function () {
+      var pending = pendingReload[name];
+      delete pendingReload[name];
+      lastReload[name] = Date.now();
+      document.body.dispatchEvent(new CustomEvent(name, pending));
+    }, wait);
+  }
+
   function start() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) return;
@@ -75,11 +95,14 @@
       }
       var detail = { detail: change };
       document.body.dispatchEvent(new CustomEvent("tousu:change", detail));
+      reload("tousu:reload", change);
       if (change.complaint_id) {
         document.body.dispatchEvent(new CustomEvent("tousu:complaint-" + change.complaint_id, detail));
+        reload("tousu:reload-complaint-" + change.complaint_id, change);
       }
       if (change.department) {
         document.body.dispatchEvent(new CustomEvent("tousu:department-" + change.department, detail));
+        reload("tousu:reload-department-" + change.department, change);
       }
       // a "resync" (the page missed more than the server kept) has no id: every
       // element that listens to tousu:change reloads
