@@ -213,7 +213,7 @@ async def test_service_instruction_done_failed_redone_verified_and_one_waived(
     # The sales page, still open, says so when the live feed tells it the complaint moved
     # (console.js fires this DOM event for each change about the complaint).
     await sales.evaluate(
-        "cid => document.body.dispatchEvent(new CustomEvent('tousu:complaint-' + cid))", cid
+        "cid => document.body.dispatchEvent(new CustomEvent('tousu:reload-complaint-' + cid))", cid
     )
     await sales.wait_for_selector("#rect-changed[data-status=awaiting_verification]")
 
@@ -418,7 +418,7 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     await eight_d.fill("#preventive_action", "来料检验增加耐温测试")
     await eight_d.click("#submit")
     await eight_d.wait_for_selector("#answered", timeout=TIMEOUT)
-    await quality.evaluate("document.body.dispatchEvent(new CustomEvent('tousu:change'))")
+    await quality.evaluate("document.body.dispatchEvent(new CustomEvent('tousu:reload'))")
     await quality.locator(f".work-item[data-id='{rid}'][data-action=verify]").wait_for()
     assert quality.url.endswith("/rectifications")
     await shot(quality, "rect-worklist")
