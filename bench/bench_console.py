@@ -376,6 +376,7 @@ class Bench:
         ids = d.complaint_ids
         pick = lambda: ids[self.any_complaint()]  # noqa: E731
         pages: list[tuple[str, str, str]] = [
+            ("department worklist", "sales", "/worklist/complaints"),
             ("department worklist", "sales", "/worklist/department"),
             ("CSC worklist", "csc", "/worklist/csc"),
             ("complaint page", "csc", "/complaints/{id}"),
