@@ -162,14 +162,27 @@ def render(
         "csrf": viewer.session.csrf_token if viewer else "",
         "htmx": bool(request.headers.get("HX-Request")),
     }
+    context = {**base, **(context or {})}
+    error = context.get("error")
+    if (
+        template in ("_alert.html", "_error.html")
+        and base["htmx"]
+        and request.method == "GET"
+        and isinstance(error, ApiError)
+        and error.status >= 500
+    ):
+        template = "_retry.html"  # a service away or slow: the fragment tries again
     return TEMPLATES.TemplateResponse(
-        request, template, {**base, **(context or {})}, status_code=status_code, headers=headers
+        request, template, context, status_code=status_code, headers=headers
     )
 
 
 def api_error_response(request: Request, error: ApiError) -> HTMLResponse:
-    """A service's refusal as a message the person can act on (same status code)."""
-    return render(request, "_error.html", {"error": error}, status_code=error.status)
+    """A service's refusal as a message the person can act on. A page gets the
+    service's status; an htmx fragment gets 200, since htmx swaps only 2xx answers
+    (the message would otherwise never show, and the panel would say "loading")."""
+    status = 200 if request.headers.get("HX-Request") else error.status
+    return render(request, "_error.html", {"error": error}, status_code=status)
 
 
 def sign_in_redirect(request: Request, next_path: str) -> Response:

@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from tousu_console.adapters.services import ApiError
 from tousu_console.api.complaints import act_in_panel
-from tousu_console.api.deps import CurrentViewer, Viewer, render
+from tousu_console.api.deps import CurrentViewer, Viewer, api_error_response, render
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -391,14 +391,7 @@ async def intake_actions(
     try:
         return await _panel(request, viewer, complaint_id)
     except ApiError as error:
-        return _fragment_error(request, error)
-
-
-def _fragment_error(request: Request, error: ApiError) -> HTMLResponse:
-    """A refusal inside a panel or section: htmx swaps 2xx answers only, so the
-    message comes as a 200 fragment (a browser asking for the page gets the status)."""
-    status = 200 if request.headers.get("HX-Request") else error.status
-    return render(request, "_error.html", {"error": error}, status_code=status)
+        return api_error_response(request, error)
 
 
 async def _panel_action(
@@ -465,7 +458,7 @@ async def my_recent_complaints(
     try:
         page = await viewer.get("intake", "/v1/complaints", mine="true", limit=limit, offset=start)
     except ApiError as error:
-        return _fragment_error(request, error)
+        return api_error_response(request, error)
     previous = max(start - limit, 0) if start > 0 else None
     following = start + limit if start + limit < page["total"] else None
     return render(
