@@ -11,7 +11,6 @@ settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -20,6 +19,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tousu_common.errors import Forbidden, Unauthenticated
+
+# Principal lives apart so that domain code can take one without importing
+# FastAPI (issue 16); re-exported here.
+from tousu_common.principal import Principal
 
 ROLES = frozenset(
     {
@@ -37,18 +40,6 @@ ROLES = frozenset(
 
 #: Everyone inside the company who may read complaints, cases and worklists.
 STAFF_ROLES = ("agent", "csc", "department", "quality", "supply", "manager", "service")
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    roles: frozenset[str]
-    department: str | None
-    #: The OAuth client the token was issued to (``azp`` / ``client_id``), if it says.
-    client_id: str | None = None
-
-    def has_any(self, *roles: str) -> bool:
-        return bool(self.roles.intersection(roles)) or "admin" in self.roles
 
 
 def mint_token(

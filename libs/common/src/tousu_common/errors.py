@@ -8,13 +8,25 @@ error is a 500 with the request id and a log line, never a stack trace.
 from __future__ import annotations
 
 import logging
-from typing import Any, Self
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# The error classes live apart so that domain code can raise them without
+# importing FastAPI (issue 16); they are re-exported here for everyone else.
+from tousu_common.domain_errors import (  # noqa: F401 (re-exported)
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    TousuError,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,51 +62,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _documented("Invalid input; `fields` names each problem"),
 }
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {404: _documented("No such resource")}
-
-
-class TousuError(Exception):
-    status_code = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, fields: list[dict[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.fields = fields or []
-
-    @classmethod
-    def about(cls, field: str, problem: str) -> Self:
-        """The error about one field: message ``"<field>: <problem>"`` and that field."""
-        return cls(f"{field}: {problem}", fields=[{"field": field, "problem": problem}])
-
-
-class Unauthenticated(TousuError):
-    status_code = 401
-    code = "not_authenticated"
-
-
-class Forbidden(TousuError):
-    status_code = 403
-    code = "forbidden"
-
-
-class NotFound(TousuError):
-    status_code = 404
-    code = "not_found"
-
-
-class Conflict(TousuError):
-    status_code = 409
-    code = "conflict"
-
-
-class InvalidInput(TousuError):
-    status_code = 422
-    code = "validation_error"
-
-
-class PayloadTooLarge(TousuError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 def error_body(

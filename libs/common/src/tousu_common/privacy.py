@@ -43,10 +43,8 @@ from collections.abc import Iterator
 from typing import Any, TypeVar, get_args
 
 import phonenumbers
-import sqlalchemy as sa
 from phonenumbers import Leniency, PhoneNumberMatcher, PhoneNumberType
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 from stdnum.cn import ric
 
 #: JSON-schema extension on every free-text field of an event payload.
@@ -203,41 +201,3 @@ def has_free_text(model: type[BaseModel]) -> bool:
             if isinstance(inner, type) and issubclass(inner, BaseModel) and has_free_text(inner):
                 return True
     return False
-
-
-def mask_outbox_rows(connection: Connection, *, batch: int = 500) -> int:
-    """Mask the free text of outbox rows written before masking existed.
-
-    Run by each service's migration ``13xx_privacy_outbox``: pending rows would
-    otherwise go out unmasked, and retained ones be re-published so after a
-    broker loss. Rows are read in id order, a batch at a time; a row this code
-    cannot read is left as it is. Returns the number of rows changed.
-    """
-    from tousu_common.events.catalog import CATALOG
-    from tousu_common.messaging.tables import outbox
-
-    types = sorted(name for name, spec in CATALOG.items() if has_free_text(spec.model))
-    changed, last_id = 0, 0
-    while True:
-        rows = connection.execute(
-            sa.select(outbox.c.id, outbox.c.event_type, outbox.c.payload)
-            .where(outbox.c.id > last_id, outbox.c.event_type.in_(types))
-            .order_by(outbox.c.id)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return changed
-        for row in rows:
-            last_id = row.id
-            try:
-                payload = CATALOG[row.event_type].model.model_validate_json(row.payload)
-            except ValueError:
-                continue
-            masked = mask_payload(payload)
-            if masked is not payload:
-                connection.execute(
-                    sa.update(outbox)
-                    .where(outbox.c.id == row.id)
-                    .values(payload=masked.model_dump_json())
-                )
-                changed += 1

@@ -20,10 +20,8 @@ import re
 import struct
 import unicodedata
 import zipfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -34,6 +32,7 @@ from tousu_common.errors import InvalidInput, PayloadTooLarge
 from tousu_common.filetypes import sniff_media
 from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.config import Settings
+from tousu_intake.domain.files import IncomingFile
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -71,19 +70,6 @@ ALLOWED_TYPES: dict[str, str] = {
 _ALIASES = {"jpg": {"jpg", "jpeg"}, "tif": {"tif", "tiff"}, "txt": {"txt", "text", "log", "csv"}}
 
 _FILES_WRITTEN = "tousu_attachment_files"
-
-
-@dataclass(frozen=True)
-class IncomingFile:
-    """A file as a channel received it; ``declared_type`` is only a hint."""
-
-    filename: str
-    data: bytes
-    declared_type: str | None = None
-    #: The request field it came in, for error messages ("files[1]", "document").
-    field: str = "files"
-    #: What was read from it (a fax's header line, …), kept on its attachment row.
-    document_info: dict[str, Any] | None = None
 
 
 _LEGACY_OFFICE = {

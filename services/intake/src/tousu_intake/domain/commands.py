@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tousu_common.events import Channel
 from tousu_common.patterns import NON_SPACE
-from tousu_intake.attachments import IncomingFile
 from tousu_intake.domain.customers import EMAIL_PATTERN, phone_pattern
+from tousu_intake.domain.files import IncomingFile
 
 #: Some text: not only white space (it is stripped).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NON_SPACE)]

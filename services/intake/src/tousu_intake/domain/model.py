@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from tousu_common.errors import Conflict
+from tousu_common.domain_errors import Conflict
 from tousu_common.events.catalog import (
     AmendmentKind,
     Channel,

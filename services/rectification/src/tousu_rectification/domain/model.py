@@ -21,8 +21,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
-from tousu_common.auth import Principal
-from tousu_common.errors import Conflict, NotFound
+from tousu_common.domain_errors import Conflict, NotFound
 from tousu_common.events.catalog import (
     CallbackDone,
     CaseOpened,
@@ -46,6 +45,7 @@ from tousu_common.events.catalog import (
     ResolutionRejected,
     Urgency,
 )
+from tousu_common.principal import Principal
 from tousu_rectification.domain.events import HistoryRecorded
 from tousu_rectification.domain.permissions import SYSTEM, authorize, customer
 from tousu_rectification.domain.status import (

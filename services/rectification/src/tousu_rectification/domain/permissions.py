@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tousu_common.auth import Principal
-from tousu_common.errors import Forbidden
+from tousu_common.domain_errors import Forbidden
+from tousu_common.principal import Principal
 
 #: Placeholder department: the owner department of the case being changed.
 OWNER = "<owner department>"

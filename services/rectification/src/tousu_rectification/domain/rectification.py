@@ -26,8 +26,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from tousu_common.auth import Principal
-from tousu_common.errors import Conflict, Forbidden, InvalidInput
+from tousu_common.domain_errors import Conflict, Forbidden, InvalidInput
 from tousu_common.events import EventPayload
 from tousu_common.events.catalog import (
     Channel,
@@ -46,6 +45,7 @@ from tousu_common.events.catalog import (
     VerificationPassed,
 )
 from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
+from tousu_common.principal import Principal
 from tousu_rectification.domain.permissions import Grant, Rule, allowed, authorize
 
 #: Departments a rectification can be sent to (CSC issues them, it does not receive them).

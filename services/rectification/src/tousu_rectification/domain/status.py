@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from tousu_common.errors import Conflict
+from tousu_common.domain_errors import Conflict
 from tousu_rectification.domain.permissions import (
     AGENTS,
     CSC,

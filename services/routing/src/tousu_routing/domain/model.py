@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from tousu_common.errors import Conflict
+from tousu_common.domain_errors import Conflict
 from tousu_common.events.catalog import (
     Channel,
     ComplaintCategory,

@@ -12,7 +12,7 @@ Create Date: 2026-12-05
 
 from alembic import op
 
-from tousu_common.privacy import mask_outbox_rows
+from tousu_common.privacy_outbox import mask_outbox_rows
 
 revision = "1324_privacy_outbox"
 down_revision = "0701"
