@@ -295,9 +295,7 @@ class DeliveryWorker:
                 )
         if claim.channel == DeliveryChannel.webhook.value:
             if not (subscription is not None and subscription.url and subscription.secret):
-                raise RuntimeError(
-                    "expected subscription is not None and subscription.url and subscription.secret"
-                )
+                raise RuntimeError("a webhook delivery without a subscription url and secret")
             body = json.dumps(
                 claim.context["cloudevent"], ensure_ascii=False, separators=(",", ":")
             ).encode()

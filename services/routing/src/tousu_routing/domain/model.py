@@ -247,9 +247,7 @@ class Complaint:
             self.provisional_urgency = decision.urgency
             return
         if not (decision.category is not None and decision.owner_department is not None):
-            raise RuntimeError(
-                "expected decision.category is not None and decision.owner_department is not None"
-            )
+            raise RuntimeError("a triage decision needs a category and an owner department")
         self._decide(
             Triage(
                 category=decision.category,
