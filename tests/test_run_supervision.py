@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from tousu_common.devstack import SERVICES, logs_tail
+from tousu_common.testing.wait import eventually
 
-from .conftest import eventually
 from .test_cli_run import four_free_ports
 
 pytestmark = pytest.mark.integration
@@ -57,14 +57,21 @@ class Runner:
         return "".join(self.lines)
 
     def wait_started(self, timeout: float = 150) -> None:
-        deadline = time.monotonic() + timeout
-        while "Ctrl-C stops everything" not in self.output:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.process.kill()
-                raise AssertionError(
-                    "tousu run did not get ready:\n" + self.output + logs_tail(self.cwd / "var")
-                )
-            time.sleep(0.1)
+        def ready() -> bool:
+            if "Ctrl-C stops everything" in self.output:
+                return True
+            assert self.process.poll() is None, "tousu run ended"
+            return False
+
+        try:
+            eventually(ready, timeout=timeout, interval=0.1, what="tousu run ready")
+        except AssertionError as failed:
+            self.process.kill()
+            raise AssertionError(
+                f"tousu run did not get ready ({failed}):\n"
+                + self.output
+                + logs_tail(self.cwd / "var")
+            ) from failed
 
     def service(self, name: str) -> psutil.Process:
         port = str(self.base + NAMES.index(name))
@@ -131,10 +138,15 @@ def test_a_dead_service_comes_back_and_nothing_outlives_a_runner_killed_mid_stop
         runner.process.wait(10)
         killed = time.monotonic()
         assert any(alive(p) for p in everything), "nothing was left to stop: not mid-stop"
-        while any(alive(p) for p in everything) and time.monotonic() - killed < 10:
-            time.sleep(0.1)
-        left = [f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in everything if alive(p)]
-        assert not left, f"alive 10 s after tousu run was killed: {left}"
+        eventually(
+            lambda: not any(alive(p) for p in everything),
+            timeout=max(0.0, 10 - (time.monotonic() - killed)),
+            interval=0.1,
+            what=lambda: (
+                "alive 10 s after tousu run was killed: "
+                + str([f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in everything if alive(p)])
+            ),
+        )
     finally:
         for hog in hogs:
             hog.kill()

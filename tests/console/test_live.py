@@ -20,6 +20,7 @@ from tests.console.conftest import new_complaint, sign_in
 from tousu_common.devstack import CONSOLE, SERVICE_GRACEFUL_S, Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.helpers import header, read_topic
+from tousu_common.testing.wait import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -90,14 +91,16 @@ class SseClient:
             await self._task
 
     async def wait_for(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events:
-                if predicate(event):
-                    return event
-            assert self._task is not None and not self._task.done(), "the stream ended"
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no such event within {timeout}s; got {self.events}")
+        async def matching() -> dict[str, Any] | None:
+            found = next((event for event in self.events if predicate(event)), None)
+            if found is None:
+                assert self._task is not None and not self._task.done(), "the stream ended"
+            return found
+
+        event: dict[str, Any] = await eventually_async(
+            matching, timeout=timeout, what=lambda: f"no such event; got {self.events}"
+        )
+        return event
 
     def about(self, complaint_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("complaint_id") == complaint_id]

@@ -77,3 +77,28 @@ async def test_a_closing_step_that_hangs_is_abandoned_at_its_limit(
     assert time.monotonic() - started < 2
     assert any("closing the producer" in r.getMessage() for r in caplog.records)
     assert await bounded(asyncio.sleep(0), 1, "a quick step")
+
+
+async def test_a_task_that_crashes_while_stopping_is_logged_and_a_cancelled_one_is_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def fails_on_the_way_out() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise OSError("producer flush failed") from None
+
+    async def idles() -> None:
+        await asyncio.sleep(3600)
+
+    crashing = asyncio.create_task(fails_on_the_way_out(), name="digest-scheduler")
+    quiet = asyncio.create_task(idles(), name="session-sweeper")
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.DEBUG, logger="tousu.lifecycle"):
+        assert await stop_tasks([crashing, quiet], timeout=2) == []
+    assert quiet.cancelled()
+    [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.getMessage() == "background task crashed"
+    assert logged.task == "digest-scheduler"
+    assert "producer flush failed" in logged.error
+    assert not any("session-sweeper" in repr(r.__dict__) for r in caplog.records)

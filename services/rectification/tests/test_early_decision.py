@@ -4,8 +4,6 @@ broker and rectification's own consumer, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -27,7 +25,7 @@ from tousu_common.events.catalog import (
     Urgency,
 )
 from tousu_common.messaging.inbox import InboxConsumer
-from tousu_common.testing.helpers import settings_for_tests
+from tousu_common.testing.helpers import poll_until, settings_for_tests
 from tousu_rectification.adapters.orm import PendingDecisionRow
 from tousu_rectification.adapters.repository import CaseRepository
 from tousu_rectification.domain.model import Case
@@ -92,15 +90,6 @@ async def case_of(db: Database, complaint_id: UUID) -> Case | None:
         return await CaseRepository(session).get_by_complaint(complaint_id)
 
 
-async def poll_until(
-    consumer: InboxConsumer, done: Callable[[], Awaitable[bool]], timeout: float = 60
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not await done():
-        assert time.monotonic() < deadline, f"timed out; stats={consumer.stats}"
-        await consumer.poll_once(timeout_ms=200)
-
-
 @pytest.mark.integration
 async def test_a_decision_published_before_its_case_is_kept_and_handed_to_the_case_once(
     broker: Broker, db: Database
@@ -137,7 +126,7 @@ async def test_a_decision_published_before_its_case_is_kept_and_handed_to_the_ca
         await poll_until(consumer, opened)
         # The same decision again (a redelivery, a relay re-publishing): the inbox drops it.
         await publish(broker.bootstrap, decision)
-        await poll_until(consumer, lambda: _true(consumer.stats.duplicates >= 1))
+        await poll_until(consumer, lambda: consumer.stats.duplicates >= 1)
     finally:
         await consumer.stop()
 
@@ -156,10 +145,6 @@ async def test_a_decision_published_before_its_case_is_kept_and_handed_to_the_ca
     # existed to accept, so the case is still waiting for one.
     assert await pending(db, complaint_id) == 0
     assert case.status is CaseStatus.awaiting_resolution
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 def test_an_early_decision_that_is_legal_when_handed_over_is_applied() -> None:

@@ -585,9 +585,11 @@ class Stack:
     def restart(self, name: str) -> subprocess.Popen:
         """Start a process of :meth:`children` again, on the same port, after it died."""
         if name == "broker":
-            assert self.broker is not None, "this stack uses an external broker"
+            if self.broker is None:
+                raise RuntimeError("this stack uses an external broker")
             self.broker.start()
-            assert self.broker.process is not None
+            if self.broker.process is None:
+                raise RuntimeError("self.broker.process is not set")
             return self.broker.process
         return self.start_service(name)
 

@@ -39,7 +39,8 @@ def downgrade(package: str, url: str, revision: str = "base") -> None:
 def run_env(service_metadata: MetaData) -> None:
     """The whole body of a service's ``migrations/env.py``."""
     url = context.config.get_main_option("sqlalchemy.url")
-    assert url, "sqlalchemy.url is not set"
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set")
     targets: Sequence[MetaData] = [service_metadata, messaging_metadata]
     if context.is_offline_mode():
         context.configure(

@@ -301,7 +301,8 @@ class DevIdentityProvider:
         return json.loads(self.keys_file.read_text())["keys"]
 
     def _signal_and_wait(self, signum: int, done: Any, timeout: float = 15) -> list[str]:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("self.process is not set")
         self.process.send_signal(signum)
         deadline = time.monotonic() + timeout
         while True:

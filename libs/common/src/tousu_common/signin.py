@@ -244,7 +244,8 @@ class LoopbackReceiver:
     def wait(self, timeout: float) -> str:
         if not self._done.wait(timeout):
             raise SignInError(f"nobody came back to {self.redirect_uri} within {timeout:.0f}s")
-        assert self.callback_url is not None
+        if self.callback_url is None:
+            raise RuntimeError("self.callback_url is not set")
         return self.callback_url
 
     def close(self) -> None:

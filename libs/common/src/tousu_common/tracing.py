@@ -75,7 +75,8 @@ def tracer() -> trace.Tracer:
     """The process's tracer; configures a non-exporting provider if nothing did yet."""
     if _tracer is None:
         _configure("none", None, 1.0, "tousu")
-    assert _tracer is not None
+    if _tracer is None:
+        raise RuntimeError("_tracer is not set")
     return _tracer
 
 

@@ -138,7 +138,8 @@ class InboxConsumer:
     # -- the three steps, separate so tests can stop between them -----------
 
     async def fetch(self, timeout_ms: int = 1000) -> dict[TopicPartition, list[ConsumerRecord]]:
-        assert self._consumer is not None, "start() first"
+        if self._consumer is None:
+            raise RuntimeError("start() first")
         batch = await self._consumer.getmany(
             timeout_ms=timeout_ms, max_records=self.settings.consumer_batch_size
         )
@@ -212,7 +213,8 @@ class InboxConsumer:
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if offsets:
-            assert self._consumer is not None
+            if self._consumer is None:
+                raise RuntimeError("self._consumer is not set")
             await self._consumer.commit(dict(offsets))
 
     # -- one record ----------------------------------------------------------
@@ -414,7 +416,8 @@ class InboxConsumer:
         """Record the poison durably, then publish it to the DLQ topic; both before the
         caller commits the offset. If either fails the exception restarts the consumer
         and the record comes again (the row is written once: see ``dead_letter``)."""
-        assert self._producer is not None
+        if self._producer is None:
+            raise RuntimeError("self._producer is not set")
         await record_dead_letter(
             self.db, dead_letter_row(self.group_id, record, error, attempts=attempts)
         )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -69,16 +70,25 @@ async def read_topic(
 
 
 async def poll_until(
-    consumer: InboxConsumer, done: Callable[[], bool], *, timeout: float = 60
+    consumer: InboxConsumer,
+    done: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 60,
 ) -> None:
     """Drive ``consumer`` one poll at a time (it runs no loop of its own) until
-    ``done()``; the failure shows the consumer's stats."""
+    ``done()`` (a plain or a coroutine function, e.g. one that reads the database);
+    the failure shows the consumer's stats. Not a second way to wait: it is
+    :func:`~tousu_common.testing.wait.eventually_async` with a consumer step."""
+
+    async def met() -> bool:
+        answer = done()
+        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
     async def step() -> bool:
-        if done():
+        if await met():
             return True
         await consumer.poll_once(timeout_ms=200)
-        return done()
+        return await met()
 
     await eventually_async(
         step, timeout=timeout, interval=0, what=lambda: f"consumer stats {consumer.stats}"

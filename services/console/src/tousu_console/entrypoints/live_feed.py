@@ -186,7 +186,8 @@ class LiveFeed:
 
     async def _read(self) -> None:
         consumer = self._consumer
-        assert consumer is not None, "start() first"
+        if consumer is None:
+            raise RuntimeError("start() first")
         last_commit = time.monotonic()
         unsaved = False
         pinned: set[TopicPartition] = set()

@@ -542,7 +542,8 @@ async def add_to_complaint(request: Request, reference: str) -> Response:
     stop, form, view, lang = await _tracking_post(request, reference)
     if stop is not None:
         return stop
-    assert form is not None and view is not None
+    if form is None or view is None:
+        raise RuntimeError("_tracking_post returned no stop page and no form")
     settings = _settings(request)
     token = _text(form, "token")
     text = _text(form, "text")
@@ -569,7 +570,8 @@ async def answer_plan(request: Request, reference: str) -> Response:
     stop, form, view, lang = await _tracking_post(request, reference)
     if stop is not None:
         return stop
-    assert form is not None and view is not None
+    if form is None or view is None:
+        raise RuntimeError("_tracking_post returned no stop page and no form")
     token = _text(form, "token")
     try:
         decision = CustomerDecision(_text(form, "decision"))
@@ -601,7 +603,8 @@ async def ask_for_rectification_feedback(request: Request, reference: str) -> Re
     stop, form, view, lang = await _tracking_post(request, reference)
     if stop is not None:
         return stop
-    assert form is not None and view is not None
+    if form is None or view is None:
+        raise RuntimeError("_tracking_post returned no stop page and no form")
     token = _text(form, "token")
     if not await ask_for_feedback(request.app.state.db, view.complaint):
         log.info("feedback asked for again; nothing sent")
@@ -614,7 +617,8 @@ async def answer_rectification_feedback(request: Request, reference: str) -> Res
     stop, form, view, lang = await _tracking_post(request, reference)
     if stop is not None:
         return stop
-    assert form is not None and view is not None
+    if form is None or view is None:
+        raise RuntimeError("_tracking_post returned no stop page and no form")
     token = _text(form, "token")
     try:
         answer = FeedbackAnswer(_text(form, "answer"))
@@ -637,7 +641,8 @@ async def withdraw_on_tracking_page(request: Request, reference: str) -> Respons
     stop, form, view, lang = await _tracking_post(request, reference)
     if stop is not None:
         return stop
-    assert form is not None and view is not None
+    if form is None or view is None:
+        raise RuntimeError("_tracking_post returned no stop page and no form")
     token = _text(form, "token")
     reason = _text(form, "withdraw_reason")
     errors = {}

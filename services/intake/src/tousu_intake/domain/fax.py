@@ -205,7 +205,8 @@ def fit_key_field(name: str, value: str) -> str | None:
         return fitted if fitted is not None and _fits(name, fitted) else None
     if name == "amount":  # after the currency, only digits and separators
         match = _CURRENCY.match(value)
-        assert match is not None
+        if match is None:
+            raise RuntimeError("match is not set")
         currency, gap, rest = match.groups()
         digits = " ".join("".join(_AS_DIGIT.get(c, c) for c in rest).split())
         if "." not in digits and re.fullmatch(r"[\d, ]*\d[, ]\d{2}", digits):

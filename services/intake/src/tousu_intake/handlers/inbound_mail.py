@@ -202,7 +202,8 @@ async def _process(
         outcome = MailOutcome("ignored", ignored)
         await _finish(db, row_id, outcome, path)
         return outcome
-    assert mail is not None
+    if mail is None:
+        raise RuntimeError("mail is not set")
     try:
         return await _file_or_thread(db, settings, mail, dedupe_key, key_account, row_id, path)
     except TousuError as exc:
@@ -315,7 +316,8 @@ async def _file_or_thread(
             await _finish(db, row_id, outcome, path, session)
         return outcome
 
-    assert mail.from_address is not None
+    if mail.from_address is None:
+        raise RuntimeError("mail.from_address is not set")
     text = (mail.text.strip() or mail.subject.strip() or "(no text)")[: 20_000 - len(notes)]
     try:
         email = normalise_email(mail.from_address)

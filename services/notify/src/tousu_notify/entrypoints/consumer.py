@@ -18,7 +18,8 @@ HANDLED = sorted(t for t in CATALOG if t not in ("notification.sent", "notificat
 
 
 def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
-    assert isinstance(settings, Settings)
+    if not isinstance(settings, Settings):
+        raise TypeError(f"expected Settings, got {type(settings).__name__}")
     plan = planner(settings)
     return [
         InboxConsumer(

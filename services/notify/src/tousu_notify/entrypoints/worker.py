@@ -294,7 +294,8 @@ class DeliveryWorker:
                     else "subscription disabled",
                 )
         if claim.channel == DeliveryChannel.webhook.value:
-            assert subscription is not None and subscription.url and subscription.secret
+            if not (subscription is not None and subscription.url and subscription.secret):
+                raise RuntimeError("a webhook delivery without a subscription url and secret")
             body = json.dumps(
                 claim.context["cloudevent"], ensure_ascii=False, separators=(",", ":")
             ).encode()

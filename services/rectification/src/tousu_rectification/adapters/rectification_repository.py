@@ -376,7 +376,8 @@ class RectificationRepository:
         self, rectification_id: UUID | None, history: list[HistoryRecord], events: list[Any]
     ) -> None:
         for record in history:
-            assert rectification_id is not None
+            if rectification_id is None:
+                raise RuntimeError("rectification_id is not set")
             self.session.add(
                 RectificationHistoryRow(
                     rectification_id=rectification_id,

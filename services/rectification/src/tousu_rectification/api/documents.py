@@ -195,7 +195,8 @@ async def quality_report_pdf(request: Request, report_id: UUID, principal: Staff
     html = await _report(request, report_id)
     async with request.app.state.db.sessions() as session:
         report = await RectificationRepository(session).get_report(report_id)
-    assert report is not None
+    if report is None:
+        raise RuntimeError("report is not set")
     return _pdf(await html_to_pdf(html), report.number)
 
 

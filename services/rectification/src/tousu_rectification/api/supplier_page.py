@@ -244,7 +244,8 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
         async with request.app.state.db.transaction() as session:
             rects = RectificationRepository(session)
             current = await rects.get(rect.rectification_id)
-            assert current is not None
+            if current is None:
+                raise RuntimeError("current is not set")
             current.record_supplier_response(answer, evidence_count=len(files), actor=actor, at=now)
             await rects.save(current)
             stored += await rects.store_evidence(

@@ -396,7 +396,8 @@ class Case:
     ) -> bool:
         """Mark one action of the accepted plan done; True when it was the last one."""
         self._check(Command.complete_action, by)
-        assert self.plan is not None
+        if self.plan is None:
+            raise RuntimeError("self.plan is not set")
         action = self.plan.action(position)
         if action.done:
             raise CaseConflict(f"action {position} was already done at {action.done_at}")
@@ -631,7 +632,8 @@ class Case:
             else Command.reject_resolution
         )
         self._check(command, by)
-        assert self.plan is not None
+        if self.plan is None:
+            raise RuntimeError("self.plan is not set")
         if plan_version is not None and plan_version != self.plan_version:
             raise CaseConflict(
                 f"the customer can only answer the current plan {self.plan_version}, "

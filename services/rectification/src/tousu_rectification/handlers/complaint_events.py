@@ -38,7 +38,8 @@ async def keep_complaint_facts(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     received = event.data
-    assert isinstance(received, ComplaintReceived)
+    if not isinstance(received, ComplaintReceived):
+        raise TypeError(f"expected ComplaintReceived, got {type(received).__name__}")
     # The wish only ever goes from no to yes (a later complaint.feedback_requested may
     # have been applied first).
     wish = (
@@ -64,7 +65,8 @@ async def withdraw_case(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     withdrawn = event.data
-    assert isinstance(withdrawn, ComplaintWithdrawn)
+    if not isinstance(withdrawn, ComplaintWithdrawn):
+        raise TypeError(f"expected ComplaintWithdrawn, got {type(withdrawn).__name__}")
     uow = CaseUnitOfWork(session, timezone=timezone)
     await uow.cases.record_facts(
         withdrawn.complaint_id, withdrawn.reference, withdrawn_at=withdrawn.withdrawn_at
@@ -81,7 +83,8 @@ async def end_wait_on_customer_reply(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     amended = event.data
-    assert isinstance(amended, ComplaintAmended)
+    if not isinstance(amended, ComplaintAmended):
+        raise TypeError(f"expected ComplaintAmended, got {type(amended).__name__}")
     if not amended.from_customer:
         return
     uow = CaseUnitOfWork(session, timezone=timezone)
@@ -96,7 +99,8 @@ async def apply_customer_decision(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     decision = event.data
-    assert isinstance(decision, ResolutionDecisionReceived)
+    if not isinstance(decision, ResolutionDecisionReceived):
+        raise TypeError(f"expected ResolutionDecisionReceived, got {type(decision).__name__}")
     uow = CaseUnitOfWork(session, timezone=timezone)
     case = await uow.cases.get_by_complaint(decision.complaint_id)
     if case is None:
@@ -126,7 +130,8 @@ async def follow_reassignment(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     reassigned = event.data
-    assert isinstance(reassigned, ComplaintReassigned)
+    if not isinstance(reassigned, ComplaintReassigned):
+        raise TypeError(f"expected ComplaintReassigned, got {type(reassigned).__name__}")
     uow = CaseUnitOfWork(session, timezone=timezone)
     case = await uow.cases.get_by_complaint(reassigned.complaint_id)
     if case is None or case.status in ENDED:

@@ -36,7 +36,8 @@ async def record_feedback_request(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     asked = event.data
-    assert isinstance(asked, ComplaintFeedbackRequested)
+    if not isinstance(asked, ComplaintFeedbackRequested):
+        raise TypeError(f"expected ComplaintFeedbackRequested, got {type(asked).__name__}")
     uow = CaseUnitOfWork(session, timezone=timezone)
     facts = await uow.cases.facts(asked.complaint_id)
     if facts is not None and facts.feedback_requested:
@@ -70,7 +71,8 @@ async def record_feedback_answer(
     session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     answer = event.data
-    assert isinstance(answer, FeedbackAnswerReceived)
+    if not isinstance(answer, FeedbackAnswerReceived):
+        raise TypeError(f"expected FeedbackAnswerReceived, got {type(answer).__name__}")
     rects = RectificationRepository(session)
     rect = await rects.get(answer.rectification_id)
     if (

@@ -127,7 +127,8 @@ async def _save(
             rules = RuleSetRepository(session)
             await rules.current(routing.seed)
             latest = await rules.latest_row()
-            assert latest is not None
+            if latest is None:
+                raise RuntimeError("latest is not set")
             if base_version is not None and base_version != latest.version:
                 raise Conflict(
                     f"version {latest.version} is the latest, not {base_version}",
@@ -170,7 +171,8 @@ async def get_rules(principal: Admin, db: DbDep, routing: RoutingDep) -> RuleSet
         rules = RuleSetRepository(session)
         await rules.current(routing.seed)
         row = await rules.latest_row()
-    assert row is not None
+    if row is None:
+        raise RuntimeError("row is not set")
     return RuleSetView.of(row)
 
 
@@ -332,7 +334,8 @@ async def trial(
         rules = RuleSetRepository(session)
         await rules.current(routing.seed)
         row = await rules.latest_row()
-    assert row is not None
+    if row is None:
+        raise RuntimeError("row is not set")
     ruleset = compiled(row.version, row.document)
     decision = ruleset.decide(Facts(**complaint.model_dump()))
     return TrialDecision.of(ruleset.version, decision)

@@ -243,7 +243,8 @@ class Clock:
         return raised
 
     def _sla_fields(self, now: datetime) -> dict[str, object]:
-        assert self.due_at is not None
+        if self.due_at is None:
+            raise RuntimeError("self.due_at is not set")
         return {
             "complaint_id": self.complaint_id,
             "reference": self.reference,

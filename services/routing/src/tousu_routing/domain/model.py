@@ -186,7 +186,8 @@ class Complaint:
             )
 
     def _rebudget_clocks(self, policy: SlaPolicy) -> None:
-        assert self.triage is not None
+        if self.triage is None:
+            raise RuntimeError("self.triage is not set")
         if not self.clocks:
             self.start_clocks(policy, self.triage.urgency)
         for clock in self.clocks.values():
@@ -245,7 +246,8 @@ class Complaint:
             self.status = Status.manual_triage
             self.provisional_urgency = decision.urgency
             return
-        assert decision.category is not None and decision.owner_department is not None
+        if not (decision.category is not None and decision.owner_department is not None):
+            raise RuntimeError("a triage decision needs a category and an owner department")
         self._decide(
             Triage(
                 category=decision.category,
@@ -331,7 +333,8 @@ class Complaint:
     def _record(
         self, kind: RecordKind, reason: str | None, at: datetime, *, by: str | None = None
     ) -> None:
-        assert self.triage is not None
+        if self.triage is None:
+            raise RuntimeError("self.triage is not set")
         self.records.append(
             TriageRecord(
                 kind=kind,

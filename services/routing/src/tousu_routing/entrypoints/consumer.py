@@ -13,7 +13,8 @@ from tousu_routing.handlers.events import build_handlers
 def build_consumers(
     db: Database, settings: ServiceSettings, routing: Routing | None = None
 ) -> list[InboxConsumer]:
-    assert isinstance(settings, Settings)
+    if not isinstance(settings, Settings):
+        raise TypeError(f"expected Settings, got {type(settings).__name__}")
     routing = routing or Routing(settings, SystemTime())
     return [
         InboxConsumer(

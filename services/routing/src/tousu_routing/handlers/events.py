@@ -70,7 +70,8 @@ async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: R
 def build_handlers(routing: Routing) -> dict[str, Handler]:
     async def received(session: AsyncSession, event: Event) -> None:
         payload = event.data
-        assert isinstance(payload, ComplaintReceived)
+        if not isinstance(payload, ComplaintReceived):
+            raise TypeError(f"expected ComplaintReceived, got {type(payload).__name__}")
         complaints = ComplaintRepository(session)
         if await complaints.get(payload.complaint_id) is not None:
             log.info("complaint already known, nothing to do")
@@ -87,7 +88,8 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
 
     async def amended(session: AsyncSession, event: Event) -> None:
         payload = event.data
-        assert isinstance(payload, ComplaintAmended)
+        if not isinstance(payload, ComplaintAmended):
+            raise TypeError(f"expected ComplaintAmended, got {type(payload).__name__}")
         if payload.kind is not AmendmentKind.transcription:
             return
         complaints = ComplaintRepository(session)
