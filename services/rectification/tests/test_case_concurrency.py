@@ -18,6 +18,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.events import new_event
 from tousu_common.events.catalog import Channel, CustomerDecision, ResolutionDecisionReceived
@@ -87,7 +88,9 @@ async def test_two_saves_of_the_same_loaded_version_one_wins(
             async with unit_of_work(db) as uow:
                 case = await uow.cases.require(complaint)
                 await loaded.wait()  # both transactions hold version 1 before either saves
-                case.rectification_opened(by=who, at=datetime.now(UTC))
+                case.rectification_opened(
+                    by=Principal(who, frozenset({"csc"}), "csc"), at=datetime.now(UTC)
+                )
                 await uow.cases.save(case)
         except StaleCase:
             return "stale"

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.events import new_event
 from tousu_common.events.catalog import ComplaintWithdrawn
@@ -122,7 +123,10 @@ class Walk:
         if status is S.satisfied:
             async with unit_of_work(self.db) as uow:
                 case = await uow.cases.require(complaint)
-                case.rectification_opened(by="quality-1", at=datetime.now(UTC))
+                case.rectification_opened(
+                    by=Principal("quality-1", frozenset({"quality"}), "quality"),
+                    at=datetime.now(UTC),
+                )
                 await uow.cases.save(case)
             steps[S.satisfied] = steps[S.closed]
         if status is S.withdrawn:

@@ -38,6 +38,7 @@ CSC = Principal("csc-user-7", frozenset({"csc"}), "csc")
 AGENT = Principal("agent-3", frozenset({"agent"}), "csc")
 QUALITY = Principal("q-1", frozenset({"quality"}), "quality")
 SALES = Principal("s-1", frozenset({"department"}), "sales")
+MANAGER = Principal("manager-1", frozenset({"manager"}), "quality")
 
 
 def triaged(**overrides: object) -> ComplaintTriaged:
@@ -232,8 +233,8 @@ def test_open_rectifications_hold_the_close_until_the_last_is_settled() -> None:
     assert refused.value.fields == [
         {"field": "rectifications", "problem": "2 not verified or waived"}
     ]
-    assert case.rectification_settled(by="q-1", at=at(7)) is False
-    assert case.rectification_settled(by="manager-1", at=at(8), waived=True) is True
+    assert case.rectification_settled(by=QUALITY, at=at(7)) is False
+    assert case.rectification_settled(by=MANAGER, at=at(8), waived=True) is True
     assert case.status is CaseStatus.closed
     closed = case.events[-1]
     assert isinstance(closed, ComplaintClosed)

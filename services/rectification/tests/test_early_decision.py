@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 
+from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.devstack import Broker
 from tousu_common.events import Event, new_event
@@ -160,7 +161,7 @@ def test_an_early_decision_that_is_legal_when_handed_over_is_applied() -> None:
                 due_date=date(2027, 1, 20),
             )
         ],
-        by="csc-1",
+        by=Principal("csc-1", frozenset({"csc"}), "csc"),
         at=now + timedelta(minutes=5),
     )
     early = decision_event(case.complaint_id).data

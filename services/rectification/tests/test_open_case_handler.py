@@ -10,6 +10,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.events import ComplaintCategory, ComplaintTriaged, Event, Urgency, new_event
 from tousu_common.events.catalog import ResolutionAction, ResolutionActionKind
@@ -20,6 +21,11 @@ from tousu_rectification.domain.status import CaseStatus
 from tousu_rectification.handlers.open_case import open_case_for_triaged_complaint
 
 pytestmark = pytest.mark.integration
+
+
+def csc(subject: str) -> Principal:
+    return Principal(subject, frozenset({"csc"}), "csc")
+
 
 ACTIONS = [
     ResolutionAction(
@@ -88,7 +94,7 @@ async def test_saving_a_transition_writes_history_and_bumps_the_version(db: Data
         cases = CaseRepository(session)
         case = await cases.get_by_complaint(event.complaint_id)
         assert case is not None
-        case.propose_resolution(actions=ACTIONS, by="csc-1", at=datetime.now(UTC))
+        case.propose_resolution(actions=ACTIONS, by=csc("csc-1"), at=datetime.now(UTC))
         await cases.save(case)
     async with db.sessions() as session:
         cases = CaseRepository(session)
@@ -113,9 +119,9 @@ async def test_a_stale_copy_of_a_case_cannot_overwrite_a_newer_one(db: Database)
         cases = CaseRepository(session)
         fresh = await cases.get_by_complaint(event.complaint_id)
         assert fresh is not None
-        fresh.propose_resolution(actions=ACTIONS, by="csc-1", at=datetime.now(UTC))
+        fresh.propose_resolution(actions=ACTIONS, by=csc("csc-1"), at=datetime.now(UTC))
         await cases.save(fresh)
-    stale.propose_resolution(actions=ACTIONS, by="csc-2", at=datetime.now(UTC))
+    stale.propose_resolution(actions=ACTIONS, by=csc("csc-2"), at=datetime.now(UTC))
     with pytest.raises(StaleCase):
         async with db.transaction() as session:
             await CaseRepository(session).save(stale)

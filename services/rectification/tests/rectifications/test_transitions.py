@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
+from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.events.catalog import RectificationKind
 from tousu_rectification.adapters.rectification_orm import SupplierRow
@@ -122,7 +123,7 @@ def make_rectification(db: Database) -> Callable[..., Awaitable[UUID]]:
             )
             await RectificationRepository(session).add(rect)
             if status not in SETTLED:
-                case.rectification_opened(by="factory", at=now)
+                case.rectification_opened(by=Principal("factory", frozenset({"csc"}), None), at=now)
                 await uow.cases.save(case)
         return rect.rectification_id
 

@@ -34,7 +34,6 @@ from tousu_rectification.api.rectification_views import (
 from tousu_rectification.domain.rectification import (
     RECIPIENT_DEPARTMENTS,
     Action,
-    Actor,
     EightD,
     IllegalRectificationTransition,
     transitions_for,
@@ -48,10 +47,6 @@ RESPONSES = {**NOT_FOUND_RESPONSE, **CONFLICT}
 
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 Short = Annotated[str, Field(min_length=1, max_length=100)]
-
-
-def actor_of(principal: Principal) -> Actor:
-    return principal
 
 
 def _now_and_today(request: Request) -> tuple[datetime, date]:
@@ -102,7 +97,7 @@ async def post_instruction(
             department=body.department,
             instruction=body.instruction,
             due_date=body.due_date,
-            actor=actor_of(principal),
+            actor=principal,
             at=now,
             today=today,
         )
@@ -135,7 +130,7 @@ async def post_quality_report(
             serial_or_batch=body.serial_or_batch,
             failure_description=body.failure_description,
             quantity_affected=body.quantity_affected,
-            actor=actor_of(principal),
+            actor=principal,
             at=now,
             today=today,
         )
@@ -227,7 +222,7 @@ async def post_notice(
             supplier_id=body.supplier_id if isinstance(body, SupplierNoticeIn) else None,
             requirement=body.requirement,
             due_date=body.due_date,
-            actor=actor_of(principal),
+            actor=principal,
             at=now,
             today=today,
         )
@@ -264,7 +259,7 @@ class DoneIn(BaseModel):
 async def post_done(
     request: Request, rectification_id: UUID, body: DoneIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_today(request)
+    actor, (now, _) = principal, _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
             session,
@@ -291,7 +286,7 @@ async def post_done(
 async def post_dispatch(
     request: Request, rectification_id: UUID, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_today(request)
+    actor, (now, _) = principal, _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
             session,
@@ -331,7 +326,7 @@ class EightDIn(BaseModel):
 async def post_supplier_response(
     request: Request, rectification_id: UUID, body: EightDIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_today(request)
+    actor, (now, _) = principal, _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.change(
             session,
@@ -368,7 +363,7 @@ class VerificationIn(BaseModel):
 async def post_verification(
     request: Request, rectification_id: UUID, body: VerificationIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_today(request)
+    actor, (now, _) = principal, _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         if body.passed:
             await commands.verify_passed(
@@ -398,7 +393,7 @@ class WaiverIn(BaseModel):
 async def post_waiver(
     request: Request, rectification_id: UUID, body: WaiverIn, principal: Staff
 ) -> RectificationView:
-    actor, (now, _) = actor_of(principal), _now_and_today(request)
+    actor, (now, _) = principal, _now_and_today(request)
     async with request.app.state.db.transaction() as session:
         await commands.waive(session, rectification_id, reason=body.reason, actor=actor, at=now)
     return await _view(request, rectification_id)

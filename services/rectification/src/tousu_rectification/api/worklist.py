@@ -29,7 +29,6 @@ from tousu_rectification.adapters.rectification_repository import RectificationR
 from tousu_rectification.domain.permissions import Grant, allowed
 from tousu_rectification.domain.rectification import (
     Action,
-    Actor,
     Rectification,
     RectificationStatus,
 )
@@ -79,7 +78,7 @@ def _sort_key(item: WorkItem) -> tuple[date, str]:
 CASE_KEY: tuple[date, str] = (date.max, "")
 
 
-def _mine(rect: Rectification, actor: Actor) -> str | None:
+def _mine(rect: Rectification, actor: Principal) -> str | None:
     action, decides = NEXT_ACTION[rect.status]
     staff = Principal(actor.subject, actor.roles - {"admin"}, actor.department)
     if rect.may(decides, staff):

@@ -47,7 +47,7 @@ from tousu_common.events.catalog import (
 )
 from tousu_common.principal import Principal
 from tousu_rectification.domain.events import HistoryRecorded
-from tousu_rectification.domain.permissions import SYSTEM, authorize, customer
+from tousu_rectification.domain.permissions import SYSTEM, authorize, customer, require_principal
 from tousu_rectification.domain.status import (
     ENDED,
     OPENING_STATUS,
@@ -58,16 +58,10 @@ from tousu_rectification.domain.status import (
     check_command,
 )
 
-SYSTEM_ACTOR = SYSTEM.subject
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 SATISFIED_FROM = 4  # callback scores 4 and 5 count as satisfied
 
 CaseEvent = EventPayload | HistoryRecorded
-Actor = Principal | str
-
-
-def subject_of(actor: Actor) -> str:
-    return actor.subject if isinstance(actor, Principal) else actor
 
 
 @dataclass(frozen=True)
@@ -201,10 +195,11 @@ class Case:
         triaged: ComplaintTriaged,
         *,
         at: datetime,
-        by: str = SYSTEM_ACTOR,
+        by: Principal = SYSTEM,
         timezone: str = DEFAULT_TIMEZONE,
     ) -> Case:
         """Open the case for a triaged complaint, owned by the department triage chose."""
+        require_principal(by)
         case = cls(
             case_id=uuid4(),
             complaint_id=triaged.complaint_id,
@@ -221,7 +216,7 @@ class Case:
             timezone=timezone,
         )
         case.events.append(
-            HistoryRecorded(case.case_id, "case.opened", None, OPENING_STATUS, at, by)
+            HistoryRecorded(case.case_id, "case.opened", None, OPENING_STATUS, at, by.subject)
         )
         case.events.append(
             CaseOpened(
@@ -241,7 +236,7 @@ class Case:
     # -- first response and waits ---------------------------------------------
 
     def record_first_response(
-        self, *, by: Actor, at: datetime, channel: Channel | None = None
+        self, *, by: Principal, at: datetime, channel: Channel | None = None
     ) -> None:
         self._check(Command.record_first_response, by)
         if self.first_response_at is not None:
@@ -250,7 +245,7 @@ class Case:
             )
         self._first_response(by=by, at=at, channel=channel)
 
-    def start_customer_wait(self, *, reason: str, by: Actor, at: datetime) -> None:
+    def start_customer_wait(self, *, reason: str, by: Principal, at: datetime) -> None:
         self._check(Command.start_customer_wait, by)
         if self.waiting_since is not None:
             raise CaseConflict(f"already waiting on the customer since {self.waiting_since}")
@@ -258,7 +253,7 @@ class Case:
         self._record("case.customer_wait_started", by, at, detail=reason)
         self.events.append(CustomerWaitStarted(**self._common(by, at), reason=reason))
 
-    def end_customer_wait(self, *, by: Actor, at: datetime) -> None:
+    def end_customer_wait(self, *, by: Principal, at: datetime) -> None:
         self._check(Command.end_customer_wait, by)
         if self.waiting_since is None:
             raise CaseConflict("the case is not waiting on the customer")
@@ -271,7 +266,7 @@ class Case:
         *,
         actions: list[ResolutionAction],
         investigation: str = "",
-        by: Actor,
+        by: Principal,
         at: datetime,
     ) -> Plan:
         """A plan (repair, replace, refund, ...) goes to the customer; also a revised one.
@@ -286,7 +281,7 @@ class Case:
             version=self.plan_version,
             investigation=investigation,
             proposed_at=at,
-            proposed_by=subject_of(by),
+            proposed_by=by.subject,
             actions=[
                 PlanAction(
                     position=number,
@@ -322,7 +317,7 @@ class Case:
     def accept_resolution(
         self,
         *,
-        by: Actor,
+        by: Principal,
         at: datetime,
         plan_version: int | None = None,
         via: Channel | None = None,
@@ -333,7 +328,7 @@ class Case:
     def reject_resolution(
         self,
         *,
-        by: Actor,
+        by: Principal,
         at: datetime,
         plan_version: int | None = None,
         via: Channel | None = None,
@@ -392,7 +387,7 @@ class Case:
         return False
 
     def complete_action(
-        self, position: int, *, by: Actor, at: datetime, note: str | None = None
+        self, position: int, *, by: Principal, at: datetime, note: str | None = None
     ) -> bool:
         """Mark one action of the accepted plan done; True when it was the last one."""
         self._check(Command.complete_action, by)
@@ -401,7 +396,7 @@ class Case:
         action = self.plan.action(position)
         if action.done:
             raise CaseConflict(f"action {position} was already done at {action.done_at}")
-        action.done_at, action.done_by, action.note, action.changed = at, subject_of(by), note, True
+        action.done_at, action.done_by, action.note, action.changed = at, by.subject, note, True
         self._record(
             "resolution.action_done", by, at, detail=f"plan {self.plan.version} action {position}"
         )
@@ -414,7 +409,9 @@ class Case:
         )
         return True
 
-    def record_callback(self, *, score: int, comment: str = "", by: Actor, at: datetime) -> bool:
+    def record_callback(
+        self, *, score: int, comment: str = "", by: Principal, at: datetime
+    ) -> bool:
         """The satisfaction callback (回访). Satisfied (4–5): closes the case unless
         rectifications are open; unsatisfied (1–3): back to investigating, a new
         plan is needed. Returns whether the customer is satisfied."""
@@ -468,13 +465,9 @@ class Case:
             )
         return unmet
 
-    def close(self, *, by: Actor, at: datetime) -> None:
+    def close(self, *, by: Principal, at: datetime) -> None:
         """Close explicitly (the CSC); the same rule as the automatic close."""
-        transition = TABLE[Command.close]
-        if transition.who is not None and isinstance(by, Principal):
-            authorize(
-                by, transition.who, owner_department=self.owner_department, action="close a case"
-            )
+        self._authorize(Command.close, by, action="close a case")
         unmet = self.unmet_close_conditions()
         if unmet:
             raise CloseConditionsUnmet(
@@ -484,7 +477,7 @@ class Case:
             )
         self._close(by=by, at=at)
 
-    def reopen(self, *, reason: str, by: Actor, at: datetime) -> None:
+    def reopen(self, *, reason: str, by: Principal, at: datetime) -> None:
         """A closed complaint goes back to investigating; a new plan is needed."""
         self._check(Command.reopen, by)
         self.reopen_count += 1
@@ -493,10 +486,10 @@ class Case:
         self._move(CaseStatus.awaiting_resolution, "complaint.reopened", by, at, detail=reason)
         self.events.append(ComplaintReopened(**self._common(by, at), reason=reason))
 
-    def withdraw(self, *, reason: str, by: Actor, at: datetime) -> None:
+    def withdraw(self, *, reason: str, by: Principal, at: datetime) -> None:
         """The customer withdrew: the case ends, announced as complaint.closed with
         ``withdrawn=true`` so that subscribers of tousu.cases see every case end."""
-        self._check(Command.withdraw, SYSTEM)
+        self._check(Command.withdraw, by)
         self.waiting_since = self.wait_reason = None
         self.closed_at = at
         self._move(CaseStatus.withdrawn, "complaint.withdrawn", by, at, detail=reason)
@@ -508,14 +501,14 @@ class Case:
         self,
         department: str,
         *,
-        by: Actor,
+        by: Principal,
         at: datetime,
         reason: str | None = None,
         category: ComplaintCategory | None = None,
         urgency: Urgency | None = None,
     ) -> bool:
         """Follow routing's decision; False (nothing recorded) if nothing changes."""
-        self._check(Command.change_owner, SYSTEM)
+        self._check(Command.change_owner, by)
         changes = []
         if department != self.owner_department:
             changes.append(f"owner {self.owner_department} → {department}")
@@ -534,20 +527,25 @@ class Case:
 
     # -- rectifications (issue 5B calls these in its own unit of work) ------------
 
-    def rectification_opened(self, *, by: Actor, at: datetime, detail: str | None = None) -> None:
+    def rectification_opened(
+        self, *, by: Principal, at: datetime, detail: str | None = None
+    ) -> None:
         """A rectification (instruction, notice) now belongs to this case; the case
-        cannot close until it is settled. Refused (409) on a closed or withdrawn case."""
+        cannot close until it is settled. Refused (409) on a closed or withdrawn case.
+        The rectification's own rule authorized ``by`` (the table's ``who`` is None)."""
+        require_principal(by)
         check_command(Command.open_rectification, self.status)
         self.open_rectifications += 1
         self.rectifications_total += 1
         self._record("rectification.opened", by, at, detail=detail)
 
     def rectification_settled(
-        self, *, by: Actor, at: datetime, waived: bool = False, detail: str | None = None
+        self, *, by: Principal, at: datetime, waived: bool = False, detail: str | None = None
     ) -> bool:
         """A rectification was verified (or waived). If it was the last one and the
         customer is satisfied, the case closes now (complaint.closed). Returns whether
-        it closed."""
+        it closed. The rectification's own rule authorized ``by``."""
+        require_principal(by)
         check_command(Command.settle_rectification, self.status)
         if self.open_rectifications <= 0:
             raise CaseConflict("the case has no open rectification to settle")
@@ -562,9 +560,10 @@ class Case:
             return True
         return False
 
-    def note(self, action: str, *, by: Actor, at: datetime, detail: str | None = None) -> None:
+    def note(self, action: str, *, by: Principal, at: datetime, detail: str | None = None) -> None:
         """A history line that changes nothing else — e.g. a rectification step worth
         seeing on the case (``rectification.verification_failed``). Saved with the case."""
+        require_principal(by)
         self._record(action[:60], by, at, detail=detail)
 
     # -- worklist ----------------------------------------------------------------
@@ -605,22 +604,25 @@ class Case:
 
     # -- internals -----------------------------------------------------------------
 
-    def _check(self, command: Command, by: Actor) -> None:
+    def _check(self, command: Command, by: Principal) -> None:
         """403 if ``by`` may not give ``command`` on this case, else 409 if illegal now."""
-        transition = TABLE[command]
-        if transition.who is not None and isinstance(by, Principal):
-            authorize(
-                by,
-                transition.who,
-                owner_department=self.owner_department,
-                action=command.replace("_", " ") + f" on a case of {self.owner_department}",
-            )
+        self._authorize(
+            command, by, action=command.replace("_", " ") + f" on a case of {self.owner_department}"
+        )
         check_command(command, self.status)
+
+    def _authorize(self, command: Command, by: Principal, *, action: str) -> None:
+        """403 unless ``by`` may give ``command``; a ``TypeError`` unless it is a Principal.
+        Runs for every actor: there is no name-only way around it."""
+        require_principal(by)
+        who = TABLE[command].who
+        if who is not None:
+            authorize(by, who, owner_department=self.owner_department, action=action)
 
     def _decide(
         self,
         decision: CustomerDecision,
-        by: Actor,
+        by: Principal,
         at: datetime,
         plan_version: int | None,
         via: Channel | None,
@@ -642,7 +644,7 @@ class Case:
         if self.waiting_since is not None:
             self._end_wait(by=by, at=at)
         plan = self.plan
-        plan.decision, plan.decided_at, plan.decided_by = decision, at, subject_of(by)
+        plan.decision, plan.decided_at, plan.decided_by = decision, at, by.subject
         plan.via, plan.comment, plan.changed = (via.value if via else None), comment, True
         common = self._common(by, at)
         detail = f"plan {plan.version}" + (f" via {via}" if via else "")
@@ -659,23 +661,23 @@ class Case:
                 )
             )
 
-    def _first_response(self, *, by: Actor, at: datetime, channel: Channel | None) -> None:
+    def _first_response(self, *, by: Principal, at: datetime, channel: Channel | None) -> None:
         self.first_response_at = at
         self._record("case.first_response_recorded", by, at, detail=channel and str(channel))
         self.events.append(FirstResponseRecorded(**self._common(by, at), channel=channel))
 
-    def _end_wait(self, *, by: Actor, at: datetime) -> None:
+    def _end_wait(self, *, by: Principal, at: datetime) -> None:
         self.waiting_since = self.wait_reason = None
         self._record("case.customer_wait_ended", by, at)
         self.events.append(CustomerWaitEnded(**self._common(by, at)))
 
-    def _close(self, *, by: Actor, at: datetime) -> None:
+    def _close(self, *, by: Principal, at: datetime) -> None:
         self.waiting_since = self.wait_reason = None
         self.closed_at = at
         self._move(CaseStatus.closed, "complaint.closed", by, at)
         self.events.append(self._closed_payload(by, at, withdrawn=False))
 
-    def _closed_payload(self, by: Actor, at: datetime, *, withdrawn: bool) -> ComplaintClosed:
+    def _closed_payload(self, by: Principal, at: datetime, *, withdrawn: bool) -> ComplaintClosed:
         return ComplaintClosed(
             **self._common(by, at),
             category=self.category,
@@ -695,27 +697,35 @@ class Case:
             withdrawn=withdrawn,
         )
 
-    def _common(self, by: Actor, at: datetime) -> dict[str, object]:
+    def _common(self, by: Principal, at: datetime) -> dict[str, object]:
         return {
             "complaint_id": self.complaint_id,
             "reference": self.reference,
             "case_id": self.case_id,
-            "by": subject_of(by)[:100],
+            "by": by.subject[:100],
             "at": at,
         }
 
     def _move(
-        self, target: CaseStatus, action: str, by: Actor, at: datetime, *, detail: str | None = None
+        self,
+        target: CaseStatus,
+        action: str,
+        by: Principal,
+        at: datetime,
+        *,
+        detail: str | None = None,
     ) -> None:
         previous, self.status_ = self.status_, target
         self.events.append(
-            HistoryRecorded(self.case_id, action, previous, target, at, subject_of(by), detail)
+            HistoryRecorded(self.case_id, action, previous, target, at, by.subject, detail)
         )
 
-    def _record(self, action: str, by: Actor, at: datetime, *, detail: str | None = None) -> None:
+    def _record(
+        self, action: str, by: Principal, at: datetime, *, detail: str | None = None
+    ) -> None:
         """A transition that leaves the status as it is."""
         self.events.append(
             HistoryRecorded(
-                self.case_id, action, self.status_, self.status_, at, subject_of(by), detail
+                self.case_id, action, self.status_, self.status_, at, by.subject, detail
             )
         )

@@ -10,9 +10,14 @@ Issue 5B (rectifications) reuses this for its own rules, e.g.::
     authorize(principal, (Grant("department", rect.department), Grant("csc")),
               owner_department=case.owner_department, action="mark the instruction done")
 
-Events applied from other services act as :data:`SYSTEM` (or :func:`customer`),
-which only grants naming the ``system`` role admit; no token can carry that
-role (``mint_token`` refuses unknown roles).
+Events applied from other services act as :data:`SYSTEM` (or :func:`customer`,
+or :func:`relayed` for someone the other service names), which only grants
+naming the ``system`` role admit; no token can carry that role (``mint_token``
+refuses unknown roles).
+
+Every actor is a :class:`Principal`: :func:`authorize` and :func:`allowed`
+raise ``TypeError`` for anything else (a user id string included), so no
+caller can skip the check by passing a name instead of a principal.
 """
 
 from __future__ import annotations
@@ -34,6 +39,23 @@ SYSTEM = Principal(subject="system", roles=frozenset({SYSTEM_ROLE}), department=
 def customer() -> Principal:
     """The customer, acting through intake (tracking page, reply mail)."""
     return Principal(subject="customer", roles=frozenset({SYSTEM_ROLE}), department=None)
+
+
+def relayed(subject: str) -> Principal:
+    """Someone another service authorized and names in its event (routing's triage or
+    reassignment, intake's withdrawal), acting here through that event: the system role,
+    and their id for the history."""
+    return Principal(subject=subject, roles=frozenset({SYSTEM_ROLE}), department=None)
+
+
+def require_principal(actor: object) -> Principal:
+    """``actor`` itself if it is a :class:`Principal`; a ``TypeError`` otherwise."""
+    if not isinstance(actor, Principal):
+        raise TypeError(
+            f"an actor must be a Principal, not {type(actor).__name__} {actor!r}: "
+            "use SYSTEM, customer() or relayed(subject) for actions from other services"
+        )
+    return actor
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,7 @@ SYSTEM_ONLY: Rule = (Grant(SYSTEM_ROLE),)
 
 
 def allowed(principal: Principal, rule: Iterable[Grant], *, owner_department: str | None) -> bool:
+    require_principal(principal)
     if "admin" in principal.roles:
         return True
     return any(grant.admits(principal, owner_department) for grant in rule)
@@ -87,6 +110,7 @@ def authorize(
     action: str,
 ) -> None:
     """Raise :class:`Forbidden` (403) naming who may ``action`` unless ``principal`` may."""
+    require_principal(principal)
     grants = tuple(rule)
     if allowed(principal, grants, owner_department=owner_department):
         return

@@ -46,7 +46,14 @@ from tousu_common.events.catalog import (
 )
 from tousu_common.events.catalog import NoticeDispatched as NoticeDispatchedEvent
 from tousu_common.principal import Principal
-from tousu_rectification.domain.permissions import Grant, Rule, allowed, authorize
+from tousu_rectification.domain.permissions import (
+    SYSTEM_ONLY,
+    Grant,
+    Rule,
+    allowed,
+    authorize,
+    require_principal,
+)
 
 #: Departments a rectification can be sent to (CSC issues them, it does not receive them).
 RECIPIENT_DEPARTMENTS = frozenset(
@@ -202,10 +209,6 @@ def transitions_for(action: Action, kind: RectificationKind) -> list[Transition]
     return [t for t in TRANSITIONS if t.action is action and kind in t.kinds]
 
 
-#: Who acts: a member of staff (from the bearer token) or a supplier (via the link).
-Actor = Principal
-
-
 def supplier_actor(supplier_id: UUID) -> Principal:
     """The supplier, acting through its tokenised response link (no token role)."""
     return Principal(
@@ -293,7 +296,7 @@ class QualityReport:
         serial_or_batch: str | None,
         failure_description: str,
         quantity_affected: int,
-        actor: Actor,
+        actor: Principal,
         at: datetime,
     ) -> QualityReport:
         authorize(actor, (Grant("csc"),), action="issue External Quality Information Reports")
@@ -374,7 +377,7 @@ class Rectification:
         department: str,
         instruction: str,
         due_date: date,
-        actor: Actor,
+        actor: Principal,
         at: datetime,
         today: date | None = None,
     ) -> Rectification:
@@ -416,7 +419,7 @@ class Rectification:
         supplier: SupplierRef | None,
         requirement: str,
         due_date: date,
-        actor: Actor,
+        actor: Principal,
         at: datetime,
         today: date | None = None,
     ) -> Rectification:
@@ -469,7 +472,7 @@ class Rectification:
         root_cause_category: RootCauseCategory,
         root_cause: str,
         corrective_action: str,
-        actor: Actor,
+        actor: Principal,
         at: datetime,
     ) -> None:
         self._apply(Action.mark_done, actor, at)
@@ -485,7 +488,7 @@ class Rectification:
             )
         )
 
-    def dispatch(self, *, actor: Actor, at: datetime) -> None:
+    def dispatch(self, *, actor: Principal, at: datetime) -> None:
         self._apply(Action.dispatch, actor, at)
         self.dispatched_at = at
         self.events.append(
@@ -493,7 +496,7 @@ class Rectification:
         )
 
     def record_supplier_response(
-        self, answer: EightD, *, evidence_count: int, actor: Actor, at: datetime
+        self, answer: EightD, *, evidence_count: int, actor: Principal, at: datetime
     ) -> None:
         self._apply(Action.record_supplier_response, actor, at)
         self.containment = answer.containment
@@ -515,14 +518,14 @@ class Rectification:
             )
         )
 
-    def attach_evidence(self, *, count: int, names: str, actor: Actor, at: datetime) -> None:
+    def attach_evidence(self, *, count: int, names: str, actor: Principal, at: datetime) -> None:
         """Supply files evidence the supplier sent by mail (history only: no event)."""
         _require(count >= 1, "files", "at least one file")
         self._apply(Action.attach_evidence, actor, at, note=names)
         self.evidence_count += count
 
     def pass_verification(
-        self, *, comment: str, feedback_requested: bool, actor: Actor, at: datetime
+        self, *, comment: str, feedback_requested: bool, actor: Principal, at: datetime
     ) -> None:
         """Verified. If the customer asked to hear about it, the plan and the result
         go to them too (``rectification.feedback_requested``)."""
@@ -533,10 +536,12 @@ class Rectification:
         if feedback_requested:
             self._feed_back(actor, at)
 
-    def send_feedback(self, *, actor: Actor, at: datetime) -> bool:
+    def send_feedback(self, *, actor: Principal, at: datetime) -> bool:
         """The customer asked for feedback after this was verified: send it now. False
         (nothing changes) unless it is verified and its feedback not yet sent — so asking
-        twice sends it once. No status change; a history line and the event."""
+        twice sends it once. No status change; a history line and the event. The
+        customer asks through intake: only the system (:func:`customer`) sends it."""
+        authorize(actor, SYSTEM_ONLY, action="send the customer feedback on a rectification")
         if self.status is not S.verified or self.feedback_sent_at is not None:
             return False
         self.history.append(
@@ -550,10 +555,12 @@ class Rectification:
         return self.feedback_sent_at is not None and self.feedback_answer is None
 
     def record_feedback_answer(
-        self, answer: FeedbackAnswer, *, via: Channel | None, actor: Actor, at: datetime
+        self, answer: FeedbackAnswer, *, via: Channel | None, actor: Principal, at: datetime
     ) -> None:
         """The customer confirmed (or disputed) the feedback they were sent; once. A
-        dispute changes nothing else: staff see it on the case and decide what follows."""
+        dispute changes nothing else: staff see it on the case and decide what follows.
+        The customer answers through intake: only the system (:func:`customer`) records it."""
+        authorize(actor, SYSTEM_ONLY, action="record the customer's answer to feedback")
         if not self.feedback_awaits_answer:
             raise IllegalRectificationTransition(
                 f"rectification {self.number}: no feedback awaits the customer's answer"
@@ -576,7 +583,7 @@ class Rectification:
             )
         )
 
-    def _feed_back(self, actor: Actor, at: datetime) -> None:
+    def _feed_back(self, actor: Principal, at: datetime) -> None:
         self.feedback_sent_at = at
         self.events.append(
             RectificationFeedbackRequested(
@@ -584,14 +591,14 @@ class Rectification:
             )
         )
 
-    def fail_verification(self, *, reason: str, actor: Actor, at: datetime) -> None:
+    def fail_verification(self, *, reason: str, actor: Principal, at: datetime) -> None:
         _require(bool(reason.strip()), "reason", "a failed verification needs a reason")
         self._apply(Action.fail_verification, actor, at, note=reason)
         self.last_failure_reason = reason
         self.failed_verifications += 1
         self.events.append(VerificationFailed(**self._event_fields(actor, at), reason=reason))
 
-    def waive(self, *, reason: str, actor: Actor, at: datetime) -> None:
+    def waive(self, *, reason: str, actor: Principal, at: datetime) -> None:
         _require(bool(reason.strip()), "reason", "a waiver needs a reason")
         self._apply(Action.waive, actor, at, note=reason)
         self.waiver_reason = reason
@@ -614,11 +621,13 @@ class Rectification:
             lines.append(self.verification_comment)
         return "\n".join(lines)[:20_000]
 
-    def may(self, action: Action, actor: Actor) -> bool:
+    def may(self, action: Action, actor: Principal) -> bool:
         """Whether ``actor`` could take ``action`` on this rectification in some status."""
+        require_principal(actor)
         return any(self._is(t.who, actor) for t in transitions_for(action, self.kind))
 
-    def _apply(self, action: Action, actor: Actor, at: datetime, *, note: str = "") -> None:
+    def _apply(self, action: Action, actor: Principal, at: datetime, *, note: str = "") -> None:
+        require_principal(actor)
         candidates = transitions_for(action, self.kind)
         if not candidates:
             raise IllegalRectificationTransition(f"a {self.kind} cannot {action}")
@@ -644,7 +653,7 @@ class Rectification:
             return tuple(Grant(role, self.department) for role in RECIPIENT_ROLES)
         return (Grant(who.value),)
 
-    def _is(self, who: Who, actor: Actor) -> bool:
+    def _is(self, who: Who, actor: Principal) -> bool:
         if who is Who.supplier:
             # Only the link makes a supplier; admin does not stand in for one.
             return (
@@ -663,7 +672,7 @@ class Rectification:
             return "the supplier's response link"
         return f"role {who.value}"
 
-    def _event_fields(self, actor: Actor, at: datetime) -> dict[str, object]:
+    def _event_fields(self, actor: Principal, at: datetime) -> dict[str, object]:
         return {
             "complaint_id": self.case.complaint_id,
             "reference": self.case.reference,

@@ -28,7 +28,7 @@ from tousu_common.events.catalog import (
 )
 from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
 from tousu_rectification.domain.model import DEFAULT_TIMEZONE
-from tousu_rectification.domain.permissions import customer
+from tousu_rectification.domain.permissions import customer, relayed
 from tousu_rectification.domain.status import ENDED
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ async def withdraw_case(
     if case is None or case.status in ENDED:
         log.info("withdrawal needs no case change", extra={"has_case": case is not None})
         return
-    case.withdraw(reason=withdrawn.reason, by=withdrawn.by, at=withdrawn.withdrawn_at)
+    case.withdraw(reason=withdrawn.reason, by=relayed(withdrawn.by), at=withdrawn.withdrawn_at)
     await uow.cases.save(case)
 
 
@@ -139,7 +139,7 @@ async def follow_reassignment(
         return
     if case.change_owner(
         reassigned.to_department,
-        by=reassigned.by,
+        by=relayed(reassigned.by),
         at=reassigned.reassigned_at,
         reason=reassigned.reason,
     ):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common.events import ComplaintTriaged, Event
 from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
 from tousu_rectification.domain.model import DEFAULT_TIMEZONE, Case
-from tousu_rectification.domain.permissions import SYSTEM
+from tousu_rectification.domain.permissions import SYSTEM, relayed
 from tousu_rectification.domain.status import ENDED
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ async def open_case_for_triaged_complaint(
             return
         if existing.change_owner(
             triaged.owner_department,
-            by=triaged.decided_by if triaged.decided_by != "rules" else SYSTEM,
+            by=relayed(triaged.decided_by) if triaged.decided_by != "rules" else SYSTEM,
             at=triaged.triaged_at,
             reason="retriage",
             category=triaged.category,

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tousu_common.auth import Principal
 from tousu_common.errors import Conflict, NotFound
 from tousu_rectification.adapters.rectification_repository import (
     RectificationRepository,
@@ -20,7 +21,6 @@ from tousu_rectification.adapters.rectification_repository import (
 from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
 from tousu_rectification.domain.model import Case
 from tousu_rectification.domain.rectification import (
-    Actor,
     CaseRef,
     QualityReport,
     Rectification,
@@ -49,7 +49,7 @@ async def instruct(
     department: str,
     instruction: str,
     due_date: date,
-    actor: Actor,
+    actor: Principal,
     at: datetime,
     today: date,
 ) -> Rectification:
@@ -79,7 +79,7 @@ async def issue_report(
     serial_or_batch: str | None,
     failure_description: str,
     quantity_affected: int,
-    actor: Actor,
+    actor: Principal,
     at: datetime,
     today: date,
 ) -> QualityReport:
@@ -106,7 +106,7 @@ async def issue_notice(
     supplier_id: UUID | None,
     requirement: str,
     due_date: date,
-    actor: Actor,
+    actor: Principal,
     at: datetime,
     today: date,
 ) -> Rectification:
@@ -149,7 +149,7 @@ async def change(
     rectification_id: UUID,
     command: Callable[[Rectification], None],
     *,
-    actor: Actor,
+    actor: Principal,
     at: datetime,
 ) -> Rectification:
     """Load a rectification, apply one domain method, save it (version-checked).
@@ -176,7 +176,7 @@ async def change(
 
 
 async def verify_passed(
-    session: AsyncSession, rectification_id: UUID, *, comment: str, actor: Actor, at: datetime
+    session: AsyncSession, rectification_id: UUID, *, comment: str, actor: Principal, at: datetime
 ) -> Rectification:
     """Verified; tells the customer too when the complaint asked for feedback."""
     rect = await RectificationRepository(session).get(rectification_id)
@@ -196,7 +196,7 @@ async def verify_passed(
 
 
 async def waive(
-    session: AsyncSession, rectification_id: UUID, *, reason: str, actor: Actor, at: datetime
+    session: AsyncSession, rectification_id: UUID, *, reason: str, actor: Principal, at: datetime
 ) -> Rectification:
     return await change(
         session,
