@@ -9,7 +9,13 @@ The rules (README "One shape for every service"):
   directly or through any chain of the service's own modules or of
   ``tousu_common`` modules;
 * routers hold no SQL: no module of ``tousu_<svc>.api`` imports sqlalchemy
-  directly.
+  directly;
+* all SQL is in ``adapters/``: no module of a service outside ``adapters`` and
+  ``migrations`` imports sqlalchemy directly ("sql");
+* every service has the same rooms: ``bootstrap.py``, ``domain/``,
+  ``handlers/``, ``api/``, ``adapters/``, ``entrypoints/`` ("rooms");
+* every state machine is one legal-transition table, a module-level constant of
+  the domain with the name :data:`TRANSITION_TABLES` gives ("transitions").
 
 The import graph is built with :mod:`ast` from the source files, so nothing
 is imported to check it. Every ``import`` and ``from … import`` counts,
@@ -37,6 +43,17 @@ IO_LIBRARIES = frozenset(
     {"sqlalchemy", "httpx", "aiokafka", "fastapi", "starlette", "asyncpg", "aiosqlite"}
 )
 SQL_LIBRARIES = frozenset({"sqlalchemy"})
+ROOMS = ("bootstrap", "domain", "handlers", "api", "adapters", "entrypoints")
+# Each state machine's legal-transition table: module → constant name.
+TRANSITION_TABLES: tuple[tuple[str, str], ...] = (
+    ("tousu_intake.domain.model", "COMPLAINT_TRANSITIONS"),
+    ("tousu_routing.domain.model", "TRIAGE_TRANSITIONS"),
+    ("tousu_routing.domain.clocks", "CLOCK_TRANSITIONS"),
+    ("tousu_rectification.domain.status", "TRANSITIONS"),
+    ("tousu_rectification.domain.rectification", "TRANSITIONS"),
+    ("tousu_notify.domain.delivery", "DELIVERY_TRANSITIONS"),
+    ("tousu_notify.domain.webhooks", "SUBSCRIPTION_TRANSITIONS"),
+)
 
 # Violations that exist today and are tracked by issue 16.
 # issue 16: to be emptied. The test fails for any violation not listed here
@@ -45,18 +62,54 @@ SQL_LIBRARIES = frozenset({"sqlalchemy"})
 #   ("api-sql", module)        the router imports sqlalchemy (SQL in routers)
 #   ("domain-io", module)      the domain module reaches an I/O library
 #   ("cross-service", module)  the module imports another service's package
+#   ("sql", module)            a module outside adapters/ and migrations/ imports sqlalchemy
+#   ("rooms", module)          the service lacks this room (bootstrap.py or a package)
+#   ("transitions", name)      the state machine's legal-transition table is missing
 KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
-        # inbound-mail queue list and re-release: select/update in the router
+        # -- intake
         ("api-sql", "tousu_intake.api.inbound_mail"),
-        # supplier lookup, search, count and update queries in the router
-        ("api-sql", "tousu_rectification.api.suppliers"),
-        # catches sqlalchemy's IntegrityError for a duplicate calendar version
+        ("sql", "tousu_intake.api.inbound_mail"),
+        ("sql", "tousu_intake.attachments"),
+        ("sql", "tousu_intake.handlers.channel_filing"),
+        ("sql", "tousu_intake.handlers.feedback"),
+        ("sql", "tousu_intake.handlers.inbound_mail"),
+        ("sql", "tousu_intake.handlers.receive"),
+        ("sql", "tousu_intake.handlers.tracking"),
+        ("sql", "tousu_intake.handlers.web_channel"),
+        ("rooms", "tousu_intake.bootstrap"),
+        ("transitions", "tousu_intake.domain.model.COMPLAINT_TRANSITIONS"),
+        # -- routing
         ("api-sql", "tousu_routing.api.calendar"),
-        # catches sqlalchemy's IntegrityError for a duplicate rule-set version
         ("api-sql", "tousu_routing.api.rules"),
-        # worklist queries (triage, SLA clocks) built in the router
         ("api-sql", "tousu_routing.api.worklists"),
+        ("sql", "tousu_routing.api.calendar"),
+        ("sql", "tousu_routing.api.rules"),
+        ("sql", "tousu_routing.api.worklists"),
+        ("sql", "tousu_routing.bootstrap"),
+        ("sql", "tousu_routing.handlers.events"),
+        ("transitions", "tousu_routing.domain.model.TRIAGE_TRANSITIONS"),
+        ("transitions", "tousu_routing.domain.clocks.CLOCK_TRANSITIONS"),
+        # -- rectification
+        ("api-sql", "tousu_rectification.api.suppliers"),
+        ("sql", "tousu_rectification.api.suppliers"),
+        ("sql", "tousu_rectification.handlers.complaint_events"),
+        ("sql", "tousu_rectification.handlers.feedback"),
+        ("sql", "tousu_rectification.handlers.open_case"),
+        ("sql", "tousu_rectification.handlers.rectifications"),
+        ("rooms", "tousu_rectification.bootstrap"),
+        # -- notify
+        ("sql", "tousu_notify.digests.models"),
+        ("sql", "tousu_notify.digests.queries"),
+        ("sql", "tousu_notify.digests.readmodel"),
+        ("sql", "tousu_notify.digests.service"),
+        ("sql", "tousu_notify.entrypoints.worker"),
+        ("sql", "tousu_notify.handlers.plan"),
+        ("rooms", "tousu_notify.bootstrap"),
+        ("transitions", "tousu_notify.domain.delivery.DELIVERY_TRANSITIONS"),
+        ("transitions", "tousu_notify.domain.webhooks.SUBSCRIPTION_TRANSITIONS"),
+        # -- console (a backend for the front end: no commands of its own to handle)
+        ("rooms", "tousu_console.handlers"),
     }
 )
 
@@ -200,7 +253,31 @@ def find_violations() -> dict[tuple[str, str], str]:
                 chain = _chain(module, SQL_LIBRARIES, None)
                 if chain:
                     found[("api-sql", module)] = " imports ".join(chain)
+            if not any(_in_layer(module, service, room) for room in ("adapters", "migrations")):
+                chain = _chain(module, SQL_LIBRARIES, None)
+                if chain:
+                    found[("sql", module)] = " imports ".join(chain)
+        for room in ROOMS:
+            if f"{own}.{room}" not in GRAPH.files:
+                found[("rooms", f"{own}.{room}")] = f"{own} has no {room}"
+    for module, name in TRANSITION_TABLES:
+        if name not in _module_constants(module):
+            found[("transitions", f"{module}.{name}")] = f"{module} defines no {name}"
     return found
+
+
+def _module_constants(module: str) -> set[str]:
+    """Names assigned at the top level of ``module`` (empty when it does not exist)."""
+    path = GRAPH.files.get(module)
+    if path is None:
+        return set()
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
 
 
 def io_free_common_modules() -> list[str]:
@@ -257,11 +334,24 @@ def test_api_routers_import_no_sql() -> None:
     _check_rule("api-sql")
 
 
+def test_no_sql_outside_adapters() -> None:
+    _check_rule("sql")
+
+
+def test_every_service_has_the_same_rooms() -> None:
+    _check_rule("rooms")
+
+
+def test_every_state_machine_is_one_transition_table() -> None:
+    _check_rule("transitions")
+
+
 def test_known_violations_only_name_real_modules() -> None:
-    rules = {"cross-service", "domain-io", "api-sql"}
     for rule, module in KNOWN_VIOLATIONS:
-        assert rule in rules, (rule, module)
-        assert module in GRAPH.files, f"{module} in KNOWN_VIOLATIONS does not exist"
+        if rule in {"cross-service", "domain-io", "api-sql", "sql"}:
+            assert module in GRAPH.files, f"{module} in KNOWN_VIOLATIONS does not exist"
+        else:
+            assert rule in {"rooms", "transitions"}, (rule, module)
 
 
 def _check_rule(rule: str) -> None:

@@ -4,7 +4,8 @@ processes; people sign in through the provider's real login page in Chromium."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,46 @@ async def use_language(page: Any, language: str) -> None:
     wanted = "zh-CN" if language == "zh" else "en"
     if await page.get_attribute("html", "lang") != wanted:
         await page.click("header form[action='/language'] button")
-        await page.wait_for_function(
-            f"document.documentElement.lang === '{wanted}'", timeout=30_000
-        )
+        # a selector, not a script: mid-navigation the new document has no root yet
+        await page.wait_for_selector(f"html[lang={wanted}]", timeout=30_000)
+
+
+async def live_open(page: Any, timeout: float = 20_000) -> None:
+    """The page's live stream (SSE) is open; safe to call while the page still loads."""
+    await page.wait_for_selector("body[data-live-open='1']", state="attached", timeout=timeout)
+
+
+@asynccontextmanager
+async def htmx_settled(page: Any, timeout: float = 20_000) -> AsyncIterator[None]:
+    """Wait, after the block, until htmx has swapped in and settled the answer to a
+    POST made in it: the response arriving is not enough, the old panel (an old
+    error, a closed <details>, an input about to be replaced) is still in the page."""
+    await page.evaluate(
+        """() => {
+            window.__tousuSettled = false;
+            const done = (event) => {
+                const config = event.detail && event.detail.requestConfig;
+                if (config && config.verb === "post") {
+                    window.__tousuSettled = true;
+                    document.body.removeEventListener("htmx:afterSettle", done);
+                }
+            };
+            document.body.addEventListener("htmx:afterSettle", done);
+        }"""
+    )
+    yield
+    await page.wait_for_function("window.__tousuSettled === true", timeout=timeout)
+
+
+async def submit_panel_form(page: Any, form: str, timeout: float = 20_000) -> Any:
+    """Submit an htmx panel form; its answer (200, errors included) is in the page."""
+    async with (
+        htmx_settled(page, timeout),
+        page.expect_response(
+            lambda r: r.request.method == "POST" and "/panels/" in r.url, timeout=timeout
+        ) as answer,
+    ):
+        await page.click(f"{form} button[type=submit]")
+    response = await answer.value
+    assert response.status == 200, await response.text()
+    return response

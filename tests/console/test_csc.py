@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, sign_in
+from tests.console.conftest import headers_of, new_complaint, sign_in, submit_panel_form
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.wait import eventually_async
@@ -103,12 +103,7 @@ async def case_status(page: Any, status: str) -> None:
 
 async def submit(page: Any, form: str) -> None:
     """Submit a case/triage panel form and wait for the refreshed panel."""
-    async with page.expect_response(
-        lambda r: r.request.method == "POST" and "/panels/" in r.url, timeout=WAIT
-    ) as answer:
-        await page.click(f"{form} button[type=submit]")
-    response = await answer.value
-    assert response.status == 200, await response.text()
+    await submit_panel_form(page, form, timeout=WAIT)
 
 
 async def no_alert(page: Any, panel: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import sign_in
+from tests.console.conftest import live_open, sign_in, use_language
 from tousu_common.devstack import CONSOLE, Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 
@@ -59,7 +59,7 @@ async def test_the_agent_whose_extension_rings_sees_the_caller_and_nobody_else(
         await agent.goto(f"{console_url}/worklist")
         await other.goto(f"{console_url}/worklist")
         for page in (agent, other):
-            await page.wait_for_function("document.body.dataset.liveOpen === '1'", timeout=20_000)
+            await live_open(page, timeout=20_000)
 
         ringing = await post_call(
             console_url,
@@ -127,9 +127,8 @@ async def test_the_agent_whose_extension_rings_sees_the_caller_and_nobody_else(
         await banner.wait_for(state="detached", timeout=5_000)
 
         # English page, same call flow
-        await agent.click("text=English")
-        await agent.wait_for_function("document.documentElement.lang === 'en'")
-        await agent.wait_for_function("document.body.dataset.liveOpen === '1'", timeout=20_000)
+        await use_language(agent, "en")
+        await live_open(agent, timeout=20_000)
         await post_call(
             console_url,
             gateway,

@@ -32,6 +32,7 @@ from tests.console.conftest import (
     screenshot,
     serious_accessibility_problems,
     sign_in,
+    use_language,
 )
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
@@ -128,11 +129,7 @@ class Person:
 
     async def language(self, lang: str) -> None:
         """Switch with the header's button (remembered for the person)."""
-        want = "en" if lang == "en" else "zh-CN"
-        if await self.page.get_attribute("html", "lang") == want:
-            return
-        await self.page.click("header form[action='/language'] button")
-        await self.page.wait_for_selector(f"html[lang={want}]", timeout=TIMEOUT)
+        await use_language(self.page, lang)
 
     async def csrf(self) -> str:
         return await self.page.get_attribute("header input[name=csrf]", "value") or ""

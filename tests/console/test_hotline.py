@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, sign_in
+from tests.console.conftest import headers_of, htmx_settled, new_complaint, sign_in
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.wait import eventually_async
@@ -292,7 +292,10 @@ async def test_amend_and_withdraw_from_the_complaint_page(
 
     # No reason: refused by intake, shown in the panel, nothing withdrawn.
     # (read from the panel's answer: a live reload of the panel may follow at any time)
-    async with page.expect_response(lambda r: r.url.endswith("/withdraw")) as refused:
+    async with (
+        htmx_settled(page),
+        page.expect_response(lambda r: r.url.endswith("/withdraw")) as refused,
+    ):
         await panel.locator("button:has-text('撤销投诉')").click()
     answer = await refused.value
     assert answer.status == 200 and 'class="alert error"' in await answer.text()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import new_complaint, sign_in
+from tests.console.conftest import live_open, new_complaint, sign_in
 from tousu_common.devstack import CONSOLE, SERVICE_GRACEFUL_S, Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.helpers import header, read_topic
@@ -165,7 +165,7 @@ async def test_a_department_page_reloads_when_its_complaint_is_triaged_and_other
         page = await context.new_page()
         await page.set_viewport_size({"width": 1366, "height": 768})
         await sign_in(page, console_url, identity, "sales", path="/worklist")
-        await page.wait_for_function("document.body.dataset.liveOpen === '1'", timeout=20_000)
+        await live_open(page, timeout=20_000)
         await page.evaluate(
             """() => {
                  window.__heard = []; window.__all = []; window.__reloads = [];

@@ -36,9 +36,11 @@ import pytest
 
 from tests.console.conftest import (
     headers_of,
+    live_open,
     new_complaint,
     screenshot,
     sign_in,
+    submit_panel_form,
     use_language,
 )
 from tousu_common.devstack import Stack
@@ -139,7 +141,7 @@ async def services(console_stack: Stack, identity: DevIdentityProvider) -> Async
 async def keep_open(page: Any) -> None:
     """Mark the page's document (a reload or a navigation loses the mark) once its live
     stream is open: what it shows from now on came in over /live."""
-    await page.wait_for_function("document.body.dataset.liveOpen === '1'", timeout=WAIT)
+    await live_open(page, timeout=WAIT)
     await page.evaluate("window.__walkKeptOpen = true")
 
 
@@ -157,12 +159,7 @@ async def appears_live(
 
 async def submit_panel(page: Any, form: str) -> None:
     """Submit a complaint-page panel form; the refreshed panel comes back (200)."""
-    async with page.expect_response(
-        lambda r: r.request.method == "POST" and "/panels/" in r.url, timeout=WAIT
-    ) as answer:
-        await page.click(f"{form} button[type=submit]")
-    response = await answer.value
-    assert response.status == 200, await response.text()
+    await submit_panel_form(page, form, timeout=WAIT)
     errors = await page.locator("#panel-case .alert.error").all_inner_texts()
     assert not errors, errors
 
