@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 
 from tousu_common.auth import mint_token
 from tousu_common.devstack import free_port, logs_tail
-from tousu_common.testing.wait import eventually
+from tousu_common.testing.wait import ProcessOutput, eventually
 
 from .conftest import complaint_body
 
@@ -41,9 +40,9 @@ def _is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start_run(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int, list[str]]:
+def start_run(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int, ProcessOutput]:
     """`tousu run` (with ``options``) on free ports in ``tmp_path``; returns once it
-    says it is ready, with the lines it printed so far."""
+    says it is ready, with its output (still being read)."""
     base = four_free_ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOUSU_")}
     runner = subprocess.Popen(
@@ -55,18 +54,30 @@ def start_run(tmp_path: Path, *options: str) -> tuple[subprocess.Popen[str], int
         text=True,
     )
     assert runner.stdout is not None
-    output: list[str] = []
+    output = ProcessOutput(runner.stdout)
     # A hang guard, not a speed check: `tousu run` itself gives the services 90 s
     # once the broker, the provider and the migrations are up, and on a loaded
     # two-core machine each of those steps can take tens of seconds.
-    deadline = time.monotonic() + 150
-    while not any("Ctrl-C stops everything" in line for line in output):
-        if time.monotonic() > deadline or runner.poll() is not None:
-            runner.kill()
-            raise AssertionError(
-                "tousu run did not get ready:\n" + "".join(output) + logs_tail(tmp_path / "var")
-            )
-        output.append(runner.stdout.readline())
+    try:
+        eventually(
+            lambda: runner.poll() is not None or "Ctrl-C stops everything" in output.text,
+            timeout=150,
+            interval=0.2,
+            what=lambda: (
+                "tousu run says it is ready; it printed:\n"
+                + output.text
+                + logs_tail(tmp_path / "var")
+            ),
+        )
+    except AssertionError:
+        runner.kill()
+        raise
+    if runner.poll() is not None:
+        raise AssertionError(
+            "tousu run stopped before it was ready:\n"
+            + output.finish()
+            + logs_tail(tmp_path / "var")
+        )
     return runner, base, output
 
 
@@ -75,7 +86,7 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
 ) -> None:
     runner, base, output = start_run(tmp_path)
     try:
-        text = "".join(output)
+        text = output.text
         token = re.search(r"dev token[^\n]*\n(\S+)", text)
         assert token, text
         for n in range(4):
@@ -115,8 +126,8 @@ def test_run_starts_everything_prints_a_working_token_and_ctrl_c_stops_it_all(
         assert (tmp_path / "var" / "intake.db").exists()
     finally:
         runner.send_signal(signal.SIGINT)
-        rest, _ = runner.communicate(timeout=60)
-        assert runner.returncode == 0, "".join(output) + rest
+        runner.wait(timeout=60)
+        assert runner.returncode == 0, output.finish()
     assert all(_is_free(base + n) for n in range(4)), "a service outlived Ctrl-C"
     assert _is_free(base + 9), "the OpenID provider outlived Ctrl-C"
     assert _is_free(broker_port), "the broker outlived Ctrl-C"

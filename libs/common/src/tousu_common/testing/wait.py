@@ -18,9 +18,10 @@ too short some day, and on an idle one it is too long every day.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError, RequestTimedOutError
@@ -122,3 +123,32 @@ async def eventually_async(
         if watch.over():
             raise watch.failure() from watch.last_error
         await asyncio.sleep(interval)
+
+
+class ProcessOutput:
+    """A child process's output, read line by line on a thread as it comes.
+
+    A bare ``readline()`` blocks past any deadline when the child goes quiet; with
+    the lines collected here a test waits on them with :func:`eventually` instead.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._lock:
+                self._lines.append(line)
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return "".join(self._lines)
+
+    def finish(self, timeout: float = 30) -> str:
+        """All of the output, once the stream has closed (the child has exited)."""
+        self._thread.join(timeout)
+        return self.text
