@@ -4,6 +4,8 @@ anything else a probe raises fails at once, and a timeout says what was seen."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from tousu_common.devstack import free_port
-from tousu_common.testing.wait import eventually, eventually_async
+from tousu_common.testing.wait import ProcessOutput, eventually, eventually_async
 
 
 class _Ok(BaseHTTPRequestHandler):
@@ -132,3 +134,21 @@ async def test_the_async_flavour_reports_a_live_description_at_failure() -> None
 def test_free_port_really_refuses_for_the_tests_above() -> None:
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", free_port())) != 0
+
+
+def test_process_output_is_waited_on_with_a_deadline_even_when_the_child_goes_quiet() -> None:
+    code = "import sys, time; print('ready', flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        output = ProcessOutput(child.stdout)
+        eventually(lambda: "ready" in output.text, timeout=20)
+        # nothing more comes: the wait ends at its deadline instead of blocking
+        started = time.monotonic()
+        with pytest.raises(AssertionError, match="never printed"):
+            eventually(lambda: "done" in output.text, timeout=0.3, what="never printed")
+        assert time.monotonic() - started < 5
+    finally:
+        child.kill()
+        child.wait()
+    assert output.finish() == "ready\n"
