@@ -108,8 +108,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("rooms", "tousu_notify.bootstrap"),
         ("transitions", "tousu_notify.domain.delivery.DELIVERY_TRANSITIONS"),
         ("transitions", "tousu_notify.domain.webhooks.SUBSCRIPTION_TRANSITIONS"),
-        # -- console (a backend for the front end: no commands of its own to handle)
-        ("rooms", "tousu_console.handlers"),
     }
 )
 

@@ -21,9 +21,9 @@ import pytest
 
 from tousu_common.signin import SignInError
 from tousu_console.adapters.identity import Identity
+from tousu_console.adapters.live_hub import LiveHub
 from tousu_console.bootstrap import build_console
 from tousu_console.config import Settings
-from tousu_console.live import LiveHub
 
 PUBLIC = "http://127.0.0.1:9/realms/tousu"  # port 9 (discard): nothing answers
 

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tousu_console.api.auth import local_path
 from tousu_console.domain import roles
 from tousu_console.domain.i18n import Translator, parse_language
-from tousu_console.domain.sessions import Session, new_session_id, session_key
+from tousu_console.domain.sessions import Session, local_path, new_session_id, session_key
 
 T0 = datetime(2027, 3, 1, 1, 30, tzinfo=UTC)
 

@@ -19,13 +19,13 @@ from tousu_common.db import Database
 from tousu_common.messaging.tables import messaging_metadata
 from tousu_common.migrations import downgrade, upgrade
 from tousu_common.settings import ServiceSettings
+from tousu_console.adapters.live_hub import RINGING_SHOWN_FOR_S, Change, LiveHub
 from tousu_console.adapters.repository import SessionStore
 from tousu_console.api.live import _last_id, frame
 from tousu_console.domain.sessions import Session
 from tousu_console.domain.telephony import hide_number, parse_extension
 from tousu_console.domain.visibility import may_see
 from tousu_console.entrypoints.live_feed import LiveFeed
-from tousu_console.live import RINGING_SHOWN_FOR_S, Change, LiveHub
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 from tousu_common.db import Database
 from tousu_console.adapters.identity import Identity
+from tousu_console.adapters.live_hub import LiveHub
 from tousu_console.adapters.repository import SessionStore
 from tousu_console.adapters.services import ServiceApi
 from tousu_console.config import Settings
 from tousu_console.domain.i18n import Language, parse_language
-from tousu_console.live import LiveHub
 
 
 @dataclass

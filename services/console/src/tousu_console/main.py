@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tousu_common.lifecycle import guard_of, step_budget, stop_tasks, watch
 from tousu_common.web import create_service_app
+from tousu_console.adapters.live_hub import LiveHub
 from tousu_console.adapters.services import ApiError
 from tousu_console.api import ROUTERS
 from tousu_console.api.deps import (
@@ -27,7 +28,6 @@ from tousu_console.api.deps import (
 from tousu_console.bootstrap import Console, build_console
 from tousu_console.config import Settings
 from tousu_console.entrypoints.live_feed import build_consumers
-from tousu_console.live import LiveHub
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from tousu_common.auth import Principal, require_roles
 from tousu_console.domain.telephony import CALLER_PATTERN, EXTENSION_PATTERN
-from tousu_console.live import LiveHub
+from tousu_console.handlers.calls import announce_call
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/cti", tags=["cti"])
@@ -70,30 +70,24 @@ class CallDelivered(BaseModel):
     "link to the hotline form; `answered` / `hung_up` update or remove it.",
 )
 async def call_event(request: Request, body: CallEvent, principal: Gateway) -> CallDelivered:
-    console = request.app.state.console
-    hub: LiveHub = request.app.state.hub
-    subjects = await console.sessions.subjects_at_extension(body.agent_extension)
-    for subject in subjects:
-        hub.publish(
-            "call",
-            None,
-            None,
-            target_subject=subject,
-            extension=body.agent_extension,
-            call_id=body.call_id,
-            call_state=body.event,
-            caller_number=body.caller_number,
-        )
+    delivered = await announce_call(
+        request.app.state.console.sessions,
+        request.app.state.hub,
+        call_id=body.call_id,
+        event=body.event,
+        caller_number=body.caller_number,
+        agent_extension=body.agent_extension,
+    )
     log.info(
         "call event",
         extra={
             "call_id": body.call_id,
             "call_event": body.event,
             "extension": body.agent_extension,
-            "delivered_to": len(subjects),
+            "delivered_to": delivered,
             "gateway": principal.subject,
         },
     )
     return CallDelivered(
-        call_id=body.call_id, event=body.event, delivered_to=len(subjects), received_at=body.at
+        call_id=body.call_id, event=body.event, delivered_to=delivered, received_at=body.at
     )

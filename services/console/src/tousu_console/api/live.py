@@ -20,9 +20,9 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from tousu_common.lifecycle import guard_of
+from tousu_console.adapters.live_hub import Change, LiveHub
 from tousu_console.api.deps import CurrentViewer
 from tousu_console.domain.visibility import may_see
-from tousu_console.live import Change, LiveHub
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,6 +16,13 @@ from datetime import datetime, timedelta
 RENEW_MARGIN = timedelta(seconds=30)
 
 
+def local_path(value: str | None) -> str:
+    """Only a path on this site (never ``//elsewhere`` or ``https://…``): no open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
 def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 

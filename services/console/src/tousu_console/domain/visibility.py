@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tousu_console.live import Change
+from tousu_console.domain.live import Change
 
 #: Roles that read every complaint (the services' worklists and complaint pages).
 READ_ALL = frozenset({"agent", "csc", "quality", "supply", "manager", "admin"})

@@ -30,7 +30,7 @@ from tousu_common.events import CATALOG, TOPICS
 from tousu_common.messaging.inbox import ConsumerStats
 from tousu_common.messaging.kafka import close_client, ensure_topics, make_consumer
 from tousu_common.settings import ServiceSettings
-from tousu_console.live import LiveHub
+from tousu_console.adapters.live_hub import LiveHub
 
 log = logging.getLogger(__name__)
 

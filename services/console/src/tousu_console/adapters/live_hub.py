@@ -1,4 +1,4 @@
-"""Live pages: what changed, pushed to the open pages of the people who may see it.
+"""The live hub: changes pushed to the open pages of the people who may see it.
 
 The console's consumer turns each event on the topics into a :class:`Change`
 (the complaint, what happened, which department owns it — never personal
@@ -23,36 +23,10 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
-#: A ringing call older than this is not shown again to a page that opens later.
-RINGING_SHOWN_FOR_S = 120.0
+from tousu_console.domain.live import RINGING_SHOWN_FOR_S, Change
 
-
-@dataclass(frozen=True)
-class Change:
-    id: int
-    type: str
-    complaint_id: str | None
-    department: str | None
-    reference: str | None = None
-    #: Only this person's pages get it (a call to their extension).
-    target_subject: str | None = None
-    extension: str | None = None
-    call_id: str | None = None
-    #: ringing | answered | hung_up
-    call_state: str | None = None
-    caller_number: str | None = None
-    at: float = field(default_factory=time.time)
-
-    def public(self) -> dict[str, Any]:
-        """What a page receives (``data:`` of the event): no empty fields, no target."""
-        return {
-            key: value
-            for key, value in asdict(self).items()
-            if value is not None and key != "target_subject"
-        }
+__all__ = ["RINGING_SHOWN_FOR_S", "Change", "LiveHub"]
 
 
 class LiveHub:
