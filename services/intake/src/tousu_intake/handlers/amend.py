@@ -11,10 +11,11 @@ from tousu_common.db import Database
 from tousu_common.errors import InvalidInput, NotFound
 from tousu_common.events.catalog import AmendmentKind
 from tousu_common.logs import bind
+from tousu_intake.adapters.attachments import store_attachments
 from tousu_intake.adapters.orm import AmendmentRow
 from tousu_intake.adapters.repository import ComplaintRepository
-from tousu_intake.attachments import IncomingFile, check_files, store_attachments
 from tousu_intake.config import Settings
+from tousu_intake.domain.files import IncomingFile, check_files
 
 MAX_TEXT = 20_000
 
