@@ -83,6 +83,11 @@ class ComplaintRepository:
             await add_event(self.session, new_event(payload, source=SOURCE))
         complaint.events.clear()
 
+    async def add_amendment(self, row: AmendmentRow) -> None:
+        """Insert the amendment row now: its attachments reference it."""
+        self.session.add(row)
+        await self.session.flush()
+
     async def set_status(self, complaint: Complaint, *, was: str) -> bool:
         """Store the status the aggregate computed, only if the row still has ``was``
         (a concurrent change wins; False then). Raises no events: used by the

@@ -10,8 +10,7 @@ import logging
 
 from tousu_common.events import Event
 from tousu_intake.adapters.repository import ComplaintRepository
-from tousu_intake.adapters.tracking_repository import TrackingRepository
-from tousu_intake.adapters.unit_of_work import Session
+from tousu_intake.adapters.unit_of_work import IntakeUnitOfWork, Session
 from tousu_intake.domain.timeline import advance, entry_for
 
 log = logging.getLogger(__name__)
@@ -21,11 +20,11 @@ async def project_event(session: Session, event: Event) -> None:
     entry = entry_for(event)
     if entry is None:
         return
-    tracking = TrackingRepository(session)
-    state = advance(await tracking.state(event.complaint_id), entry)
+    uow = IntakeUnitOfWork(session)  # the inbox's transaction
+    state = advance(await uow.tracking.state(event.complaint_id), entry)
     reference = getattr(event.data, "reference", "")
-    await tracking.record(event.complaint_id, reference, event.id, entry, state)
-    await _keep_open_flag(ComplaintRepository(session), event, entry.kind)
+    await uow.tracking.record(event.complaint_id, reference, event.id, entry, state)
+    await _keep_open_flag(uow.complaints, event, entry.kind)
     log.info("tracking updated", extra={"entry": entry.kind, "stage": state.stage})
 
 
