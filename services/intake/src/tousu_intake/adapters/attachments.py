@@ -27,7 +27,13 @@ from tousu_intake.adapters.orm import AttachmentRow
 from tousu_intake.config import Settings
 from tousu_intake.domain.files import IncomingFile, check_files, safe_filename
 
-__all__ = ["AttachmentRow", "attachment_path", "list_attachments", "store_attachments"]
+__all__ = [
+    "AttachmentRow",
+    "attachment_path",
+    "get_attachment",
+    "list_attachments",
+    "store_attachments",
+]
 
 _FILES_WRITTEN = "tousu_attachment_files"
 
@@ -125,3 +131,7 @@ async def list_attachments(session: AsyncSession, complaint_id: UUID) -> list[At
         .order_by(AttachmentRow.created_at, AttachmentRow.filename)
     )
     return list(result.all())
+
+
+async def get_attachment(session: AsyncSession, attachment_id: UUID) -> AttachmentRow | None:
+    return await session.get(AttachmentRow, attachment_id)
