@@ -67,18 +67,7 @@ TRANSITION_TABLES: tuple[tuple[str, str], ...] = (
 #   ("transitions", name)      the state machine's legal-transition table is missing
 KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
-        # -- intake
-        ("api-sql", "tousu_intake.api.inbound_mail"),
-        ("sql", "tousu_intake.api.inbound_mail"),
-        ("sql", "tousu_intake.attachments"),
-        ("sql", "tousu_intake.handlers.channel_filing"),
-        ("sql", "tousu_intake.handlers.feedback"),
-        ("sql", "tousu_intake.handlers.inbound_mail"),
-        ("sql", "tousu_intake.handlers.receive"),
-        ("sql", "tousu_intake.handlers.tracking"),
-        ("sql", "tousu_intake.handlers.web_channel"),
-        ("rooms", "tousu_intake.bootstrap"),
-        ("transitions", "tousu_intake.domain.model.COMPLAINT_TRANSITIONS"),
+        # -- intake: none left
         # -- routing
         ("api-sql", "tousu_routing.api.calendar"),
         ("api-sql", "tousu_routing.api.rules"),

@@ -14,10 +14,11 @@ from PIL import Image
 from tousu_common.db import Database
 from tousu_common.errors import InvalidInput, PayloadTooLarge
 from tousu_common.events import Channel
+from tousu_intake.adapters.attachments import store_attachments
 from tousu_intake.adapters.orm import AttachmentRow
-from tousu_intake.attachments import IncomingFile, safe_filename, sniff, store_attachments
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.files import IncomingFile, safe_filename, sniff
 from tousu_intake.handlers.receive import receive
 
 

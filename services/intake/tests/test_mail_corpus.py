@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
+from tousu_intake.domain.files import IncomingFile
 from tousu_intake.domain.mail_rules import OwnIdentity, ignore_reason
 from tousu_intake.domain.mime import ParsedMail, parse_mail
 from tousu_intake.handlers.channel_filing import acceptable_files

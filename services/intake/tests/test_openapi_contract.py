@@ -13,7 +13,6 @@ from tousu_common.patterns import DATE_TIME_PATTERN, NON_SPACE
 from tousu_common.testing.fuzz import openapi_of
 from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.channels import _received_at
-from tousu_intake.attachments import ALLOWED_TYPES
 from tousu_intake.config import MAX_FILES, Settings
 from tousu_intake.domain.customers import (
     EMAIL_PATTERN,
@@ -21,6 +20,7 @@ from tousu_intake.domain.customers import (
     normalise_phone,
     phone_pattern,
 )
+from tousu_intake.domain.files import ALLOWED_TYPES
 
 DOCUMENT = openapi_of("tousu_intake")
 PHONE = re.compile(phone_pattern("86"))

@@ -15,10 +15,10 @@ from tousu_common.events import Channel
 from tousu_common.events.catalog import AmendmentKind, CustomerSegment, CustomerTier
 from tousu_common.messaging.tables import outbox
 from tousu_intake.adapters.customers import CustomerRepository, find_customers
-from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.domain.customers import Contact, ContactKind, CustomerRecord, Product
+from tousu_intake.domain.files import IncomingFile
 from tousu_intake.domain.tracking import token_hash, verify_tracking_token
 from tousu_intake.handlers.amend import amend_complaint
 from tousu_intake.handlers.receive import receive

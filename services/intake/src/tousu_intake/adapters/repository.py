@@ -83,6 +83,22 @@ class ComplaintRepository:
             await add_event(self.session, new_event(payload, source=SOURCE))
         complaint.events.clear()
 
+    async def add_amendment(self, row: AmendmentRow) -> None:
+        """Insert the amendment row now: its attachments reference it."""
+        self.session.add(row)
+        await self.session.flush()
+
+    async def set_status(self, complaint: Complaint, *, was: str) -> bool:
+        """Store the status the aggregate computed, only if the row still has ``was``
+        (a concurrent change wins; False then). Raises no events: used by the
+        tracking read model to mirror a status decided elsewhere."""
+        result = await self.session.execute(
+            sa.update(ComplaintRow)
+            .where(ComplaintRow.id == complaint.id, ComplaintRow.status == was)
+            .values(status=complaint.status)
+        )
+        return bool(result.rowcount)
+
     async def next_reference_serial(self, year: int) -> int:
         """Atomically take the next serial for ``year`` (row-locked until commit)."""
         dialect = self.session.bind.dialect.name

@@ -1,4 +1,4 @@
-"""Reading and writing the tracking read model and the inbound-mail record."""
+"""Reading and writing the tracking read model; the complaint reads the public channels need."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tousu_intake.adapters.channels_orm import InboundMailRow, TrackingEntryRow, TrackingStatusRow
+from tousu_intake.adapters.channels_orm import TrackingEntryRow, TrackingStatusRow
 from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.domain.timeline import Entry, TrackingState
 
@@ -86,42 +86,3 @@ class ComplaintLookup:
 
     async def by_id(self, complaint_id: UUID) -> ComplaintRow | None:
         return await self.session.get(ComplaintRow, complaint_id)
-
-
-class InboundMailRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def by_dedupe_key(self, key: str) -> InboundMailRow | None:
-        return await self.session.scalar(
-            sa.select(InboundMailRow).where(InboundMailRow.dedupe_key == key)
-        )
-
-    async def complaint_for_message_ids(self, message_ids: list[str]) -> UUID | None:
-        """The complaint an earlier mail with one of these Message-IDs was filed or threaded on."""
-        if not message_ids:
-            return None
-        ids = [mid[:512] for mid in message_ids[:100]]
-        return await self.session.scalar(
-            sa.select(InboundMailRow.complaint_id)
-            .where(InboundMailRow.message_id.in_(ids), InboundMailRow.complaint_id.is_not(None))
-            .order_by(InboundMailRow.received_at.desc())
-            .limit(1)
-        )
-
-    async def filing_message_ids(self, complaint_ids: list[UUID]) -> dict[UUID, str]:
-        """The Message-ID of the customer's mail that filed each complaint (if mailed)."""
-        if not complaint_ids:
-            return {}
-        rows = await self.session.execute(
-            sa.select(InboundMailRow.complaint_id, InboundMailRow.message_id).where(
-                InboundMailRow.complaint_id.in_(complaint_ids),
-                InboundMailRow.outcome == "filed",
-                InboundMailRow.message_id.is_not(None),
-            )
-        )
-        return {row.complaint_id: row.message_id for row in rows}
-
-    async def add(self, row: InboundMailRow) -> None:
-        self.session.add(row)
-        await self.session.flush()

@@ -19,10 +19,10 @@ from tousu_common.patterns import DATE_TIME_PATTERN, NON_SPACE
 from tousu_intake.adapters.ocr import OCR_TYPES
 from tousu_intake.api.complaints import ComplaintCreated, IdempotencyKey, receipt_response
 from tousu_intake.api.uploads import read_upload, read_uploads
-from tousu_intake.attachments import ALLOWED_TYPES
 from tousu_intake.config import MAX_FILES
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
 from tousu_intake.domain.customers import EMAIL_PATTERN, normalise_phone, phone_pattern
+from tousu_intake.domain.files import ALLOWED_TYPES
 from tousu_intake.handlers.documents import receive_document
 from tousu_intake.handlers.receive import Idempotency, receive, receive_complaint, replay_if_known
 

@@ -25,13 +25,12 @@ from tousu_common.events.catalog import AmendmentKind, Channel
 from tousu_common.openapi import file_responses, multipart_encoding
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import NON_SPACE, IsoDate
+from tousu_intake.adapters.attachments import attachment_path, get_attachment, list_attachments
 from tousu_intake.adapters.customers import CustomerRepository
-from tousu_intake.adapters.orm import AttachmentRow
+from tousu_intake.adapters.inbound_mail_repository import InboundMailRepository
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
-from tousu_intake.adapters.tracking_repository import InboundMailRepository
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
-from tousu_intake.attachments import ALLOWED_TYPES, attachment_path, list_attachments
 from tousu_intake.config import MAX_FILES, Settings
 from tousu_intake.domain.commands import ReceiveComplaint
 from tousu_intake.domain.customers import (
@@ -41,6 +40,7 @@ from tousu_intake.domain.customers import (
     normalise_serial,
     phone_pattern,
 )
+from tousu_intake.domain.files import ALLOWED_TYPES
 from tousu_intake.domain.model import Complaint
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
@@ -432,7 +432,7 @@ async def download_attachment(
 ) -> FileResponse:
     settings = request.app.state.settings
     async with request.app.state.db.sessions() as session:
-        row = await session.get(AttachmentRow, attachment_id)
+        row = await get_attachment(session, attachment_id)
     if row is None or row.complaint_id != complaint_id:
         raise NotFound(f"attachment {attachment_id} of complaint {complaint_id} does not exist")
     path = attachment_path(settings, row.storage_path)

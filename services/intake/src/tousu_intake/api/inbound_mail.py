@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 from uuid import UUID
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
@@ -21,6 +20,7 @@ from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, NotFound
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_intake.adapters.channels_orm import InboundMailRow
+from tousu_intake.adapters.inbound_mail_repository import InboundMailRepository
 
 router = APIRouter(prefix="/v1/inbound-mail", tags=["inbound mail"])
 
@@ -70,24 +70,12 @@ async def list_inbound_mail(
     limit: Annotated[int, Query(ge=1, le=100), WHOLE_NUMBER] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> Page[InboundMailView]:
-    conditions = []
-    if complaint_id is not None:
-        conditions.append(InboundMailRow.complaint_id == complaint_id)
-    if outcome is not None:
-        conditions.append(InboundMailRow.outcome == outcome)
     async with request.app.state.db.sessions() as session:
-        total = await session.scalar(
-            sa.select(sa.func.count()).select_from(InboundMailRow).where(*conditions)
-        )
-        rows = await session.scalars(
-            sa.select(InboundMailRow)
-            .where(*conditions)
-            .order_by(InboundMailRow.received_at.desc(), InboundMailRow.id)
-            .limit(limit)
-            .offset(offset)
+        rows, total = await InboundMailRepository(session).page(
+            complaint_id=complaint_id, outcome=outcome, limit=limit, offset=offset
         )
         items = [_view(row) for row in rows]
-    return Page[InboundMailView](items=items, total=int(total or 0), limit=limit, offset=offset)
+    return Page[InboundMailView](items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -98,7 +86,7 @@ async def list_inbound_mail(
 )
 async def download_raw_mail(request: Request, mail_id: UUID, principal: MailReader) -> FileResponse:
     async with request.app.state.db.sessions() as session:
-        row = await session.get(InboundMailRow, mail_id)
+        row = await InboundMailRepository(session).get(mail_id)
     if row is None:
         raise NotFound(f"inbound mail {mail_id} does not exist")
     path = Path(row.raw_path)

@@ -14,9 +14,9 @@ from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody
 from tousu_common.events.catalog import AmendmentKind
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import NON_SPACE
+from tousu_intake.adapters.attachments import list_attachments
 from tousu_intake.adapters.repository import ComplaintQueries
 from tousu_intake.api.schemas import AttachmentView
-from tousu_intake.attachments import list_attachments
 from tousu_intake.handlers.amend import amend_complaint
 
 router = APIRouter(prefix="/v1/transcriptions", tags=["transcriptions"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import UploadFile
 
 from tousu_common.errors import PayloadTooLarge
-from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
+from tousu_intake.domain.files import IncomingFile
 
 
 async def read_upload(settings: Settings, upload: UploadFile, field: str) -> IncomingFile:

@@ -40,9 +40,9 @@ from tousu_common.webguard import (
     retry_after_header,
 )
 from tousu_intake.api.web_text import TEXT, pick_language
-from tousu_intake.attachments import IncomingFile
 from tousu_intake.config import Settings
-from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.commands import EMAIL_PATTERN, PHONE_PATTERN, ReceiveFromChannel
+from tousu_intake.domain.files import IncomingFile
 from tousu_intake.domain.model import FINISHED_STATUSES, ComplaintStatus
 from tousu_intake.domain.timeline import action_name, department_name, describe, stage_label
 from tousu_intake.domain.tracking import verify_tracking_token
@@ -66,8 +66,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The same patterns as the JSON commands: a number the form takes is one filing takes.
+_PHONE = re.compile(PHONE_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN)
 _REFERENCE = re.compile(r"^[A-Z]{1,10}-\d{4}-\d{6,9}$")
 _LIMITS = {
     "name": 200,

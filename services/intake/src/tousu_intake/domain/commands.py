@@ -17,8 +17,11 @@ from tousu_intake.domain.files import IncomingFile
 
 #: Some text: not only white space (it is stripped).
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, pattern=NON_SPACE)]
+#: The strings :func:`normalise_phone` takes as a phone or fax number; every channel
+#: (the JSON commands, the web form) checks with this one pattern.
+PHONE_PATTERN = phone_pattern()
 #: A phone or fax number as :func:`normalise_phone` takes it (the pattern says exactly that).
-Phone = Annotated[str, StringConstraints(max_length=40, pattern=phone_pattern())]
+Phone = Annotated[str, StringConstraints(max_length=40, pattern=PHONE_PATTERN)]
 #: An e-mail address as :func:`normalise_email` takes it.
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 

@@ -5,12 +5,27 @@ A complaint is received exactly once, on one channel, and gets a reference
 raises :class:`ComplaintReceived` — the only place that event is built;
 follow-ups raise :class:`ComplaintAmended`; a withdrawal (by staff or the
 customer) raises :class:`ComplaintWithdrawn`.
+
+The status is one small state machine, :data:`COMPLAINT_TRANSITIONS`::
+
+    needs_transcription ──transcribe──▶ received
+            │                             │
+            └────────withdraw─────────────┴──▶ withdrawn
+    any ──mirror_closed──▶ closed     any ──mirror_withdrawn──▶ withdrawn
+    closed / withdrawn ──mirror_reopened──▶ received  (an open one stays as it is)
+
+The ``mirror_*`` moves follow what rectification decided (``complaint.closed``,
+``complaint.withdrawn``, ``complaint.reopened``): facts, so they are legal from
+every status. Only :meth:`Complaint._move` writes ``status``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
 from uuid import UUID, uuid4
 
 from tousu_common.domain_errors import Conflict
@@ -42,6 +57,104 @@ class ComplaintStatus:
 
 #: Statuses in which a complaint is no longer open.
 FINISHED_STATUSES = frozenset({ComplaintStatus.closed, ComplaintStatus.withdrawn})
+#: Every status a complaint can have.
+ALL_STATUSES = frozenset(
+    {
+        ComplaintStatus.received,
+        ComplaintStatus.needs_transcription,
+        ComplaintStatus.closed,
+        ComplaintStatus.withdrawn,
+    }
+)
+OPEN_STATUSES = ALL_STATUSES - FINISHED_STATUSES
+
+
+class ComplaintAction(StrEnum):
+    #: An agent typed the text of an unreadable fax or letter.
+    transcribe = "transcribe"
+    #: The customer withdrew (told an agent, or on the tracking page).
+    withdraw = "withdraw"
+    #: The tracking read model mirrors rectification's ``complaint.closed``.
+    mirror_closed = "mirror_closed"
+    #: The tracking read model mirrors ``complaint.withdrawn``.
+    mirror_withdrawn = "mirror_withdrawn"
+    #: The tracking read model mirrors ``complaint.reopened``.
+    mirror_reopened = "mirror_reopened"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One action: source status → target status, and what a refusal says.
+
+    ``refusal`` and ``problem`` are formatted with ``reference`` and ``status``
+    (today's 409 messages, word for word).
+    """
+
+    steps: Mapping[str, str]
+    refusal: str
+    problem: str
+
+
+def _move(
+    steps: Mapping[str, str],
+    refusal: str = "complaint {reference} cannot be changed while it is {status}",
+    problem: str = "status is {status}",
+) -> Move:
+    return Move(MappingProxyType(dict(steps)), refusal, problem)
+
+
+S = ComplaintStatus
+
+#: The whole state machine: action → {status before: status after}. A status
+#: not listed for an action makes the action illegal (a 409).
+COMPLAINT_TRANSITIONS: Mapping[ComplaintAction, Move] = MappingProxyType(
+    {
+        ComplaintAction.transcribe: _move(
+            {S.needs_transcription: S.received},
+            "complaint {reference} is not waiting for a transcription",
+            "status is {status}",
+        ),
+        ComplaintAction.withdraw: _move(
+            {status: S.withdrawn for status in OPEN_STATUSES},
+            "complaint {reference} is already {status}",
+            "already {status}",
+        ),
+        ComplaintAction.mirror_closed: _move({status: S.closed for status in ALL_STATUSES}),
+        ComplaintAction.mirror_withdrawn: _move({status: S.withdrawn for status in ALL_STATUSES}),
+        ComplaintAction.mirror_reopened: _move(
+            {
+                **{status: S.received for status in FINISHED_STATUSES},
+                **{status: status for status in OPEN_STATUSES},
+            }
+        ),
+    }
+)
+
+#: The mirror move for each tracking entry kind that changes the complaint's status.
+MIRRORED_KINDS: Mapping[str, ComplaintAction] = MappingProxyType(
+    {
+        "closed": ComplaintAction.mirror_closed,
+        "withdrawn": ComplaintAction.mirror_withdrawn,
+        "reopened": ComplaintAction.mirror_reopened,
+    }
+)
+
+
+def next_status(action: ComplaintAction, status: str, *, reference: str) -> str:
+    """The status ``action`` leads to from ``status``; :class:`Conflict` if illegal."""
+    move = COMPLAINT_TRANSITIONS[action]
+    target = move.steps.get(status)
+    if target is None:
+        raise Conflict(
+            move.refusal.format(reference=reference, status=status),
+            fields=[
+                {
+                    "field": "complaint_id",
+                    "problem": move.problem.format(reference=reference, status=status),
+                }
+            ],
+        )
+    return target
 
 
 @dataclass(frozen=True)
@@ -174,12 +287,7 @@ class Complaint:
     ) -> ComplaintAmended:
         """Record follow-up information; a transcription also becomes the complaint text."""
         if kind is AmendmentKind.transcription:
-            if self.status != ComplaintStatus.needs_transcription:
-                raise Conflict(
-                    f"complaint {self.reference} is not waiting for a transcription",
-                    fields=[{"field": "complaint_id", "problem": f"status is {self.status}"}],
-                )
-            self.status = ComplaintStatus.received
+            self._move(ComplaintAction.transcribe)
             self.description = text
         event = ComplaintAmended(
             complaint_id=self.id,
@@ -197,12 +305,7 @@ class Complaint:
     def withdraw(self, *, reason: str, by: str, at: datetime) -> ComplaintWithdrawn:
         """The customer no longer wants the complaint handled (told by phone to an
         agent, or on the tracking page). 409 if it is already withdrawn or closed."""
-        if self.status in FINISHED_STATUSES:
-            raise Conflict(
-                f"complaint {self.reference} is already {self.status}",
-                fields=[{"field": "complaint_id", "problem": f"already {self.status}"}],
-            )
-        self.status = ComplaintStatus.withdrawn
+        self._move(ComplaintAction.withdraw)
         event = ComplaintWithdrawn(
             complaint_id=self.id,
             reference=self.reference,
@@ -212,6 +315,19 @@ class Complaint:
         )
         self.events.append(event)
         return event
+
+    def mirror(self, kind: str) -> bool:
+        """Follow a status rectification decided (tracking entry ``kind``);
+        False when the entry does not concern the complaint's status."""
+        action = MIRRORED_KINDS.get(kind)
+        if action is None:
+            return False
+        self._move(action)
+        return True
+
+    def _move(self, action: ComplaintAction) -> None:
+        """The one writer of ``status``: the table decides, or a 409 is raised."""
+        self.status = next_status(action, self.status, reference=self.reference)
 
 
 def format_reference(prefix: str, year: int, serial: int) -> str:

@@ -11,10 +11,11 @@ from tousu_common.db import Database
 from tousu_common.errors import InvalidInput, NotFound
 from tousu_common.events.catalog import AmendmentKind
 from tousu_common.logs import bind
+from tousu_intake.adapters.attachments import store_attachments
 from tousu_intake.adapters.orm import AmendmentRow
-from tousu_intake.adapters.repository import ComplaintRepository
-from tousu_intake.attachments import IncomingFile, check_files, store_attachments
+from tousu_intake.adapters.unit_of_work import unit_of_work
 from tousu_intake.config import Settings
+from tousu_intake.domain.files import IncomingFile, check_files
 
 MAX_TEXT = 20_000
 
@@ -68,9 +69,8 @@ async def amend_complaint(
     files = list(files)
     check_files(settings, files)
     now = datetime.now(UTC)
-    async with db.transaction() as session:
-        complaints = ComplaintRepository(session)
-        complaint = await complaints.get(complaint_id, for_update=True)
+    async with unit_of_work(db) as uow:
+        complaint = await uow.complaints.get(complaint_id, for_update=True)
         if complaint is None:
             raise NotFound(f"complaint {complaint_id} does not exist")
         bind(complaint_id=str(complaint_id))
@@ -83,7 +83,7 @@ async def amend_complaint(
             attachment_count=len(files),
         )
         amendment_id = uuid4()
-        session.add(
+        await uow.complaints.add_amendment(
             AmendmentRow(
                 id=amendment_id,
                 complaint_id=complaint_id,
@@ -94,16 +94,15 @@ async def amend_complaint(
                 amended_at=now,
             )
         )
-        await session.flush()
         attachments = await store_attachments(
-            session,
+            uow.session,
             settings,
             complaint_id,
             files,
             source=f"amendment:{kind.value}",
             amendment_id=amendment_id,
         )
-        await complaints.update(complaint)
+        await uow.complaints.update(complaint)
     return Amendment(
         id=amendment_id,
         complaint_id=complaint_id,

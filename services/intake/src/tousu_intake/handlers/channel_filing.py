@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.db import Database
 from tousu_common.errors import TousuError
 from tousu_common.events import new_event
@@ -29,9 +27,10 @@ from tousu_common.events.catalog import (
 )
 from tousu_common.messaging.outbox import add_event
 from tousu_intake.adapters.repository import SOURCE
-from tousu_intake.attachments import IncomingFile, check_files
+from tousu_intake.adapters.unit_of_work import Session
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.files import IncomingFile, check_files
 from tousu_intake.handlers.amend import Amendment, amend_complaint
 from tousu_intake.handlers.receive import Idempotency, receive
 
@@ -109,7 +108,7 @@ def file_problem(settings: Settings, files: list[IncomingFile]) -> str | None:
 
 
 async def record_decision(
-    session: AsyncSession,
+    session: Session,
     *,
     complaint_id: UUID,
     reference: str,

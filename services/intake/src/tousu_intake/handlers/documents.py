@@ -15,10 +15,10 @@ from tousu_common.db import Database
 from tousu_common.errors import InvalidInput
 from tousu_common.events import Channel
 from tousu_intake.adapters.ocr import OCR_TYPES, OcrResult, ocr_document
-from tousu_intake.attachments import IncomingFile, check_files
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.domain.fax import letter_title
+from tousu_intake.domain.files import IncomingFile, check_files
 from tousu_intake.domain.model import first_line
 from tousu_intake.handlers.receive import Idempotency, Receipt, receive
 

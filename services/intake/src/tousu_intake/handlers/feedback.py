@@ -14,20 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from tousu_common.events import new_event
 from tousu_common.events.catalog import (
     Channel,
     ComplaintFeedbackRequested,
     FeedbackAnswer,
     FeedbackAnswerReceived,
 )
-from tousu_common.messaging.outbox import add_event
 from tousu_intake.adapters.feedback_orm import FeedbackAnswerRow, FeedbackRequestRow
+from tousu_intake.adapters.feedback_repository import FeedbackRepository
 from tousu_intake.adapters.orm import ComplaintRow
-from tousu_intake.adapters.repository import SOURCE
+from tousu_intake.adapters.unit_of_work import Session
 
 
 class FeedbackNotOpen(Exception):
@@ -43,11 +39,10 @@ class FeedbackState:
     answers: dict[str, str] = field(default_factory=dict)  # rectification id → answer
 
 
-async def feedback_state(session: AsyncSession, complaint_id: UUID) -> FeedbackState:
-    request = await session.get(FeedbackRequestRow, complaint_id)
-    rows = await session.scalars(
-        sa.select(FeedbackAnswerRow).where(FeedbackAnswerRow.complaint_id == complaint_id)
-    )
+async def feedback_state(session: Session, complaint_id: UUID) -> FeedbackState:
+    feedback = FeedbackRepository(session)
+    request = await feedback.request(complaint_id)
+    rows = await feedback.answers(complaint_id)
     return FeedbackState(
         requested=request is not None,
         requested_via=request.via if request else None,
@@ -56,23 +51,25 @@ async def feedback_state(session: AsyncSession, complaint_id: UUID) -> FeedbackS
 
 
 async def remember_filing_wish(
-    session: AsyncSession, complaint_id: UUID, *, at: datetime, via: Channel
+    session: Session, complaint_id: UUID, *, at: datetime, via: Channel
 ) -> None:
     """The complaint itself asked (its complaint.received says so): no event here."""
-    session.add(
+    feedback = FeedbackRepository(session)
+    feedback.add(
         FeedbackRequestRow(
             complaint_id=complaint_id, requested_at=at, via=via.value, at_filing=True
         )
     )
-    await session.flush()
+    await feedback.flush()
 
 
-async def request_feedback(session: AsyncSession, complaint: ComplaintRow, *, via: Channel) -> bool:
+async def request_feedback(session: Session, complaint: ComplaintRow, *, via: Channel) -> bool:
     """The customer asks after filing; False (nothing sent) if they already asked."""
-    if await session.get(FeedbackRequestRow, complaint.id) is not None:
+    feedback = FeedbackRepository(session)
+    if await feedback.request(complaint.id) is not None:
         return False
     now = datetime.now(UTC)
-    session.add(
+    feedback.add(
         FeedbackRequestRow(
             complaint_id=complaint.id, requested_at=now, via=via.value, at_filing=False
         )
@@ -80,12 +77,12 @@ async def request_feedback(session: AsyncSession, complaint: ComplaintRow, *, vi
     event = ComplaintFeedbackRequested(
         complaint_id=complaint.id, reference=complaint.reference, via=via, requested_at=now
     )
-    await add_event(session, new_event(event, source=SOURCE))
+    await feedback.publish(event)
     return True
 
 
 async def answer_feedback(
-    session: AsyncSession,
+    session: Session,
     complaint: ComplaintRow,
     *,
     rectification_id: UUID,
@@ -98,11 +95,11 @@ async def answer_feedback(
     answered yet; otherwise :class:`FeedbackNotOpen`."""
     if str(rectification_id) not in sent:
         raise FeedbackNotOpen(str(rectification_id))
-    key = (complaint.id, rectification_id)
-    if await session.get(FeedbackAnswerRow, key) is not None:
+    feedback = FeedbackRepository(session)
+    if await feedback.answer(complaint.id, rectification_id) is not None:
         raise FeedbackNotOpen(str(rectification_id))
     now = datetime.now(UTC)
-    session.add(
+    feedback.add(
         FeedbackAnswerRow(
             complaint_id=complaint.id,
             rectification_id=rectification_id,
@@ -119,4 +116,4 @@ async def answer_feedback(
         via=via,
         answered_at=now,
     )
-    await add_event(session, new_event(event, source=SOURCE))
+    await feedback.publish(event)

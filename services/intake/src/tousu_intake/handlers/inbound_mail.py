@@ -28,26 +28,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.db import Database
 from tousu_common.errors import TousuError
 from tousu_common.events.catalog import AmendmentKind, Channel
 from tousu_common.logs import bind
 from tousu_intake.adapters.channels_orm import InboundMailRow
+from tousu_intake.adapters.inbound_mail_repository import InboundMailRepository
 from tousu_intake.adapters.orm import ComplaintRow
-from tousu_intake.adapters.tracking_repository import (
-    ComplaintLookup,
-    InboundMailRepository,
-    TrackingRepository,
-)
-from tousu_intake.attachments import IncomingFile
+from tousu_intake.adapters.tracking_repository import ComplaintLookup, TrackingRepository
+from tousu_intake.adapters.unit_of_work import ConcurrentWrite, Session
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.domain.customers import normalise_email
 from tousu_intake.domain.feedback import asks_for_feedback
+from tousu_intake.domain.files import IncomingFile
 from tousu_intake.domain.mail_rules import (
     OwnIdentity,
     customer_decision,
@@ -161,7 +155,7 @@ async def receive_mail(
         try:
             async with db.transaction() as session:
                 await InboundMailRepository(session).add(row)
-        except IntegrityError as exc:
+        except ConcurrentWrite as exc:
             await asyncio.to_thread(path.unlink, missing_ok=True)
             raise MailInFlight(dedupe_key) from exc
 
@@ -172,11 +166,7 @@ async def receive_mail(
     except Exception:
         # Release the claim so that the sender's retry (after our 451) is processed at once.
         async with db.transaction() as session:
-            await session.execute(
-                sa.delete(InboundMailRow).where(
-                    InboundMailRow.id == row_id, InboundMailRow.outcome == PROCESSING
-                )
-            )
+            await InboundMailRepository(session).release(row_id, open_outcome=PROCESSING)
         await asyncio.to_thread(path.unlink, missing_ok=True)
         raise
     log.info(
@@ -215,16 +205,9 @@ async def _process(
 
 async def _take_over(db: Database, earlier: InboundMailRow, now: datetime) -> bool:
     async with db.transaction() as session:
-        result = await session.execute(
-            sa.update(InboundMailRow)
-            .where(
-                InboundMailRow.id == earlier.id,
-                InboundMailRow.outcome == PROCESSING,
-                InboundMailRow.received_at == earlier.received_at,
-            )
-            .values(received_at=now)
+        return await InboundMailRepository(session).take_over(
+            earlier.id, earlier.received_at, now, open_outcome=PROCESSING
         )
-    return result.rowcount == 1
 
 
 def _ignore_reason(
@@ -245,20 +228,22 @@ async def _finish(
     row_id: UUID,
     outcome: MailOutcome,
     path: Path,
-    session: AsyncSession | None = None,
+    session: Session | None = None,
 ) -> None:
-    values = {
-        "outcome": outcome.outcome,
-        "reason": (outcome.reason or "")[:200] or None,
-        "complaint_id": outcome.complaint_id,
-        "raw_path": str(path),
-    }
-    statement = sa.update(InboundMailRow).where(InboundMailRow.id == row_id).values(**values)
+    async def write(on: Session) -> None:
+        await InboundMailRepository(on).finish(
+            row_id,
+            outcome=outcome.outcome,
+            reason=(outcome.reason or "")[:200] or None,
+            complaint_id=outcome.complaint_id,
+            raw_path=str(path),
+        )
+
     if session is not None:
-        await session.execute(statement)
+        await write(session)
         return
     async with db.transaction() as own:
-        await own.execute(statement)
+        await write(own)
 
 
 async def _find_thread(db: Database, settings: Settings, mail: ParsedMail) -> ComplaintRow | None:
@@ -348,7 +333,7 @@ async def _file_or_thread(
 
 
 async def _maybe_feedback_request(
-    session: AsyncSession, complaint: ComplaintRow, mail: ParsedMail
+    session: Session, complaint: ComplaintRow, mail: ParsedMail
 ) -> None:
     """A reply from the complaint's own address that asks for the rectification feedback
     becomes complaint.feedback_requested (once; the amendment carries the text anyway)."""
@@ -363,7 +348,7 @@ async def _maybe_feedback_request(
 
 
 async def _maybe_decision(
-    session: AsyncSession, complaint: ComplaintRow, mail: ParsedMail
+    session: Session, complaint: ComplaintRow, mail: ParsedMail
 ) -> str | None:
     """A reply that clearly accepts or rejects the pending plan, from the complaint's own
     address, becomes resolution.decision_received; anything else stays an amendment."""

@@ -14,17 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.auth import Principal
 from tousu_common.db import Database
 from tousu_common.errors import Conflict, InvalidInput
 from tousu_common.events import Channel
 from tousu_common.logs import bind
+from tousu_intake.adapters.attachments import store_attachments
 from tousu_intake.adapters.customers import CustomerRepository
 from tousu_intake.adapters.repository import ComplaintRepository, IdempotencyStore
-from tousu_intake.attachments import check_files, store_attachments
+from tousu_intake.adapters.unit_of_work import ConcurrentWrite, Session
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
 from tousu_intake.domain.customers import (
@@ -34,6 +32,7 @@ from tousu_intake.domain.customers import (
     normalise_contact,
     normalise_serial,
 )
+from tousu_intake.domain.files import check_files
 from tousu_intake.domain.model import Complaint, CustomerLink, first_line, format_reference
 from tousu_intake.domain.tracking import token_hash, tracking_token
 from tousu_intake.handlers.feedback import remember_filing_wish
@@ -102,7 +101,7 @@ async def receive(
     check_files(settings, list(command.files))
     try:
         receipt = await _receive_once(db, settings, command, contacts, received_by, idempotency)
-    except IntegrityError:
+    except ConcurrentWrite:
         if idempotency is None:
             raise
         # A concurrent request with the same key committed first: answer as it did.
@@ -173,7 +172,7 @@ def _contacts(settings: Settings, command: ReceiveFromChannel) -> list[Contact]:
 
 
 async def link_customer(
-    session: AsyncSession, command: ReceiveFromChannel, contacts: list[Contact]
+    session: Session, command: ReceiveFromChannel, contacts: list[Contact]
 ) -> tuple[CustomerLink, str | None]:
     """The customer the complaint belongs to (and its name), creating a provisional
     one for an unknown sender."""

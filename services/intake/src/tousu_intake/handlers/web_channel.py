@@ -7,15 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.exc import IntegrityError
-
 from tousu_common.db import Database
 from tousu_common.events.catalog import AmendmentKind, Channel, CustomerDecision, FeedbackAnswer
 from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.adapters.tracking_repository import ComplaintLookup, TrackingRepository
-from tousu_intake.attachments import IncomingFile
+from tousu_intake.adapters.unit_of_work import ConcurrentWrite
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.domain.files import IncomingFile
 from tousu_intake.domain.timeline import Entry, TrackingState
 from tousu_intake.handlers.channel_filing import (
     Filed,
@@ -114,7 +113,7 @@ async def ask_for_feedback(db: Database, complaint: ComplaintRow) -> bool:
     try:
         async with db.transaction() as session:
             return await request_feedback(session, complaint, via=Channel.web)
-    except IntegrityError:  # the same click twice at once: the other one sent it
+    except ConcurrentWrite:  # the same click twice at once: the other one sent it
         return False
 
 
@@ -132,7 +131,7 @@ async def answer_feedback_on_web(
                 via=Channel.web,
                 sent=view.feedback_sent,
             )
-    except IntegrityError as exc:
+    except ConcurrentWrite as exc:
         raise FeedbackNotOpen(str(rectification_id)) from exc
 
 

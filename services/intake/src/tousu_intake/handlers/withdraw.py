@@ -11,7 +11,7 @@ from uuid import UUID
 from tousu_common.db import Database
 from tousu_common.errors import InvalidInput, NotFound
 from tousu_common.logs import bind
-from tousu_intake.adapters.repository import ComplaintRepository
+from tousu_intake.adapters.unit_of_work import unit_of_work
 
 MAX_REASON = 2000
 
@@ -37,15 +37,14 @@ async def withdraw_complaint(
         problem = "empty" if not reason else f"longer than {MAX_REASON} characters"
         raise InvalidInput.about("reason", problem)
     now = datetime.now(UTC)
-    async with db.transaction() as session:
-        complaints = ComplaintRepository(session)
+    async with unit_of_work(db) as uow:
         # Locked until commit: two withdrawals at once give one event and one 409.
-        complaint = await complaints.get(complaint_id, for_update=True)
+        complaint = await uow.complaints.get(complaint_id, for_update=True)
         if complaint is None:
             raise NotFound(f"complaint {complaint_id} does not exist")
         bind(complaint_id=str(complaint_id))
         event = complaint.withdraw(reason=reason, by=by, at=now)
-        await complaints.update(complaint)
+        await uow.complaints.update(complaint)
     return Withdrawal(
         complaint_id=complaint.id,
         reference=complaint.reference,
