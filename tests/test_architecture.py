@@ -88,8 +88,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("sql", "tousu_routing.api.worklists"),
         ("sql", "tousu_routing.bootstrap"),
         ("sql", "tousu_routing.handlers.events"),
-        ("transitions", "tousu_routing.domain.model.TRIAGE_TRANSITIONS"),
-        ("transitions", "tousu_routing.domain.clocks.CLOCK_TRANSITIONS"),
         # -- rectification
         ("api-sql", "tousu_rectification.api.suppliers"),
         ("sql", "tousu_rectification.api.suppliers"),
