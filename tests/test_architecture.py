@@ -80,14 +80,8 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("rooms", "tousu_intake.bootstrap"),
         ("transitions", "tousu_intake.domain.model.COMPLAINT_TRANSITIONS"),
         # -- routing
-        ("api-sql", "tousu_routing.api.calendar"),
-        ("api-sql", "tousu_routing.api.rules"),
         ("api-sql", "tousu_routing.api.worklists"),
-        ("sql", "tousu_routing.api.calendar"),
-        ("sql", "tousu_routing.api.rules"),
         ("sql", "tousu_routing.api.worklists"),
-        ("sql", "tousu_routing.bootstrap"),
-        ("sql", "tousu_routing.handlers.events"),
         # -- rectification
         ("api-sql", "tousu_rectification.api.suppliers"),
         ("sql", "tousu_rectification.api.suppliers"),

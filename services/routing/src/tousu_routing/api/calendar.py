@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
@@ -20,9 +19,11 @@ from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import IsoDate
 from tousu_routing.adapters.orm import CalendarVersionRow
 from tousu_routing.adapters.repository import CalendarRepository
+from tousu_routing.adapters.unit_of_work import reading
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.calendar import required_years
 from tousu_routing.domain.company_days import CalendarDocument, CompanyDay, Notice
+from tousu_routing.handlers import commands
 
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 
@@ -101,23 +102,13 @@ class CoverageView(BaseModel):
 async def _save(
     db: DbDep, principal: Principal, base_version: int | None, note: str, change: Any
 ) -> CalendarView:
-    try:
-        async with db.transaction() as session:
-            calendars = CalendarRepository(session)
-            latest = await calendars.latest_row()
-            current = latest.version if latest else 0
-            if base_version is not None and base_version != current:
-                raise Conflict(
-                    f"version {current} is the latest, not {base_version}",
-                    fields=[{"field": "base_version", "problem": "stale"}],
-                )
-            document = (
-                CalendarDocument.model_validate(latest.document) if latest else CalendarDocument()
-            )
-            new = _validated(change(document.model_dump(mode="json")))
-            row = await calendars.add(new, by=principal.subject, note=note)
-    except IntegrityError as exc:
-        raise Conflict("another change was saved at the same moment; try again") from exc
+    row = await commands.change_calendar(
+        db,
+        base_version=base_version,
+        change=lambda document: _validated(change(document)),
+        by=principal.subject,
+        note=note,
+    )
     return CalendarView.of(row)
 
 
@@ -236,8 +227,8 @@ async def put_notice(
 )
 async def coverage(principal: Admin, db: DbDep, routing: RoutingDep) -> CoverageView:
     today = routing.policy.calendar.local_day(routing.time.now())
-    async with db.sessions() as session:
-        missing = await routing.uncovered_years(session, today)
+    async with reading(db) as uow:
+        missing = await routing.uncovered_years(uow.calendars, today)
     return CoverageView(today=today, required_years=required_years(today), uncovered_years=missing)
 
 

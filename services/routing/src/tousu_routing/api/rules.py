@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
@@ -20,6 +19,7 @@ from tousu_routing.adapters.orm import RuleSetRow
 from tousu_routing.adapters.repository import RuleSetRepository, compiled
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.rules import Decision, Facts, Rule, RuleSetDocument
+from tousu_routing.handlers import commands
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
@@ -120,25 +120,15 @@ async def _save(
     note: str,
     change: Any,
 ) -> RuleSetView:
-    """Read the latest version, apply ``change(document) -> document``, store it as
-    the next version — all in one transaction."""
-    try:
-        async with db.transaction() as session:
-            rules = RuleSetRepository(session)
-            await rules.current(routing.seed)
-            latest = await rules.latest_row()
-            if latest is None:
-                raise RuntimeError("latest is not set")
-            if base_version is not None and base_version != latest.version:
-                raise Conflict(
-                    f"version {latest.version} is the latest, not {base_version}",
-                    fields=[{"field": "base_version", "problem": "stale"}],
-                )
-            current = RuleSetDocument.model_validate(latest.document)
-            document = _validated(change(current.model_dump(mode="json", exclude_none=True)))
-            row = await rules.add(document, by=principal.subject, note=note)
-    except IntegrityError as exc:
-        raise Conflict("another change was saved at the same moment; try again") from exc
+    """Store ``change(latest document)`` as the next version (the command does it)."""
+    row = await commands.change_rules(
+        db,
+        routing,
+        base_version=base_version,
+        change=lambda document: _validated(change(document)),
+        by=principal.subject,
+        note=note,
+    )
     return RuleSetView.of(row)
 
 
