@@ -80,8 +80,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("rooms", "tousu_intake.bootstrap"),
         ("transitions", "tousu_intake.domain.model.COMPLAINT_TRANSITIONS"),
         # -- routing
-        ("api-sql", "tousu_routing.api.worklists"),
-        ("sql", "tousu_routing.api.worklists"),
         # -- rectification
         ("api-sql", "tousu_rectification.api.suppliers"),
         ("sql", "tousu_rectification.api.suppliers"),

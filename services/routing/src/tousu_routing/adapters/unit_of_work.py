@@ -28,6 +28,7 @@ from tousu_routing.adapters.repository import (
     RuleSetRepository,
     VersionExists,
 )
+from tousu_routing.adapters.worklists import Worklists
 
 #: What the inbox hands an event handler: one open transaction.
 Session = AsyncSession
@@ -40,6 +41,7 @@ class RoutingUnitOfWork:
         self.rules = RuleSetRepository(session)
         self.calendars = CalendarRepository(session)
         self.clocks = ClockRepository(session)
+        self.worklists = Worklists(session)
 
 
 @asynccontextmanager
