@@ -18,7 +18,6 @@ from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, Invalid
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import IsoDate
 from tousu_routing.adapters.orm import CalendarVersionRow
-from tousu_routing.adapters.repository import CalendarRepository
 from tousu_routing.adapters.unit_of_work import reading
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.calendar import required_years
@@ -130,8 +129,8 @@ def _validated(document: dict[str, Any]) -> CalendarDocument:
 
 @router.get("", response_model=CalendarView, summary="The company calendar in force")
 async def get_calendar(principal: Admin, db: DbDep) -> CalendarView:
-    async with db.sessions() as session:
-        row = await CalendarRepository(session).latest_row()
+    async with reading(db) as uow:
+        row = await uow.calendars.latest_row()
     return CalendarView.of(row)
 
 
@@ -238,8 +237,8 @@ async def coverage(principal: Admin, db: DbDep, routing: RoutingDep) -> Coverage
     summary="One year's days off and make-up working days, as the next computation uses them",
 )
 async def get_year(year: Year, principal: Admin, db: DbDep, routing: RoutingDep) -> YearView:
-    async with db.sessions() as session:
-        version, document = await CalendarRepository(session).latest()
+    async with reading(db) as uow:
+        version, document = await uow.calendars.latest()
     public = routing.years_with(document, version).get(year)
     calendar = routing.policy_with(document, version).calendar
     return YearView(
@@ -262,8 +261,8 @@ async def get_year(year: Year, principal: Admin, db: DbDep, routing: RoutingDep)
     summary="Every company calendar version, newest first",
 )
 async def list_versions(principal: Admin, db: DbDep, paging: PagingDep) -> Page[VersionSummary]:
-    async with db.sessions() as session:
-        calendars = CalendarRepository(session)
+    async with reading(db) as uow:
+        calendars = uow.calendars
         rows, total = await calendars.list(paging.limit, paging.offset)
         usage = await calendars.usage([row.version for row in rows])
     return Page[VersionSummary](
@@ -294,8 +293,8 @@ async def list_versions(principal: Admin, db: DbDep, paging: PagingDep) -> Page[
 async def get_version(
     version: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: Admin, db: DbDep
 ) -> CalendarView:
-    async with db.sessions() as session:
-        row = await CalendarRepository(session).get(version)
+    async with reading(db) as uow:
+        row = await uow.calendars.get(version)
     if row is None:
         raise NotFound(f"no calendar version {version}")
     return CalendarView.of(row)

@@ -16,7 +16,8 @@ from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import JsonInt
 from tousu_routing.adapters.orm import RuleSetRow
-from tousu_routing.adapters.repository import RuleSetRepository, compiled
+from tousu_routing.adapters.repository import compiled
+from tousu_routing.adapters.unit_of_work import reading, unit_of_work
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.rules import Decision, Facts, Rule, RuleSetDocument
 from tousu_routing.handlers import commands
@@ -157,8 +158,8 @@ def _rule_index(document: dict[str, Any], rule_id: str) -> int:
 
 @router.get("", response_model=RuleSetView, summary="The rules in force (latest version)")
 async def get_rules(principal: Admin, db: DbDep, routing: RoutingDep) -> RuleSetView:
-    async with db.transaction() as session:
-        rules = RuleSetRepository(session)
+    async with unit_of_work(db) as uow:
+        rules = uow.rules
         await rules.current(routing.seed)
         row = await rules.latest_row()
     if row is None:
@@ -271,8 +272,8 @@ async def delete_rule(
 async def list_versions(
     principal: Admin, db: DbDep, routing: RoutingDep, paging: PagingDep
 ) -> Page[VersionSummary]:
-    async with db.transaction() as session:
-        rules = RuleSetRepository(session)
+    async with unit_of_work(db) as uow:
+        rules = uow.rules
         await rules.current(routing.seed)
         rows, total = await rules.list(paging.limit, paging.offset)
         usage = await rules.usage([row.version for row in rows])
@@ -305,8 +306,8 @@ async def get_version(
     principal: Admin,
     db: DbDep,
 ) -> RuleSetView:
-    async with db.sessions() as session:
-        row = await RuleSetRepository(session).get(version)
+    async with reading(db) as uow:
+        row = await uow.rules.get(version)
     if row is None:
         raise NotFound(f"no rule-set version {version}")
     return RuleSetView.of(row)
@@ -320,8 +321,8 @@ async def get_version(
 async def trial(
     complaint: TrialComplaint, principal: Admin, db: DbDep, routing: RoutingDep
 ) -> TrialDecision:
-    async with db.transaction() as session:
-        rules = RuleSetRepository(session)
+    async with unit_of_work(db) as uow:
+        rules = uow.rules
         await rules.current(routing.seed)
         row = await rules.latest_row()
     if row is None:
