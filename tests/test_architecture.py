@@ -69,16 +69,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
         # -- intake: none left
         # -- routing
-        ("api-sql", "tousu_routing.api.calendar"),
-        ("api-sql", "tousu_routing.api.rules"),
-        ("api-sql", "tousu_routing.api.worklists"),
-        ("sql", "tousu_routing.api.calendar"),
-        ("sql", "tousu_routing.api.rules"),
-        ("sql", "tousu_routing.api.worklists"),
-        ("sql", "tousu_routing.bootstrap"),
-        ("sql", "tousu_routing.handlers.events"),
-        ("transitions", "tousu_routing.domain.model.TRIAGE_TRANSITIONS"),
-        ("transitions", "tousu_routing.domain.clocks.CLOCK_TRANSITIONS"),
         # -- rectification
         ("api-sql", "tousu_rectification.api.suppliers"),
         ("sql", "tousu_rectification.api.suppliers"),

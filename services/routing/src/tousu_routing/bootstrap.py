@@ -26,9 +26,13 @@ from tousu_routing.domain.rules import RuleSetDocument, default_document, parse_
 from tousu_routing.domain.sla import SlaPolicy
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from tousu_routing.config import Settings
+
+
+class CalendarVersions(Protocol):
+    """Where the latest company calendar comes from (``adapters.repository``)."""
+
+    async def latest(self) -> tuple[int, CalendarDocument]: ...
 
 
 class TimeSource(Protocol):
@@ -139,19 +143,15 @@ class Routing:
             self._policies[key] = policy
         return policy
 
-    async def policy_for(self, session: AsyncSession) -> SlaPolicy:
+    async def policy_for(self, calendars: CalendarVersions) -> SlaPolicy:
         """The policy with the latest company calendar: what a new clock computation uses."""
-        from tousu_routing.adapters.repository import CalendarRepository
-
-        version, document = await CalendarRepository(session).latest()
+        version, document = await calendars.latest()
         return self.policy_with(document, version)
 
-    async def uncovered_years(self, session: AsyncSession, today: date) -> list[int]:
+    async def uncovered_years(self, calendars: CalendarVersions, today: date) -> list[int]:
         """Required years (this one; from 1 December the next one too) without the
         State Council's notice, counting notices entered over the API."""
-        from tousu_routing.adapters.repository import CalendarRepository
-
-        version, document = await CalendarRepository(session).latest()
+        version, document = await calendars.latest()
         return uncovered_years(self.years_with(document, version), today)
 
     @cached_property

@@ -12,6 +12,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tousu_common.domain_errors import Conflict
 from tousu_common.events import new_event
 from tousu_common.events.catalog import (
     Channel,
@@ -42,6 +43,14 @@ SOURCE = "tousu/routing"
 DUPLICATE_LOCK_NAMESPACE = 0x7052  # "pR"
 #: First key of the advisory lock every link made by hand takes (second key 0).
 HAND_LINK_LOCK_NAMESPACE = 0x704C  # "pL"
+
+
+class VersionExists(Conflict):
+    """Another writer stored the same rule-set or calendar version first (the
+    versions' primary key refused ours); a 409, try again."""
+
+    def __init__(self) -> None:
+        super().__init__("another change was saved at the same moment; try again")
 
 
 async def stage(session: AsyncSession, events: list[EventPayload]) -> None:

@@ -12,17 +12,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import IsoDate
 from tousu_routing.adapters.orm import CalendarVersionRow
-from tousu_routing.adapters.repository import CalendarRepository
+from tousu_routing.adapters.unit_of_work import reading
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.calendar import required_years
 from tousu_routing.domain.company_days import CalendarDocument, CompanyDay, Notice
+from tousu_routing.handlers import commands
 
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])
 
@@ -101,23 +101,13 @@ class CoverageView(BaseModel):
 async def _save(
     db: DbDep, principal: Principal, base_version: int | None, note: str, change: Any
 ) -> CalendarView:
-    try:
-        async with db.transaction() as session:
-            calendars = CalendarRepository(session)
-            latest = await calendars.latest_row()
-            current = latest.version if latest else 0
-            if base_version is not None and base_version != current:
-                raise Conflict(
-                    f"version {current} is the latest, not {base_version}",
-                    fields=[{"field": "base_version", "problem": "stale"}],
-                )
-            document = (
-                CalendarDocument.model_validate(latest.document) if latest else CalendarDocument()
-            )
-            new = _validated(change(document.model_dump(mode="json")))
-            row = await calendars.add(new, by=principal.subject, note=note)
-    except IntegrityError as exc:
-        raise Conflict("another change was saved at the same moment; try again") from exc
+    row = await commands.change_calendar(
+        db,
+        base_version=base_version,
+        change=lambda document: _validated(change(document)),
+        by=principal.subject,
+        note=note,
+    )
     return CalendarView.of(row)
 
 
@@ -139,8 +129,8 @@ def _validated(document: dict[str, Any]) -> CalendarDocument:
 
 @router.get("", response_model=CalendarView, summary="The company calendar in force")
 async def get_calendar(principal: Admin, db: DbDep) -> CalendarView:
-    async with db.sessions() as session:
-        row = await CalendarRepository(session).latest_row()
+    async with reading(db) as uow:
+        row = await uow.calendars.latest_row()
     return CalendarView.of(row)
 
 
@@ -236,8 +226,8 @@ async def put_notice(
 )
 async def coverage(principal: Admin, db: DbDep, routing: RoutingDep) -> CoverageView:
     today = routing.policy.calendar.local_day(routing.time.now())
-    async with db.sessions() as session:
-        missing = await routing.uncovered_years(session, today)
+    async with reading(db) as uow:
+        missing = await routing.uncovered_years(uow.calendars, today)
     return CoverageView(today=today, required_years=required_years(today), uncovered_years=missing)
 
 
@@ -247,8 +237,8 @@ async def coverage(principal: Admin, db: DbDep, routing: RoutingDep) -> Coverage
     summary="One year's days off and make-up working days, as the next computation uses them",
 )
 async def get_year(year: Year, principal: Admin, db: DbDep, routing: RoutingDep) -> YearView:
-    async with db.sessions() as session:
-        version, document = await CalendarRepository(session).latest()
+    async with reading(db) as uow:
+        version, document = await uow.calendars.latest()
     public = routing.years_with(document, version).get(year)
     calendar = routing.policy_with(document, version).calendar
     return YearView(
@@ -271,8 +261,8 @@ async def get_year(year: Year, principal: Admin, db: DbDep, routing: RoutingDep)
     summary="Every company calendar version, newest first",
 )
 async def list_versions(principal: Admin, db: DbDep, paging: PagingDep) -> Page[VersionSummary]:
-    async with db.sessions() as session:
-        calendars = CalendarRepository(session)
+    async with reading(db) as uow:
+        calendars = uow.calendars
         rows, total = await calendars.list(paging.limit, paging.offset)
         usage = await calendars.usage([row.version for row in rows])
     return Page[VersionSummary](
@@ -303,8 +293,8 @@ async def list_versions(principal: Admin, db: DbDep, paging: PagingDep) -> Page[
 async def get_version(
     version: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: Admin, db: DbDep
 ) -> CalendarView:
-    async with db.sessions() as session:
-        row = await CalendarRepository(session).get(version)
+    async with reading(db) as uow:
+        row = await uow.calendars.get(version)
     if row is None:
         raise NotFound(f"no calendar version {version}")
     return CalendarView.of(row)

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, InvalidInput, NotFound
@@ -17,9 +16,11 @@ from tousu_common.events.catalog import Channel, CustomerSegment, CustomerTier
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import JsonInt
 from tousu_routing.adapters.orm import RuleSetRow
-from tousu_routing.adapters.repository import RuleSetRepository, compiled
+from tousu_routing.adapters.repository import compiled
+from tousu_routing.adapters.unit_of_work import reading, unit_of_work
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep
 from tousu_routing.domain.rules import Decision, Facts, Rule, RuleSetDocument
+from tousu_routing.handlers import commands
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
@@ -120,25 +121,15 @@ async def _save(
     note: str,
     change: Any,
 ) -> RuleSetView:
-    """Read the latest version, apply ``change(document) -> document``, store it as
-    the next version — all in one transaction."""
-    try:
-        async with db.transaction() as session:
-            rules = RuleSetRepository(session)
-            await rules.current(routing.seed)
-            latest = await rules.latest_row()
-            if latest is None:
-                raise RuntimeError("latest is not set")
-            if base_version is not None and base_version != latest.version:
-                raise Conflict(
-                    f"version {latest.version} is the latest, not {base_version}",
-                    fields=[{"field": "base_version", "problem": "stale"}],
-                )
-            current = RuleSetDocument.model_validate(latest.document)
-            document = _validated(change(current.model_dump(mode="json", exclude_none=True)))
-            row = await rules.add(document, by=principal.subject, note=note)
-    except IntegrityError as exc:
-        raise Conflict("another change was saved at the same moment; try again") from exc
+    """Store ``change(latest document)`` as the next version (the command does it)."""
+    row = await commands.change_rules(
+        db,
+        routing,
+        base_version=base_version,
+        change=lambda document: _validated(change(document)),
+        by=principal.subject,
+        note=note,
+    )
     return RuleSetView.of(row)
 
 
@@ -167,8 +158,8 @@ def _rule_index(document: dict[str, Any], rule_id: str) -> int:
 
 @router.get("", response_model=RuleSetView, summary="The rules in force (latest version)")
 async def get_rules(principal: Admin, db: DbDep, routing: RoutingDep) -> RuleSetView:
-    async with db.transaction() as session:
-        rules = RuleSetRepository(session)
+    async with unit_of_work(db) as uow:
+        rules = uow.rules
         await rules.current(routing.seed)
         row = await rules.latest_row()
     if row is None:
@@ -281,8 +272,8 @@ async def delete_rule(
 async def list_versions(
     principal: Admin, db: DbDep, routing: RoutingDep, paging: PagingDep
 ) -> Page[VersionSummary]:
-    async with db.transaction() as session:
-        rules = RuleSetRepository(session)
+    async with unit_of_work(db) as uow:
+        rules = uow.rules
         await rules.current(routing.seed)
         rows, total = await rules.list(paging.limit, paging.offset)
         usage = await rules.usage([row.version for row in rows])
@@ -315,8 +306,8 @@ async def get_version(
     principal: Admin,
     db: DbDep,
 ) -> RuleSetView:
-    async with db.sessions() as session:
-        row = await RuleSetRepository(session).get(version)
+    async with reading(db) as uow:
+        row = await uow.rules.get(version)
     if row is None:
         raise NotFound(f"no rule-set version {version}")
     return RuleSetView.of(row)
@@ -330,8 +321,8 @@ async def get_version(
 async def trial(
     complaint: TrialComplaint, principal: Admin, db: DbDep, routing: RoutingDep
 ) -> TrialDecision:
-    async with db.transaction() as session:
-        rules = RuleSetRepository(session)
+    async with unit_of_work(db) as uow:
+        rules = uow.rules
         await rules.current(routing.seed)
         row = await rules.latest_row()
     if row is None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tousu_common.auth import Principal, Staff, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, ErrorBody, NotFound
 from tousu_common.events.catalog import ComplaintCategory, Urgency
-from tousu_routing.adapters.repository import ComplaintRepository
+from tousu_routing.adapters.unit_of_work import reading
 from tousu_routing.api.deps import DbDep, RoutingDep, check_department_access, check_department_name
 from tousu_routing.api.views import TriageView
 from tousu_routing.domain.rules import DEPARTMENTS
@@ -64,8 +64,8 @@ class TriageRecordView(BaseModel):
     responses=NOT_FOUND_RESPONSE,
 )
 async def get_triage(complaint_id: UUID, principal: Staff, db: DbDep) -> TriageView:
-    async with db.sessions() as session:
-        complaint = await ComplaintRepository(session).get(complaint_id)
+    async with reading(db) as uow:
+        complaint = await uow.complaints.get(complaint_id)
     if complaint is None:
         raise NotFound(f"routing has no complaint {complaint_id} (yet)")
     check_department_access(principal, complaint.owner_department)
@@ -79,8 +79,8 @@ async def get_triage(complaint_id: UUID, principal: Staff, db: DbDep) -> TriageV
     responses=NOT_FOUND_RESPONSE,
 )
 async def get_history(complaint_id: UUID, principal: Staff, db: DbDep) -> list[TriageRecordView]:
-    async with db.sessions() as session:
-        repository = ComplaintRepository(session)
+    async with reading(db) as uow:
+        repository = uow.complaints
         complaint = await repository.get(complaint_id)
         if complaint is None:
             raise NotFound(f"routing has no complaint {complaint_id} (yet)")

@@ -3,11 +3,11 @@ and the overdue list — filtered, paginated, and scoped to the caller's departm
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
@@ -16,14 +16,13 @@ from tousu_common.events.catalog import (
     Channel,
     ComplaintCategory,
     CustomerTier,
-    SlaClock,
     Urgency,
 )
 from tousu_common.paging import Page
-from tousu_routing.adapters.orm import ComplaintRow, SlaClockRow, TriageRow
+from tousu_routing.adapters.unit_of_work import reading
+from tousu_routing.adapters.worklists import Filters, WorkRow
 from tousu_routing.api.deps import DbDep, PagingDep, RoutingDep, scoped_department
-from tousu_routing.domain.clocks import ClockState
-from tousu_routing.domain.model import TRIAGE_DESK, Status
+from tousu_routing.domain.model import Status
 from tousu_routing.domain.rules import DEPARTMENTS
 
 router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
@@ -59,125 +58,14 @@ class WorkItem(BaseModel):
     breached: bool
 
 
-_ACTIVE = (ClockState.running.value, ClockState.paused.value)
-
-
-def _next_due() -> Any:
-    return (
-        sa.select(sa.func.min(SlaClockRow.due_at))
-        .where(
-            SlaClockRow.complaint_id == ComplaintRow.complaint_id,
-            SlaClockRow.state == ClockState.running.value,
-        )
-        .scalar_subquery()
-    )
-
-
-def _overdue(now: datetime) -> Any:
-    return sa.exists().where(
-        SlaClockRow.complaint_id == ComplaintRow.complaint_id,
-        SlaClockRow.state.in_(_ACTIVE),
-        sa.or_(SlaClockRow.breached_at.is_not(None), SlaClockRow.due_at <= now),
-    )
-
-
-async def _page(
-    db: DbDep, conditions: list[Any], paging: PagingDep, now: datetime
-) -> Page[WorkItem]:
-    next_due = _next_due().label("next_due_at")
-    urgency = sa.func.coalesce(TriageRow.urgency, ComplaintRow.provisional_urgency)
-    base = (
-        sa.select(ComplaintRow, TriageRow, next_due)
-        .outerjoin(TriageRow, TriageRow.complaint_id == ComplaintRow.complaint_id)
-        .where(*conditions)
-    )
-    async with db.sessions() as session:
-        total = await session.scalar(
-            sa.select(sa.func.count()).select_from(
-                base.with_only_columns(ComplaintRow.complaint_id).subquery()
-            )
-        )
-        rows = (
-            await session.execute(
-                base.order_by(
-                    sa.nulls_last(next_due.asc()),
-                    sa.case(
-                        (urgency == Urgency.urgent.value, 0),
-                        (urgency == Urgency.important.value, 1),
-                        else_=2,
-                    ),
-                    ComplaintRow.received_at,
-                    ComplaintRow.complaint_id,
-                )
-                .limit(paging.limit)
-                .offset(paging.offset)
-            )
-        ).all()
-        ids = [row[0].complaint_id for row in rows]
-        clocks = (
-            (
-                await session.scalars(
-                    sa.select(SlaClockRow).where(SlaClockRow.complaint_id.in_(ids))
-                )
-            ).all()
-            if ids
-            else []
-        )
-    by_complaint: dict[UUID, dict[str, SlaClockRow]] = {}
-    for clock in clocks:
-        by_complaint.setdefault(clock.complaint_id, {})[clock.clock] = clock
-
-    def due(complaint_id: UUID, kind: SlaClock) -> datetime | None:
-        clock = by_complaint.get(complaint_id, {}).get(kind.value)
-        return clock.due_at if clock is not None and clock.state in _ACTIVE else None
-
-    def breached(complaint_id: UUID) -> bool:
-        return any(
-            c.state in _ACTIVE and (c.breached_at is not None or (c.due_at and c.due_at <= now))
-            for c in by_complaint.get(complaint_id, {}).values()
-        )
-
-    items = []
-    for complaint, triage, next_due_at in rows:
-        items.append(
-            WorkItem(
-                complaint_id=complaint.complaint_id,
-                reference=complaint.reference,
-                status=Status(complaint.status),
-                title=complaint.title,
-                channel=Channel(complaint.channel),
-                received_at=complaint.received_at,
-                customer_tier=CustomerTier(complaint.customer_tier),
-                key_account=complaint.key_account,
-                category=ComplaintCategory(triage.category) if triage else None,
-                urgency=Urgency(triage.urgency if triage else complaint.provisional_urgency),
-                owner_department=triage.owner_department if triage else TRIAGE_DESK,
-                next_due_at=next_due_at if next_due_at is None else _utc(next_due_at),
-                first_response_due=due(complaint.complaint_id, SlaClock.first_response),
-                resolution_plan_due=due(complaint.complaint_id, SlaClock.resolution_plan),
-                breached=breached(complaint.complaint_id),
-            )
-        )
+def _page(found: tuple[list[WorkRow], int], paging: PagingDep) -> Page[WorkItem]:
+    rows, total = found
     return Page[WorkItem](
-        items=items, total=int(total or 0), limit=paging.limit, offset=paging.offset
+        items=[WorkItem(**asdict(row)) for row in rows],
+        total=total,
+        limit=paging.limit,
+        offset=paging.offset,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _filters(
-    urgency: Urgency | None, category: ComplaintCategory | None, tier: CustomerTier | None
-) -> list[Any]:
-    conditions: list[Any] = []
-    if urgency is not None:
-        conditions.append(TriageRow.urgency == urgency.value)
-    if category is not None:
-        conditions.append(TriageRow.category == category.value)
-    if tier is not None:
-        conditions.append(ComplaintRow.customer_tier == tier.value)
-    return conditions
 
 
 @router.get(
@@ -197,17 +85,17 @@ async def triage_queue(
     tier: TierFilter = None,
     channel: Annotated[Channel | None, Query()] = None,
 ) -> Page[WorkItem]:
-    waiting = (Status.manual_triage.value, Status.awaiting_transcription.value)
-    conditions: list[Any] = [ComplaintRow.open.is_(True), ComplaintRow.status.in_(waiting)]
-    if status is not None:
-        conditions.append(ComplaintRow.status == status.value)
-    if urgency is not None:
-        conditions.append(ComplaintRow.provisional_urgency == urgency.value)
-    if tier is not None:
-        conditions.append(ComplaintRow.customer_tier == tier.value)
-    if channel is not None:
-        conditions.append(ComplaintRow.channel == channel.value)
-    return await _page(db, conditions, paging, routing.time.now())
+    async with reading(db) as uow:
+        found = await uow.worklists.triage_queue(
+            status=status,
+            urgency=urgency,
+            tier=tier,
+            channel=channel,
+            now=routing.time.now(),
+            limit=paging.limit,
+            offset=paging.offset,
+        )
+    return _page(found, paging)
 
 
 @router.get(
@@ -225,15 +113,16 @@ async def department_worklist(
     category: CategoryFilter = None,
     tier: TierFilter = None,
 ) -> Page[WorkItem]:
-    conditions = [
-        ComplaintRow.open.is_(True),
-        ComplaintRow.status == Status.triaged.value,
-        *_filters(urgency, category, tier),
-    ]
     scope = scoped_department(principal, department)
-    if scope is not None:
-        conditions.append(TriageRow.owner_department == scope)
-    return await _page(db, conditions, paging, routing.time.now())
+    async with reading(db) as uow:
+        found = await uow.worklists.department(
+            department=scope,
+            filters=Filters(urgency, category, tier),
+            now=routing.time.now(),
+            limit=paging.limit,
+            offset=paging.offset,
+        )
+    return _page(found, paging)
 
 
 @router.get(
@@ -251,10 +140,13 @@ async def overdue(
     category: CategoryFilter = None,
     tier: TierFilter = None,
 ) -> Page[WorkItem]:
-    now = routing.time.now()
-    conditions = [ComplaintRow.open.is_(True), _overdue(now), *_filters(urgency, category, tier)]
     scope = scoped_department(principal, department)
-    if scope is not None:
-        # Untriaged complaints are the triage desk's (the CSC's).
-        conditions.append(sa.func.coalesce(TriageRow.owner_department, TRIAGE_DESK) == scope)
-    return await _page(db, conditions, paging, now)
+    async with reading(db) as uow:
+        found = await uow.worklists.overdue(
+            department=scope,
+            filters=Filters(urgency, category, tier),
+            now=routing.time.now(),
+            limit=paging.limit,
+            offset=paging.offset,
+        )
+    return _page(found, paging)

@@ -11,15 +11,24 @@ clock was met in time — the event was only delivered late — or met late). Th
 the breach are each raised at most once: ``warning_sent_at`` and
 ``breached_at`` are set in the same transaction that stages the event, so a
 restart, a second replica or a re-run of the scheduler cannot raise them again.
+
+The states change by one table, :data:`CLOCK_TRANSITIONS` (action → legal
+sources, target, and the states where the action is a no-op on purpose: events
+arrive twice or out of order, and a stopped clock ignores a late pause). Every
+method goes through :meth:`Clock._move`; any other move raises
+:class:`IllegalClockMove`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from uuid import UUID
 
+from tousu_common.domain_errors import Conflict
 from tousu_common.events.catalog import (
     ComplaintEscalated,
     CustomerTier,
@@ -37,6 +46,60 @@ class ClockState(StrEnum):
     paused = "paused"
     stopped = "stopped"
     cancelled = "cancelled"
+
+
+class ClockAction(StrEnum):
+    pause = "pause"  # the case waits on the customer
+    resume = "resume"  # the customer answered
+    stop = "stop"  # its matching event arrived, or the complaint closed
+    restart = "restart"  # the complaint was reopened
+    cancel = "cancel"  # the complaint is a duplicate
+
+
+@dataclass(frozen=True)
+class ClockMove:
+    """One row of :data:`CLOCK_TRANSITIONS`."""
+
+    sources: frozenset[ClockState]
+    target: ClockState
+    #: States in which the action changes nothing (a repeated or late event).
+    ignored: frozenset[ClockState]
+
+
+C = ClockState
+_ACTIVE = frozenset({C.running, C.paused})
+_ENDED = frozenset({C.stopped, C.cancelled})
+
+#: The whole state machine of a clock.
+CLOCK_TRANSITIONS: Mapping[ClockAction, ClockMove] = MappingProxyType(
+    {
+        ClockAction.pause: ClockMove(frozenset({C.running}), C.paused, _ENDED | {C.paused}),
+        ClockAction.resume: ClockMove(frozenset({C.paused}), C.running, _ENDED | {C.running}),
+        ClockAction.stop: ClockMove(_ACTIVE, C.stopped, _ENDED),
+        ClockAction.cancel: ClockMove(_ACTIVE, C.cancelled, _ENDED),
+        # A cancelled clock belongs to a duplicate, which a reopening never restarts.
+        ClockAction.restart: ClockMove(frozenset({C.stopped}), C.running, _ACTIVE),
+    }
+)
+
+
+class IllegalClockMove(Conflict):
+    """An action :data:`CLOCK_TRANSITIONS` neither allows nor ignores in the state."""
+
+    def __init__(self, action: ClockAction, state: ClockState) -> None:
+        super().__init__(f"an SLA clock that is {state.value} cannot {action.value}")
+        self.action = action
+        self.from_state = state
+
+
+def check_clock_move(action: ClockAction, state: ClockState) -> ClockState | None:
+    """The state ``action`` leads to; ``None`` when it is ignored there; else raises."""
+    move = CLOCK_TRANSITIONS[action]
+    if state in move.sources:
+        return move.target
+    if state in move.ignored:
+        return None
+    raise IllegalClockMove(action, state)
 
 
 class Outcome(StrEnum):
@@ -167,33 +230,30 @@ class Clock:
         self.recompute(policy)
 
     def pause(self, policy: SlaPolicy, at: datetime) -> None:
-        if self.state is not ClockState.running:
+        if not self._move(ClockAction.pause):
             return
         self.pauses.append(Pause(max(at, self.started_at)))
-        self.state = ClockState.paused
         self.recompute(policy)
 
     def resume(self, policy: SlaPolicy, at: datetime) -> None:
-        if self.state is not ClockState.paused:
+        if not self._move(ClockAction.resume):
             return
         last = self.pauses[-1]
         self.pauses[-1] = Pause(last.start, max(at, last.start))
-        self.state = ClockState.running
         self.recompute(policy)
 
     def stop(self, at: datetime) -> None:
         """Its matching event arrived (or the complaint closed). After a breach the
         breach stays raised; ``stopped_at`` records when the clock was really met."""
-        if not self.active:
+        if not self._move(ClockAction.stop):
             return
-        self.state = ClockState.stopped
         self.stopped_at = at
 
     def restart(self, policy: SlaPolicy, at: datetime) -> None:
         """The complaint was reopened: the stopped clock runs again from ``at`` with
         its full budget (same urgency and tier), a new due instant, and a warning
         and breach of its own. The finished run is kept in ``previous_runs``."""
-        if self.state is not ClockState.stopped:
+        if check_clock_move(ClockAction.restart, self.state) is None:
             return
         self.previous_runs.append(
             {
@@ -206,15 +266,22 @@ class Clock:
         )
         self.started_at = at
         self.pauses = []
-        self.state = ClockState.running
+        self._move(ClockAction.restart)
         self.stopped_at = self.warning_sent_at = self.breached_at = None
         self.recompute(policy)
 
     def cancel(self, at: datetime) -> None:
-        if not self.active:
+        if not self._move(ClockAction.cancel):
             return
-        self.state = ClockState.cancelled
         self.stopped_at = at
+
+    def _move(self, action: ClockAction) -> bool:
+        """The only writer of ``state``; False when the table ignores the action."""
+        target = check_clock_move(action, self.state)
+        if target is None:
+            return False
+        self.state = target
+        return True
 
     def check(self, now: datetime) -> list[EventPayload]:
         """Raise the warning and the breach that are due by ``now`` (each once)."""

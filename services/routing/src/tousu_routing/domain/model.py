@@ -1,6 +1,6 @@
 """A complaint as the triage desk (分诊) sees it, and everything that can happen to it here.
 
-Statuses (``status.py`` would be one table; it is small enough to live here):
+Statuses (``status.py`` would be one module; the machine is small enough to live here):
 
 =======================  =============================================================
 awaiting_transcription   a fax/letter OCR could not read; waits for a person's text
@@ -8,6 +8,21 @@ manual_triage            no rule matched: in the CSC's manual triage queue
 triaged                  category, urgency and owner decided (by rules or a person)
 duplicate                repeats an open complaint of the same customer; not new work
 =======================  =============================================================
+
+How they change is one table, :data:`TRIAGE_TRANSITIONS` (action → the statuses
+it is legal from, the status it leads to, and what a refusal says)::
+
+    awaiting_transcription ──rules_matched / triaged_by_person──▶ triaged ◀─┐ reassigned,
+           │   │                                                 ▲       └──┘ triaged_by_person
+           │   └──no_rule_matched──▶ manual_triage ──rules_matched┘
+           │                            │   ▲
+           └─linked_by_rules/person─────┴───│──────────────▶ duplicate
+                                            └───unlinked────────┘
+
+Every method that changes the status goes through :meth:`Complaint._move`; an
+action the table does not allow raises :class:`IllegalTriageMove` (a 409) with
+the message the table gives for that status. Guards that need more than the
+status (open, the original of a link) stay in the methods.
 
 Independently of its status a complaint is *open* until ``complaint.closed`` or
 ``complaint.withdrawn`` (and again after ``complaint.reopened``).
@@ -19,9 +34,11 @@ writes both with the state change, in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from uuid import UUID
 
 from tousu_common.domain_errors import Conflict
@@ -54,6 +71,109 @@ class Status(StrEnum):
     manual_triage = "manual_triage"
     triaged = "triaged"
     duplicate = "duplicate"
+
+
+class TriageAction(StrEnum):
+    """What can change a complaint's status here."""
+
+    rules_matched = "rules_matched"  # a rule decided category, urgency and owner
+    no_rule_matched = "no_rule_matched"  # to the manual triage queue
+    triaged_by_person = "triaged_by_person"  # a person's triage (or re-triage)
+    reassigned = "reassigned"  # another department owns it; still triaged
+    linked_by_rules = "linked_by_rules"  # the duplicate check found its original
+    linked_by_person = "linked_by_person"  # a person says it repeats another
+    unlinked = "unlinked"  # not a duplicate after all: back to triage
+
+
+@dataclass(frozen=True)
+class TriageMove:
+    """One row of :data:`TRIAGE_TRANSITIONS`."""
+
+    sources: frozenset[Status]
+    target: Status
+    #: What a refusal says: ``(message, problem)``; ``{status}`` is the current one.
+    refusal: tuple[str, str]
+    #: A refusal of its own for some statuses (checked in this order).
+    refusals: Mapping[Status, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def refusal_for(self, status: Status) -> tuple[str, str]:
+        message, problem = self.refusals.get(status, self.refusal)
+        return message.format(status=status.value), problem.format(status=status.value)
+
+
+S = Status
+_UNTRIAGED = frozenset({S.awaiting_transcription, S.manual_triage})
+_NOT_A_DUPLICATE = frozenset(Status) - {S.duplicate}
+
+
+def _by_the_rules(action: str) -> tuple[str, str]:
+    # Never said to a person: the rules only see complaints waiting for triage.
+    return (f"the rules cannot {action} a complaint that is {{status}}", "status is {status}")
+
+
+#: The whole state machine: every legal move of a complaint's triage status.
+TRIAGE_TRANSITIONS: Mapping[TriageAction, TriageMove] = MappingProxyType(
+    {
+        TriageAction.rules_matched: TriageMove(_UNTRIAGED, S.triaged, _by_the_rules("triage")),
+        TriageAction.no_rule_matched: TriageMove(
+            _UNTRIAGED, S.manual_triage, _by_the_rules("queue")
+        ),
+        TriageAction.triaged_by_person: TriageMove(
+            _NOT_A_DUPLICATE,
+            S.triaged,
+            (
+                "the complaint is linked as a duplicate; unlink it before triaging it",
+                "linked as a duplicate",
+            ),
+        ),
+        TriageAction.reassigned: TriageMove(
+            frozenset({S.triaged}),
+            S.triaged,
+            ("only a triaged complaint can be reassigned; triage it first", "status is {status}"),
+        ),
+        TriageAction.linked_by_rules: TriageMove(_UNTRIAGED, S.duplicate, _by_the_rules("link")),
+        TriageAction.linked_by_person: TriageMove(
+            _UNTRIAGED,
+            S.duplicate,
+            (
+                "the complaint is already linked as a duplicate; unlink it first",
+                "already linked as a duplicate",
+            ),
+            refusals=MappingProxyType(
+                {
+                    S.triaged: (
+                        "the complaint is already triaged and has a case: withdraw or close it "
+                        "there instead of linking it",
+                        "already triaged",
+                    )
+                }
+            ),
+        ),
+        TriageAction.unlinked: TriageMove(
+            frozenset({S.duplicate}),
+            S.manual_triage,
+            ("the complaint is not linked as a duplicate", "status is {status}"),
+        ),
+    }
+)
+
+
+class IllegalTriageMove(Conflict):
+    """An action :data:`TRIAGE_TRANSITIONS` does not allow in the complaint's status."""
+
+    def __init__(self, action: TriageAction, status: Status) -> None:
+        message, problem = TRIAGE_TRANSITIONS[action].refusal_for(status)
+        super().__init__(message, fields=[{"field": "complaint_id", "problem": problem}])
+        self.action = action
+        self.from_status = status
+
+
+def check_move(action: TriageAction, status: Status) -> Status:
+    """The status ``action`` leads to from ``status``, or :class:`IllegalTriageMove`."""
+    move = TRIAGE_TRANSITIONS[action]
+    if status not in move.sources:
+        raise IllegalTriageMove(action, status)
+    return move.target
 
 
 class RecordKind(StrEnum):
@@ -243,7 +363,7 @@ class Complaint:
     ) -> None:
         """Triage by the rules' decision, or put it in the manual triage queue."""
         if not decision.matched:
-            self.status = Status.manual_triage
+            self._move(TriageAction.no_rule_matched)
             self.provisional_urgency = decision.urgency
             return
         if not (decision.category is not None and decision.owner_department is not None):
@@ -260,6 +380,7 @@ class Complaint:
                 triaged_at=now,
             ),
             policy,
+            action=TriageAction.rules_matched,
             kind=RecordKind.rules,
             reason=None,
         )
@@ -279,11 +400,7 @@ class Complaint:
     ) -> None:
         """A person's triage overrides the rules (and any earlier triage)."""
         self._require_open()
-        if self.status is Status.duplicate:
-            raise Conflict(
-                "the complaint is linked as a duplicate; unlink it before triaging it",
-                fields=[{"field": "complaint_id", "problem": "linked as a duplicate"}],
-            )
+        check_move(TriageAction.triaged_by_person, self.status)
         self._decide(
             Triage(
                 category=category,
@@ -296,16 +413,23 @@ class Complaint:
                 triaged_at=now,
             ),
             policy,
+            action=TriageAction.triaged_by_person,
             kind=RecordKind.person,
             reason=reason,
         )
 
     def _decide(
-        self, triage: Triage, policy: SlaPolicy, *, kind: RecordKind, reason: str | None
+        self,
+        triage: Triage,
+        policy: SlaPolicy,
+        *,
+        action: TriageAction,
+        kind: RecordKind,
+        reason: str | None,
     ) -> None:
         retriage = self.triage is not None
+        self._move(action)
         self.triage = triage
-        self.status = Status.triaged
         self._rebudget_clocks(policy)
         self._record(kind, reason, triage.triaged_at)
         self.events.append(
@@ -355,17 +479,16 @@ class Complaint:
     ) -> None:
         """Move to another department; the clocks carry on (only their owner changes)."""
         self._require_open()
-        if self.triage is None or self.status is not Status.triaged:
-            raise Conflict(
-                "only a triaged complaint can be reassigned; triage it first",
-                fields=[{"field": "complaint_id", "problem": f"status is {self.status.value}"}],
-            )
+        check_move(TriageAction.reassigned, self.status)
+        if self.triage is None:
+            raise IllegalTriageMove(TriageAction.reassigned, self.status)
         previous = self.triage.owner_department
         if department == previous:
             raise Conflict(
                 f"the complaint is already owned by {department}",
                 fields=[{"field": "department", "problem": "already the owner"}],
             )
+        self._move(TriageAction.reassigned)
         self.triage.owner_department = department
         for clock in self.clocks.values():
             clock.owner_department = department
@@ -388,7 +511,19 @@ class Complaint:
     def link_duplicate(
         self, original: Complaint, *, by: str, now: datetime, reason: str | None = None
     ) -> None:
-        self.status = Status.duplicate
+        """The rules' duplicate check found the open complaint this one repeats."""
+        self._link(TriageAction.linked_by_rules, original, by=by, now=now, reason=reason)
+
+    def _link(
+        self,
+        action: TriageAction,
+        original: Complaint,
+        *,
+        by: str,
+        now: datetime,
+        reason: str | None,
+    ) -> None:
+        self._move(action)
         self.duplicate_of = original.complaint_id
         for clock in self.clocks.values():
             clock.cancel(now)
@@ -420,17 +555,7 @@ class Complaint:
         and not this complaint. A closed original is refused: the new complaint
         would be nobody's work. Reopen the original, or triage this one as new."""
         self._require_open()
-        if self.status is Status.duplicate:
-            raise Conflict(
-                "the complaint is already linked as a duplicate; unlink it first",
-                fields=[{"field": "complaint_id", "problem": "already linked as a duplicate"}],
-            )
-        if self.status is Status.triaged:
-            raise Conflict(
-                "the complaint is already triaged and has a case: withdraw or close it "
-                "there instead of linking it",
-                fields=[{"field": "complaint_id", "problem": "already triaged"}],
-            )
+        check_move(TriageAction.linked_by_person, self.status)
         if original.complaint_id == self.complaint_id:
             raise Conflict(
                 "a complaint cannot be a duplicate of itself (or of its own duplicate)",
@@ -447,21 +572,19 @@ class Complaint:
                 "triage this complaint as new work",
                 fields=[{"field": "original_id", "problem": "not open"}],
             )
-        self.link_duplicate(original, by=by, now=now, reason=reason)
+        self._link(TriageAction.linked_by_person, original, by=by, now=now, reason=reason)
 
     def unlink_duplicate(
         self, ruleset: RuleSet, policy: SlaPolicy, *, by: str, now: datetime
     ) -> None:
         """Not a duplicate after all: triage it as new work, clocks from ``received_at``."""
         self._require_open()
-        if self.status is not Status.duplicate or self.duplicate_of is None:
-            raise Conflict(
-                "the complaint is not linked as a duplicate",
-                fields=[{"field": "complaint_id", "problem": f"status is {self.status.value}"}],
-            )
+        check_move(TriageAction.unlinked, self.status)
+        if self.duplicate_of is None:
+            raise IllegalTriageMove(TriageAction.unlinked, self.status)
         was = self.duplicate_of
         self.duplicate_of = None
-        self.status = Status.manual_triage
+        self._move(TriageAction.unlinked)
         self.clocks = {kind: c for kind, c in self.clocks.items() if c.active}
         self.events.append(
             DuplicateUnlinked(
@@ -493,6 +616,10 @@ class Complaint:
         clock = self.clocks.get(SlaClock.resolution_plan)
         if clock is not None and self.status is not Status.duplicate:
             clock.restart(policy, at)
+
+    def _move(self, action: TriageAction) -> None:
+        """The only writer of ``status``: the table says where ``action`` leads."""
+        self.status = check_move(action, self.status)
 
     def _require_open(self) -> None:
         if not self.open:

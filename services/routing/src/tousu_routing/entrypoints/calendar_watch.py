@@ -18,6 +18,7 @@ from datetime import date
 from tousu_common import metrics
 from tousu_common.db import Database
 from tousu_common.web import DEGRADED
+from tousu_routing.adapters.unit_of_work import reading
 from tousu_routing.bootstrap import Routing
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ class CalendarWatch:
         return self.routing.policy.calendar.local_day(self.routing.time.now())
 
     async def uncovered(self, db: Database | None = None) -> list[int]:
-        async with (db or self.db).sessions() as session:
-            missing = await self.routing.uncovered_years(session, self.today())
+        async with reading(db or self.db) as uow:
+            missing = await self.routing.uncovered_years(uow.calendars, self.today())
         metrics.child(metrics.CALENDAR_YEARS_UNCOVERED, self.routing.settings.service_name).set(
             len(missing)
         )

@@ -1,15 +1,22 @@
-"""What a person asks routing to do over the API: load, call the domain, save."""
+"""What a person asks routing to do over the API: one function per command, each in
+a unit of work — load, call the domain, save."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from tousu_common.db import Database
-from tousu_common.errors import NotFound
+from tousu_common.errors import Conflict, NotFound
 from tousu_common.events.catalog import ComplaintCategory, Urgency
-from tousu_routing.adapters.repository import ComplaintRepository, RuleSetRepository
+from tousu_routing.adapters.orm import CalendarVersionRow, RuleSetRow
+from tousu_routing.adapters.repository import ComplaintRepository
+from tousu_routing.adapters.unit_of_work import new_version, unit_of_work
 from tousu_routing.bootstrap import Routing
+from tousu_routing.domain.company_days import CalendarDocument
 from tousu_routing.domain.model import Complaint, Status
+from tousu_routing.domain.rules import RuleSetDocument
 
 
 async def _load(repository: ComplaintRepository, complaint_id: UUID) -> Complaint:
@@ -34,12 +41,12 @@ async def triage_by_person(
     reason: str | None,
     by: str,
 ) -> Complaint:
-    async with db.transaction() as session:
-        complaints = ComplaintRepository(session)
+    async with unit_of_work(db) as uow:
+        complaints = uow.complaints
         complaint = await _load(complaints, complaint_id)
-        ruleset = await RuleSetRepository(session).current(routing.seed)
+        ruleset = await uow.rules.current(routing.seed)
         complaint.triage_by_person(
-            await routing.policy_for(session),
+            await routing.policy_for(uow.calendars),
             category=category,
             urgency=urgency,
             owner_department=owner_department,
@@ -57,11 +64,11 @@ async def triage_by_person(
 async def reassign(
     db: Database, routing: Routing, complaint_id: UUID, *, department: str, reason: str, by: str
 ) -> Complaint:
-    async with db.transaction() as session:
-        complaints = ComplaintRepository(session)
+    async with unit_of_work(db) as uow:
+        complaints = uow.complaints
         complaint = await _load(complaints, complaint_id)
         complaint.reassign(
-            await routing.policy_for(session),
+            await routing.policy_for(uow.calendars),
             department=department,
             reason=reason,
             by=by,
@@ -74,11 +81,11 @@ async def reassign(
 async def unlink_duplicate(
     db: Database, routing: Routing, complaint_id: UUID, *, by: str
 ) -> Complaint:
-    async with db.transaction() as session:
-        complaints = ComplaintRepository(session)
+    async with unit_of_work(db) as uow:
+        complaints = uow.complaints
         complaint = await _load(complaints, complaint_id)
-        ruleset = await RuleSetRepository(session).current(routing.seed)
-        policy = await routing.policy_for(session)
+        ruleset = await uow.rules.current(routing.seed)
+        policy = await routing.policy_for(uow.calendars)
         complaint.unlink_duplicate(ruleset, policy, by=by, now=routing.time.now())
         await complaints.save(complaint)
     return complaint
@@ -99,8 +106,8 @@ async def link_duplicate(
 ) -> Complaint:
     """Link ``complaint_id`` as a duplicate of ``original_id`` — or, when that one is
     itself a duplicate, of the complaint it repeats (the group's original)."""
-    async with db.transaction() as session:
-        complaints = ComplaintRepository(session)
+    async with unit_of_work(db) as uow:
+        complaints = uow.complaints
         # Taking turns with other hand links, then with the rules' duplicate check
         # of this customer, before reading the original: two links made at the same
         # moment cannot point two complaints at each other.
@@ -128,3 +135,54 @@ async def link_duplicate(
         complaint.link_by_person(original, by=by, reason=reason, now=routing.time.now())
         await complaints.save(complaint)
     return complaint
+
+
+def _stale(current: int, base_version: int) -> Conflict:
+    return Conflict(
+        f"version {current} is the latest, not {base_version}",
+        fields=[{"field": "base_version", "problem": "stale"}],
+    )
+
+
+async def change_rules(
+    db: Database,
+    routing: Routing,
+    *,
+    base_version: int | None,
+    change: Callable[[dict[str, Any]], RuleSetDocument],
+    by: str,
+    note: str,
+) -> RuleSetRow:
+    """Read the latest rule set, apply ``change(document) -> new document``, store it
+    as the next version — all in one transaction."""
+    async with new_version(db) as uow:
+        await uow.rules.current(routing.seed)
+        latest = await uow.rules.latest_row()
+        if latest is None:
+            raise RuntimeError("latest is not set")
+        if base_version is not None and base_version != latest.version:
+            raise _stale(latest.version, base_version)
+        current = RuleSetDocument.model_validate(latest.document)
+        document = change(current.model_dump(mode="json", exclude_none=True))
+        return await uow.rules.add(document, by=by, note=note)
+
+
+async def change_calendar(
+    db: Database,
+    *,
+    base_version: int | None,
+    change: Callable[[dict[str, Any]], CalendarDocument],
+    by: str,
+    note: str,
+) -> CalendarVersionRow:
+    """Read the latest company calendar, apply ``change(document) -> new document``,
+    store it as the next version — all in one transaction."""
+    async with new_version(db) as uow:
+        latest = await uow.calendars.latest_row()
+        current = latest.version if latest else 0
+        if base_version is not None and base_version != current:
+            raise _stale(current, base_version)
+        document = (
+            CalendarDocument.model_validate(latest.document) if latest else CalendarDocument()
+        )
+        return await uow.calendars.add(change(document.model_dump(mode="json")), by=by, note=note)

@@ -13,8 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.events import Event
 from tousu_common.events.catalog import (
     AmendmentKind,
@@ -24,23 +22,23 @@ from tousu_common.events.catalog import (
     ComplaintWithdrawn,
     SlaClock,
 )
-from tousu_routing.adapters.repository import ComplaintRepository, RuleSetRepository
+from tousu_routing.adapters.unit_of_work import RoutingUnitOfWork, Session
 from tousu_routing.bootstrap import Routing
 from tousu_routing.domain.model import DECIDED_BY_RULES, Complaint, Status, find_original
 from tousu_routing.domain.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, Event], Awaitable[None]]
+Handler = Callable[[Session, Event], Awaitable[None]]
 
 
-async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: Routing) -> None:
+async def triage_or_link(uow: RoutingUnitOfWork, complaint: Complaint, routing: Routing) -> None:
     """A complaint whose text is known: link it to the open complaint it repeats, or
     triage it by the current rules (manual queue when none matches)."""
-    complaints = ComplaintRepository(session)
+    complaints = uow.complaints
     now = routing.time.now()
-    ruleset = await RuleSetRepository(session).current(routing.seed)
-    policy = await routing.policy_for(session)
+    ruleset = await uow.rules.current(routing.seed)
+    policy = await routing.policy_for(uow.calendars)
     decision = complaint.assess(ruleset, policy)
     # One duplicate check at a time per customer (a lock held to the commit), so two
     # replicas given near-simultaneous repeats see each other instead of both triaging.
@@ -68,31 +66,33 @@ async def triage_or_link(session: AsyncSession, complaint: Complaint, routing: R
 
 
 def build_handlers(routing: Routing) -> dict[str, Handler]:
-    async def received(session: AsyncSession, event: Event) -> None:
+    async def received(session: Session, event: Event) -> None:
         payload = event.data
         if not isinstance(payload, ComplaintReceived):
             raise TypeError(f"expected ComplaintReceived, got {type(payload).__name__}")
-        complaints = ComplaintRepository(session)
+        uow = RoutingUnitOfWork(session)
+        complaints = uow.complaints
         if await complaints.get(payload.complaint_id) is not None:
             log.info("complaint already known, nothing to do")
             return
         complaint = Complaint.received(payload, event_id=event.id)
         if complaint.status is Status.awaiting_transcription:
             # No text to judge yet; the clocks run from received_at regardless.
-            ruleset = await RuleSetRepository(session).current(routing.seed)
-            complaint.assess(ruleset, await routing.policy_for(session))
+            ruleset = await uow.rules.current(routing.seed)
+            complaint.assess(ruleset, await routing.policy_for(uow.calendars))
             log.info("complaint waits for a transcription")
         else:
-            await triage_or_link(session, complaint, routing)
+            await triage_or_link(uow, complaint, routing)
         await complaints.save(complaint)
 
-    async def amended(session: AsyncSession, event: Event) -> None:
+    async def amended(session: Session, event: Event) -> None:
         payload = event.data
         if not isinstance(payload, ComplaintAmended):
             raise TypeError(f"expected ComplaintAmended, got {type(payload).__name__}")
         if payload.kind is not AmendmentKind.transcription:
             return
-        complaints = ComplaintRepository(session)
+        uow = RoutingUnitOfWork(session)
+        complaints = uow.complaints
         complaint = await complaints.get(payload.complaint_id, for_update=True)
         if complaint is None:
             log.warning("transcription for a complaint routing never received, ignored")
@@ -107,19 +107,20 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
             return
         complaint.description = payload.text
         complaint.attachment_count = max(complaint.attachment_count, payload.attachment_count)
-        await triage_or_link(session, complaint, routing)
+        await triage_or_link(uow, complaint, routing)
         await complaints.save(complaint)
 
     def lifecycle(
         change: Callable[[Complaint, datetime, SlaPolicy], None],
     ) -> Handler:
-        async def handle(session: AsyncSession, event: Event) -> None:
-            complaints = ComplaintRepository(session)
+        async def handle(session: Session, event: Event) -> None:
+            uow = RoutingUnitOfWork(session)
+            complaints = uow.complaints
             complaint = await complaints.get(event.complaint_id, for_update=True)
             if complaint is None:
                 log.warning("event for a complaint routing never received, ignored")
                 return
-            change(complaint, _when(event), await routing.policy_for(session))
+            change(complaint, _when(event), await routing.policy_for(uow.calendars))
             await complaints.save(complaint)
 
         return handle
