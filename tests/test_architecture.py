@@ -90,14 +90,7 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("sql", "tousu_routing.handlers.events"),
         ("transitions", "tousu_routing.domain.model.TRIAGE_TRANSITIONS"),
         ("transitions", "tousu_routing.domain.clocks.CLOCK_TRANSITIONS"),
-        # -- rectification
-        ("api-sql", "tousu_rectification.api.suppliers"),
-        ("sql", "tousu_rectification.api.suppliers"),
-        ("sql", "tousu_rectification.handlers.complaint_events"),
-        ("sql", "tousu_rectification.handlers.feedback"),
-        ("sql", "tousu_rectification.handlers.open_case"),
-        ("sql", "tousu_rectification.handlers.rectifications"),
-        ("rooms", "tousu_rectification.bootstrap"),
+        # -- rectification (none left)
         # -- notify
         ("sql", "tousu_notify.digests.models"),
         ("sql", "tousu_notify.digests.queries"),
