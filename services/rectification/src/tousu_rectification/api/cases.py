@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from tousu_common.auth import Staff
-from tousu_common.errors import ErrorBody, Forbidden, InvalidInput
+from tousu_common.errors import ErrorBody
 from tousu_common.events import Channel, ComplaintCategory, Urgency
 from tousu_common.events.catalog import (
     CustomerDecision,
@@ -33,13 +33,12 @@ from tousu_rectification.adapters.rectification_repository import RectificationR
 from tousu_rectification.adapters.repository import CaseRepository
 from tousu_rectification.api.deps import unit_of_work
 from tousu_rectification.domain.model import Case, HistoryEntry, Plan
+from tousu_rectification.domain.permissions import case_worklist_department
 from tousu_rectification.domain.status import CaseStatus
 from tousu_rectification.handlers import cases
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-#: Who may look at every department's worklist, not only their own.
-ALL_DEPARTMENT_ROLES = ("csc", "manager", "agent", "service", "admin")
 
 CaseId = Annotated[UUID, Path(description="The complaint's id (one case per complaint)")]
 
@@ -325,20 +324,9 @@ async def worklist(
     limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000), WHOLE_NUMBER] = 0,
 ) -> Worklist:
-    privileged = principal.has_any(*ALL_DEPARTMENT_ROLES)
-    if all_departments:
-        if not privileged:
-            raise Forbidden("only csc, manager, agent or service may list every department")
-        scope = None
-    else:
-        scope = department or principal.department
-        if scope is None:
-            raise InvalidInput(
-                "your token names no department: give ?department= or ?all_departments=true",
-                fields=[{"field": "department", "problem": "required"}],
-            )
-        if scope != principal.department and not privileged:
-            raise Forbidden(f"you may list department {principal.department}'s cases only")
+    scope = case_worklist_department(
+        principal, department=department, all_departments=all_departments
+    )
     now = datetime.now(UTC)
     soon = now + timedelta(hours=request.app.state.settings.due_soon_hours)
     window = {"all": (None, None), "overdue": (now, None), "due_soon": (soon, now)}[due]
