@@ -434,21 +434,17 @@ async def post_evidence(
             fields=[{"field": "files", "problem": problem} for _, problem in problems],
         )
     now = datetime.now(UTC)
-    names = ", ".join(upload.filename for upload in accepted)[:2000]
     stored: list[StoredFile] = []
     try:
         async with unit_of_work(request) as uow:
-            await commands.change(
+            await commands.attach_evidence(
                 uow,
                 rectification_id,
-                lambda rect: rect.attach_evidence(
-                    count=len(accepted), names=names, actor=principal, at=now
-                ),
+                files=accepted,
+                data_dir=settings.data_dir,
+                stored=stored,
                 actor=principal,
                 at=now,
-            )
-            stored = await uow.rectifications.store_evidence(
-                settings.data_dir, rectification_id, accepted, by=principal.subject, at=now
             )
     except BaseException:
         remove(settings.data_dir, rectification_id, stored)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
 from uuid import UUID
 
 from tousu_common.auth import Principal
 from tousu_common.errors import Conflict, NotFound
+from tousu_rectification.adapters.evidence import StoredFile, Upload
 from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
 from tousu_rectification.domain.model import Case
 from tousu_rectification.domain.rectification import (
     CaseRef,
+    EightD,
     QualityReport,
     Rectification,
     RectificationStatus,
@@ -193,3 +196,54 @@ async def waive(
         actor=actor,
         at=at,
     )
+
+
+async def attach_evidence(
+    uow: CaseUnitOfWork,
+    rectification_id: UUID,
+    *,
+    files: list[Upload],
+    data_dir: Path,
+    stored: list[StoredFile],
+    actor: Principal,
+    at: datetime,
+) -> Rectification:
+    """Evidence the supplier sent by other means, attached by Supply. The files
+    written are appended to ``stored`` as they are, so the caller can remove them
+    if the transaction fails after all."""
+    names = ", ".join(upload.filename for upload in files)[:2000]
+    rect = await change(
+        uow,
+        rectification_id,
+        lambda rect: rect.attach_evidence(count=len(files), names=names, actor=actor, at=at),
+        actor=actor,
+        at=at,
+    )
+    stored += await uow.rectifications.store_evidence(
+        data_dir, rectification_id, files, by=actor.subject, at=at
+    )
+    return rect
+
+
+async def record_supplier_answer(
+    uow: CaseUnitOfWork,
+    rectification_id: UUID,
+    answer: EightD,
+    *,
+    files: list[Upload],
+    data_dir: Path,
+    stored: list[StoredFile],
+    actor: Principal,
+    at: datetime,
+) -> Rectification:
+    """The supplier's 8D answer from the response link, with its evidence files
+    (appended to ``stored`` as written, as for :func:`attach_evidence`)."""
+    rect = await uow.rectifications.get(rectification_id)
+    if rect is None:
+        raise RuntimeError("current is not set")
+    rect.record_supplier_response(answer, evidence_count=len(files), actor=actor, at=at)
+    await uow.rectifications.save(rect)
+    stored += await uow.rectifications.store_evidence(
+        data_dir, rectification_id, files, by=actor.subject, at=at
+    )
+    return rect
