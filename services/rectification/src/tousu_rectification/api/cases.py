@@ -1,9 +1,10 @@
 """``/v1/cases``: the customer resolution of a complaint, from first response to closing.
 
-Every write loads the case, lets the aggregate check role, department and
-status (403 before 409), saves it with the optimistic lock (409
-``stale_case`` to the loser of a race) and stages its events in the outbox —
-one transaction. Every answer is the whole case, history included.
+Every write parses its body and calls one handler of ``handlers/cases.py`` in a
+unit of work: it loads the case, lets the aggregate check role, department and
+status (403 before 409), saves it with the optimistic lock (409 ``stale_case``
+to the loser of a race) and stages its events in the outbox — one
+transaction. Every answer is the whole case, history included.
 """
 
 from __future__ import annotations
