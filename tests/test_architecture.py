@@ -68,15 +68,8 @@ TRANSITION_TABLES: tuple[tuple[str, str], ...] = (
 KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
     {
         # -- intake: none left
-        # -- routing
-        # -- rectification
-        ("api-sql", "tousu_rectification.api.suppliers"),
-        ("sql", "tousu_rectification.api.suppliers"),
-        ("sql", "tousu_rectification.handlers.complaint_events"),
-        ("sql", "tousu_rectification.handlers.feedback"),
-        ("sql", "tousu_rectification.handlers.open_case"),
-        ("sql", "tousu_rectification.handlers.rectifications"),
-        ("rooms", "tousu_rectification.bootstrap"),
+        # -- routing: none left
+        # -- rectification: none left
         # -- notify
         ("sql", "tousu_notify.digests.models"),
         ("sql", "tousu_notify.digests.queries"),

@@ -10,13 +10,14 @@ from tousu_rectification.api.rectifications import router as rectifications_rout
 from tousu_rectification.api.supplier_page import router as supplier_page_router
 from tousu_rectification.api.suppliers import router as suppliers_router
 from tousu_rectification.api.worklist import router as worklist_router
+from tousu_rectification.bootstrap import bootstrap
 from tousu_rectification.config import Settings
-from tousu_rectification.entrypoints.consumer import build_consumers
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(
-        settings or Settings(),
+    rectification = bootstrap(settings)
+    app = create_service_app(
+        rectification.settings,
         links=LINKS,
         title="Tousu rectification",
         description=(
@@ -31,5 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             documents_router,
             supplier_page_router,
         ],
-        consumers=build_consumers,
+        consumers=rectification.consumers,
     )
+    app.state.rectification = rectification
+    return app

@@ -204,6 +204,10 @@ class RectificationRepository:
         rect.version = saved
         await self._record(rect.rectification_id, rect.history, rect.events)
 
+    async def next_number(self, prefix: str, year: int) -> str:
+        """The next document number of a kind and year (see :func:`next_number`)."""
+        return await next_number(self.session, prefix, year)
+
     async def get(self, rectification_id: UUID) -> Rectification | None:
         row = await self.session.get(RectificationRow, rectification_id, populate_existing=True)
         return _rect_from_row(row) if row else None

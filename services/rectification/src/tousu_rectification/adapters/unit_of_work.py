@@ -31,14 +31,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.db import Database
 from tousu_common.events import EventPayload
+from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.repository import CaseRepository, StaleCase
 from tousu_rectification.domain.model import DEFAULT_TIMEZONE
 
+#: The transaction a unit of work runs in. Inbox handlers are called with the one
+#: the inbox opened (its row and the handler's effects commit together); they name
+#: it by this alias and wrap it in a :class:`CaseUnitOfWork`, so no SQL type
+#: leaks out of the adapters.
+Session = AsyncSession
+
 
 class CaseUnitOfWork:
+    """The repositories of one transaction: cases and rectifications (with their
+    quality reports, evidence and document numbers)."""
+
     def __init__(self, session: AsyncSession, *, timezone: str = DEFAULT_TIMEZONE) -> None:
         self.session = session
         self.cases = CaseRepository(session, timezone=timezone)
+        self.rectifications = RectificationRepository(session)
 
     async def publish(self, payload: EventPayload) -> None:
         """Stage a public event (any type rectification produces) in the outbox."""
@@ -54,4 +65,4 @@ async def unit_of_work(
         yield CaseUnitOfWork(session, timezone=timezone)
 
 
-__all__ = ["CaseUnitOfWork", "StaleCase", "unit_of_work"]
+__all__ = ["CaseUnitOfWork", "Session", "StaleCase", "unit_of_work"]

@@ -1,48 +1,45 @@
 """``/v1/cases``: the customer resolution of a complaint, from first response to closing.
 
-Every write loads the case, lets the aggregate check role, department and
-status (403 before 409), saves it with the optimistic lock (409
-``stale_case`` to the loser of a race) and stages its events in the outbox —
-one transaction. Every answer is the whole case, history included.
+Every write parses its body and calls one handler of ``handlers/cases.py`` in a
+unit of work: it loads the case, lets the aggregate check role, department and
+status (403 before 409), saves it with the optimistic lock (409 ``stale_case``
+to the loser of a race) and stages its events in the outbox — one
+transaction. Every answer is the whole case, history included.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from tousu_common.auth import Staff
-from tousu_common.errors import ErrorBody, Forbidden, InvalidInput
+from tousu_common.errors import ErrorBody
 from tousu_common.events import Channel, ComplaintCategory, Urgency
 from tousu_common.events.catalog import (
     CustomerDecision,
     CustomerTier,
     FeedbackAnswer,
     RectificationKind,
-    ResolutionAction,
     ResolutionActionKind,
 )
 from tousu_common.paging import WHOLE_NUMBER
 from tousu_common.patterns import IsoDate
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
-from tousu_rectification.adapters.repository import CaseRepository, StaleCase
-from tousu_rectification.adapters.unit_of_work import unit_of_work
+from tousu_rectification.adapters.repository import CaseRepository
+from tousu_rectification.api.deps import unit_of_work
 from tousu_rectification.domain.model import Case, HistoryEntry, Plan
+from tousu_rectification.domain.permissions import case_worklist_department
 from tousu_rectification.domain.status import CaseStatus
+from tousu_rectification.handlers import cases
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-MONEY_KINDS = (ResolutionActionKind.compensation, ResolutionActionKind.refund)
-#: Who may look at every department's worklist, not only their own.
-ALL_DEPARTMENT_ROLES = ("csc", "manager", "agent", "service", "admin")
 
 CaseId = Annotated[UUID, Path(description="The complaint's id (one case per complaint)")]
 
@@ -328,20 +325,9 @@ async def worklist(
     limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000), WHOLE_NUMBER] = 0,
 ) -> Worklist:
-    privileged = principal.has_any(*ALL_DEPARTMENT_ROLES)
-    if all_departments:
-        if not privileged:
-            raise Forbidden("only csc, manager, agent or service may list every department")
-        scope = None
-    else:
-        scope = department or principal.department
-        if scope is None:
-            raise InvalidInput(
-                "your token names no department: give ?department= or ?all_departments=true",
-                fields=[{"field": "department", "problem": "required"}],
-            )
-        if scope != principal.department and not privileged:
-            raise Forbidden(f"you may list department {principal.department}'s cases only")
+    scope = case_worklist_department(
+        principal, department=department, all_departments=all_departments
+    )
     now = datetime.now(UTC)
     soon = now + timedelta(hours=request.app.state.settings.due_soon_hours)
     window = {"all": (None, None), "overdue": (now, None), "due_soon": (soon, now)}[due]
@@ -399,12 +385,11 @@ async def record_first_response(
     body: Annotated[FirstResponseIn | None, Body()] = None,
 ) -> CaseView:
     channel = body.channel if body else None
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.record_first_response(by=principal, at=now, channel=channel),
-    )
+    async with unit_of_work(request) as uow:
+        await cases.record_first_response(
+            uow, complaint_id, expected=expected, channel=channel, by=principal, at=_now()
+        )
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -420,12 +405,11 @@ async def start_customer_wait(
     expected: ExpectedVersion,
     body: WaitIn,
 ) -> CaseView:
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.start_customer_wait(reason=body.reason, by=principal, at=now),
-    )
+    async with unit_of_work(request) as uow:
+        await cases.start_customer_wait(
+            uow, complaint_id, expected=expected, reason=body.reason, by=principal, at=_now()
+        )
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -437,12 +421,9 @@ async def start_customer_wait(
 async def end_customer_wait(
     request: Request, complaint_id: CaseId, principal: Staff, expected: ExpectedVersion
 ) -> CaseView:
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.end_customer_wait(by=principal, at=now),
-    )
+    async with unit_of_work(request) as uow:
+        await cases.end_customer_wait(uow, complaint_id, expected=expected, by=principal, at=_now())
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -458,19 +439,18 @@ async def propose_resolution(
     expected: ExpectedVersion,
     body: ProposalIn,
 ) -> CaseView:
-    timezone = request.app.state.settings.timezone
-    # The case first (404 for one that does not exist), then the plan's due dates.
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.propose_resolution(
-            actions=_checked_actions(body.actions, timezone),
+    # The case first (404 for one that does not exist), then the plan's rules.
+    async with unit_of_work(request) as uow:
+        await cases.propose_resolution(
+            uow,
+            complaint_id,
+            expected=expected,
+            actions=body.actions,
             investigation=body.investigation,
             by=principal,
-            at=now,
-        ),
-    )
+            at=_now(),
+        )
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -486,25 +466,19 @@ async def record_decision(
     expected: ExpectedVersion,
     body: DecisionIn,
 ) -> CaseView:
-    def decide(case: Case, now: datetime) -> None:
-        if body.decision is CustomerDecision.accept:
-            case.accept_resolution(
-                by=principal,
-                at=now,
-                plan_version=body.plan_version,
-                via=body.via,
-                comment=body.comment,
-            )
-        else:
-            case.reject_resolution(
-                by=principal,
-                at=now,
-                plan_version=body.plan_version,
-                via=body.via,
-                reason=body.comment,
-            )
-
-    return await _change(request, complaint_id, expected, decide)
+    async with unit_of_work(request) as uow:
+        await cases.record_decision(
+            uow,
+            complaint_id,
+            expected=expected,
+            decision=body.decision,
+            plan_version=body.plan_version,
+            via=body.via,
+            comment=body.comment,
+            by=principal,
+            at=_now(),
+        )
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -522,12 +496,11 @@ async def complete_action(
     body: Annotated[ActionDoneIn | None, Body()] = None,
 ) -> CaseView:
     note = body.note if body else None
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.complete_action(number, by=principal, at=now, note=note),
-    )
+    async with unit_of_work(request) as uow:
+        await cases.complete_action(
+            uow, complaint_id, number, expected=expected, note=note, by=principal, at=_now()
+        )
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -543,14 +516,17 @@ async def record_callback(
     expected: ExpectedVersion,
     body: CallbackIn,
 ) -> CaseView:
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.record_callback(
-            score=body.score, comment=body.comment, by=principal, at=now
-        ),
-    )
+    async with unit_of_work(request) as uow:
+        await cases.record_callback(
+            uow,
+            complaint_id,
+            expected=expected,
+            score=body.score,
+            comment=body.comment,
+            by=principal,
+            at=_now(),
+        )
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -562,9 +538,9 @@ async def record_callback(
 async def close_case(
     request: Request, complaint_id: CaseId, principal: Staff, expected: ExpectedVersion
 ) -> CaseView:
-    return await _change(
-        request, complaint_id, expected, lambda case, now: case.close(by=principal, at=now)
-    )
+    async with unit_of_work(request) as uow:
+        await cases.close(uow, complaint_id, expected=expected, by=principal, at=_now())
+    return await _view(request, complaint_id)
 
 
 @router.post(
@@ -580,79 +556,18 @@ async def reopen_case(
     expected: ExpectedVersion,
     body: ReopenIn,
 ) -> CaseView:
-    return await _change(
-        request,
-        complaint_id,
-        expected,
-        lambda case, now: case.reopen(reason=body.reason, by=principal, at=now),
-    )
+    async with unit_of_work(request) as uow:
+        await cases.reopen(
+            uow, complaint_id, expected=expected, reason=body.reason, by=principal, at=_now()
+        )
+    return await _view(request, complaint_id)
 
 
 # -- helpers -------------------------------------------------------------------
 
 
-async def _change(
-    request: Request,
-    complaint_id: UUID,
-    expected: int | None,
-    change: Callable[[Case, datetime], object],
-) -> CaseView:
-    """Load, change, save — one transaction; any refusal leaves everything as it was."""
-    settings = request.app.state.settings
-    async with unit_of_work(request.app.state.db, timezone=settings.timezone) as uow:
-        case = await uow.cases.require(complaint_id)
-        change(case, datetime.now(UTC))  # 403 / 409 as the aggregate decides, first
-        if expected is not None and expected != case.version:
-            raise StaleCase(
-                f"the case is at version {case.version}, not {expected} (If-Match): "
-                "someone changed it since you looked; reload it"
-            )
-        await uow.cases.save(case)
-    return await _view(request, complaint_id)
-
-
-def _checked_actions(actions: list[ActionIn], timezone: str) -> list[ResolutionAction]:
-    """Money actions need amount and currency, others neither; no due date in the past."""
-    today = datetime.now(ZoneInfo(timezone)).date()
-    problems: list[dict[str, str]] = []
-    for index, action in enumerate(actions):
-        where = f"actions.{index}"
-        kind = ResolutionActionKind(action.kind)
-        if kind in MONEY_KINDS:
-            if getattr(action, "amount", None) is None:
-                problems.append(
-                    {"field": f"{where}.amount", "problem": f"{action.kind} needs an amount"}
-                )
-            if getattr(action, "currency", None) is None:
-                problems.append(
-                    {"field": f"{where}.currency", "problem": f"{action.kind} needs a currency"}
-                )
-        else:
-            for name in ("amount", "currency"):
-                if getattr(action, name, None) is not None:
-                    problems.append(
-                        {
-                            "field": f"{where}.{name}",
-                            "problem": f"only compensation and refund have an {name}",
-                        }
-                    )
-        if action.due_date < today:
-            problems.append({"field": f"{where}.due_date", "problem": "is in the past"})
-    if problems:
-        raise InvalidInput(
-            "invalid plan: " + "; ".join(f"{p['field']}: {p['problem']}" for p in problems),
-            fields=problems,
-        )
-    return [
-        ResolutionAction(
-            kind=ResolutionActionKind(action.kind),
-            description=action.description,
-            due_date=action.due_date,
-            amount=getattr(action, "amount", None),
-            currency=getattr(action, "currency", None),
-        )
-        for action in actions
-    ]
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _view(request: Request, complaint_id: UUID) -> CaseView:

@@ -26,6 +26,7 @@ from tousu_common.patterns import NON_SPACE, IsoDate
 from tousu_rectification.adapters import supplier_links
 from tousu_rectification.adapters.evidence import StoredFile, evidence_dir, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
+from tousu_rectification.api.deps import unit_of_work
 from tousu_rectification.api.rectification_views import (
     CaseRectificationsView,
     QualityReportView,
@@ -90,9 +91,9 @@ async def post_instruction(
     request: Request, complaint_id: UUID, body: InstructionIn, principal: Staff
 ) -> RectificationView:
     now, today = _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         rect = await commands.instruct(
-            session,
+            uow,
             complaint_id,
             department=body.department,
             instruction=body.instruction,
@@ -122,9 +123,9 @@ async def post_quality_report(
     request: Request, complaint_id: UUID, body: QualityReportIn, principal: Staff
 ) -> QualityReportView:
     now, today = _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         report = await commands.issue_report(
-            session,
+            uow,
             complaint_id,
             product_model=body.product_model,
             serial_or_batch=body.serial_or_batch,
@@ -214,9 +215,9 @@ async def post_notice(
     request: Request, report_id: UUID, body: NoticeIn, principal: Staff
 ) -> RectificationView:
     now, today = _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         rect = await commands.issue_notice(
-            session,
+            uow,
             report_id,
             department=body.department if isinstance(body, InternalNoticeIn) else None,
             supplier_id=body.supplier_id if isinstance(body, SupplierNoticeIn) else None,
@@ -260,9 +261,9 @@ async def post_done(
     request: Request, rectification_id: UUID, body: DoneIn, principal: Staff
 ) -> RectificationView:
     actor, (now, _) = principal, _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         await commands.change(
-            session,
+            uow,
             rectification_id,
             lambda rect: rect.mark_done(
                 root_cause_category=body.root_cause_category,
@@ -287,9 +288,9 @@ async def post_dispatch(
     request: Request, rectification_id: UUID, principal: Staff
 ) -> RectificationView:
     actor, (now, _) = principal, _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         await commands.change(
-            session,
+            uow,
             rectification_id,
             lambda rect: rect.dispatch(actor=actor, at=now),
             actor=actor,
@@ -327,9 +328,9 @@ async def post_supplier_response(
     request: Request, rectification_id: UUID, body: EightDIn, principal: Staff
 ) -> RectificationView:
     actor, (now, _) = principal, _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         await commands.change(
-            session,
+            uow,
             rectification_id,
             lambda rect: rect.record_supplier_response(
                 body.answer(), evidence_count=0, actor=actor, at=now
@@ -364,14 +365,14 @@ async def post_verification(
     request: Request, rectification_id: UUID, body: VerificationIn, principal: Staff
 ) -> RectificationView:
     actor, (now, _) = principal, _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
+    async with unit_of_work(request) as uow:
         if body.passed:
             await commands.verify_passed(
-                session, rectification_id, comment=body.comment, actor=actor, at=now
+                uow, rectification_id, comment=body.comment, actor=actor, at=now
             )
         else:
             await commands.change(
-                session,
+                uow,
                 rectification_id,
                 lambda rect: rect.fail_verification(reason=body.reason, actor=actor, at=now),
                 actor=actor,
@@ -394,8 +395,8 @@ async def post_waiver(
     request: Request, rectification_id: UUID, body: WaiverIn, principal: Staff
 ) -> RectificationView:
     actor, (now, _) = principal, _now_and_today(request)
-    async with request.app.state.db.transaction() as session:
-        await commands.waive(session, rectification_id, reason=body.reason, actor=actor, at=now)
+    async with unit_of_work(request) as uow:
+        await commands.waive(uow, rectification_id, reason=body.reason, actor=actor, at=now)
     return await _view(request, rectification_id)
 
 
@@ -433,21 +434,17 @@ async def post_evidence(
             fields=[{"field": "files", "problem": problem} for _, problem in problems],
         )
     now = datetime.now(UTC)
-    names = ", ".join(upload.filename for upload in accepted)[:2000]
     stored: list[StoredFile] = []
     try:
-        async with request.app.state.db.transaction() as session:
-            await commands.change(
-                session,
+        async with unit_of_work(request) as uow:
+            await commands.attach_evidence(
+                uow,
                 rectification_id,
-                lambda rect: rect.attach_evidence(
-                    count=len(accepted), names=names, actor=principal, at=now
-                ),
+                files=accepted,
+                data_dir=settings.data_dir,
+                stored=stored,
                 actor=principal,
                 at=now,
-            )
-            stored = await RectificationRepository(session).store_evidence(
-                settings.data_dir, rectification_id, accepted, by=principal.subject, at=now
             )
     except BaseException:
         remove(settings.data_dir, rectification_id, stored)

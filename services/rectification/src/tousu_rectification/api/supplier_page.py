@@ -29,12 +29,14 @@ from tousu_rectification.adapters import supplier_links
 from tousu_rectification.adapters.evidence import StoredFile, read_uploads, remove
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
 from tousu_rectification.adapters.templates import render
+from tousu_rectification.api.deps import unit_of_work
 from tousu_rectification.domain.rectification import (
     EightD,
     Rectification,
     RectificationStatus,
     supplier_actor,
 )
+from tousu_rectification.handlers import rectifications as commands
 
 log = logging.getLogger(__name__)
 
@@ -241,15 +243,16 @@ async def supplier_answer(request: Request, rectification_id: str, token: str) -
     stored: list[StoredFile] = []
     now = datetime.now(UTC)
     try:
-        async with request.app.state.db.transaction() as session:
-            rects = RectificationRepository(session)
-            current = await rects.get(rect.rectification_id)
-            if current is None:
-                raise RuntimeError("current is not set")
-            current.record_supplier_response(answer, evidence_count=len(files), actor=actor, at=now)
-            await rects.save(current)
-            stored += await rects.store_evidence(
-                settings.data_dir, rect.rectification_id, files, by=actor.subject, at=now
+        async with unit_of_work(request) as uow:
+            current = await commands.record_supplier_answer(
+                uow,
+                rect.rectification_id,
+                answer,
+                files=files,
+                data_dir=settings.data_dir,
+                stored=stored,
+                actor=actor,
+                at=now,
             )
     except TousuError as refused:
         remove(settings.data_dir, rect.rectification_id, stored)

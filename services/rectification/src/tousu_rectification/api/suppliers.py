@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
@@ -19,7 +18,8 @@ from tousu_common.auth import Principal, require_roles
 from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, ErrorBody, NotFound
 from tousu_common.paging import WHOLE_NUMBER
 from tousu_common.patterns import EMAIL_PATTERN
-from tousu_rectification.adapters.rectification_orm import RectificationRow, SupplierRow
+from tousu_rectification.adapters.rectification_orm import SupplierRow
+from tousu_rectification.adapters.supplier_repository import SupplierRepository
 
 router = APIRouter(prefix="/v1/suppliers", tags=["suppliers"])
 
@@ -74,13 +74,6 @@ class SupplierPage(BaseModel):
     offset: int
 
 
-async def _code_taken(session, code: str, but: UUID | None = None) -> bool:
-    query = sa.select(SupplierRow.supplier_id).where(SupplierRow.code == code)
-    if but is not None:
-        query = query.where(SupplierRow.supplier_id != but)
-    return (await session.scalar(query)) is not None
-
-
 def _taken(code: str) -> Conflict:
     return Conflict(
         f"supplier code {code} is taken",
@@ -90,23 +83,18 @@ def _taken(code: str) -> Conflict:
 
 @router.post("", status_code=201, response_model=SupplierView, responses=CONFLICT)
 async def create_supplier(request: Request, body: SupplierIn, principal: Editor) -> SupplierView:
-    now = datetime.now(UTC)
     async with request.app.state.db.transaction() as session:
-        if await _code_taken(session, body.code):
+        suppliers = SupplierRepository(session)
+        if await suppliers.code_taken(body.code):
             raise _taken(body.code)
-        row = SupplierRow(
-            supplier_id=uuid4(),
+        row = await suppliers.add(
+            at=datetime.now(UTC),
             code=body.code,
             name=body.name,
             language=body.language,
             contacts=[c.model_dump(mode="json") for c in body.contacts],
             parts_supplied=body.parts_supplied,
-            active=True,
-            created_at=now,
-            updated_at=now,
-            version=1,
         )
-        session.add(row)
     return SupplierView.of(row)
 
 
@@ -119,11 +107,8 @@ async def list_suppliers(
     limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000), WHOLE_NUMBER] = 0,
 ) -> SupplierPage:
-    query = sa.select(SupplierRow)
-    if not include_inactive:
-        query = query.where(SupplierRow.active.is_(True))
     async with request.app.state.db.sessions() as session:
-        rows = list(await session.scalars(query.order_by(SupplierRow.code)))
+        rows = await SupplierRepository(session).listed(include_inactive=include_inactive)
     if q:
         needle = q.casefold()
         rows = [
@@ -144,7 +129,7 @@ async def list_suppliers(
 @router.get("/{supplier_id}", response_model=SupplierView, responses=NOT_FOUND_RESPONSE)
 async def get_supplier(request: Request, supplier_id: UUID, principal: Editor) -> SupplierView:
     async with request.app.state.db.sessions() as session:
-        row = await session.get(SupplierRow, supplier_id)
+        row = await SupplierRepository(session).get(supplier_id)
     if row is None:
         raise NotFound(f"no supplier {supplier_id}")
     return SupplierView.of(row)
@@ -166,25 +151,21 @@ async def update_supplier(
     request: Request, supplier_id: UUID, body: SupplierUpdate, principal: Editor
 ) -> SupplierView:
     async with request.app.state.db.transaction() as session:
-        if await session.get(SupplierRow, supplier_id) is None:
+        suppliers = SupplierRepository(session)
+        if await suppliers.get(supplier_id) is None:
             raise NotFound(f"no supplier {supplier_id}")
-        if await _code_taken(session, body.code, but=supplier_id):
+        if await suppliers.code_taken(body.code, but=supplier_id):
             raise _taken(body.code)
-        updated = await session.scalar(
-            sa.update(SupplierRow)
-            .where(SupplierRow.supplier_id == supplier_id, SupplierRow.version == body.version)
-            .values(
-                code=body.code,
-                name=body.name,
-                language=body.language,
-                contacts=[c.model_dump(mode="json") for c in body.contacts],
-                parts_supplied=body.parts_supplied,
-                active=body.active,
-                updated_at=datetime.now(UTC),
-                version=body.version + 1,
-            )
-            .returning(SupplierRow.version)
-            .execution_options(synchronize_session=False)
+        updated = await suppliers.update(
+            supplier_id,
+            version=body.version,
+            at=datetime.now(UTC),
+            code=body.code,
+            name=body.name,
+            language=body.language,
+            contacts=[c.model_dump(mode="json") for c in body.contacts],
+            parts_supplied=body.parts_supplied,
+            active=body.active,
         )
         if updated is None:
             raise Conflict(
@@ -200,18 +181,9 @@ async def update_supplier(
 async def delete_supplier(request: Request, supplier_id: UUID, principal: Editor) -> Response:
     """Delete a supplier no notice refers to; deactivate one that notices do."""
     async with request.app.state.db.transaction() as session:
-        row = await session.get(SupplierRow, supplier_id)
+        suppliers = SupplierRepository(session)
+        row = await suppliers.get(supplier_id)
         if row is None:
             raise NotFound(f"no supplier {supplier_id}")
-        used = await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(RectificationRow)
-            .where(RectificationRow.supplier_id == supplier_id)
-        )
-        if used:
-            row.active = False
-            row.version += 1
-            row.updated_at = datetime.now(UTC)
-        else:
-            await session.delete(row)
+        await suppliers.remove(row, at=datetime.now(UTC))
     return Response(status_code=204)

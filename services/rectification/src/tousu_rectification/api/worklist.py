@@ -26,7 +26,12 @@ from tousu_common.auth import Principal, Staff
 from tousu_common.events.catalog import RectificationKind
 from tousu_common.paging import WHOLE_NUMBER
 from tousu_rectification.adapters.rectification_repository import RectificationRepository
-from tousu_rectification.domain.permissions import Grant, allowed
+from tousu_rectification.domain.permissions import (
+    as_staff,
+    sees_cases_awaiting_report,
+    sees_quality_reports,
+    supervises,
+)
 from tousu_rectification.domain.rectification import (
     Action,
     Rectification,
@@ -80,10 +85,9 @@ CASE_KEY: tuple[date, str] = (date.max, "")
 
 def _mine(rect: Rectification, actor: Principal) -> str | None:
     action, decides = NEXT_ACTION[rect.status]
-    staff = Principal(actor.subject, actor.roles - {"admin"}, actor.department)
-    if rect.may(decides, staff):
+    if rect.may(decides, as_staff(actor)):
         return action
-    if "manager" in actor.roles or "admin" in actor.roles:
+    if supervises(actor):
         return "supervise"
     return None
 
@@ -121,7 +125,7 @@ async def worklist(
                     overdue=rect.due_date < today,
                 )
             )
-        if allowed(actor, (Grant("quality"),), owner_department=None):
+        if sees_quality_reports(actor):
             for report in await RectificationRepository(session).reports_without_notices():
                 items.append(
                     WorkItem(
@@ -140,7 +144,7 @@ async def worklist(
         # first, the sort being stable), before those that sort after it. So they
         # are counted in SQL, and only the slice this page shows is loaded.
         awaiting = 0
-        if scope == "mine" and allowed(actor, (Grant("csc"),), owner_department=None):
+        if scope == "mine" and sees_cases_awaiting_report(actor):
             awaiting = await RectificationRepository(session).count_cases_awaiting_report()
         if scope == "overdue":
             items = [i for i in items if i.due_date is not None and i.due_date < today]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tousu_common.domain_errors import Forbidden
+from tousu_common.domain_errors import Forbidden, InvalidInput
 from tousu_common.principal import Principal
 
 #: Placeholder department: the owner department of the case being changed.
@@ -122,3 +122,57 @@ def authorize(
         f"{', '.join(sorted(principal.roles)) or 'none'}"
         + (f" in department {principal.department}" if principal.department else "")
     )
+
+
+# -- worklists: who sees what ------------------------------------------------------
+
+#: Who may look at every department's case worklist, not only their own.
+ALL_DEPARTMENTS: Rule = (Grant("csc"), Grant("manager"), Grant("agent"), Grant("service"))
+#: Quality turns quality reports into notices: it sees the reports still without any.
+QUALITY: Rule = (Grant("quality"),)
+#: Managers supervise every open rectification (and may waive it).
+SUPERVISORS: Rule = (Grant("manager"),)
+
+
+def case_worklist_department(
+    principal: Principal, *, department: str | None, all_departments: bool
+) -> str | None:
+    """The department whose cases ``principal`` lists (None: every department).
+
+    Their own by default; another one, or all, only for :data:`ALL_DEPARTMENTS`
+    (403 otherwise); 422 when neither the token nor the query names one."""
+    privileged = allowed(principal, ALL_DEPARTMENTS, owner_department=None)
+    if all_departments:
+        if not privileged:
+            raise Forbidden("only csc, manager, agent or service may list every department")
+        return None
+    scope = department or principal.department
+    if scope is None:
+        raise InvalidInput(
+            "your token names no department: give ?department= or ?all_departments=true",
+            fields=[{"field": "department", "problem": "required"}],
+        )
+    if scope != principal.department and not privileged:
+        raise Forbidden(f"you may list department {principal.department}'s cases only")
+    return scope
+
+
+def as_staff(principal: Principal) -> Principal:
+    """``principal`` without the admin role: a worklist offers an admin the actions
+    their other roles take, not every action there is (those show as supervision)."""
+    return Principal(principal.subject, principal.roles - {"admin"}, principal.department)
+
+
+def supervises(principal: Principal) -> bool:
+    """Whether open rectifications that are not theirs to act on still show, to supervise."""
+    return allowed(principal, SUPERVISORS, owner_department=None)
+
+
+def sees_quality_reports(principal: Principal) -> bool:
+    """Whether the worklist shows quality reports still without notices."""
+    return allowed(principal, QUALITY, owner_department=None)
+
+
+def sees_cases_awaiting_report(principal: Principal) -> bool:
+    """Whether the worklist shows product-quality cases still without a quality report."""
+    return allowed(principal, CSC, owner_department=None)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.events import ComplaintReceived, Event
 from tousu_common.events.catalog import (
     ComplaintAmended,
@@ -26,7 +24,7 @@ from tousu_common.events.catalog import (
     ComplaintWithdrawn,
     ResolutionDecisionReceived,
 )
-from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork, Session
 from tousu_rectification.domain.model import DEFAULT_TIMEZONE
 from tousu_rectification.domain.permissions import customer, relayed
 from tousu_rectification.domain.status import ENDED
@@ -35,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 async def keep_complaint_facts(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     received = event.data
     if not isinstance(received, ComplaintReceived):
@@ -62,7 +60,7 @@ async def keep_complaint_facts(
 
 
 async def withdraw_case(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     withdrawn = event.data
     if not isinstance(withdrawn, ComplaintWithdrawn):
@@ -80,7 +78,7 @@ async def withdraw_case(
 
 
 async def end_wait_on_customer_reply(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     amended = event.data
     if not isinstance(amended, ComplaintAmended):
@@ -96,7 +94,7 @@ async def end_wait_on_customer_reply(
 
 
 async def apply_customer_decision(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     decision = event.data
     if not isinstance(decision, ResolutionDecisionReceived):
@@ -127,7 +125,7 @@ async def apply_customer_decision(
 
 
 async def follow_reassignment(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     reassigned = event.data
     if not isinstance(reassigned, ComplaintReassigned):

@@ -20,12 +20,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.events import Event
 from tousu_common.events.catalog import ComplaintFeedbackRequested, FeedbackAnswerReceived
-from tousu_rectification.adapters.rectification_repository import RectificationRepository
-from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork, Session
 from tousu_rectification.domain.model import DEFAULT_TIMEZONE
 from tousu_rectification.domain.permissions import customer
 
@@ -33,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 async def record_feedback_request(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     asked = event.data
     if not isinstance(asked, ComplaintFeedbackRequested):
@@ -54,7 +51,7 @@ async def record_feedback_request(
     if case is None:
         log.info("feedback request kept; no case yet")
         return
-    rects = RectificationRepository(session)
+    rects = uow.rectifications
     now = datetime.now(UTC)
     sent = []
     for rect in await rects.for_complaint(asked.complaint_id):
@@ -68,12 +65,13 @@ async def record_feedback_request(
 
 
 async def record_feedback_answer(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     answer = event.data
     if not isinstance(answer, FeedbackAnswerReceived):
         raise TypeError(f"expected FeedbackAnswerReceived, got {type(answer).__name__}")
-    rects = RectificationRepository(session)
+    uow = CaseUnitOfWork(session, timezone=timezone)
+    rects = uow.rectifications
     rect = await rects.get(answer.rectification_id)
     if (
         rect is None
@@ -89,7 +87,6 @@ async def record_feedback_answer(
         answer.answer, via=answer.via, actor=customer(), at=answer.answered_at
     )
     await rects.save(rect)
-    uow = CaseUnitOfWork(session, timezone=timezone)
     case = await uow.cases.require(answer.complaint_id)
     case.note(
         f"customer.feedback_{answer.answer.value}",

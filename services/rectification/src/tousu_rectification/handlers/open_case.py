@@ -7,10 +7,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.events import ComplaintTriaged, Event
-from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
+from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork, Session
 from tousu_rectification.domain.model import DEFAULT_TIMEZONE, Case
 from tousu_rectification.domain.permissions import SYSTEM, relayed
 from tousu_rectification.domain.status import ENDED
@@ -19,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 async def open_case_for_triaged_complaint(
-    session: AsyncSession, event: Event, *, timezone: str = DEFAULT_TIMEZONE
+    session: Session, event: Event, *, timezone: str = DEFAULT_TIMEZONE
 ) -> None:
     """Open one case per complaint; a complaint triaged again keeps the case it has."""
     triaged = event.data

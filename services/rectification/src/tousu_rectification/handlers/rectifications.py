@@ -1,27 +1,25 @@
 """Commands on rectifications and quality reports: load, call the domain, save.
 
-Each function runs inside the caller's transaction (``db.transaction()``), so
-the state change, its history and its outbox events commit together.
+Each function takes the caller's unit of work (:func:`~tousu_rectification.
+adapters.unit_of_work.unit_of_work`, one transaction), so the state change,
+its history and its outbox events commit together, with the case's count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
 from uuid import UUID
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.auth import Principal
 from tousu_common.errors import Conflict, NotFound
-from tousu_rectification.adapters.rectification_repository import (
-    RectificationRepository,
-    next_number,
-)
+from tousu_rectification.adapters.evidence import StoredFile, Upload
 from tousu_rectification.adapters.unit_of_work import CaseUnitOfWork
 from tousu_rectification.domain.model import Case
 from tousu_rectification.domain.rectification import (
     CaseRef,
+    EightD,
     QualityReport,
     Rectification,
     RectificationStatus,
@@ -33,17 +31,12 @@ NOTICE_PREFIX = "RN"  # rectification notice, 整改通知单
 INSTRUCTION_PREFIX = "RI"  # rectification instruction, 整改指令
 
 
-async def _case(session: AsyncSession, complaint_id: UUID) -> tuple[CaseUnitOfWork, Case]:
-    uow = CaseUnitOfWork(session)
-    return uow, await uow.cases.require(complaint_id)
-
-
 def _ref(case: Case) -> CaseRef:
     return CaseRef(case.case_id, case.complaint_id, case.reference)
 
 
 async def instruct(
-    session: AsyncSession,
+    uow: CaseUnitOfWork,
     complaint_id: UUID,
     *,
     department: str,
@@ -53,11 +46,10 @@ async def instruct(
     at: datetime,
     today: date,
 ) -> Rectification:
-    uow, case = await _case(session, complaint_id)
-    rects = RectificationRepository(session)
+    case = await uow.cases.require(complaint_id)
     rect = Rectification.instruct(
         _ref(case),
-        number=await next_number(session, INSTRUCTION_PREFIX, today.year),
+        number=await uow.rectifications.next_number(INSTRUCTION_PREFIX, today.year),
         department=department,
         instruction=instruction,
         due_date=due_date,
@@ -65,14 +57,14 @@ async def instruct(
         at=at,
         today=today,
     )
-    await rects.add(rect)
+    await uow.rectifications.add(rect)
     case.rectification_opened(by=actor, at=at, detail=rect.number)
     await uow.cases.save(case)
     return rect
 
 
 async def issue_report(
-    session: AsyncSession,
+    uow: CaseUnitOfWork,
     complaint_id: UUID,
     *,
     product_model: str | None,
@@ -83,10 +75,10 @@ async def issue_report(
     at: datetime,
     today: date,
 ) -> QualityReport:
-    _, case = await _case(session, complaint_id)
+    case = await uow.cases.require(complaint_id)
     report = QualityReport.issue(
         _ref(case),
-        number=await next_number(session, REPORT_PREFIX, today.year),
+        number=await uow.rectifications.next_number(REPORT_PREFIX, today.year),
         product_model=product_model,
         serial_or_batch=serial_or_batch,
         failure_description=failure_description,
@@ -94,12 +86,12 @@ async def issue_report(
         actor=actor,
         at=at,
     )
-    await RectificationRepository(session).add_report(report)
+    await uow.rectifications.add_report(report)
     return report
 
 
 async def issue_notice(
-    session: AsyncSession,
+    uow: CaseUnitOfWork,
     report_id: UUID,
     *,
     department: str | None,
@@ -110,11 +102,11 @@ async def issue_notice(
     at: datetime,
     today: date,
 ) -> Rectification:
-    rects = RectificationRepository(session)
+    rects = uow.rectifications
     report = await rects.get_report(report_id)
     if report is None:
         raise NotFound(f"no quality report {report_id}")
-    uow, case = await _case(session, report.case.complaint_id)
+    case = await uow.cases.require(report.case.complaint_id)
     supplier = None
     if supplier_id is not None:
         row = await rects.supplier(supplier_id)
@@ -128,7 +120,7 @@ async def issue_notice(
         supplier = SupplierRef(row.supplier_id, row.name)
     rect = Rectification.issue_notice(
         report,
-        number=await next_number(session, NOTICE_PREFIX, today.year),
+        number=await rects.next_number(NOTICE_PREFIX, today.year),
         department=department,
         supplier=supplier,
         requirement=requirement,
@@ -145,7 +137,7 @@ async def issue_notice(
 
 
 async def change(
-    session: AsyncSession,
+    uow: CaseUnitOfWork,
     rectification_id: UUID,
     command: Callable[[Rectification], None],
     *,
@@ -157,14 +149,13 @@ async def change(
     When that settles it (verified or waived), the case counts it off in the same
     transaction, after the rectification's own event — so a case that only waited
     for this rectification closes now and ``complaint.closed`` follows on the topic."""
-    rects = RectificationRepository(session)
-    rect = await rects.get(rectification_id)
+    rect = await uow.rectifications.get(rectification_id)
     if rect is None:
         raise NotFound(f"no rectification {rectification_id}")
     command(rect)
-    await rects.save(rect)
+    await uow.rectifications.save(rect)
     if rect.settled:
-        uow, case = await _case(session, rect.case.complaint_id)
+        case = await uow.cases.require(rect.case.complaint_id)
         case.rectification_settled(
             by=actor,
             at=at,
@@ -176,16 +167,16 @@ async def change(
 
 
 async def verify_passed(
-    session: AsyncSession, rectification_id: UUID, *, comment: str, actor: Principal, at: datetime
+    uow: CaseUnitOfWork, rectification_id: UUID, *, comment: str, actor: Principal, at: datetime
 ) -> Rectification:
     """Verified; tells the customer too when the complaint asked for feedback."""
-    rect = await RectificationRepository(session).get(rectification_id)
+    rect = await uow.rectifications.get(rectification_id)
     if rect is None:
         raise NotFound(f"no rectification {rectification_id}")
-    facts = await CaseUnitOfWork(session).cases.facts(rect.case.complaint_id)
+    facts = await uow.cases.facts(rect.case.complaint_id)
     feedback = facts is not None and facts.feedback_requested
     return await change(
-        session,
+        uow,
         rectification_id,
         lambda r: r.pass_verification(
             comment=comment, feedback_requested=feedback, actor=actor, at=at
@@ -196,12 +187,63 @@ async def verify_passed(
 
 
 async def waive(
-    session: AsyncSession, rectification_id: UUID, *, reason: str, actor: Principal, at: datetime
+    uow: CaseUnitOfWork, rectification_id: UUID, *, reason: str, actor: Principal, at: datetime
 ) -> Rectification:
     return await change(
-        session,
+        uow,
         rectification_id,
         lambda rect: rect.waive(reason=reason, actor=actor, at=at),
         actor=actor,
         at=at,
     )
+
+
+async def attach_evidence(
+    uow: CaseUnitOfWork,
+    rectification_id: UUID,
+    *,
+    files: list[Upload],
+    data_dir: Path,
+    stored: list[StoredFile],
+    actor: Principal,
+    at: datetime,
+) -> Rectification:
+    """Evidence the supplier sent by other means, attached by Supply. The files
+    written are appended to ``stored`` as they are, so the caller can remove them
+    if the transaction fails after all."""
+    names = ", ".join(upload.filename for upload in files)[:2000]
+    rect = await change(
+        uow,
+        rectification_id,
+        lambda rect: rect.attach_evidence(count=len(files), names=names, actor=actor, at=at),
+        actor=actor,
+        at=at,
+    )
+    stored += await uow.rectifications.store_evidence(
+        data_dir, rectification_id, files, by=actor.subject, at=at
+    )
+    return rect
+
+
+async def record_supplier_answer(
+    uow: CaseUnitOfWork,
+    rectification_id: UUID,
+    answer: EightD,
+    *,
+    files: list[Upload],
+    data_dir: Path,
+    stored: list[StoredFile],
+    actor: Principal,
+    at: datetime,
+) -> Rectification:
+    """The supplier's 8D answer from the response link, with its evidence files
+    (appended to ``stored`` as written, as for :func:`attach_evidence`)."""
+    rect = await uow.rectifications.get(rectification_id)
+    if rect is None:
+        raise RuntimeError("current is not set")
+    rect.record_supplier_response(answer, evidence_count=len(files), actor=actor, at=at)
+    await uow.rectifications.save(rect)
+    stored += await uow.rectifications.store_evidence(
+        data_dir, rectification_id, files, by=actor.subject, at=at
+    )
+    return rect
