@@ -103,8 +103,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("sql", "tousu_notify.digests.queries"),
         ("sql", "tousu_notify.digests.readmodel"),
         ("sql", "tousu_notify.digests.service"),
-        ("sql", "tousu_notify.handlers.plan"),
-        ("rooms", "tousu_notify.bootstrap"),
         # -- console (a backend for the front end: no commands of its own to handle)
         ("rooms", "tousu_console.handlers"),
     }
