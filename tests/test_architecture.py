@@ -75,11 +75,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("sql", "tousu_notify.digests.queries"),
         ("sql", "tousu_notify.digests.readmodel"),
         ("sql", "tousu_notify.digests.service"),
-        ("sql", "tousu_notify.entrypoints.worker"),
-        ("sql", "tousu_notify.handlers.plan"),
-        ("rooms", "tousu_notify.bootstrap"),
-        ("transitions", "tousu_notify.domain.delivery.DELIVERY_TRANSITIONS"),
-        ("transitions", "tousu_notify.domain.webhooks.SUBSCRIPTION_TRANSITIONS"),
     }
 )
 

@@ -9,21 +9,21 @@ import pytest
 
 from tousu_notify.adapters.templates import Templates
 from tousu_notify.config import DepartmentContact
+from tousu_notify.domain.delivery import backoff_delay
 from tousu_notify.domain.model import (
     DeliveryChannel,
     Facts,
     RecipientKind,
     SubscriptionRule,
     Template,
-    backoff_delay,
     cloudevent_body,
     mask_address,
     plan_deliveries,
-    should_disable_webhook,
     staff_template,
     template_context,
 )
 from tousu_notify.domain.signing import InvalidSignature, new_secret, sign, verify_signature
+from tousu_notify.domain.webhooks import should_disable_webhook
 
 from .factories import REFERENCE, all_template_events, proposed, received, sla, triaged
 

@@ -1,28 +1,23 @@
 """The notify app: routers, consumers, the delivery worker and lifespan come together
-here, no logic."""
+here, no logic (the wiring is in :mod:`tousu_notify.bootstrap`)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
-from tousu_common.lifecycle import bounded, guard_of, step_budget, stop_tasks, watch
 from tousu_common.web import create_service_app
 from tousu_notify.api.links import LINKS
 from tousu_notify.api.notifications import router as notifications_router
 from tousu_notify.api.subscriptions import router as subscriptions_router
+from tousu_notify.bootstrap import Notify
 from tousu_notify.config import Settings
 from tousu_notify.digests.scheduler import install_scheduler
 from tousu_notify.digests.views import router as digests_router
-from tousu_notify.entrypoints.consumer import build_consumers
-from tousu_notify.entrypoints.worker import DeliveryWorker
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    notify = Notify(settings)
     app = create_service_app(
         settings,
         links=LINKS,
@@ -32,32 +27,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "templated e-mail and SMS, signed webhooks, subscriptions, and a delivery log."
         ),
         routers=[notifications_router, subscriptions_router, digests_router],
-        consumers=build_consumers,
+        consumers=notify.consumers,
     )
-    app.router.lifespan_context = with_delivery_worker(app.router.lifespan_context, settings)
+    app.state.notify = notify
+    app.router.lifespan_context = notify.lifespan(app.router.lifespan_context)
     install_scheduler(app, settings)
     return app
-
-
-def with_delivery_worker(inner, settings: Settings):  # type: ignore[no-untyped-def]
-    """Run the delivery worker inside the common lifespan (database, relay, consumers)."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with inner(app):
-            worker = DeliveryWorker(app.state.db, settings)
-            app.state.delivery_worker = worker
-            task = (
-                watch(asyncio.create_task(worker.run(), name="delivery-worker"))
-                if settings.delivery_worker_enabled
-                else None
-            )
-            try:
-                yield
-            finally:
-                guard = guard_of(app)
-                if task is not None:
-                    await stop_tasks([task], step_budget(guard, 2.0))
-                await bounded(worker.close(), step_budget(guard, 1.0), "closing the worker")
-
-    return lifespan

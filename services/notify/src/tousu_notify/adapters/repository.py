@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common.events import Event
 from tousu_common.tracing import current_traceparent
 from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow, SubscriptionRow
+from tousu_notify.domain.delivery import DeliveryAction, initial_status, next_status
 from tousu_notify.domain.model import (
     DeliveryChannel,
     DeliveryStatus,
@@ -27,9 +28,22 @@ from tousu_notify.domain.model import (
 DELIVERIES_ADDED = "tousu_notify_deliveries_added"
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql if dialect == "postgresql" else sqlite).insert
+    return (postgresql if _dialect(session) == "postgresql" else sqlite).insert
+
+
+def _locks_rows(session: AsyncSession) -> bool:
+    """Row locks where the database has them; on SQLite one process owns the file."""
+    return _dialect(session) != "sqlite"
+
+
+def deliveries_added(session: AsyncSession) -> bool:
+    """Whether the committed ``session`` added deliveries to send (read once)."""
+    return bool(session.info.pop(DELIVERIES_ADDED, False))
 
 
 class DeliveryRepository:
@@ -61,7 +75,7 @@ class DeliveryRepository:
                 # Customer mail carries the reference so intake threads replies by it.
                 prefix = reference or "tousu"
                 message_id = f"<{prefix}.{uuid4().hex}@{mail_domain}>"
-            status = DeliveryStatus.skipped if skip_reason else DeliveryStatus.pending
+            status = initial_status(skip_reason)
             statement = (
                 insert(DeliveryRow)
                 .values(
@@ -98,6 +112,42 @@ class DeliveryRepository:
     async def get(self, delivery_id: UUID) -> DeliveryRow | None:
         return await self.session.get(DeliveryRow, delivery_id)
 
+    def mark_added(self) -> None:
+        """Wake the worker once this transaction commits (a delivery is due now)."""
+        self.session.info[DELIVERIES_ADDED] = True
+
+    async def due(self, now: datetime, *, stale_before: datetime, limit: int) -> list[DeliveryRow]:
+        """Rows to attempt now: pending and due, or ``sending`` for longer than the stale
+        limit (their worker died mid-send). On PostgreSQL read ``FOR UPDATE SKIP
+        LOCKED``, so several replicas never claim the same row."""
+        query = (
+            sa.select(DeliveryRow)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        DeliveryRow.status == DeliveryStatus.pending.value,
+                        DeliveryRow.next_attempt_at <= now,
+                    ),
+                    sa.and_(
+                        DeliveryRow.status == DeliveryStatus.sending.value,
+                        DeliveryRow.claimed_at < stale_before,
+                    ),
+                )
+            )
+            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+            .limit(limit)
+        )
+        if _locks_rows(self.session):
+            query = query.with_for_update(skip_locked=True)
+        return list(await self.session.scalars(query))
+
+    async def get_locked(self, delivery_id: UUID) -> DeliveryRow | None:
+        """The row, locked for this transaction where the database can."""
+        query = sa.select(DeliveryRow).where(DeliveryRow.id == delivery_id)
+        if _locks_rows(self.session):
+            query = query.with_for_update()
+        return await self.session.scalar(query)
+
     async def for_complaint(self, complaint_id: UUID) -> list[DeliveryRow]:
         rows = await self.session.scalars(
             sa.select(DeliveryRow)
@@ -120,13 +170,17 @@ class DeliveryRepository:
     async def cancel_open_for_subscription(
         self, subscription_id: UUID, reason: str, at: datetime
     ) -> None:
+        """Cancel the subscription's pending deliveries in one statement (the table's
+        pending → cancelled move)."""
+        source = DeliveryStatus.pending
+        target = next_status(source, DeliveryAction.cancel)
         await self.session.execute(
             sa.update(DeliveryRow)
             .where(
                 DeliveryRow.subscription_id == subscription_id,
-                DeliveryRow.status == DeliveryStatus.pending.value,
+                DeliveryRow.status == source.value,
             )
-            .values(status=DeliveryStatus.cancelled.value, last_error=reason, updated_at=at)
+            .values(status=target.value, last_error=reason, updated_at=at)
         )
 
 
@@ -139,7 +193,8 @@ class SubscriptionRepository:
         await self.session.flush()
 
     async def get(self, subscription_id: UUID, *, lock: bool = False) -> SubscriptionRow | None:
-        if lock:
+        """``lock``: locked for this transaction where the database can."""
+        if lock and _locks_rows(self.session):
             return await self.session.scalar(
                 sa.select(SubscriptionRow)
                 .where(SubscriptionRow.id == subscription_id)
@@ -157,6 +212,22 @@ class SubscriptionRepository:
         if department is not None:
             rows = [row for row in rows if row.departments == [department]]
         return rows
+
+    async def failing_ids(self) -> set[UUID]:
+        """Subscriptions whose last delivery failed (their webhooks get one at a time)."""
+        return set(
+            await self.session.scalars(
+                sa.select(SubscriptionRow.id).where(SubscriptionRow.consecutive_failures > 0)
+            )
+        )
+
+    async def reset_failures(self, subscription_id: UUID) -> None:
+        """A delivery succeeded: the failure count starts again."""
+        await self.session.execute(
+            sa.update(SubscriptionRow)
+            .where(SubscriptionRow.id == subscription_id)
+            .values(consecutive_failures=0, failing_since=None)
+        )
 
     async def delete(self, row: SubscriptionRow) -> None:
         await self.session.delete(row)

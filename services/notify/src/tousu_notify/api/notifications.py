@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from tousu_common.auth import Principal, Staff, require_roles
-from tousu_common.errors import NOT_FOUND_RESPONSE, Conflict, NotFound
+from tousu_common.errors import NOT_FOUND_RESPONSE
 from tousu_notify.adapters.orm import DeliveryRow
-from tousu_notify.adapters.repository import DELIVERIES_ADDED, DeliveryRepository
-from tousu_notify.domain.model import DeliveryStatus
+from tousu_notify.adapters.unit_of_work import reading
+from tousu_notify.handlers.notifications import retry_delivery
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -78,8 +78,8 @@ async def list_notifications(
     principal: Staff,
     complaint_id: Annotated[UUID, Query(description="The complaint whose notifications to list.")],
 ) -> list[NotificationView]:
-    async with request.app.state.db.sessions() as session:
-        rows = await DeliveryRepository(session).for_complaint(complaint_id)
+    async with reading(request.app.state.db) as uow:
+        rows = await uow.deliveries.for_complaint(complaint_id)
     return [NotificationView.of(row) for row in rows]
 
 
@@ -94,17 +94,5 @@ async def retry_notification(
     notification_id: UUID,
     principal: Annotated[Principal, require_roles("csc", "manager")],
 ) -> NotificationView:
-    async with request.app.state.db.transaction() as session:
-        row = await DeliveryRepository(session).get(notification_id)
-        if row is None:
-            raise NotFound(f"notification {notification_id} does not exist")
-        if row.status not in (DeliveryStatus.failed.value, DeliveryStatus.skipped.value):
-            raise Conflict(f"notification {notification_id} is {row.status}, not failed or skipped")
-        now = datetime.now(UTC)
-        row.status = DeliveryStatus.pending.value
-        row.attempts = 0
-        row.next_attempt_at = now
-        row.updated_at = now
-        row.last_error = f"retry requested by {principal.subject}"
-        session.info[DELIVERIES_ADDED] = True
+    row = await retry_delivery(request.app.state.db, notification_id, by=principal.subject)
     return NotificationView.of(row)

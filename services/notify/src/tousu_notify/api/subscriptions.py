@@ -35,6 +35,7 @@ from tousu_notify.adapters.repository import DeliveryRepository, SubscriptionRep
 from tousu_notify.api.notifications import NotificationView
 from tousu_notify.domain.model import NOT_FOR_WEBHOOKS, DeliveryChannel, DeliveryStatus
 from tousu_notify.domain.signing import new_secret
+from tousu_notify.handlers import subscriptions
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
@@ -407,13 +408,9 @@ async def update_subscription(
 async def delete_subscription(
     request: Request, subscription_id: UUID, principal: Manager
 ) -> Response:
-    now = datetime.now(UTC)
-    async with request.app.state.db.transaction() as session:
-        row = await _load(request, session, subscription_id, principal)
-        await DeliveryRepository(session).cancel_open_for_subscription(
-            row.id, "subscription deleted", now
-        )
-        await SubscriptionRepository(session).delete(row)
+    await subscriptions.delete_subscription(
+        request.app.state.db, subscription_id, scope=_scope(principal)
+    )
     return Response(status_code=204)
 
 
@@ -426,14 +423,9 @@ async def delete_subscription(
 async def enable_subscription(
     request: Request, subscription_id: UUID, principal: Manager
 ) -> SubscriptionView:
-    async with request.app.state.db.transaction() as session:
-        row = await _load(request, session, subscription_id, principal)
-        row.active = True
-        row.disabled_reason = None
-        row.disabled_at = None
-        row.consecutive_failures = 0
-        row.failing_since = None
-        row.updated_at = datetime.now(UTC)
+    row = await subscriptions.enable_subscription(
+        request.app.state.db, subscription_id, scope=_scope(principal)
+    )
     return SubscriptionView.of(row)
 
 
@@ -446,16 +438,9 @@ async def enable_subscription(
 async def disable_subscription(
     request: Request, subscription_id: UUID, principal: Manager
 ) -> SubscriptionView:
-    now = datetime.now(UTC)
-    async with request.app.state.db.transaction() as session:
-        row = await _load(request, session, subscription_id, principal)
-        row.active = False
-        row.disabled_reason = f"disabled by {principal.subject}"
-        row.disabled_at = now
-        row.updated_at = now
-        await DeliveryRepository(session).cancel_open_for_subscription(
-            row.id, "subscription disabled", now
-        )
+    row = await subscriptions.disable_subscription(
+        request.app.state.db, subscription_id, scope=_scope(principal), by=principal.subject
+    )
     return SubscriptionView.of(row)
 
 

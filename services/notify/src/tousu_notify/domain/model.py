@@ -382,23 +382,3 @@ def mask_address(address: str) -> str:
         return f"{scheme}://{rest.split('/', 1)[0]}/…"
     digits = [c for c in address if c.isdigit()]
     return "*" * max(len(digits) - 4, 0) + "".join(digits[-4:])
-
-
-def backoff_delay(attempts: int, *, base_s: float, max_s: float, jitter: float = 1.0) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt: base·2^(n−1), capped."""
-    return min(base_s * 2 ** max(attempts - 1, 0), max_s) * jitter
-
-
-def should_disable_webhook(
-    consecutive_failures: int,
-    failing_for_s: float,
-    *,
-    after_failures: int,
-    after_s: float,
-) -> str | None:
-    """Why a webhook subscription should be switched off now, or None."""
-    if consecutive_failures >= after_failures:
-        return f"{consecutive_failures} consecutive failed deliveries"
-    if failing_for_s >= after_s:
-        return f"failing without a success for {int(failing_for_s)} s"
-    return None

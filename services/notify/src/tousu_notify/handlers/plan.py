@@ -11,14 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tousu_common.events import Event
-from tousu_notify.adapters.repository import (
-    DeliveryRepository,
-    FactsRepository,
-    SubscriptionRepository,
-)
+from tousu_notify.adapters.repository import FactsRepository
+from tousu_notify.adapters.unit_of_work import NotifyUnitOfWork, Session
 from tousu_notify.config import Settings
 from tousu_notify.domain.model import addressed_department, plan_deliveries
 
@@ -28,15 +23,16 @@ log = logging.getLogger(__name__)
 def planner(settings: Settings):  # type: ignore[no-untyped-def]
     """The inbox handler for every event type notify consumes."""
 
-    async def plan_notifications(session: AsyncSession, event: Event) -> None:
+    async def plan_notifications(session: Session, event: Event) -> None:
         now = datetime.now(UTC)
-        facts_repo = FactsRepository(session)
+        uow = NotifyUnitOfWork(session)  # the inbox's transaction
+        facts_repo = uow.facts
         await remember_facts(facts_repo, event, now)
         facts = await facts_repo.get(event.complaint_id)
         planned = plan_deliveries(
             event,
             facts=facts,
-            subscriptions=await SubscriptionRepository(session).active_rules(),
+            subscriptions=await uow.subscriptions.active_rules(),
             department_contacts=settings.department_contacts,
             staff_language=settings.staff_language,
         )
@@ -46,7 +42,7 @@ def planner(settings: Settings):  # type: ignore[no-untyped-def]
             event.complaint_id
         )
         too_old = event.time < now - timedelta(seconds=settings.delivery_max_event_age_s)
-        added = await DeliveryRepository(session).add_planned(
+        added = await uow.deliveries.add_planned(
             event,
             planned,
             reference=reference,
