@@ -99,10 +99,6 @@ KNOWN_VIOLATIONS: frozenset[tuple[str, str]] = frozenset(
         ("sql", "tousu_rectification.handlers.rectifications"),
         ("rooms", "tousu_rectification.bootstrap"),
         # -- notify
-        ("sql", "tousu_notify.digests.models"),
-        ("sql", "tousu_notify.digests.queries"),
-        ("sql", "tousu_notify.digests.readmodel"),
-        ("sql", "tousu_notify.digests.service"),
         ("sql", "tousu_notify.entrypoints.worker"),
         ("sql", "tousu_notify.handlers.plan"),
         ("rooms", "tousu_notify.bootstrap"),

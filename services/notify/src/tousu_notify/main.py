@@ -11,13 +11,13 @@ from fastapi import FastAPI
 
 from tousu_common.lifecycle import bounded, guard_of, step_budget, stop_tasks, watch
 from tousu_common.web import create_service_app
+from tousu_notify.api.digests import router as digests_router
 from tousu_notify.api.links import LINKS
 from tousu_notify.api.notifications import router as notifications_router
 from tousu_notify.api.subscriptions import router as subscriptions_router
 from tousu_notify.config import Settings
-from tousu_notify.digests.scheduler import install_scheduler
-from tousu_notify.digests.views import router as digests_router
 from tousu_notify.entrypoints.consumer import build_consumers
+from tousu_notify.entrypoints.digest_scheduler import install_scheduler
 from tousu_notify.entrypoints.worker import DeliveryWorker
 
 
