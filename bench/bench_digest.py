@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from tousu_common.db import Database  # noqa: E402
 from tousu_common.migrations import upgrade  # noqa: E402
-from tousu_notify.digests.periods import Period  # noqa: E402
-from tousu_notify.digests.service import compute_numbers  # noqa: E402
+from tousu_notify.domain.digest_periods import Period  # noqa: E402
+from tousu_notify.handlers.digests import compute_numbers  # noqa: E402
 
 TZ = "Asia/Shanghai"
 END = datetime(2026, 11, 1, tzinfo=UTC)

@@ -82,10 +82,10 @@ from tousu_common.events.catalog import (
     VerificationPassed,
 )
 from tousu_common.migrations import upgrade
+from tousu_notify.adapters.digest_readmodel import EVENT_TYPES, apply_event
 from tousu_notify.config import Settings
-from tousu_notify.digests.periods import Period
-from tousu_notify.digests.readmodel import EVENT_TYPES, apply_event
-from tousu_notify.digests.service import Digests
+from tousu_notify.domain.digest_periods import Period
+from tousu_notify.handlers.digests import Digests
 
 from . import reference
 from .conftest import UNITS
@@ -678,7 +678,7 @@ def test_previous_period_change_and_trend(digests: dict) -> None:
 
 
 def test_the_report_says_a_running_period_is_partial() -> None:
-    from tousu_notify.digests import render
+    from tousu_notify.adapters import digest_render as render
 
     running = reference.digest(BEFORE, "week", "2027-W10", units=UNITS, as_of=NOW)
     html = render.to_html(running, generated_at=NOW.isoformat(), revision=0)

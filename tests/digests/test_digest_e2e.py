@@ -17,7 +17,7 @@ from tousu_common.devstack import SERVICES, Stack, free_port
 from tousu_common.mailsink import MailSink
 from tousu_common.testing.wait import eventually
 from tousu_notify.config import Settings
-from tousu_notify.digests.scheduler import due_periods
+from tousu_notify.entrypoints.digest_scheduler import due_periods
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from tousu_common.db import Database
 from tousu_common.events import Event
 from tousu_common.messaging.tables import outbox
+from tousu_notify.adapters.digest_readmodel import EVENT_TYPES, apply_event
 from tousu_notify.config import Settings
-from tousu_notify.digests.periods import Period
-from tousu_notify.digests.readmodel import EVENT_TYPES, apply_event
-from tousu_notify.digests.service import Digests
+from tousu_notify.domain.digest_periods import Period
+from tousu_notify.handlers.digests import Digests
 
 from . import reference
 from .conftest import UNITS
@@ -97,7 +97,7 @@ def test_period_boundaries_are_local_midnights() -> None:
     ],
 )
 def test_the_latest_due_week_and_month(now: datetime, week: str, month: str) -> None:
-    from tousu_notify.digests.scheduler import due_periods
+    from tousu_notify.entrypoints.digest_scheduler import due_periods
 
     settings = Settings(jwt_secret="x" * 40, digest_publish_time="08:00")
     assert [p.label for p in due_periods(now, settings)] == [week, month]

@@ -29,8 +29,8 @@ from tousu_common.messaging.tables import outbox
 from tousu_common.testing.helpers import header, read_topic
 from tousu_common.testing.wait import eventually_async
 from tousu_notify.config import Settings
-from tousu_notify.digests.consumer import build_digest_consumer
-from tousu_notify.digests.scheduler import DigestScheduler
+from tousu_notify.entrypoints.digest_consumer import build_digest_consumer
+from tousu_notify.entrypoints.digest_scheduler import DigestScheduler
 
 from . import reference
 from .conftest import UNITS

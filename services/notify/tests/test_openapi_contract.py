@@ -17,7 +17,7 @@ from tousu_notify.api.subscriptions import (
     WEBHOOK_EVENT_TYPES,
     SubscriptionCreate,
 )
-from tousu_notify.digests.periods import Period
+from tousu_notify.domain.digest_periods import Period
 
 DOCUMENT = openapi_of("tousu_notify")
 SCHEMAS = DOCUMENT["components"]["schemas"]

@@ -6,13 +6,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from tousu_common.web import create_service_app
+from tousu_notify.api.digests import router as digests_router
 from tousu_notify.api.links import LINKS
 from tousu_notify.api.notifications import router as notifications_router
 from tousu_notify.api.subscriptions import router as subscriptions_router
 from tousu_notify.bootstrap import Notify
 from tousu_notify.config import Settings
-from tousu_notify.digests.scheduler import install_scheduler
-from tousu_notify.digests.views import router as digests_router
+from tousu_notify.entrypoints.digest_scheduler import install_scheduler
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -97,5 +97,5 @@ class ComplaintFactsRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# The digests' tables live in their own package; importing it registers them here.
-from tousu_notify.digests import models as _digest_models  # noqa: E402, F401
+# The digests' tables live in their own module; importing it registers them here.
+from tousu_notify.adapters import digest_orm as _digest_orm  # noqa: E402, F401

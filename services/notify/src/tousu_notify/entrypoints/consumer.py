@@ -7,7 +7,7 @@ from tousu_common.events import CATALOG
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
 from tousu_notify.config import Settings
-from tousu_notify.digests.consumer import build_digest_consumer
+from tousu_notify.entrypoints.digest_consumer import build_digest_consumer
 from tousu_notify.handlers.plan import planner
 
 TOPICS = ["tousu.complaints", "tousu.routing", "tousu.cases", "tousu.notifications"]

@@ -1,52 +1,37 @@
-"""Computing, storing and publishing digests.
+"""Computing, storing and publishing digests: one method per command.
 
 Publishing happens once per (kind, period), whatever the number of replicas
-or restarts: the digest row is claimed atomically — an ``UPDATE … WHERE
-published_at IS NULL`` or an ``INSERT … ON CONFLICT DO NOTHING`` on the unique
-(kind, period) — and ``digest.published`` is written to the outbox in the same
-transaction. Whoever's statement changed a row publishes; everyone else sees
-zero rows changed and does nothing.
+or restarts: the digest row is claimed atomically (see
+:mod:`tousu_notify.adapters.digest_repository`) and ``digest.published`` is
+written to the outbox in the same transaction. Whoever claimed the row
+publishes; everyone else does nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.db import Database
 from tousu_common.events import new_event
 from tousu_common.events.catalog import DigestPublished
 from tousu_common.messaging.outbox import add_event
-from tousu_notify.digests import kpis
-from tousu_notify.digests.models import DigestRow
-from tousu_notify.digests.periods import Period
-from tousu_notify.digests.queries import (
-    as_of_instant,
+from tousu_notify.adapters import digest_repository
+from tousu_notify.adapters.digest_queries import (
+    ReadSession,
     load_headline,
     load_period,
     load_summary,
 )
+from tousu_notify.domain import digest_kpis as kpis
+from tousu_notify.domain.digest_data import StoredDigest, as_of_instant
+from tousu_notify.domain.digest_periods import Period
 
 log = logging.getLogger(__name__)
 
 SOURCE = "tousu/notify"
-
-
-@dataclass(frozen=True)
-class StoredDigest:
-    kind: str
-    period: str
-    generated_at: datetime
-    published_at: datetime | None
-    revision: int
-    numbers: dict[str, Any]
 
 
 def period_key(period: Period) -> uuid.UUID:
@@ -55,7 +40,7 @@ def period_key(period: Period) -> uuid.UUID:
 
 
 async def compute_numbers(
-    session: AsyncSession,
+    session: ReadSession,
     period: Period,
     *,
     trend_periods: int,
@@ -63,7 +48,7 @@ async def compute_numbers(
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """Every KPI of ``period`` with the previous period and the recent trend, as
-    of ``as_of`` (see :func:`~tousu_notify.digests.queries.as_of_instant`;
+    of ``as_of`` (see :func:`~tousu_notify.adapters.digest_queries.as_of_instant`;
     default: the period's end)."""
     data = await load_period(session, period, as_of)
     counted = await load_summary(session, period.previous(), satisfied_from=kpis.SATISFIED_FROM)
@@ -111,34 +96,14 @@ class Digests:
 
     async def stored(self, period: Period) -> StoredDigest | None:
         async with self.db.sessions() as session:
-            row = await session.scalar(
-                sa.select(DigestRow).where(
-                    DigestRow.kind == period.kind, DigestRow.period == period.label
-                )
-            )
-            return _stored(row) if row is not None else None
+            return await digest_repository.stored(session, period)
 
     async def regenerate(self, period: Period, *, now: datetime) -> tuple[StoredDigest, bool]:
         """Compute and store ``period``'s digest again; (digest, numbers changed?).
         Does not publish again: a period is published once."""
         numbers = await self.compute(period, now=now)
         async with self.db.transaction() as session:
-            row = await session.scalar(
-                sa.select(DigestRow)
-                .where(DigestRow.kind == period.kind, DigestRow.period == period.label)
-                .with_for_update()
-            )
-            if row is None:
-                row = _new_row(period, numbers, now, published_at=None)
-                session.add(row)
-                changed = True
-            else:
-                changed = row.numbers != numbers
-                row.numbers = numbers
-                row.generated_at = now
-                row.revision += 1
-            await session.flush()
-            stored = _stored(row)
+            stored, changed = await digest_repository.store_again(session, period, numbers, now)
         log.info(
             "digest regenerated",
             extra={"kind": period.kind, "period": period.label, "changed": changed},
@@ -152,30 +117,7 @@ class Digests:
             return False
         numbers = await self.compute(period, now=now)
         async with self.db.transaction() as session:
-            claimed = await session.execute(
-                sa.update(DigestRow)
-                .where(
-                    DigestRow.kind == period.kind,
-                    DigestRow.period == period.label,
-                    DigestRow.published_at.is_(None),
-                )
-                .values(
-                    numbers=numbers,
-                    generated_at=now,
-                    published_at=now,
-                    revision=DigestRow.revision + 1,
-                )
-            )
-            won = claimed.rowcount == 1
-            if not won:
-                insert = (postgresql.insert if _is_postgres(session) else sqlite.insert)(DigestRow)
-                values = _row_values(period, numbers, now, published_at=now)
-                inserted = await session.execute(
-                    insert.values(**values).on_conflict_do_nothing(
-                        index_elements=["kind", "period"]
-                    )
-                )
-                won = inserted.rowcount == 1
+            won = await digest_repository.claim_publication(session, period, numbers, now)
             if won:
                 await add_event(session, self._event(period, numbers, now))
         if won:
@@ -201,40 +143,3 @@ class Digests:
             ),
             source=SOURCE,
         )
-
-
-def _is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _row_values(
-    period: Period, numbers: dict[str, Any], now: datetime, *, published_at: datetime | None
-) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4(),
-        "kind": period.kind,
-        "period": period.label,
-        "period_start": period.start,
-        "period_end": period.last_day,
-        "generated_at": now,
-        "published_at": published_at,
-        "revision": 1,
-        "numbers": numbers,
-    }
-
-
-def _new_row(
-    period: Period, numbers: dict[str, Any], now: datetime, *, published_at: datetime | None
-) -> DigestRow:
-    return DigestRow(**_row_values(period, numbers, now, published_at=published_at))
-
-
-def _stored(row: DigestRow) -> StoredDigest:
-    return StoredDigest(
-        kind=row.kind,
-        period=row.period,
-        generated_at=row.generated_at,
-        published_at=row.published_at,
-        revision=row.revision,
-        numbers=row.numbers,
-    )

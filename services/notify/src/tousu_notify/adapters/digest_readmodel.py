@@ -44,7 +44,11 @@ from tousu_common.events.catalog import (
     VerificationFailed,
     VerificationPassed,
 )
-from tousu_notify.digests.models import DigestComplaintRow, DigestFactRow, DigestRectificationRow
+from tousu_notify.adapters.digest_orm import (
+    DigestComplaintRow,
+    DigestFactRow,
+    DigestRectificationRow,
+)
 
 #: Every event type the read model takes in.
 EVENT_TYPES = (

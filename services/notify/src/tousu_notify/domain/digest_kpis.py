@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from tousu_notify.digests.periods import local_date
-from tousu_notify.digests.queries import Headline, OpenRow, PeriodData, RectRow, Summary
+from tousu_notify.domain.digest_data import Headline, OpenRow, PeriodData, RectRow, Summary
+from tousu_notify.domain.digest_periods import local_date
 
 UNKNOWN = "unknown"
 UNTRIAGED = "untriaged"

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from tousu_notify.digests import charts
+from tousu_notify.domain import digest_charts as charts
 
 LABELS = {
     # categories
@@ -96,7 +96,7 @@ def to_csv(numbers: Mapping[str, Any]) -> bytes:
 # -- HTML --------------------------------------------------------------------
 
 _env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    loader=FileSystemLoader(Path(__file__).parent.parent / "templates" / "digests"),
     autoescape=select_autoescape(["html", "j2"]),
     trim_blocks=True,
     lstrip_blocks=True,

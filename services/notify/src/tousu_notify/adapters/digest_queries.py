@@ -11,18 +11,30 @@ pending, not missed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from tousu_notify.digests.models import DigestComplaintRow as C
-from tousu_notify.digests.models import DigestFactRow as F
-from tousu_notify.digests.models import DigestRectificationRow as R
-from tousu_notify.digests.periods import Period, local_date
+from tousu_notify.adapters.digest_orm import DigestComplaintRow as C
+from tousu_notify.adapters.digest_orm import DigestFactRow as F
+from tousu_notify.adapters.digest_orm import DigestRectificationRow as R
+from tousu_notify.domain.digest_data import (
+    ClosedRow,
+    CohortRow,
+    Headline,
+    OpenRow,
+    OverdueNoticeRow,
+    PeriodData,
+    RectRow,
+    Summary,
+    as_of_instant,
+)
+from tousu_notify.domain.digest_periods import Period, local_date
+
+#: The session the queries run in, named for the handlers (which import no SQL).
+ReadSession = AsyncSession
 
 
 def _last_close_or_reopen(at: datetime) -> sa.ScalarSelect[str]:
@@ -82,105 +94,8 @@ def open_at(at: datetime, dialect: str = "sqlite") -> sa.ColumnElement[bool]:
     )
 
 
-@dataclass(frozen=True)
-class CohortRow:
-    complaint_id: UUID
-    channel: str | None
-    category: str | None
-    urgency: str | None
-    customer_tier: str | None
-    customer_segment: str | None
-    owner_department: str | None
-    product_model: str | None
-    is_duplicate: bool
-    withdrawn_by_end: bool
-    closed_by_end: bool
-
-
-@dataclass(frozen=True)
-class OpenRow:
-    reference: str | None
-    category: str | None
-    urgency: str | None
-    customer_tier: str | None
-    owner_department: str | None
-    received_at: datetime
-    fr_due: datetime | None
-    first_response_at: datetime | None
-    rp_due: datetime | None
-    resolution_proposed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ClosedRow:
-    complaint_id: UUID
-    closed_at: datetime
-    received_at: datetime | None
-    category: str | None
-    customer_tier: str | None
-
-
-@dataclass(frozen=True)
-class RectRow:
-    kind: str
-    department: str | None
-    supplier: str | None
-
-
-@dataclass(frozen=True)
-class OverdueNoticeRow:
-    reference: str | None
-    notice_number: str | None
-    supplier: str | None
-    due_date: object
-    issued_at: datetime | None
-
-
-@dataclass
-class PeriodData:
-    period: Period
-    #: The instant the numbers are as of: ``period.end_utc`` once the period has
-    #: ended, else the moment of computing (a partial digest).
-    as_of: datetime
-    cohort: list[CohortRow] = field(default_factory=list)
-    cohort_suppliers: list[tuple[UUID, str]] = field(default_factory=list)
-    open_at_end: list[OpenRow] = field(default_factory=list)
-    open_at_start: int = 0
-    closed: list[ClosedRow] = field(default_factory=list)
-    withdrawn: int = 0
-    reopened: int = 0
-    #: (met?, urgency) per clock; met is None for a clock still pending at ``as_of``
-    first_response: list[tuple[bool | None, str | None]] = field(default_factory=list)
-    resolution_plan: list[tuple[bool | None, str | None]] = field(default_factory=list)
-    sla_events: list[tuple[str, str]] = field(default_factory=list)
-    callbacks: list[int] = field(default_factory=list)
-    rect_opened: list[RectRow] = field(default_factory=list)
-    rect_verified: list[RectRow] = field(default_factory=list)
-    rect_failed: list[RectRow] = field(default_factory=list)
-    rect_waived: list[RectRow] = field(default_factory=list)
-    overdue_notices: list[OverdueNoticeRow] = field(default_factory=list)
-    root_causes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Headline:
-    """The few numbers drawn as a trend over recent periods."""
-
-    period: str
-    received: int
-    closed: int
-    fr_eligible: int
-    fr_met: int
-
-
 def _supplier(row: R) -> str | None:
     return row.supplier_name or (str(row.supplier_id) if row.supplier_id else None)
-
-
-def as_of_instant(period: Period, now: datetime) -> datetime:
-    """The instant a digest computed at ``now`` is as of: the period's end once it
-    has ended, ``now`` while it runs (never before its start)."""
-    return min(max(now, period.start_utc), period.end_utc)
 
 
 async def load_period(
@@ -381,20 +296,6 @@ async def load_headline(session: AsyncSession, period: Period) -> Headline:
     )
     eligible, met = fr.one()
     return Headline(period.label, received or 0, closed or 0, eligible or 0, met or 0)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The previous period's headline figures, counted in SQL (no rows fetched)."""
-
-    headline: Headline
-    open_backlog_end: int
-    work: int
-    work_closed: int
-    callbacks: int
-    satisfied: int
-    reopened: int
-    rectifications_opened: int
 
 
 async def load_summary(session: AsyncSession, period: Period, *, satisfied_from: int) -> Summary:

@@ -17,9 +17,9 @@ from tousu_common.errors import (
     ErrorBody,
     NotFound,
 )
-from tousu_notify.digests import render
-from tousu_notify.digests.periods import Period
-from tousu_notify.digests.service import Digests
+from tousu_notify.adapters import digest_render as render
+from tousu_notify.domain.digest_periods import Period
+from tousu_notify.handlers.digests import Digests
 
 #: 404: a well-formed period of the other kind (month/2026-W47), a week 53 the
 #: year does not have, or a period that has not started.

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 
 from tousu_common.db import Database
 from tousu_common.lifecycle import guard_of, step_budget, stop_tasks, watch
-from tousu_notify.digests.periods import Period
-from tousu_notify.digests.service import Digests
+from tousu_notify.domain.digest_periods import Period
+from tousu_notify.handlers.digests import Digests
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from tousu_common.errors import InvalidInput, NotFound
+from tousu_common.domain_errors import InvalidInput, NotFound
 
 KINDS = ("week", "month")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tousu_common.db import Database
 from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
-from tousu_notify.digests.readmodel import EVENT_TYPES, apply_event
+from tousu_notify.adapters.digest_readmodel import EVENT_TYPES, apply_event
 
 GROUP_ID = "tousu-notify-digests"
 TOPICS = ["tousu.complaints", "tousu.routing", "tousu.cases"]
