@@ -21,7 +21,7 @@ AT = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 LEGAL = [
     (action, source, target)
     for action, move in COMPLAINT_TRANSITIONS.items()
-    for source, target in move.steps.items()
+    for source, target in sorted(move.steps.items())
 ]
 ILLEGAL = [
     (action, status)

@@ -23,10 +23,14 @@ from tousu_routing.domain.model import (
 )
 
 TRIAGE_LEGAL = [
-    (action, source) for action, move in TRIAGE_TRANSITIONS.items() for source in move.sources
+    (action, source)
+    for action, move in TRIAGE_TRANSITIONS.items()
+    for source in sorted(move.sources)
 ]
 CLOCK_LEGAL = [
-    (action, source) for action, move in CLOCK_TRANSITIONS.items() for source in move.sources
+    (action, source)
+    for action, move in CLOCK_TRANSITIONS.items()
+    for source in sorted(move.sources)
 ]
 
 
