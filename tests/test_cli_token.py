@@ -22,7 +22,7 @@ import httpx
 import jwt
 import pytest
 
-from tousu_common.testing.wait import eventually
+from tousu_common.testing.wait import ProcessOutput, eventually
 
 from .conftest import complaint_body
 from .test_cli_run import _is_free, start_run
@@ -59,10 +59,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def stop(runner: subprocess.Popen[str], output: list[str]) -> None:
+def stop(runner: subprocess.Popen[str], output: ProcessOutput) -> None:
     runner.send_signal(signal.SIGINT)
-    rest, _ = runner.communicate(timeout=60)
-    assert runner.returncode == 0, "".join(output) + rest
+    runner.wait(timeout=60)
+    assert runner.returncode == 0, output.finish()
 
 
 def issued_count(log: Path) -> int:
@@ -108,8 +108,8 @@ def test_tousu_token_is_signed_by_the_running_provider_and_the_stack_enforces_it
         assert claims["department"] == "csc"
         assert claims["client_id"] == "tousu-dev"
         assert claims["exp"] - claims["iat"] == 2 * 3600
-        printed = re.search(r"dev token[^\n]*\n(\S+)", "".join(output))
-        assert printed, "".join(output)
+        printed = re.search(r"dev token[^\n]*\n(\S+)", output.text)
+        assert printed, output.text
         own = printed.group(1)  # what `tousu run` printed: the provider's own token
         assert jwt.get_unverified_header(own)["kid"] == header["kid"]
         assert jwt.decode(own, options={"verify_signature": False})["iss"] == claims["iss"]
