@@ -146,6 +146,9 @@ async def new_complaint(
     return response.json()
 
 
+#: Documents (PDFs) are printed by Chromium when asked for: seconds on a busy machine.
+PDF_TIMEOUT_MS = 120_000
+
 AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, sign_in, use_language
+from tests.console.conftest import PDF_TIMEOUT_MS, headers_of, new_complaint, sign_in, use_language
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.wait import eventually_async
@@ -180,11 +180,15 @@ async def test_the_page_shows_summary_clocks_timeline_and_notifications(
     download = await page.request.get(console_url + await photo.get_attribute("href"))
     assert download.status == 200 and await download.body() == walked["png"]
     report_link = summary.locator("ul.documents a", has_text=walked["report"]["number"])
-    pdf = await page.request.get(console_url + await report_link.get_attribute("href"))
+    pdf = await page.request.get(
+        console_url + await report_link.get_attribute("href"), timeout=PDF_TIMEOUT_MS
+    )
     assert pdf.status == 200 and (await pdf.body()).startswith(b"%PDF")
     assert pdf.headers["content-type"] == "application/pdf"
     notice_link = summary.locator("ul.documents a", has_text=walked["notice"]["number"])
-    notice_pdf = await page.request.get(console_url + await notice_link.get_attribute("href"))
+    notice_pdf = await page.request.get(
+        console_url + await notice_link.get_attribute("href"), timeout=PDF_TIMEOUT_MS
+    )
     assert notice_pdf.status == 200 and (await notice_pdf.body()).startswith(b"%PDF")
 
     # one timeline: intake, routing, rectification, notify in order, newest last

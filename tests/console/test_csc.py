@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import headers_of, new_complaint, sign_in, submit_panel_form
+from tests.console.conftest import (
+    PDF_TIMEOUT_MS,
+    headers_of,
+    new_complaint,
+    sign_in,
+    submit_panel_form,
+)
 from tousu_common.devstack import Stack
 from tousu_common.oidc_dev import DevIdentityProvider
 from tousu_common.testing.wait import eventually_async
@@ -416,7 +422,7 @@ async def test_the_csc_issues_a_quality_report_gets_its_pdf_and_waits_on_the_cus
     await link.wait_for(timeout=WAIT)
     href = await link.get_attribute("href")
     assert href == f"/quality-reports/{report['report_id']}/report.pdf"
-    pdf = await page.request.get(f"{console_url}{href}", timeout=120_000)
+    pdf = await page.request.get(f"{console_url}{href}", timeout=PDF_TIMEOUT_MS)
     assert pdf.status == 200, await pdf.text()
     assert pdf.headers["content-type"].startswith("application/pdf")
     assert (await pdf.body()).startswith(b"%PDF")

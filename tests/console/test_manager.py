@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.console.conftest import (
+    PDF_TIMEOUT_MS,
     new_complaint,
     sign_in,
     start_console_stack,
@@ -293,7 +294,7 @@ async def test_the_digest_of_a_period_shows_its_kpis_and_downloads_csv_and_pdf(
     assert csv.status == 200
     assert csv.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv.headers["content-disposition"]
-    pdf = await page.request.get(f"{url}/digests/week/{this_week}.pdf", timeout=120_000)
+    pdf = await page.request.get(f"{url}/digests/week/{this_week}.pdf", timeout=PDF_TIMEOUT_MS)
     assert pdf.status == 200, await pdf.text()
     assert pdf.headers["content-type"] == "application/pdf"
     assert f"tousu-digest-week-{this_week}.pdf" in pdf.headers["content-disposition"]

@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import (
+    PDF_TIMEOUT_MS,
     headers_of,
     new_complaint,
     serious_accessibility_problems,
@@ -433,10 +434,13 @@ async def test_supplier_notice_issued_dispatched_answered_failed_and_passed(
     await shot(quality, "rect-page-supplier")
 
     # The documents come through the console with the person's token.
-    pdf = await quality.request.get(f"{console_url}/rectifications/{rid}/report.pdf")
+    pdf = await quality.request.get(
+        f"{console_url}/rectifications/{rid}/report.pdf", timeout=PDF_TIMEOUT_MS
+    )
     assert pdf.status == 200 and (await pdf.body()).startswith(b"%PDF")
     eqr = await quality.request.get(
-        f"{console_url}/quality-reports/{report['report_id']}/report.pdf"
+        f"{console_url}/quality-reports/{report['report_id']}/report.pdf",
+        timeout=PDF_TIMEOUT_MS,
     )
     assert eqr.status == 200 and (await eqr.body()).startswith(b"%PDF")
 

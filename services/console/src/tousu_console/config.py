@@ -39,7 +39,10 @@ class Settings(ServiceSettings):
     default_language: Literal["zh", "en"] = "zh"
 
     # -- calls to the four services -------------------------------------------------------
-    api_timeout_s: float = Field(default=10, gt=0, le=120)
+    #: A page waits this long for a service before it says "not reachable": long
+    #: enough for a service on a busy machine (a gateway's usual 30 s), short enough
+    #: that a hung one is reported rather than a spinner left turning.
+    api_timeout_s: float = Field(default=30, gt=0, le=120)
     #: Forms with files (a supplier's 8D evidence) pass through: as much as the
     #: rectification service takes in one request (its own http_max_body_bytes).
     http_max_body_bytes: int = Field(default=12 * 1024 * 1024, ge=1024)

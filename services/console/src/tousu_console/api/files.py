@@ -11,6 +11,11 @@ from tousu_console.api.deps import Viewer
 #: The service's headers a download keeps (its name, type and caching rules).
 KEPT_HEADERS = ("content-type", "content-disposition", "x-content-type-options", "cache-control")
 
+#: How long a download may take to start. The services print their documents with
+#: Chromium when asked (seconds, more on a busy machine); a person would rather wait
+#: than be told the service is not reachable. Plain API calls keep ``api_timeout_s``.
+DOWNLOAD_TIMEOUT_S = 60.0
+
 
 async def download(
     viewer: Viewer,
@@ -19,7 +24,7 @@ async def download(
     *,
     filename: str | None = None,
     keep: tuple[str, ...] = KEPT_HEADERS,
-    timeout: float | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
 ) -> StreamingResponse:
     """The service's file, streamed; a refusal becomes ``ApiError`` (a message page).
     ``filename`` names it when the service does not (``Content-Disposition``)."""
