@@ -10,10 +10,17 @@ then runs three phases:
 
 a. ceiling: the bare FastAPI endpoint (same body validation, same uvicorn
    flags), hotline posts from --concurrency closed-loop callers;
-b. paced: --rate complaints/s for --paced-seconds (open loop), so latencies
+b. idle: the running stack with no traffic for --idle-seconds (its CPU as a
+   share of one core);
+c. paced: --rate complaints/s for --paced-seconds (open loop), so latencies
    are those of a system that is not saturated;
-c. saturation: --concurrency closed-loop callers for --saturation-seconds
+d. paced-fast: the same at --fast-rate complaints/s (issue 17's 100/s phase);
+e. saturation: --concurrency closed-loop callers for --saturation-seconds
    (and at most --max-requests).
+
+Each phase records the machine's 1-minute load average (mean and peak, sampled
+every second), so a run disturbed by other work is visible in its own table;
+the last table sets the figures beside issue 17's goals.
 
 The mix (by complaint number): 80% hotline JSON, 10% e-mail through intake's
 SMTP listener, 10% key-account line; six complaint texts that the default
@@ -101,6 +108,7 @@ class Phase:
     cpu: dict[str, float] = field(default_factory=dict)
     drain_s: float = 0.0
     report: dict[str, Any] = field(default_factory=dict)
+    load: list[float] = field(default_factory=list)  # 1-minute load average, once a second
 
     @property
     def accepted(self) -> int:
@@ -230,9 +238,11 @@ class Driver:
         except httpx.HTTPError:
             phase.follow_up_failures += 1
 
-    async def paced(self, url: str, phase: Phase, rate: float, seconds: float) -> None:
+    async def paced(
+        self, url: str, phase: Phase, rate: float, seconds: float, offset: int = 0
+    ) -> None:
         """Open loop: one complaint every 1/rate s, at most rate × seconds of them."""
-        counter = itertools.count()
+        counter = itertools.count(offset)
         began = time.perf_counter()
         deadline = time.monotonic() + seconds + 120
         tasks = []
@@ -328,6 +338,19 @@ class Collector:
 
 def spans(entries: list[dict[str, float]], start: str, end: str) -> list[float]:
     return [e[end] - e[start] for e in entries if start in e and end in e]
+
+
+async def sample_load(phase: Phase) -> None:
+    """The machine's 1-minute load average once a second until cancelled."""
+    while True:
+        phase.load.append(os.getloadavg()[0])
+        await asyncio.sleep(1)
+
+
+def load_cell(phase: Phase) -> str:
+    if not phase.load:
+        return "–"
+    return f"{sum(phase.load) / len(phase.load):.1f} / {max(phase.load):.1f}"
 
 
 def summarise(phase: Phase, collector: Collector, seconds: float) -> None:
@@ -436,11 +459,13 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                 ceiling_url = f"http://127.0.0.1:{ceiling_port}/v1/complaints"
                 ceiling_driver = Driver(stack, run + "c", client)
                 bare.started = time.time()
+                sampler = asyncio.create_task(sample_load(bare))
                 began = time.perf_counter()
                 await ceiling_driver.closed_loop(
                     ceiling_url, bare, args.concurrency, args.ceiling_seconds, 100_000, 1_000_000
                 )
                 seconds = time.perf_counter() - began
+                sampler.cancel()
                 bare.ended = time.time()
                 http = bare.submitted["hotline"] + bare.submitted["key_account"]
                 bare.report = {
@@ -452,9 +477,29 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                 }
                 phases.append(bare)
 
+                # (b) idle: what the running stack costs with nothing to do
+                idle = Phase("idle")
+                sampler = asyncio.create_task(sample_load(idle))
+                cpu_before = cpu_of(stack, postgres_pid)
+                began = time.perf_counter()
+                await asyncio.sleep(args.idle_seconds)
+                seconds = time.perf_counter() - began
+                cpu_after = cpu_of(stack, postgres_pid)
+                sampler.cancel()
+                idle.cpu = {
+                    k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after if k != "driver"
+                }
+                idle.report = {"share": {k: v / seconds for k, v in idle.cpu.items()}}
+                phases.append(idle)
+                print(
+                    f"[{backend}] idle: {sum(idle.report['share'].values()):.1%} of a core",
+                    flush=True,
+                )
+
                 intake = stack.url("intake")
-                for name in ("paced", "saturation"):
+                for name in ("paced", "paced-fast", "saturation"):
                     phase = Phase(name)
+                    sampler = asyncio.create_task(sample_load(phase))
                     cpu_before = cpu_of(stack, postgres_pid)
                     profilers = (
                         start_profilers(stack, args.profile, backend, args.saturation_seconds)
@@ -465,6 +510,10 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     began = time.perf_counter()
                     if name == "paced":
                         await driver.paced(intake, phase, args.rate, args.paced_seconds)
+                    elif name == "paced-fast":
+                        await driver.paced(
+                            intake, phase, args.fast_rate, args.paced_seconds, 5_000_000
+                        )
                     else:
                         await driver.closed_loop(
                             intake,
@@ -483,6 +532,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     await collector.drain(phase, timeout=args.drain_timeout)
                     phase.drain_s = time.monotonic() - drain_began
                     cpu_after = cpu_of(stack, postgres_pid)
+                    sampler.cancel()
                     phase.cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
                     summarise(phase, collector, seconds)
                     phase.report["ack_stages"] = await acknowledgement_stages(
@@ -528,19 +578,21 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
         "",
         "| backend | phase | accepted (failed) | req/s | × ceiling | intake HTTP p50 / p99 (ms)"
         " | SMTP p50 / p99 (ms) | → triaged p50 / p99 | → case opened p50 / p99"
-        " | → ack sent p50 / p99 | complete | drain (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | → ack sent p50 / p99 | complete | drain (s) | load 1 min mean / peak |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, phases in results.items():
         ceiling = phases[0].report
         for phase in phases:
+            if phase.name == "idle":
+                continue
             r = phase.report
             ratio = r["throughput"] / ceiling["throughput"] if ceiling["throughput"] else 0
             http = f"{ms([r['http_p50']], 0.5)} / {ms([r['http_p99']], 0.5)}"
             if phase.name == "ceiling":
                 lines.append(
                     f"| {backend} | bare ceiling | {r['accepted']} ({r['failed']}) "
-                    f"| {r['throughput']:.0f} | 1 | {http} | | | | | | |"
+                    f"| {r['throughput']:.0f} | 1 | {http} | | | | | | | {load_cell(phase)} |"
                 )
                 continue
             smtp = f"{ms([r['smtp_p50']], 0.5)} / {ms([r['smtp_p99']], 0.5)}"
@@ -548,7 +600,8 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
             lines.append(
                 f"| {backend} | {phase.name} | {r['accepted']} ({r['failed']}) "
                 f"| {r['throughput']:.0f} | {ratio:.3f} | {http} | {smtp} | {' | '.join(cells)} "
-                f"| {len(r['acked'])} / {r['received']} | {phase.drain_s:.1f} |"
+                f"| {len(r['acked'])} / {r['received']} | {phase.drain_s:.1f} "
+                f"| {load_cell(phase)} |"
             )
     lines += [
         "",
@@ -562,7 +615,7 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, phases in results.items():
-        for phase in phases[1:]:
+        for phase in loaded(phases):
             r = phase.report
             lag = [
                 f"{ms(r['lag'].get(t, []), 0.5)} / {ms(r['lag'].get(t, []), 0.99)}" for t in TOPICS
@@ -587,14 +640,89 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
         "|---|---|---|---|---|",
     ]
     for backend, phases in results.items():
-        for phase in phases[1:]:
+        for phase in loaded(phases):
             stages = phase.report.get("ack_stages", {})
             cells = [
                 f"{ms(stages.get(k, []), 0.5)} / {ms(stages.get(k, []), 0.99)}"
                 for k in ("planned", "claimed", "sent")
             ]
             lines.append(f"| {backend} | {phase.name} | {' | '.join(cells)} |")
+    names = ("intake", "routing", "rectification", "notify", "broker", "postgres")
+    lines += [
+        "",
+        f"Idle: the running stack with no traffic for {args.idle_seconds:g} s, CPU as a share"
+        " of one core:",
+        "",
+        "| backend | intake | routing | rectification | notify | broker | postgres | total"
+        " | load 1 min mean / peak |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, phases in results.items():
+        for phase in phases:
+            if phase.name != "idle":
+                continue
+            share = phase.report["share"]
+            cells = [f"{share[n]:.1%}" if n in share else "–" for n in names]
+            lines.append(
+                f"| {backend} | {' | '.join(cells)} | **{sum(share.values()):.1%}** "
+                f"| {load_cell(phase)} |"
+            )
+    lines += ["", *goals(results, args)]
     return "\n".join(lines) + "\n"
+
+
+def loaded(phases: list[Phase]) -> list[Phase]:
+    """The phases with complaints through the pipeline (not the ceiling, not idle)."""
+    return [p for p in phases if p.name not in ("ceiling", "idle")]
+
+
+def goals(results: dict[str, list[Phase]], args: argparse.Namespace) -> list[str]:
+    """Issue 17's goals beside this run's figures (the rates are this run's flags)."""
+    lines = [
+        "Issue 17's goals against this run (CPU over all processes: services, broker,"
+        " PostgreSQL; times from `complaint.received`, ms):",
+        "",
+        "| backend | goal | target | measured | met |",
+        "|---|---|---|---|---|",
+    ]
+    names = ("intake", "routing", "rectification", "notify", "broker", "postgres")
+    for backend, phases in results.items():
+        by_name = {p.name: p for p in phases}
+
+        def cpu(name: str, by_name: dict[str, Phase] = by_name) -> float:
+            per = by_name[name].report["cpu_ms"]
+            return sum(per.get(n, 0.0) for n in names)
+
+        def at(name: str, key: str, q: float, by_name: dict[str, Phase] = by_name) -> float:
+            return percentile(by_name[name].report[key], q) * 1000
+
+        idle = sum(by_name["idle"].report["share"].values()) * 100
+        rows = [
+            ("CPU per complaint at saturation", "≤ 20 ms", cpu("saturation"), 20),
+            (f"CPU per complaint paced at {args.rate:g}/s", "≤ 30 ms", cpu("paced"), 30),
+            (f"→ case opened p99 at {args.rate:g}/s", "< 100 ms", at("paced", "opened", 0.99), 100),
+            (f"→ ack sent p50 at {args.rate:g}/s", "< 150 ms", at("paced", "acked", 0.5), 150),
+            (f"→ ack sent p99 at {args.rate:g}/s", "< 400 ms", at("paced", "acked", 0.99), 400),
+            (
+                f"→ case opened p99 at {args.fast_rate:g}/s",
+                "< 250 ms",
+                at("paced-fast", "opened", 0.99),
+                250,
+            ),
+            ("idle, % of one core", "< 5 %", idle, 5),
+        ]
+        for goal, target, value, limit in rows:
+            met = "yes" if value < limit or (target.startswith("≤") and value == limit) else "no"
+            lines.append(f"| {backend} | {goal} | {target} | {value:.1f} | {met} |")
+        saturation = by_name["saturation"].report
+        complete = len(saturation["acked"]) == saturation["received"]
+        met = "yes" if saturation["throughput"] >= 120 and complete else "no"
+        lines.append(
+            f"| {backend} | saturation, every complaint acknowledged | ≥ 120 /s "
+            f"| {saturation['throughput']:.0f} ({len(saturation['acked'])} / "
+            f"{saturation['received']}) | {met} |"
+        )
+    return lines
 
 
 def start_profilers(
@@ -637,6 +765,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="~1 minute smoke run (SQLite)")
     parser.add_argument("--rate", type=float, default=20, help="complaints/s in the paced phase")
     parser.add_argument("--paced-seconds", type=float, default=30)
+    parser.add_argument(
+        "--fast-rate", type=float, default=100, help="complaints/s in the paced-fast phase"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--saturation-seconds", type=float, default=20)
     parser.add_argument("--ceiling-seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop callers")
@@ -659,12 +791,15 @@ def main() -> int:
         args.backend = args.backend or "sqlite"
         args.paced_seconds, args.saturation_seconds, args.ceiling_seconds = 8, 8, 4
         args.rate, args.drain_timeout = min(args.rate, 10), min(args.drain_timeout, 45)
+        args.fast_rate, args.idle_seconds = min(args.fast_rate, 30), min(args.idle_seconds, 8)
     backend = args.backend or "both"
     # the bounds hold whatever the flags say
     args.paced_seconds = min(args.paced_seconds, 120)
     args.saturation_seconds = min(args.saturation_seconds, 120)
     args.ceiling_seconds = min(args.ceiling_seconds, 60)
     args.rate = min(args.rate, 200)
+    args.fast_rate = min(args.fast_rate, 300)
+    args.idle_seconds = max(1, min(args.idle_seconds, 120))
     args.concurrency = max(1, min(args.concurrency, 64))
     args.max_requests = min(args.max_requests, 50_000)
     args.drain_timeout = min(args.drain_timeout, 300)
@@ -677,7 +812,7 @@ def main() -> int:
     complete = all(
         len(p.report["acked"]) == p.report["received"] >= p.accepted
         for phases in results.values()
-        for p in phases[1:]
+        for p in loaded(phases)
     )
     return 0 if complete else 1
 
