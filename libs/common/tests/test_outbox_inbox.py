@@ -540,3 +540,71 @@ async def test_a_consumer_whose_position_is_past_the_log_reads_the_partition_aga
     assert consumer.stats.processed == 3
     for event in events:
         assert await count_effects(db, event.complaint_id) == 1
+
+
+async def test_a_rewind_past_the_log_is_committed_so_a_rebalance_does_not_undo_it(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    """After the local broker restarted empty, the group's committed offset lies past
+    the new log. Moving only the consumer's position back is not enough: the next
+    rebalance starts the consumer at the committed offset again, past the log, and
+    it reads nothing more (r34's broker-restart fault test: stuck for minutes).
+    The rewind is committed, so a consumer that joins the group next starts at the
+    log's beginning."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.structs import OffsetAndMetadata
+
+    from tousu_common.messaging.kafka import ensure_topics
+
+    topic, group = unique("forgot"), unique("group")
+    settings = settings.model_copy(
+        update={"kafka_topic_partitions": 1, "consumer_position_check_s": 0.2}
+    )
+    await ensure_topics(settings, [topic])
+    tp = TopicPartition(topic, 0)
+
+    async def committed_offset() -> int | None:
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=group,
+            enable_auto_commit=False,
+        )
+        await reader.start()
+        try:
+            return await reader.committed(tp)
+        finally:
+            await reader.stop()
+
+    committer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    await committer.start()
+    try:
+        committer.assign([tp])
+        await committer.commit({tp: OffsetAndMetadata(40, "")})
+    finally:
+        await committer.stop()
+    for _ in range(2):
+        await produce_event(settings.kafka_bootstrap_servers, topic, received())
+    assert await committed_offset() == 40
+
+    consumer = InboxConsumer(
+        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": record_effect}
+    )
+    await consumer.start()
+    try:
+        fetched: list[Any] = []
+
+        async def rewound() -> bool:
+            # fetch only: nothing is applied or committed by the consumer's own loop
+            batch = await consumer.fetch(200)
+            fetched.extend(record for records in batch.values() for record in records)
+            return bool(fetched)
+
+        await eventually_async(rewound, timeout=60, interval=0.1, what="the rewind")
+        assert [record.offset for record in fetched] == [0, 1]
+    finally:
+        await consumer.stop()
+    assert await committed_offset() == 0

@@ -182,8 +182,22 @@ class InboxConsumer:
                     "log_end": ends[tp],
                 },
             )
-        if behind:
-            await consumer.seek_to_beginning(*behind)
+        if not behind:
+            return
+        # Move the position at once (seek_to_beginning only asks for a reset, which a
+        # rebalance drops) and commit it: otherwise every rebalance puts the consumer
+        # back at the stale committed offset, past the log, and it never reads again.
+        # Reading from the start is safe: the inbox skips what was applied before.
+        try:
+            starts = await asyncio.wait_for(consumer.beginning_offsets(behind), 5)
+            for tp in behind:
+                consumer.seek(tp, starts[tp])
+            await asyncio.wait_for(consumer.commit({tp: starts[tp] for tp in behind}), 5)
+        except Exception as exc:  # broker away or a rebalance under way: next time
+            log.warning(
+                "rewinding past-the-log partitions failed; trying again",
+                extra={"group_id": self.group_id, "error": repr(exc)},
+            )
 
     async def apply(
         self, batch: Mapping[TopicPartition, list[ConsumerRecord]]
