@@ -18,6 +18,7 @@ from tousu_common.errors import (
     NotFound,
 )
 from tousu_notify.adapters import digest_render as render
+from tousu_notify.domain.digest_data import StoredDigest
 from tousu_notify.domain.digest_periods import Period
 from tousu_notify.handlers.digests import Digests
 
@@ -69,6 +70,20 @@ class RegeneratedView(DigestView):
     changed: bool
 
 
+def _stored_fields(stored: StoredDigest) -> dict[str, Any]:
+    """A stored digest as the fields of its view (read, and answered after regenerating)."""
+    return {
+        "kind": stored.kind,
+        "period": stored.period,
+        "stored": True,
+        "partial": False,
+        "generated_at": stored.generated_at,
+        "published_at": stored.published_at,
+        "revision": stored.revision,
+        "numbers": stored.numbers,
+    }
+
+
 def _period(request: Request, kind: str, label: str, *, ended: bool = False) -> Period:
     period = Period.parse(kind, label, request.app.state.settings.timezone)
     now = datetime.now(UTC)
@@ -90,16 +105,7 @@ async def _digest(request: Request, kind: str, label: str) -> DigestView:
     stored = await digests.stored(period)
     now = datetime.now(UTC)
     if stored is not None:
-        return DigestView(
-            kind=stored.kind,
-            period=stored.period,
-            stored=True,
-            partial=False,
-            generated_at=stored.generated_at,
-            published_at=stored.published_at,
-            revision=stored.revision,
-            numbers=stored.numbers,
-        )
+        return DigestView(**_stored_fields(stored))
     return DigestView(
         kind=period.kind,
         period=period.label,
@@ -188,17 +194,7 @@ async def regenerate(
     target = _period(request, kind, period, ended=True)
     digests = Digests(request.app.state.db, request.app.state.settings)
     stored, changed = await digests.regenerate(target, now=datetime.now(UTC))
-    return RegeneratedView(
-        kind=stored.kind,
-        period=stored.period,
-        stored=True,
-        partial=False,
-        generated_at=stored.generated_at,
-        published_at=stored.published_at,
-        revision=stored.revision,
-        numbers=stored.numbers,
-        changed=changed,
-    )
+    return RegeneratedView(**_stored_fields(stored), changed=changed)
 
 
 class PublishedView(BaseModel):
