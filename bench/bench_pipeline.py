@@ -73,6 +73,8 @@ from tousu_common.auth import mint_token
 from tousu_common.devstack import SERVICES, Stack, free_port
 
 TOPICS = ("tousu.complaints", "tousu.routing", "tousu.cases", "tousu.notifications")
+#: The processes whose CPU a complaint costs (the driver is counted apart).
+PROCESSES = ("intake", "routing", "rectification", "notify", "broker", "postgres")
 
 #: (title, description): what the default triage rules route to different departments.
 TEXTS: tuple[tuple[str, str], ...] = (
@@ -621,9 +623,8 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
                 f"{ms(r['lag'].get(t, []), 0.5)} / {ms(r['lag'].get(t, []), 0.99)}" for t in TOPICS
             ]
             cpu = r["cpu_ms"]
-            names = ("intake", "routing", "rectification", "notify", "broker", "postgres")
-            cells = [f"{cpu[n]:.1f}" if n in cpu else "–" for n in names]
-            total = sum(cpu.get(n, 0.0) for n in names)
+            cells = [f"{cpu[n]:.1f}" if n in cpu else "–" for n in PROCESSES]
+            total = sum(cpu.get(n, 0.0) for n in PROCESSES)
             done = ", ".join(f"{k} {v}" for k, v in sorted(phase.follow_ups.items())) or "0"
             lines.append(
                 f"| {backend} | {phase.name} | {' | '.join(lag)} | {' | '.join(cells)} "
@@ -647,7 +648,6 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
                 for k in ("planned", "claimed", "sent")
             ]
             lines.append(f"| {backend} | {phase.name} | {' | '.join(cells)} |")
-    names = ("intake", "routing", "rectification", "notify", "broker", "postgres")
     lines += [
         "",
         f"Idle: the running stack with no traffic for {args.idle_seconds:g} s, CPU as a share"
@@ -662,7 +662,7 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
             if phase.name != "idle":
                 continue
             share = phase.report["share"]
-            cells = [f"{share[n]:.1%}" if n in share else "–" for n in names]
+            cells = [f"{share[n]:.1%}" if n in share else "–" for n in PROCESSES]
             lines.append(
                 f"| {backend} | {' | '.join(cells)} | **{sum(share.values()):.1%}** "
                 f"| {load_cell(phase)} |"
@@ -685,13 +685,12 @@ def goals(results: dict[str, list[Phase]], args: argparse.Namespace) -> list[str
         "| backend | goal | target | measured | met |",
         "|---|---|---|---|---|",
     ]
-    names = ("intake", "routing", "rectification", "notify", "broker", "postgres")
     for backend, phases in results.items():
         by_name = {p.name: p for p in phases}
 
         def cpu(name: str, by_name: dict[str, Phase] = by_name) -> float:
             per = by_name[name].report["cpu_ms"]
-            return sum(per.get(n, 0.0) for n in names)
+            return sum(per.get(n, 0.0) for n in PROCESSES)
 
         def at(name: str, key: str, q: float, by_name: dict[str, Phase] = by_name) -> float:
             return percentile(by_name[name].report[key], q) * 1000

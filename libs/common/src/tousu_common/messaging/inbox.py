@@ -192,7 +192,7 @@ class InboxConsumer:
             starts = await asyncio.wait_for(consumer.beginning_offsets(behind), 5)
             for tp in behind:
                 consumer.seek(tp, starts[tp])
-            await asyncio.wait_for(consumer.commit({tp: starts[tp] for tp in behind}), 5)
+            await asyncio.wait_for(self.commit({tp: starts[tp] for tp in behind}), 5)
         except Exception as exc:  # broker away or a rebalance under way: next time
             log.warning(
                 "rewinding past-the-log partitions failed; trying again",
