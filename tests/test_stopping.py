@@ -11,7 +11,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -146,14 +145,18 @@ def post_quietly(stack: Stack) -> None:
         )
 
 
-def sleeping_in_sqlite(pid: int) -> bool:
-    """A thread of ``pid`` sleeps in a timed wait (SQLite's busy handler backs off
-    with nanosleep while another connection holds the write lock)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            if "nanosleep" in (task / "wchan").read_text():
-                return True
-    return False
+def waiting_for_the_lock(stack: Stack, name: str) -> bool:
+    """``name`` reports a statement waiting for another process's SQLite write lock
+    (the wait is an asyncio sleep: see ``tousu_common.sqlite_inline``)."""
+    try:
+        text = httpx.get(f"{stack.url(name)}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return False
+    prefix = f'tousu_sqlite_statements_waiting{{database="{name}.db"}} '
+    return any(
+        line.startswith(prefix) and float(line.removeprefix(prefix)) >= 1
+        for line in text.splitlines()
+    )
 
 
 def test_every_service_stops_in_time_with_a_mail_peer_that_never_answers(
@@ -193,10 +196,11 @@ def test_every_service_stops_in_time_while_another_writer_holds_its_database(
         # an HTTP request that is writing (blocked) when the signal comes
         writer = threading.Thread(target=post_quietly, args=(stack,), daemon=True)
         writer.start()
-        # every service's outbox relay is waiting for the lock
+        # every service's outbox relay is waiting for the lock, and the service still
+        # answers meanwhile: the wait does not hold its event loop
         for name in NAMES:
-            pid = stack.processes[name].pid
-            eventually(lambda pid=pid: sleeping_in_sqlite(pid), timeout=30)
+            eventually(lambda name=name: waiting_for_the_lock(stack, name), timeout=30)
+            assert httpx.get(f"{stack.url(name)}/healthz", timeout=5).status_code == 200
         assert_stopped_in_time(stack, stop_all(stack, 1))
     finally:
         for locker in lockers:

@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from tousu_common.sqlite_inline import inline_connector
+
 # Integer primary keys that autoincrement on both backends (SQLite only
 # autoincrements INTEGER PRIMARY KEY, not BIGINT).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -111,8 +113,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     and phone numbers, and errors end up in logs and dead-letter headers."""
     if is_sqlite(url):
         _prepare_sqlite_path(url)
+        database = make_url(url).database or ":memory:"
         engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            async_creator=inline_connector(database, busy_wait_s=SQLITE_BUSY_WAIT_S),
         )
         _make_sqlite_behave(engine)
         return engine
@@ -127,6 +133,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 
 _WRITE_OPTION = "tousu_write"
+#: How long a statement waits for another process's write lock on SQLite.
+SQLITE_BUSY_WAIT_S = 30.0
 
 
 def _make_sqlite_behave(engine: AsyncEngine) -> None:
@@ -137,7 +145,9 @@ def _make_sqlite_behave(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # No sleeping in SQLite's busy handler: on the loop's thread it would stop
+        # every task; the connection waits with asyncio instead (sqlite_inline).
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

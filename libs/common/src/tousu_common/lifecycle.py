@@ -11,11 +11,11 @@ broker, database or mail peer is doing. Three parts:
   engine's ``dispose()``) with a time limit and logs it if it fails or hangs.
 - :class:`ExitGuard` arms on the first SIGTERM/SIGINT and, if the process is
   still alive ``deadline_s`` later, logs every thread's stack and ends it with
-  ``os._exit``. Some waits cannot be cancelled from Python: a SQLite
-  connection's worker thread sits in SQLite's busy handler (up to the busy
-  timeout) while another process holds the write lock, and aiosqlite ≥ 0.22
-  runs it in a non-daemon thread, which keeps the interpreter alive after the
-  event loop has ended. The guard is only armed by a real signal in the main
+  ``os._exit``. Some waits cannot be cancelled from Python: a library's
+  thread blocked in C (a DNS lookup, a driver's worker thread) keeps the
+  interpreter alive after the event loop has ended. (SQLite itself no longer
+  does: its statements run on the loop's thread and wait for another
+  process's lock with asyncio, see ``tousu_common.sqlite_inline``.) The guard is only armed by a real signal in the main
   thread, so an app run in-process by tests is never ended by it.
 """
 

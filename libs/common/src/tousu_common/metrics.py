@@ -79,6 +79,13 @@ OUTBOX_OLDEST_PENDING_AGE = Gauge(
     ["service"],
 )
 
+SQLITE_WAITING = Gauge(
+    "tousu_sqlite_statements_waiting",
+    "SQLite statements waiting, without blocking the event loop, for a write lock "
+    "another process holds; by database file name (one per service).",
+    ["database"],
+)
+
 SLA_EVENTS = Counter(
     "tousu_sla_events",
     "SLA events routing raised and committed, by kind (warning, breached).",
