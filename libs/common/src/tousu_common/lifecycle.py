@@ -15,8 +15,9 @@ broker, database or mail peer is doing. Three parts:
   thread blocked in C (a DNS lookup, a driver's worker thread) keeps the
   interpreter alive after the event loop has ended. (SQLite itself no longer
   does: its statements run on the loop's thread and wait for another
-  process's lock with asyncio, see ``tousu_common.sqlite_inline``.) The guard is only armed by a real signal in the main
-  thread, so an app run in-process by tests is never ended by it.
+  process's lock with asyncio, see ``tousu_common.sqlite_inline``.) The guard
+  is only armed by a real signal in the main thread, so an app run in-process
+  by tests is never ended by it.
 """
 
 from __future__ import annotations
