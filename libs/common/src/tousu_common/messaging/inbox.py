@@ -160,14 +160,17 @@ class InboxConsumer:
         assignment = list(consumer.assignment()) if consumer is not None else []
         if consumer is None or not assignment:
             return
+        # The high watermark comes with every fetch response, so this asks the broker
+        # nothing: a ListOffsets request would queue behind the fetch in flight on
+        # the same connection and hold this loop for up to ``fetch_max_wait_ms``.
+        ends = {tp: consumer.highwater(tp) for tp in assignment}
         try:
-            ends = await asyncio.wait_for(consumer.end_offsets(assignment), 5)
             positions = {tp: await asyncio.wait_for(consumer.position(tp), 5) for tp in assignment}
-        except Exception as exc:  # broker away or a rebalance under way: next time
+        except Exception as exc:  # a rebalance under way: next time
             log.debug("position check skipped", extra={"error": repr(exc)})
             return
         behind = sorted(
-            (tp for tp in assignment if positions[tp] > ends.get(tp, positions[tp])),
+            (tp for tp in assignment if (end := ends.get(tp)) is not None and positions[tp] > end),
             key=lambda tp: (tp.topic, tp.partition),
         )
         for tp in behind:
