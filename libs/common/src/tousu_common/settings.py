@@ -39,6 +39,12 @@ class ServiceSettings(BaseSettings):
     # 50 ms: +5 ms p50 end to end against 20 ms, half the idle CPU of a dozen
     # consumers and the broker (bench/RESULTS.md, "fetch_max_wait_ms")
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    # A consumer that has fetched nothing for kafka_idle_after_s waits this long per
+    # fetch instead (the broker answers a waiting fetch as soon as a record comes,
+    # up to 500 ms), and goes back to kafka_fetch_max_wait_ms with the next record:
+    # an idle stack then sends a tenth of the fetches (issue 17, bench/RESULTS.md).
+    kafka_idle_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
+    kafka_idle_after_s: float = Field(default=2.0, ge=0)
     kafka_topic_partitions: int = Field(default=6, ge=1, le=1000)
     kafka_replication_factor: int = Field(default=1, ge=1, le=10)
     kafka_request_timeout_ms: int = Field(default=10_000, ge=100)

@@ -30,6 +30,7 @@ from tousu_common.events import CATALOG, DecodeError, Event
 from tousu_common.logs import event_context
 from tousu_common.messaging.deadletters import dead_letter_row, record_dead_letter
 from tousu_common.messaging.kafka import (
+    FetchPacing,
     close_client,
     ensure_topics,
     make_consumer,
@@ -83,6 +84,7 @@ class InboxConsumer:
         )
         self.assigned = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._pacing: FetchPacing | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_position_check = 0.0
 
@@ -94,6 +96,7 @@ class InboxConsumer:
         await self._producer.start()
         self._consumer = make_consumer(self.settings, self.group_id, self.topics)
         await self._consumer.start()
+        self._pacing = FetchPacing(self._consumer, self.settings)
 
     async def stop(self) -> None:
         """Stop without committing anything more (what was not committed is redelivered)."""
@@ -145,6 +148,8 @@ class InboxConsumer:
         )
         if self._consumer.assignment():
             self.assigned.set()
+        if self._pacing is not None:
+            self._pacing.observe(sum(len(records) for records in batch.values()))
         if not batch:
             await self._rewind_if_past_the_log()
         return batch

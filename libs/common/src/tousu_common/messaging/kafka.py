@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -71,6 +72,53 @@ def make_consumer(
         request_timeout_ms=max(settings.kafka_request_timeout_ms, 40_000),
         max_poll_records=settings.consumer_batch_size,
     )
+
+
+class FetchPacing:
+    """A consumer's fetch wait: short while records come, long once it has been idle.
+
+    Each fetch a consumer sends is held by the broker for up to its wait; an empty
+    answer costs both sides CPU, so at a 50 ms wait an idle stack spent a third of
+    a core on fetches (issue 17). Under traffic the short wait stays: with a long
+    one, fetches sent while a burst of events was being written were held for
+    their whole wait (bench/RESULTS.md). aiokafka reads the wait each time it
+    builds a fetch request, so changing it takes effect from the next fetch; the
+    one place this reaches into aiokafka is :meth:`_apply`.
+    """
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        settings: ServiceSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._consumer = consumer
+        self.busy_ms = settings.kafka_fetch_max_wait_ms
+        self.idle_ms = max(settings.kafka_idle_fetch_max_wait_ms, self.busy_ms)
+        self._idle_after_s = settings.kafka_idle_after_s
+        self._clock = clock
+        self._last_records = clock()
+        self.wait_ms = self.busy_ms
+        self._apply()
+
+    def observe(self, records: int) -> None:
+        """Call after each ``getmany`` with how many records it returned."""
+        now = self._clock()
+        if records:
+            self._last_records = now
+            wanted = self.busy_ms
+        elif now - self._last_records >= self._idle_after_s:
+            wanted = self.idle_ms
+        else:
+            wanted = self.wait_ms
+        if wanted != self.wait_ms:
+            self.wait_ms = wanted
+            self._apply()
+
+    def _apply(self) -> None:
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if fetcher is not None:  # None before start(): the constructor's value holds then
+            fetcher._fetch_max_wait_ms = self.wait_ms
 
 
 async def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> list[str]:

@@ -229,9 +229,19 @@ class OutboxRelay:
 
     async def _check_topics_if_due(self) -> None:
         """Notice a broker that forgot everything while the producer stayed connected
-        (a producer reconnects to a restarted broker by itself, so nothing fails)."""
-        if time.monotonic() - self._last_topic_check >= self._settings.outbox_topic_check_s:
-            await self._ensure_topics()
+        (a producer reconnects to a restarted broker by itself, so nothing fails).
+
+        The check is a metadata request on the producer's own connection; only when
+        a topic is missing does it start an admin client to create it (starting
+        one every check was most of an idle service's broker traffic)."""
+        if time.monotonic() - self._last_topic_check < self._settings.outbox_topic_check_s:
+            return
+        self._last_topic_check = time.monotonic()
+        if self._producer is not None:
+            known = (await self._producer.client.fetch_all_metadata()).topics()
+            if self.marker_topic in known and known.issuperset(TOPICS):
+                return
+        await self._ensure_topics()
 
     async def _ensure_topics(self) -> None:
         """Create missing topics; if this service's marker topic was missing, the broker

@@ -28,7 +28,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from tousu_common.events import CATALOG, TOPICS
 from tousu_common.messaging.inbox import ConsumerStats
-from tousu_common.messaging.kafka import close_client, ensure_topics, make_consumer
+from tousu_common.messaging.kafka import (
+    FetchPacing,
+    close_client,
+    ensure_topics,
+    make_consumer,
+)
 from tousu_common.settings import ServiceSettings
 from tousu_console.adapters.live_hub import LiveHub
 
@@ -191,10 +196,12 @@ class LiveFeed:
         last_commit = time.monotonic()
         unsaved = False
         pinned: set[TopicPartition] = set()
+        pacing = FetchPacing(consumer, self.settings)
         while True:
             batch = await consumer.getmany(
                 timeout_ms=1000, max_records=self.settings.consumer_batch_size
             )
+            pacing.observe(sum(len(records) for records in batch.values()))
             assignment = consumer.assignment()
             if assignment - pinned:
                 # Commit where a newly assigned partition starts: a partition that had
