@@ -479,6 +479,16 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                 }
                 phases.append(bare)
 
+                # warm-up, not reported: a service's first complaints compile its SQL
+                # statements and templates and open its connections (seconds of CPU
+                # that a short phase would otherwise charge to its few complaints)
+                intake = stack.url("intake")
+                if args.warmup_seconds > 0:
+                    warm = Phase("warm-up")
+                    await driver.paced(intake, warm, 10, args.warmup_seconds, 9_000_000)
+                    await driver.wait_follow_ups(timeout=args.drain_timeout)
+                    await collector.drain(warm, timeout=args.drain_timeout)
+
                 # (b) idle: what the running stack costs with nothing to do
                 idle = Phase("idle")
                 sampler = asyncio.create_task(sample_load(idle))
@@ -498,14 +508,18 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     flush=True,
                 )
 
-                intake = stack.url("intake")
                 for name in ("paced", "paced-fast", "saturation"):
                     phase = Phase(name)
                     sampler = asyncio.create_task(sample_load(phase))
                     cpu_before = cpu_of(stack, postgres_pid)
                     profilers = (
-                        start_profilers(stack, args.profile, backend, args.saturation_seconds)
-                        if args.profile and name == "saturation"
+                        start_profilers(
+                            stack,
+                            args.profile,
+                            backend,
+                            args.paced_seconds if name != "saturation" else args.saturation_seconds,
+                        )
+                        if args.profile and name == args.profile_phase
                         else []
                     )
                     phase.started = time.time()
@@ -768,6 +782,12 @@ def main() -> int:
         "--fast-rate", type=float, default=100, help="complaints/s in the paced-fast phase"
     )
     parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=5,
+        help="10 complaints/s before the idle phase, not reported (0: none)",
+    )
     parser.add_argument("--saturation-seconds", type=float, default=20)
     parser.add_argument("--ceiling-seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop callers")
@@ -776,7 +796,10 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="py-spy every service during the saturation phase; collapsed stacks go to DIR",
+        help="py-spy every service during one phase (--profile-phase); collapsed stacks go to DIR",
+    )
+    parser.add_argument(
+        "--profile-phase", choices=("paced", "paced-fast", "saturation"), default="saturation"
     )
     parser.add_argument(
         "--env",
@@ -797,6 +820,7 @@ def main() -> int:
     args.saturation_seconds = min(args.saturation_seconds, 120)
     args.ceiling_seconds = min(args.ceiling_seconds, 60)
     args.rate = min(args.rate, 200)
+    args.warmup_seconds = min(args.warmup_seconds, 30)
     args.fast_rate = min(args.fast_rate, 300)
     args.idle_seconds = max(1, min(args.idle_seconds, 120))
     args.concurrency = max(1, min(args.concurrency, 64))
