@@ -52,7 +52,7 @@ class InlineCursor:
 
     def __init__(self, connection: InlineConnection) -> None:
         self._owner = connection
-        self._cursor = connection._conn.cursor()
+        self._cursor = connection._open().cursor()
 
     async def __aenter__(self) -> InlineCursor:
         return self
