@@ -506,7 +506,45 @@ class Stack:
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60) -> Stack:
         """Check the ports, start the broker (unless given a bootstrap), migrate every
-        database (in parallel) and start every service; by default wait until ready."""
+        database (in parallel) and start every service; by default wait until ready.
+
+        A port is free when checked but may be taken before the service binds it
+        (another test worker's stack picked the same one meanwhile): then the whole
+        stack stops, the services that could not bind get new ports, and it starts
+        again, up to three times, so that every service's environment names the
+        ports actually used."""
+        own_broker, own_smtp_port = self.bootstrap is None, not self.smtp_port
+        for attempt in range(1, 4):
+            try:
+                return self._start_once(wait_ready=wait_ready, timeout=timeout)
+            except RuntimeError:
+                clashed = [name for name in self.instances() if self._could_not_bind(name)]
+                if attempt == 3 or not clashed:
+                    raise
+                for name in clashed:
+                    self.log_path(name).rename(
+                        self.log_path(name).with_suffix(f".port-clash-{attempt}.log")
+                    )
+                    self._move_port(name)
+                    if own_smtp_port and parse_replica(name)[0] == "intake":
+                        self.smtp_port = free_port()  # its mail listener may be the one
+                if own_broker:
+                    self.bootstrap = None
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _could_not_bind(self, name: str) -> bool:
+        """``name`` logged a failed bind (uvicorn's or the mail listener's)."""
+        path = self.log_path(name)
+        return path.exists() and "address already in use" in log_tail(path).lower()
+
+    def _move_port(self, name: str) -> None:
+        service, replica = parse_replica(name)
+        if replica == 1:
+            self.ports = {**self.ports, service: free_port()}
+        else:
+            self._replica_ports[replica_name(service, replica)] = free_port()
+
+    def _start_once(self, *, wait_ready: bool, timeout: float) -> Stack:
         self.var_dir.mkdir(parents=True, exist_ok=True)
         if not self.smtp_port:
             self.smtp_port = free_port()
