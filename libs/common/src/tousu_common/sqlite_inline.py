@@ -112,9 +112,6 @@ class _RunNow:
     """aiosqlite's request queue, as SQLAlchemy's adapter uses it (to set the
     isolation level): here the request runs at once."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._conn = connection
-
     def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
         future, function = item
         try:
@@ -128,7 +125,7 @@ class InlineConnection:
 
     def __init__(self, connection: sqlite3.Connection, busy_wait_s: float, name: str) -> None:
         self._conn: sqlite3.Connection | None = connection
-        self._tx = _RunNow(connection)
+        self._tx = _RunNow()
         self._busy_wait_s = busy_wait_s
         self._waiting = metrics.child(metrics.SQLITE_WAITING, name)
 
@@ -188,9 +185,7 @@ class InlineConnection:
         self._open().create_function(*args, **kwargs)
 
     async def close(self) -> None:
-        connection, self._conn = self._conn, None
-        if connection is not None:
-            connection.close()
+        self.stop()
 
     def stop(self) -> None:
         """Close now (SQLAlchemy's terminate, when a graceful close failed)."""
