@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 import sqlalchemy as sa
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common.db import Database, new_metadata
@@ -20,6 +22,7 @@ from tousu_common.devstack import Broker, free_port
 from tousu_common.events import Channel, ComplaintReceived, Event, new_event
 from tousu_common.lifecycle import stop_tasks
 from tousu_common.messaging.inbox import ConsumerStats, InboxConsumer
+from tousu_common.messaging.kafka import ensure_topics
 from tousu_common.messaging.outbox import OutboxRelay, add_event
 from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
@@ -499,6 +502,29 @@ async def test_relay_republishes_what_a_restarted_broker_forgot_in_order(
         broker.stop()
 
 
+@asynccontextmanager
+async def group_member(settings: ServiceSettings, group: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer in ``group`` with no subscription: to set or read the group's offsets."""
+    member = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+    )
+    await member.start()
+    try:
+        yield member
+    finally:
+        await member.stop()
+
+
+async def commit_group_offset(
+    settings: ServiceSettings, group: str, tp: TopicPartition, offset: int
+) -> None:
+    async with group_member(settings, group) as member:
+        member.assign([tp])
+        await member.commit({tp: OffsetAndMetadata(offset, "")})
+
+
 async def test_a_consumer_whose_position_is_past_the_log_reads_the_partition_again(
     db: Database, settings: ServiceSettings, unique: Callable[[str], str]
 ) -> None:
@@ -506,29 +532,13 @@ async def test_a_consumer_whose_position_is_past_the_log_reads_the_partition_aga
     consumer's position) lies past the new log's end, and Tansu answers such a
     fetch with nothing, not "offset out of range". The consumer notices and reads
     the partition from its start, so the events published since are applied."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.structs import OffsetAndMetadata
-
-    from tousu_common.messaging.kafka import ensure_topics
-
     topic, group = unique("forgot"), unique("group")
     settings = settings.model_copy(
         update={"kafka_topic_partitions": 1, "consumer_position_check_s": 0.2}
     )
     await ensure_topics(settings, [topic])
     # What the group committed on the broker before it restarted: offset 40.
-    committer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group,
-        enable_auto_commit=False,
-    )
-    await committer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        committer.assign([tp])
-        await committer.commit({tp: OffsetAndMetadata(40, "")})
-    finally:
-        await committer.stop()
+    await commit_group_offset(settings, group, TopicPartition(topic, 0), 40)
     events = [received() for _ in range(3)]
     for event in events:
         await produce_event(settings.kafka_bootstrap_servers, topic, event)
@@ -551,11 +561,6 @@ async def test_a_rewind_past_the_log_is_committed_so_a_rebalance_does_not_undo_i
     it reads nothing more (r34's broker-restart fault test: stuck for minutes).
     The rewind is committed, so a consumer that joins the group next starts at the
     log's beginning."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.structs import OffsetAndMetadata
-
-    from tousu_common.messaging.kafka import ensure_topics
-
     topic, group = unique("forgot"), unique("group")
     settings = settings.model_copy(
         update={"kafka_topic_partitions": 1, "consumer_position_check_s": 0.2}
@@ -564,28 +569,10 @@ async def test_a_rewind_past_the_log_is_committed_so_a_rebalance_does_not_undo_i
     tp = TopicPartition(topic, 0)
 
     async def committed_offset() -> int | None:
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=group,
-            enable_auto_commit=False,
-        )
-        await reader.start()
-        try:
+        async with group_member(settings, group) as reader:
             return await reader.committed(tp)
-        finally:
-            await reader.stop()
 
-    committer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group,
-        enable_auto_commit=False,
-    )
-    await committer.start()
-    try:
-        committer.assign([tp])
-        await committer.commit({tp: OffsetAndMetadata(40, "")})
-    finally:
-        await committer.stop()
+    await commit_group_offset(settings, group, tp, 40)
     for _ in range(2):
         await produce_event(settings.kafka_bootstrap_servers, topic, received())
     assert await committed_offset() == 40
