@@ -595,3 +595,76 @@ async def test_a_rewind_past_the_log_is_committed_so_a_rebalance_does_not_undo_i
     finally:
         await consumer.stop()
     assert await committed_offset() == 0
+
+
+async def test_offsets_under_steady_traffic_are_committed_at_most_once_per_interval(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    """An offset commit per fetch was a broker round trip per event. The first batch
+    after a quiet spell is committed at once; the next ones, within the interval,
+    wait until a fetch brings nothing (or the interval has passed)."""
+    topic, group = unique("topic"), unique("group")
+    settings = settings.model_copy(
+        update={"kafka_topic_partitions": 1, "consumer_commit_interval_s": 3600}
+    )
+    await ensure_topics(settings, [topic])
+    tp = TopicPartition(topic, 0)
+
+    async def committed_offset() -> int | None:
+        async with group_member(settings, group) as reader:
+            return await reader.committed(tp)
+
+    consumer = InboxConsumer(
+        db, settings, group_id=group, topics=[topic], handlers={"complaint.received": record_effect}
+    )
+    await consumer.start()
+    try:
+        await produce_event(settings.kafka_bootstrap_servers, topic, received())
+        await eventually_async(
+            lambda: _applied_one_batch(consumer, 1), timeout=60, interval=0, what="first event"
+        )
+        assert await committed_offset() == 1  # first commit: at once
+
+        await produce_event(settings.kafka_bootstrap_servers, topic, received())
+        await eventually_async(
+            lambda: _applied_one_batch(consumer, 2), timeout=60, interval=0, what="second event"
+        )
+        assert await committed_offset() == 1  # within the interval: deferred
+
+        # A fetch that brings nothing commits what was deferred.
+        async def idle_poll_committed() -> bool:
+            return await consumer.poll_once(timeout_ms=200) == 0 and (await committed_offset() == 2)
+
+        await eventually_async(idle_poll_committed, timeout=60, interval=0, what="idle commit")
+    finally:
+        await consumer.stop()
+    assert consumer.stats.processed == 2
+
+
+async def _applied_one_batch(consumer: InboxConsumer, processed: int) -> bool:
+    """One fetch-apply-commit round with records in it; True once ``processed`` are applied."""
+    if await consumer.poll_once(timeout_ms=200) == 0:
+        return False
+    return consumer.stats.processed >= processed
+
+
+async def test_a_record_of_a_type_without_handler_is_skipped_before_it_is_decoded(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    """Consumers share topics with events they don't handle: such a record is dropped by
+    its ``ce_type`` header, so even a body that would not decode costs nothing and goes
+    nowhere; an unknown type is still dead-lettered (the poison test above)."""
+    topic, group = unique("topic"), unique("group")
+    good = received()
+    other_type = [(k, b"complaint.withdrawn" if k == "ce_type" else v) for k, v in good.headers()]
+    await produce(
+        settings.kafka_bootstrap_servers,
+        topic,
+        (b"{not even json", other_type),
+        (good.value(), good.headers()),
+    )
+    consumer = await consume_until(
+        db, settings, topic, record_effect, lambda stats: stats.processed >= 1, group=group
+    )
+    assert (consumer.stats.skipped, consumer.stats.dead_lettered) == (1, 0)
+    assert await count_effects(db, good.complaint_id) == 1

@@ -45,6 +45,32 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
+#: Built once: a statement's construction and cache key cost more than running it.
+_SEEN_ONE = (
+    sa.select(sa.func.count())
+    .select_from(inbox)
+    .where(
+        inbox.c.event_id == sa.bindparam("event_id"), inbox.c.consumer == sa.bindparam("consumer")
+    )
+)
+_SEEN_MANY = sa.select(inbox.c.event_id).where(
+    inbox.c.consumer == sa.bindparam("consumer"),
+    inbox.c.event_id.in_(sa.bindparam("event_ids", expanding=True)),
+)
+_RECORD = sa.insert(inbox)
+
+
+def _header_type(record: ConsumerRecord) -> str | None:
+    """The record's ``ce_type`` header, without decoding anything else."""
+    for name, value in record.headers or ():
+        if name == "ce_type":
+            try:
+                return value.decode() if isinstance(value, bytes) else str(value)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
 def dead_letter_topic(group_id: str) -> str:
     return f"tousu.dlq.{group_id}"
 
@@ -87,6 +113,8 @@ class InboxConsumer:
         self._pacing: FetchPacing | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_position_check = 0.0
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._last_commit = float("-inf")
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -102,6 +130,7 @@ class InboxConsumer:
         """Stop without committing anything more (what was not committed is redelivered)."""
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
+        self._uncommitted.clear()
         self.assigned.clear()
         await asyncio.gather(
             *(
@@ -132,11 +161,29 @@ class InboxConsumer:
                 backoff = min(backoff * 2, self.settings.consumer_backoff_max_s)
 
     async def poll_once(self, timeout_ms: int = 1000) -> int:
-        """Fetch one batch, apply it, commit its offsets. Returns records seen."""
+        """Fetch one batch, apply it, commit its offsets (now, or with a later batch
+        if this consumer committed less than ``consumer_commit_interval_s`` ago).
+        Returns records seen."""
         batch = await self.fetch(timeout_ms)
         offsets = await self.apply(batch)
-        await self.commit(offsets)
+        await self._commit_when_due(offsets, idle=not batch)
         return sum(len(records) for records in batch.values())
+
+    async def _commit_when_due(self, offsets: Mapping[TopicPartition, int], *, idle: bool) -> None:
+        """Commit what this batch and the deferred ones applied: at once when the last
+        commit is ``consumer_commit_interval_s`` old or nothing came, else later. Only
+        partitions still assigned are committed: a rebalance hands the others to a
+        member that reads them again from the last commit (the inbox skips repeats)."""
+        self._uncommitted.update(offsets)
+        now = time.monotonic()
+        due = idle or now - self._last_commit >= self.settings.consumer_commit_interval_s
+        if not self._uncommitted or not due:
+            return
+        assigned = self._consumer.assignment() if self._consumer is not None else set()
+        pending = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
+        self._uncommitted.clear()
+        await self.commit(pending)
+        self._last_commit = now
 
     # -- the three steps, separate so tests can stop between them -----------
 
@@ -242,9 +289,21 @@ class InboxConsumer:
     # -- one record ----------------------------------------------------------
 
     async def _decode(self, records: list[ConsumerRecord]) -> list[tuple[ConsumerRecord, Event]]:
-        """The records this consumer handles, decoded; poison goes to the dead-letter topic."""
+        """The records this consumer handles, decoded; poison goes to the dead-letter topic.
+
+        A record whose ``ce_type`` header names a known type this consumer has no
+        handler for is skipped before its value is parsed and validated: most
+        consumers share topics with events they don't handle, and decoding them
+        only to drop them was a real share of a consumer's work. An unknown or
+        missing type is still decoded, so it still goes to the dead-letter topic.
+        """
         wanted = []
         for record in records:
+            event_type = _header_type(record)
+            if event_type in CATALOG and event_type not in self.handlers:
+                self.stats.skipped += 1
+                self._count(event_type, "skipped")
+                continue
             try:
                 event = Event.from_kafka(record)
             except DecodeError as exc:
@@ -267,10 +326,11 @@ class InboxConsumer:
                 seen = set(
                     (
                         await session.scalars(
-                            sa.select(inbox.c.event_id).where(
-                                inbox.c.consumer == self.group_id,
-                                inbox.c.event_id.in_([event.id for _, event in group]),
-                            )
+                            _SEEN_MANY,
+                            {
+                                "consumer": self.group_id,
+                                "event_ids": [event.id for _, event in group],
+                            },
                         )
                     ).all()
                 )
@@ -288,7 +348,7 @@ class InboxConsumer:
                 if applied:
                     now = datetime.now(UTC)
                     await session.execute(
-                        sa.insert(inbox),
+                        _RECORD,
                         [
                             {
                                 "event_id": event.id,
@@ -393,20 +453,19 @@ class InboxConsumer:
         try:
             async with self.db.transaction() as session:
                 seen = await session.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(inbox)
-                    .where(inbox.c.event_id == event.id, inbox.c.consumer == self.group_id)
+                    _SEEN_ONE, {"event_id": event.id, "consumer": self.group_id}
                 )
                 if seen:
                     return False
                 await handler(session, event)
                 await session.execute(
-                    sa.insert(inbox).values(
-                        event_id=event.id,
-                        consumer=self.group_id,
-                        event_type=event.type,
-                        processed_at=datetime.now(UTC),
-                    )
+                    _RECORD,
+                    {
+                        "event_id": event.id,
+                        "consumer": self.group_id,
+                        "event_type": event.type,
+                        "processed_at": datetime.now(UTC),
+                    },
                 )
         except IntegrityError:
             # Another replica applied it between our check and our insert.
@@ -419,9 +478,7 @@ class InboxConsumer:
     async def _seen(self, event: Event) -> bool:
         async with self.db.sessions() as session:
             count = await session.scalar(
-                sa.select(sa.func.count())
-                .select_from(inbox)
-                .where(inbox.c.event_id == event.id, inbox.c.consumer == self.group_id)
+                _SEEN_ONE, {"event_id": event.id, "consumer": self.group_id}
             )
         return bool(count)
 
