@@ -79,9 +79,10 @@ class FetchPacing:
 
     Each fetch a consumer sends is held by the broker for up to its wait; an empty
     answer costs both sides CPU, so at a 50 ms wait an idle stack spent a third of
-    a core on fetches (issue 17). Under traffic the short wait stays: with a long
-    one, fetches sent while a burst of events was being written were held for
-    their whole wait (bench/RESULTS.md). aiokafka reads the wait each time it
+    a core on fetches (issue 17). Under traffic the short wait stays: the local
+    broker answers a waiting fetch after about half its wait whether records came
+    or not, so the wait bounds each hop's latency (hop p90 ≈ wait / 2, measured at
+    25–500 ms; bench/RESULTS.md 2026-12-07). aiokafka reads the wait each time it
     builds a fetch request, so changing it takes effect from the next fetch; the
     one place this reaches into aiokafka is :meth:`_apply`.
     """
