@@ -23,6 +23,7 @@ already one snapshot from the first read on.)
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -108,7 +110,13 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    ping_after_idle_s: float | None = None,
+) -> AsyncEngine:
     """An engine whose errors never quote bound values: those are customers' names
     and phone numbers, and errors end up in logs and dead-letter headers."""
     if is_sqlite(url):
@@ -122,14 +130,48 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         )
         _make_sqlite_behave(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
     )
+    _ping_after_idle(engine, PING_AFTER_IDLE_S if ping_after_idle_s is None else ping_after_idle_s)
+    return engine
+
+
+#: A pooled PostgreSQL connection idle longer than this is pinged before use.
+PING_AFTER_IDLE_S = 5.0
+_CHECKED_IN = "tousu_checked_in"
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Ping a pooled connection before use only if it sat idle for ``idle_s``.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip per transaction, a
+    third of a short transaction's CPU on both sides (bench/RESULTS.md,
+    2026-12-07). A connection that served a transaction seconds ago is alive
+    unless the server went away since; then the statement fails with a
+    disconnect error, SQLAlchemy invalidates the whole pool, and the caller's
+    retry (a consumer's backoff, a client's) gets fresh connections. A connection
+    idle for longer is pinged as before, so a server restarted during a quiet
+    spell costs no failed transaction at all."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in < idle_s:
+            return  # fresh, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # Every pooled connection is as old as this one: replace them all.
+            raise InvalidatePoolError() from exc
 
 
 _WRITE_OPTION = "tousu_write"
@@ -160,9 +202,11 @@ def _make_sqlite_behave(engine: AsyncEngine) -> None:
 class Database:
     """An engine plus a session factory; one per service process."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, ping_after_idle_s: float | None = None
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url, pool_size=pool_size)
+        self.engine = create_engine(url, pool_size=pool_size, ping_after_idle_s=ping_after_idle_s)
         #: Read-only sessions (queries for APIs and checks); never write through them.
         read_engine = (
             self.engine
