@@ -24,13 +24,22 @@ from tousu_common.mailsink import MailSink
 from tousu_common.messaging.tables import outbox
 from tousu_common.testing.wait import eventually_async
 from tousu_notify.adapters.clients import DeliveryError
-from tousu_notify.adapters.orm import DeliveryRow
+from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow
 from tousu_notify.config import Settings
 from tousu_notify.entrypoints.worker import DeliveryWorker
 from tousu_notify.handlers.plan import planner
 
 from .conftest import Directory, make_settings
-from .factories import REFERENCE, LoopbackServer, all_template_events, digest, received, sla
+from .factories import (
+    REFERENCE,
+    LoopbackServer,
+    all_template_events,
+    digest,
+    proposed,
+    received,
+    sla,
+    triaged,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -401,6 +410,29 @@ async def test_a_duplicate_event_is_planned_and_sent_once(
     await worker.run_once()
     assert len(mails_to(mail_sink, address)) == 1
     assert [r.status for r in await rows(db, complaint_id)] == ["sent"]
+
+
+async def test_complaint_facts_keep_what_a_later_event_does_not_restate(
+    db: Database, settings: Settings
+) -> None:
+    complaint_id = uuid4()
+    await handle(db, settings, received(complaint_id, language="en"))
+    await handle(db, settings, triaged(complaint_id, owner="quality"))
+    await handle(db, settings, proposed(complaint_id))  # restates only the reference
+    async with db.sessions() as session:
+        facts = await session.get(ComplaintFactsRow, complaint_id)
+    assert facts is not None
+    assert (
+        facts.reference,
+        facts.language,
+        facts.owner_department,
+        facts.urgency,
+        facts.customer_tier,
+    ) == (REFERENCE, "en", "quality", "urgent", "key")
+    # The plan's rows carry what the facts know: the customer's language from
+    # complaint.received for the proposal, which does not say it itself.
+    proposal = [r for r in await rows(db, complaint_id) if r.template == "resolution_proposed"]
+    assert [(r.language, r.reference) for r in proposal] == [("en", REFERENCE)]
 
 
 async def test_a_stale_sending_row_is_sent_again_with_the_same_message_id(

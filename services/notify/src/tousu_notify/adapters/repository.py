@@ -3,8 +3,9 @@ module here that writes SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -24,6 +25,8 @@ from tousu_notify.domain.model import (
     SubscriptionRule,
 )
 
+_T = TypeVar("_T")
+
 #: Set on a session that added deliveries, so the worker wakes after its commit.
 DELIVERIES_ADDED = "tousu_notify_deliveries_added"
 
@@ -32,8 +35,9 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return (postgresql if _dialect(session) == "postgresql" else sqlite).insert
+def _for_dialect(session: AsyncSession, statements: Mapping[str, _T]) -> _T:
+    """The session's dialect's variant of a prebuilt statement (PostgreSQL, else SQLite)."""
+    return statements["postgresql" if _dialect(session) == "postgresql" else "sqlite"]
 
 
 def _locks_rows(session: AsyncSession) -> bool:
@@ -61,50 +65,51 @@ class DeliveryRepository:
         skip_reason: str | None = None,
     ) -> int:
         """Insert the planned rows; a row that exists already (same event, template and
-        recipient) is left alone. Returns how many were new."""
-        added = 0
-        insert = _insert(self.session)
+        recipient) is left alone. Returns how many were new.
+
+        One statement for all of an event's rows (built once, see
+        :data:`_ADD_PLANNED`): the rows that went in come back by RETURNING, the ones
+        the unique key refused do not, so the count is the same as row by row."""
         # The delivery is sent later by the worker: it keeps the trace of the event
         # that caused it, so notification.sent/failed continue that trace.
         traceparent = current_traceparent()
         trace = {"traceparent": traceparent} if traceparent else {}
+        status = initial_status(skip_reason).value
+        next_attempt_at = None if skip_reason else at
+        rows = []
         for delivery in planned:
-            row_id = uuid4()
             message_id = None
             if delivery.channel is not DeliveryChannel.webhook:
                 # Customer mail carries the reference so intake threads replies by it.
                 prefix = reference or "tousu"
                 message_id = f"<{prefix}.{uuid4().hex}@{mail_domain}>"
-            status = initial_status(skip_reason)
-            statement = (
-                insert(DeliveryRow)
-                .values(
-                    id=row_id,
-                    source_event_id=event.id,
-                    event_type=event.type,
-                    complaint_id=event.complaint_id,
-                    reference=reference,
-                    template=delivery.template.value,
-                    channel=delivery.channel.value,
-                    recipient_kind=delivery.recipient_kind.value,
-                    recipient_key=delivery.recipient_key,
-                    subscription_id=delivery.subscription_id,
-                    language=delivery.language,
-                    context={**delivery.context, **trace},
-                    message_id=message_id,
-                    status=status.value,
-                    attempts=0,
-                    last_error=skip_reason,
-                    next_attempt_at=None if skip_reason else at,
-                    created_at=at,
-                    updated_at=at,
-                )
-                .on_conflict_do_nothing(
-                    index_elements=["source_event_id", "template", "recipient_key"]
-                )
+            rows.append(
+                {
+                    "id": uuid4(),
+                    "source_event_id": event.id,
+                    "event_type": event.type,
+                    "complaint_id": event.complaint_id,
+                    "reference": reference,
+                    "template": delivery.template.value,
+                    "channel": delivery.channel.value,
+                    "recipient_kind": delivery.recipient_kind.value,
+                    "recipient_key": delivery.recipient_key,
+                    "subscription_id": delivery.subscription_id,
+                    "language": delivery.language,
+                    "context": {**delivery.context, **trace},
+                    "message_id": message_id,
+                    "status": status,
+                    "attempts": 0,
+                    "last_error": skip_reason,
+                    "next_attempt_at": next_attempt_at,
+                    "created_at": at,
+                    "updated_at": at,
+                }
             )
-            result = await self.session.execute(statement)
-            added += result.rowcount or 0
+        if not rows:
+            return 0
+        result = await self.session.execute(_for_dialect(self.session, _ADD_PLANNED), rows)
+        added = len(result.all())
         if added and not skip_reason:
             self.session.info[DELIVERIES_ADDED] = True
         return added
@@ -263,32 +268,93 @@ def rule_of(row: SubscriptionRow) -> SubscriptionRule:
 
 
 class FactsRepository:
+    """The complaint facts the planner filters on: one statement per event (an upsert
+    that returns the merged row) instead of a load, a flush and a second load."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, complaint_id: UUID) -> Facts:
-        row = await self.session.get(ComplaintFactsRow, complaint_id)
-        if row is None:
-            return Facts()
-        return Facts(
-            owner_department=row.owner_department,
-            urgency=row.urgency,
-            customer_tier=row.customer_tier,
-            language=row.language,
-        )
+        """What is known, without recording anything (empty if nothing is)."""
+        row = (await self.session.execute(_FACTS_OF, {"complaint_id": complaint_id})).first()
+        return _facts_of(row) if row is not None else Facts()
 
-    async def reference(self, complaint_id: UUID) -> str | None:
-        row = await self.session.get(ComplaintFactsRow, complaint_id)
-        return row.reference if row else None
+    async def remember(self, complaint_id: UUID, at: datetime, **values: str | None) -> Facts:
+        """Record what an event says about its complaint (None leaves a value as it
+        was) and return everything now known. ``updated_at`` is set on every call, as
+        it always was: it says when notify last heard of the complaint."""
+        unknown = set(values) - set(_FACT_COLUMNS)
+        if unknown:
+            raise TypeError(f"not a complaint fact: {sorted(unknown)}")
+        params: dict[str, object] = dict.fromkeys(_FACT_COLUMNS)
+        params.update(values, complaint_id=complaint_id, updated_at=at)
+        result = await self.session.execute(_for_dialect(self.session, _REMEMBER), params)
+        return _facts_of(result.one())
 
-    async def remember(self, complaint_id: UUID, at: datetime, **values: str | None) -> None:
-        """Record what an event says about its complaint (None leaves a value as it was)."""
-        known = {name: value for name, value in values.items() if value is not None}
-        row = await self.session.get(ComplaintFactsRow, complaint_id)
-        if row is None:
-            self.session.add(ComplaintFactsRow(complaint_id=complaint_id, updated_at=at, **known))
-        else:
-            for name, value in known.items():
-                setattr(row, name, value)
-            row.updated_at = at
-        await self.session.flush()
+
+_facts = ComplaintFactsRow.__table__
+_deliveries = DeliveryRow.__table__
+
+#: The facts an event may bring (and the planner reads back).
+_FACT_COLUMNS = ("reference", "language", "owner_department", "urgency", "customer_tier")
+
+
+def _param(column: sa.Column[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(column.key, type_=column.type)
+
+
+def _facts_of(row: sa.Row[Any]) -> Facts:
+    return Facts(
+        owner_department=row.owner_department,
+        urgency=row.urgency,
+        customer_tier=row.customer_tier,
+        language=row.language,
+        reference=row.reference,
+    )
+
+
+# The planner's statements run for every event: built once here, so each call
+# skips building the statement and its cache key (the compiled form is cached by
+# the engine). PostgreSQL and SQLite (>= 3.35) both take ON CONFLICT … RETURNING.
+
+_FACTS_OF = sa.select(*(_facts.c[name] for name in _FACT_COLUMNS)).where(
+    _facts.c.complaint_id == _param(_facts.c.complaint_id)
+)
+
+
+def _remember_statement(insert: Any) -> Any:
+    """INSERT the facts, or on a known complaint keep each old value the event does
+    not restate (COALESCE), and return the merged row."""
+    statement = insert(_facts).values(
+        {name: _param(_facts.c[name]) for name in ("complaint_id", *_FACT_COLUMNS, "updated_at")}
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_facts.c.complaint_id],
+        set_={
+            **{
+                name: sa.func.coalesce(statement.excluded[name], _facts.c[name])
+                for name in _FACT_COLUMNS
+            },
+            "updated_at": statement.excluded.updated_at,
+        },
+    ).returning(*(_facts.c[name] for name in _FACT_COLUMNS))
+
+
+def _add_planned_statement(insert: Any) -> Any:
+    """The deliveries' INSERT, executed with one parameter set per row (SQLAlchemy
+    sends them as one multi-row statement); RETURNING names the rows that went in."""
+    return (
+        insert(_deliveries)
+        .on_conflict_do_nothing(index_elements=["source_event_id", "template", "recipient_key"])
+        .returning(_deliveries.c.id)
+    )
+
+
+_REMEMBER = {
+    "sqlite": _remember_statement(sqlite.insert),
+    "postgresql": _remember_statement(postgresql.insert),
+}
+_ADD_PLANNED = {
+    "sqlite": _add_planned_statement(sqlite.insert),
+    "postgresql": _add_planned_statement(postgresql.insert),
+}

@@ -162,12 +162,14 @@ def addressed_department(event: Event) -> str | None:
 
 @dataclass(frozen=True)
 class Facts:
-    """What notify knows about a complaint from earlier events (for filters)."""
+    """What notify knows about a complaint from earlier events (for filters), and
+    its reference for the deliveries of events that do not carry one."""
 
     owner_department: str | None = None
     urgency: str | None = None
     customer_tier: str | None = None
     language: str | None = None
+    reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from tousu_common.events import Event
 from tousu_notify.adapters.repository import FactsRepository
 from tousu_notify.adapters.unit_of_work import NotifyUnitOfWork, Session
 from tousu_notify.config import Settings
-from tousu_notify.domain.model import addressed_department, plan_deliveries
+from tousu_notify.domain.model import Facts, addressed_department, plan_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,7 @@ def planner(settings: Settings):  # type: ignore[no-untyped-def]
     async def plan_notifications(session: Session, event: Event) -> None:
         now = datetime.now(UTC)
         uow = NotifyUnitOfWork(session)  # the inbox's transaction
-        facts_repo = uow.facts
-        await remember_facts(facts_repo, event, now)
-        facts = await facts_repo.get(event.complaint_id)
+        facts = await remember_facts(uow.facts, event, now)
         planned = plan_deliveries(
             event,
             facts=facts,
@@ -38,9 +36,7 @@ def planner(settings: Settings):  # type: ignore[no-untyped-def]
         )
         if not planned:
             return
-        reference = getattr(event.data, "reference", None) or await facts_repo.reference(
-            event.complaint_id
-        )
+        reference = getattr(event.data, "reference", None) or facts.reference
         too_old = event.time < now - timedelta(seconds=settings.delivery_max_event_age_s)
         added = await uow.deliveries.add_planned(
             event,
@@ -64,16 +60,17 @@ def planner(settings: Settings):  # type: ignore[no-untyped-def]
     return plan_notifications
 
 
-async def remember_facts(facts: FactsRepository, event: Event, at: datetime) -> None:
+async def remember_facts(facts: FactsRepository, event: Event, at: datetime) -> Facts:
+    """Record what ``event`` says about its complaint; everything known about it now."""
     data = event.data
-    if event.type == "digest.published":
-        return
+    if event.type == "digest.published":  # about a period, not a complaint
+        return await facts.get(event.complaint_id)
     urgency = getattr(data, "urgency", None)
     tier = getattr(data, "customer_tier", None)
     owner = getattr(data, "owner_department", None)
     if event.type == "complaint.reassigned":
         owner = addressed_department(event)
-    await facts.remember(
+    return await facts.remember(
         event.complaint_id,
         at,
         reference=getattr(data, "reference", None),
