@@ -279,7 +279,11 @@ class DeliverySteps:
         row does not leave the others ``sending`` (and sent again later)."""
         try:
             async with unit_of_work(self.db) as uow:
-                after = [await self._record_in(uow, claim, result) for claim, result in results]
+                rows = await uow.deliveries.get_locked_many(claim.id for claim, _ in results)
+                after = [
+                    await self._record_in(uow, claim, result, rows.get(claim.id))
+                    for claim, result in results
+                ]
         except Exception as exc:
             log.warning(
                 "recording a batch of outcomes failed, recording them one by one",
@@ -293,29 +297,35 @@ class DeliverySteps:
 
     async def _record_alone(self, claim: Claim, result: Outcome | DeliveryError) -> None:
         async with unit_of_work(self.db) as uow:
-            done = await self._record_in(uow, claim, result)
+            row = await uow.deliveries.get_locked(claim.id)
+            done = await self._record_in(uow, claim, result, row)
         done()
 
     async def _record_in(
-        self, uow: NotifyUnitOfWork, claim: Claim, result: Outcome | DeliveryError
+        self,
+        uow: NotifyUnitOfWork,
+        claim: Claim,
+        result: Outcome | DeliveryError,
+        row: DeliveryRow | None,
     ) -> Callable[[], None]:
-        """Write one outcome in ``uow``; returns what to do once it has committed
-        (count and log it). The cause's trace carries on into the events staged here."""
+        """Write one outcome in ``uow`` to ``row`` (the claim's row, locked, or None if
+        it is gone); returns what to do once it has committed (count and log it). The
+        cause's trace carries on into the events staged here."""
         with (
             event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
             child_span(f"record {claim.channel}", claim.context.get("traceparent")),
         ):
+            row = _own_row(claim, row)
+            if row is None:
+                return _nothing
             if isinstance(result, DeliveryError):
-                return await self._failure_in(uow, claim, result)
-            return await self._outcome_in(uow, claim, result)
+                return await self._failure_in(uow, claim, result, row)
+            return await self._outcome_in(uow, claim, result, row)
 
     async def _outcome_in(
-        self, uow: NotifyUnitOfWork, claim: Claim, outcome: Outcome
+        self, uow: NotifyUnitOfWork, claim: Claim, outcome: Outcome, row: DeliveryRow
     ) -> Callable[[], None]:
         now = datetime.now(UTC)
-        row = await self._own_row(uow, claim)
-        if row is None:
-            return _nothing
         Delivery(row).record_outcome(outcome, now)
         if outcome.status is DeliveryStatus.sent:
             await uow.publish(_event(NotificationSent, row, now))
@@ -346,12 +356,9 @@ class DeliverySteps:
         ).inc()
 
     async def _failure_in(
-        self, uow: NotifyUnitOfWork, claim: Claim, error: DeliveryError
+        self, uow: NotifyUnitOfWork, claim: Claim, error: DeliveryError, row: DeliveryRow
     ) -> Callable[[], None]:
         now = datetime.now(UTC)
-        row = await self._own_row(uow, claim)
-        if row is None:
-            return _nothing
         disabled = False
         if row.channel == DeliveryChannel.webhook.value:
             disabled = await self._webhook_failed(uow, row, now)
@@ -387,16 +394,6 @@ class DeliverySteps:
 
         return done
 
-    async def _own_row(self, uow: NotifyUnitOfWork, claim: Claim) -> DeliveryRow | None:
-        """The row, if this claim still owns it (not re-claimed as stale meanwhile)."""
-        row = await uow.deliveries.get_locked(claim.id)
-        if row is None or not Delivery(row).owned_by(claim):
-            log.warning(
-                "delivery claim lost, outcome not recorded", extra={"delivery_id": str(claim.id)}
-            )
-            return None
-        return row
-
     async def _webhook_failed(self, uow: NotifyUnitOfWork, row: DeliveryRow, now: datetime) -> bool:
         """Count the failure against the subscription; True if it is now disabled."""
         if row.subscription_id is None:
@@ -419,6 +416,16 @@ class DeliverySteps:
             extra={"subscription_id": str(subscription.id), "reason": reason},
         )
         return True
+
+
+def _own_row(claim: Claim, row: DeliveryRow | None) -> DeliveryRow | None:
+    """The row, if this claim still owns it (not re-claimed as stale meanwhile)."""
+    if row is None or not Delivery(row).owned_by(claim):
+        log.warning(
+            "delivery claim lost, outcome not recorded", extra={"delivery_id": str(claim.id)}
+        )
+        return None
+    return row
 
 
 def _claim_of(row: DeliveryRow, was_stale: bool) -> Claim:
