@@ -24,9 +24,12 @@ async def open_case_for_triaged_complaint(
     if not isinstance(triaged, ComplaintTriaged):
         raise TypeError(f"expected complaint.triaged, got {event.type}")
     uow = CaseUnitOfWork(session, timezone=timezone)
-    existing = await uow.cases.get_by_complaint(triaged.complaint_id)
-    if existing is not None:
-        if not triaged.retriage or existing.status in ENDED:
+    # One question for the three things opening needs to know; the case itself is
+    # loaded only for a retriage.
+    known = await uow.cases.opening(triaged.complaint_id)
+    if known.case_exists:
+        existing = await uow.cases.require(triaged.complaint_id) if triaged.retriage else None
+        if existing is None or existing.status in ENDED:
             log.info("case already open for complaint, nothing to do")
             return
         if existing.change_owner(
@@ -40,15 +43,17 @@ async def open_case_for_triaged_complaint(
             await uow.cases.save(existing)
             log.info("case retriaged", extra={"owner_department": triaged.owner_department})
         return
-    facts = await uow.cases.facts(triaged.complaint_id)
-    if facts is not None and facts.withdrawn_at is not None:
+    if known.withdrawn:
         log.info("complaint was withdrawn before it was triaged; no case opened")
         return
     now = datetime.now(UTC)
     case = Case.open(triaged, at=now, timezone=timezone)
-    for decision in await uow.cases.take_pending_decisions(triaged.complaint_id):
-        applied = case.hand_over_early_decision(decision, at=now)
-        log.info("customer decision from before the case handed over", extra={"applied": applied})
+    if known.decisions_kept:
+        for decision in await uow.cases.take_pending_decisions(triaged.complaint_id):
+            applied = case.hand_over_early_decision(decision, at=now)
+            log.info(
+                "customer decision from before the case handed over", extra={"applied": applied}
+            )
     await uow.cases.add(case)
     log.info(
         "case opened",
