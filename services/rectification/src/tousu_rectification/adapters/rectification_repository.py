@@ -3,10 +3,15 @@
 Saving writes, in the caller's transaction, the row (guarded by its version),
 one history row per transition and the public events to the outbox — so a
 transition is recorded completely or not at all.
+
+As in ``repository.py``, the statements of the command paths are built once
+below (Core) and run with their values as parameters, instead of the ORM's
+``Session.get`` and flush and a statement rebuilt on every call.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,13 +31,10 @@ from tousu_common.events.catalog import (
 )
 from tousu_common.messaging.outbox import add_event
 from tousu_rectification.adapters.evidence import StoredFile, Upload, store
-from tousu_rectification.adapters.orm import CaseRow
+from tousu_rectification.adapters.orm import Base, CaseRow
 from tousu_rectification.adapters.rectification_orm import (
-    DocumentCounterRow,
     EvidenceRow,
     QualityReportRow,
-    RectificationHistoryRow,
-    RectificationRow,
     SupplierRow,
 )
 from tousu_rectification.domain.rectification import (
@@ -63,20 +65,91 @@ class StaleRectification(Conflict):
     code = "stale_rectification"
 
 
+# -- the statements (built once) ---------------------------------------------------
+
+_rects = Base.metadata.tables["rectifications"]
+_rect_history = Base.metadata.tables["rectification_history"]
+_reports = Base.metadata.tables["quality_reports"]
+_counters = Base.metadata.tables["document_counters"]
+
+_GET = sa.select(_rects).where(
+    _rects.c.rectification_id == sa.bindparam("rectification_id", type_=sa.Uuid())
+)
+_FOR_COMPLAINT = (
+    sa.select(_rects)
+    .where(_rects.c.complaint_id == sa.bindparam("complaint_id", type_=sa.Uuid()))
+    .order_by(_rects.c.created_at, _rects.c.number)
+)
+_HISTORY = (
+    sa.select(_rect_history)
+    .where(_rect_history.c.rectification_id == sa.bindparam("rectification_id", type_=sa.Uuid()))
+    .order_by(_rect_history.c.id)
+)
+_GET_REPORT = sa.select(_reports).where(
+    _reports.c.report_id == sa.bindparam("report_id", type_=sa.Uuid())
+)
+_INSERT = sa.insert(_rects)
+_INSERT_HISTORY = sa.insert(_rect_history)
+_INSERT_REPORT = sa.insert(_reports)
+_COUNT_NOTICE = (
+    sa.update(_reports)
+    .where(_reports.c.report_id == sa.bindparam("key_report_id"))
+    .values(notice_count=_reports.c.notice_count + 1)
+)
+
+#: What a transition may change (the rest is fixed when the rectification is created).
+_CHANGING = (
+    "status",
+    "root_cause_category",
+    "root_cause",
+    "corrective_action",
+    "containment",
+    "preventive_action",
+    "evidence_count",
+    "dispatched_at",
+    "responded_at",
+    "settled_at",
+    "verification_comment",
+    "last_failure_reason",
+    "failed_verifications",
+    "waiver_reason",
+    "feedback_sent_at",
+    "feedback_answer",
+    "feedback_answered_at",
+    "feedback_answer_via",
+)
+#: The optimistic lock: a copy loaded at another version matches no row.
+_SAVE = (
+    sa.update(_rects)
+    .where(
+        _rects.c.rectification_id == sa.bindparam("key_rectification_id"),
+        _rects.c.version == sa.bindparam("loaded_version"),
+    )
+    .values({name: sa.bindparam(name) for name in (*_CHANGING, "version")})
+    .returning(_rects.c.version)
+)
+
+
+@functools.cache
+def _next_number_statement(dialect: str) -> sa.Executable:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(_counters)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"last": _counters.c.last + 1}
+        )
+        .returning(_counters.c.last)
+    )
+
+
 async def next_number(session: AsyncSession, prefix: str, year: int) -> str:
     """The next document number of a kind and year, e.g. ``RN-2026-0001``. Atomic on
     both backends (an upsert), so concurrent issuers never get the same number."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(DocumentCounterRow)
-        .values(prefix=prefix, year=year, last=1)
-        .on_conflict_do_update(
-            index_elements=["prefix", "year"], set_={"last": DocumentCounterRow.last + 1}
-        )
-        .returning(DocumentCounterRow.last)
+    result = await session.execute(
+        _next_number_statement(dialect), {"prefix": prefix, "year": year, "last": 1}
     )
-    last = (await session.execute(statement)).scalar_one()
+    last = result.scalar_one()
     return f"{prefix}-{year}-{last:04d}"
 
 
@@ -103,7 +176,7 @@ def _rect_values(rect: Rectification) -> dict[str, Any]:
     }
 
 
-def _rect_from_row(row: RectificationRow) -> Rectification:
+def _rect_from_row(row: Any) -> Rectification:
     return Rectification(
         rectification_id=row.rectification_id,
         case=CaseRef(row.case_id, row.complaint_id, row.reference),
@@ -140,7 +213,7 @@ def _rect_from_row(row: RectificationRow) -> Rectification:
     )
 
 
-def _report_from_row(row: QualityReportRow) -> QualityReport:
+def _report_from_row(row: Any) -> QualityReport:
     return QualityReport(
         report_id=row.report_id,
         case=CaseRef(row.case_id, row.complaint_id, row.reference),
@@ -162,41 +235,41 @@ class RectificationRepository:
     # -- rectifications ------------------------------------------------------------
 
     async def add(self, rect: Rectification) -> None:
-        self.session.add(
-            RectificationRow(
-                rectification_id=rect.rectification_id,
-                complaint_id=rect.case.complaint_id,
-                case_id=rect.case.case_id,
-                reference=rect.case.reference,
-                kind=rect.kind.value,
-                number=rect.number,
-                requirement=rect.requirement,
-                due_date=rect.due_date,
-                created_by=rect.created_by,
-                created_at=rect.created_at,
-                department=rect.department,
-                supplier_id=rect.supplier.supplier_id if rect.supplier else None,
-                supplier_name=rect.supplier.name if rect.supplier else None,
-                report_id=rect.report_id,
-                version=rect.version,
+        await self.session.execute(
+            _INSERT,
+            {
+                "rectification_id": rect.rectification_id,
+                "complaint_id": rect.case.complaint_id,
+                "case_id": rect.case.case_id,
+                "reference": rect.case.reference,
+                "kind": rect.kind.value,
+                "number": rect.number,
+                "requirement": rect.requirement,
+                "due_date": rect.due_date,
+                "created_by": rect.created_by,
+                "created_at": rect.created_at,
+                "department": rect.department,
+                "supplier_id": rect.supplier.supplier_id if rect.supplier else None,
+                "supplier_name": rect.supplier.name if rect.supplier else None,
+                "report_id": rect.report_id,
+                "version": rect.version,
                 **_rect_values(rect),
-            )
+            },
         )
-        await self.session.flush()
         await self._record(rect.rectification_id, rect.history, rect.events)
 
     async def save(self, rect: Rectification) -> None:
         """Store a changed rectification unless it changed since it was loaded."""
-        saved = await self.session.scalar(
-            sa.update(RectificationRow)
-            .where(
-                RectificationRow.rectification_id == rect.rectification_id,
-                RectificationRow.version == rect.version,
-            )
-            .values(version=rect.version + 1, **_rect_values(rect))
-            .returning(RectificationRow.version)
-            .execution_options(synchronize_session=False)
+        result = await self.session.execute(
+            _SAVE,
+            {
+                "key_rectification_id": rect.rectification_id,
+                "loaded_version": rect.version,
+                "version": rect.version + 1,
+                **_rect_values(rect),
+            },
         )
+        saved = result.scalar()
         if saved is None:
             raise StaleRectification(
                 f"rectification {rect.number} was changed by someone else; reload it"
@@ -209,36 +282,29 @@ class RectificationRepository:
         return await next_number(self.session, prefix, year)
 
     async def get(self, rectification_id: UUID) -> Rectification | None:
-        row = await self.session.get(RectificationRow, rectification_id, populate_existing=True)
+        result = await self.session.execute(_GET, {"rectification_id": rectification_id})
+        row = result.first()
         return _rect_from_row(row) if row else None
 
     async def for_complaint(self, complaint_id: UUID) -> list[Rectification]:
-        rows = await self.session.scalars(
-            sa.select(RectificationRow)
-            .where(RectificationRow.complaint_id == complaint_id)
-            .order_by(RectificationRow.created_at, RectificationRow.number)
-        )
+        rows = await self.session.execute(_FOR_COMPLAINT, {"complaint_id": complaint_id})
         return [_rect_from_row(row) for row in rows]
 
     async def open_ones(self, *conditions: Any) -> list[Rectification]:
-        rows = await self.session.scalars(
-            sa.select(RectificationRow)
+        rows = await self.session.execute(
+            sa.select(_rects)
             .where(
-                RectificationRow.status.notin_(
+                _rects.c.status.notin_(
                     [RectificationStatus.verified.value, RectificationStatus.waived.value]
                 ),
                 *conditions,
             )
-            .order_by(RectificationRow.due_date, RectificationRow.number)
+            .order_by(_rects.c.due_date, _rects.c.number)
         )
         return [_rect_from_row(row) for row in rows]
 
     async def history(self, rectification_id: UUID) -> list[HistoryRecord]:
-        rows = await self.session.scalars(
-            sa.select(RectificationHistoryRow)
-            .where(RectificationHistoryRow.rectification_id == rectification_id)
-            .order_by(RectificationHistoryRow.id)
-        )
+        rows = await self.session.execute(_HISTORY, {"rectification_id": rectification_id})
         return [
             HistoryRecord(
                 action=row.action,
@@ -297,37 +363,32 @@ class RectificationRepository:
     # -- quality reports -----------------------------------------------------------------
 
     async def add_report(self, report: QualityReport) -> None:
-        self.session.add(
-            QualityReportRow(
-                report_id=report.report_id,
-                complaint_id=report.case.complaint_id,
-                case_id=report.case.case_id,
-                reference=report.case.reference,
-                number=report.number,
-                product_model=report.product_model,
-                serial_or_batch=report.serial_or_batch,
-                failure_description=report.failure_description,
-                quantity_affected=report.quantity_affected,
-                issued_by=report.issued_by,
-                issued_at=report.issued_at,
-                notice_count=report.notice_count,
-            )
+        await self.session.execute(
+            _INSERT_REPORT,
+            {
+                "report_id": report.report_id,
+                "complaint_id": report.case.complaint_id,
+                "case_id": report.case.case_id,
+                "reference": report.case.reference,
+                "number": report.number,
+                "product_model": report.product_model,
+                "serial_or_batch": report.serial_or_batch,
+                "failure_description": report.failure_description,
+                "quantity_affected": report.quantity_affected,
+                "issued_by": report.issued_by,
+                "issued_at": report.issued_at,
+                "notice_count": report.notice_count,
+            },
         )
-        await self.session.flush()
         await self._record(None, [], report.events)
         report.events.clear()
 
     async def count_notice(self, report: QualityReport) -> None:
         """One more notice issued from the report (an increment, safe under concurrency)."""
-        await self.session.execute(
-            sa.update(QualityReportRow)
-            .where(QualityReportRow.report_id == report.report_id)
-            .values(notice_count=QualityReportRow.notice_count + 1)
-            .execution_options(synchronize_session=False)
-        )
+        await self.session.execute(_COUNT_NOTICE, {"key_report_id": report.report_id})
 
     async def get_report(self, report_id: UUID) -> QualityReport | None:
-        row = await self.session.get(QualityReportRow, report_id, populate_existing=True)
+        row = (await self.session.execute(_GET_REPORT, {"report_id": report_id})).first()
         return _report_from_row(row) if row else None
 
     async def reports_for_complaint(self, complaint_id: UUID) -> list[QualityReport]:
@@ -379,22 +440,25 @@ class RectificationRepository:
     async def _record(
         self, rectification_id: UUID | None, history: list[HistoryRecord], events: list[Any]
     ) -> None:
-        for record in history:
-            if rectification_id is None:
-                raise RuntimeError("rectification_id is not set")
-            self.session.add(
-                RectificationHistoryRow(
-                    rectification_id=rectification_id,
-                    action=record.action,
-                    from_status=record.from_status.value if record.from_status else None,
-                    to_status=record.to_status.value,
-                    at=record.at,
-                    actor=record.by,
-                    note=record.note,
-                )
-            )
+        if history and rectification_id is None:
+            raise RuntimeError("rectification_id is not set")
         for payload in events:
             await add_event(self.session, new_event(payload, source=SOURCE))
+        if history:
+            await self.session.execute(
+                _INSERT_HISTORY,
+                [
+                    {
+                        "rectification_id": rectification_id,
+                        "action": record.action,
+                        "from_status": record.from_status.value if record.from_status else None,
+                        "to_status": record.to_status.value,
+                        "at": record.at,
+                        "actor": record.by,
+                        "note": record.note,
+                    }
+                    for record in history
+                ],
+            )
         history.clear()
         events.clear()
-        await self.session.flush()

@@ -149,9 +149,25 @@ async def change(
     When that settles it (verified or waived), the case counts it off in the same
     transaction, after the rectification's own event — so a case that only waited
     for this rectification closes now and ``complaint.closed`` follows on the topic."""
+    return await _apply(uow, await _load(uow, rectification_id), command, actor=actor, at=at)
+
+
+async def _load(uow: CaseUnitOfWork, rectification_id: UUID) -> Rectification:
     rect = await uow.rectifications.get(rectification_id)
     if rect is None:
         raise NotFound(f"no rectification {rectification_id}")
+    return rect
+
+
+async def _apply(
+    uow: CaseUnitOfWork,
+    rect: Rectification,
+    command: Callable[[Rectification], None],
+    *,
+    actor: Principal,
+    at: datetime,
+) -> Rectification:
+    """:func:`change` on a rectification the caller has loaded already."""
     command(rect)
     await uow.rectifications.save(rect)
     if rect.settled:
@@ -170,14 +186,12 @@ async def verify_passed(
     uow: CaseUnitOfWork, rectification_id: UUID, *, comment: str, actor: Principal, at: datetime
 ) -> Rectification:
     """Verified; tells the customer too when the complaint asked for feedback."""
-    rect = await uow.rectifications.get(rectification_id)
-    if rect is None:
-        raise NotFound(f"no rectification {rectification_id}")
+    rect = await _load(uow, rectification_id)
     facts = await uow.cases.facts(rect.case.complaint_id)
     feedback = facts is not None and facts.feedback_requested
-    return await change(
+    return await _apply(
         uow,
-        rectification_id,
+        rect,
         lambda r: r.pass_verification(
             comment=comment, feedback_requested=feedback, actor=actor, at=at
         ),
