@@ -5,7 +5,11 @@ each test's files (attachments) in its own directory."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -43,3 +47,25 @@ async def outbox_events(db: Database) -> list[dict]:
 async def count_rows(db: Database, table: str) -> int:
     async with db.sessions() as session:
         return int(await session.scalar(sa.text(f"SELECT count(*) FROM {table}")) or 0)  # noqa: S608
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[Counter[str]]:
+    """Counts the statements run on ``db`` by kind and table ("SELECT tracking_status",
+    "INSERT customers", "UPDATE complaints"; a SELECT by the first table it reads)."""
+    seen: Counter[str] = Counter()
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        words = statement.split()
+        if words[0] == "SELECT" and "FROM" in words:
+            seen["SELECT " + words[words.index("FROM") + 1]] += 1
+        elif words[0] in ("INSERT", "DELETE"):
+            seen[f"{words[0]} {words[2]}"] += 1
+        elif words[0] == "UPDATE":
+            seen[f"UPDATE {words[1]}"] += 1
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)

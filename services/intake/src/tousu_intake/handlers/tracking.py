@@ -1,7 +1,10 @@
 """Events from routing, rectification and intake itself → the tracking read model.
 
 One handler for every event type the page shows; applied through the inbox,
-so a redelivered event changes nothing.
+so a redelivered event changes nothing. It runs for nearly every event about
+every complaint, so it reads the tracking row once, writes it only when the
+state moved, and reads the complaint only for the few kinds whose status the
+complaint row mirrors.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import logging
 from tousu_common.events import Event
 from tousu_intake.adapters.repository import ComplaintRepository
 from tousu_intake.adapters.unit_of_work import IntakeUnitOfWork, Session
-from tousu_intake.domain.timeline import advance, entry_for
+from tousu_intake.domain.model import MIRRORED_KINDS
+from tousu_intake.domain.timeline import TrackingState, advance, entry_for
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +25,12 @@ async def project_event(session: Session, event: Event) -> None:
     if entry is None:
         return
     uow = IntakeUnitOfWork(session)  # the inbox's transaction
-    state = advance(await uow.tracking.state(event.complaint_id), entry)
+    stored = await uow.tracking.stored_state(event.complaint_id)
+    state = advance(stored or TrackingState(), entry)
     reference = getattr(event.data, "reference", "")
-    await uow.tracking.record(event.complaint_id, reference, event.id, entry, state)
-    await _keep_open_flag(uow.complaints, event, entry.kind)
+    await uow.tracking.record(event.complaint_id, reference, event.id, entry, state, stored=stored)
+    if entry.kind in MIRRORED_KINDS:
+        await _keep_open_flag(uow.complaints, event, entry.kind)
     log.info("tracking updated", extra={"entry": entry.kind, "stage": state.stage})
 
 

@@ -1,0 +1,186 @@
+"""The tracking read model on the real databases: what each event writes, and that
+the consumer does it with one read of the tracking row per event (it runs for
+nearly every event about every complaint)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+import sqlalchemy as sa
+
+from tousu_common.db import Database
+from tousu_common.events import Channel, Event, new_event
+from tousu_common.events.catalog import (
+    CallbackDone,
+    CaseOpened,
+    ComplaintCategory,
+    ComplaintClosed,
+    ComplaintReopened,
+    ComplaintTriaged,
+    Urgency,
+)
+from tousu_intake.config import Settings
+from tousu_intake.domain.commands import ReceiveFromChannel
+from tousu_intake.handlers.receive import receive
+from tousu_intake.handlers.tracking import project_event
+
+from .conftest import statements
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(jwt_secret="x" * 40, database_url=database_url, data_dir=tmp_path)
+
+
+async def project(db: Database, event: Event) -> Counter[str]:
+    with statements(db) as seen:
+        async with db.transaction() as session:
+            await project_event(session, event)
+    return seen
+
+
+async def tracking_row(db: Database, complaint_id: UUID) -> dict[str, Any]:
+    async with db.sessions() as session:
+        row = (
+            await session.execute(
+                sa.text(
+                    "SELECT reference, stage, owner_department, category, pending_plan,"
+                    " decision_sent, updated_at FROM tracking_status WHERE complaint_id = :id"
+                ).bindparams(sa.bindparam("id", type_=sa.Uuid)),
+                {"id": complaint_id},
+            )
+        ).one()
+        return dict(row._mapping)
+
+
+async def complaint_status(db: Database, complaint_id: UUID) -> str:
+    async with db.sessions() as session:
+        return await session.scalar(
+            sa.text("SELECT status FROM complaints WHERE id = :id").bindparams(
+                sa.bindparam("id", type_=sa.Uuid)
+            ),
+            {"id": complaint_id},
+        )
+
+
+async def test_each_event_reads_the_tracking_row_once_and_writes_only_what_moved(
+    db: Database, settings: Settings
+) -> None:
+    receipt = await receive(
+        db,
+        settings,
+        ReceiveFromChannel(channel=Channel.hotline, description="发动机漏油", customer_name="王"),
+        received_by="agent-1",
+    )
+    cid, reference = UUID(receipt.body["id"]), receipt.body["reference"]
+    common = {"complaint_id": cid, "reference": reference}
+    case = {**common, "case_id": uuid4(), "by": "csc-1"}
+    triaged = ComplaintTriaged(
+        **common,
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.important,
+        owner_department="quality",
+        decided_by="rules",
+        ruleset_version="1",
+        triaged_at=T0,
+    )
+    opened = CaseOpened(
+        **common,
+        case_id=case["case_id"],
+        status="open",
+        owner_department="after_sales",
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.important,
+        opened_at=T0 + timedelta(minutes=1),
+    )
+
+    # The first entry inserts the row; no complaint read (triage mirrors no status).
+    seen = await project(db, new_event(triaged, source="tousu/routing"))
+    assert seen["SELECT tracking_status"] == 1 and seen["INSERT tracking_status"] == 1
+    assert seen["UPDATE tracking_status"] == 0 and seen["SELECT complaints"] == 0
+    assert seen["INSERT tracking_entries"] == 1
+    row = await tracking_row(db, cid)
+    assert row["reference"] == reference and row["stage"] == "in_progress"
+    assert row["owner_department"] == "quality" and row["category"] == "product_quality"
+
+    seen = await project(db, new_event(opened, source="tousu/rectification"))
+    assert seen["SELECT tracking_status"] == 1 and seen["UPDATE tracking_status"] == 1
+    assert seen["INSERT tracking_status"] == 0 and seen["SELECT complaints"] == 0
+    after_opened = await tracking_row(db, cid)
+    assert after_opened["owner_department"] == "after_sales"
+    assert after_opened["category"] == "product_quality"
+
+    # A callback is a line on the timeline and moves nothing: the row stays as it was.
+    callback = CallbackDone(**case, at=T0 + timedelta(minutes=2), score=5, satisfied=True)
+    seen = await project(db, new_event(callback, source="tousu/rectification"))
+    assert seen["SELECT tracking_status"] == 1 and seen["INSERT tracking_entries"] == 1
+    assert seen["UPDATE tracking_status"] == 0 and seen["SELECT complaints"] == 0
+    assert await tracking_row(db, cid) == after_opened
+
+    # Closing and reopening are mirrored onto the complaint row: that needs it read.
+    closed = ComplaintClosed(
+        **case,
+        at=T0 + timedelta(minutes=3),
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.important,
+        owner_department="after_sales",
+        opened_at=T0 + timedelta(minutes=1),
+    )
+    seen = await project(db, new_event(closed, source="tousu/rectification"))
+    assert seen["SELECT tracking_status"] == 1 and seen["SELECT complaints"] == 1
+    assert (await tracking_row(db, cid))["stage"] == "closed"
+    assert await complaint_status(db, cid) == "closed"
+    reopened = ComplaintReopened(**case, at=T0 + timedelta(minutes=4), reason="又坏了")
+    await project(db, new_event(reopened, source="tousu/rectification"))
+    assert (await tracking_row(db, cid))["stage"] == "in_progress"
+    assert await complaint_status(db, cid) == "received"
+
+
+async def test_events_of_one_complaint_in_one_transaction_see_each_other(
+    db: Database, settings: Settings
+) -> None:
+    """The inbox applies a group of events in one transaction: the second event reads
+    what the first wrote (no stale state, no second INSERT of the row)."""
+    receipt = await receive(
+        db,
+        settings,
+        ReceiveFromChannel(channel=Channel.hotline, description="异响", customer_name="李"),
+        received_by="agent-1",
+    )
+    cid, reference = UUID(receipt.body["id"]), receipt.body["reference"]
+    triaged = ComplaintTriaged(
+        complaint_id=cid,
+        reference=reference,
+        category=ComplaintCategory.service_quality,
+        urgency=Urgency.general,
+        owner_department="csc",
+        decided_by="rules",
+        ruleset_version="1",
+        triaged_at=T0,
+    )
+    opened = CaseOpened(
+        complaint_id=cid,
+        reference=reference,
+        case_id=uuid4(),
+        status="open",
+        owner_department="csc",
+        category=ComplaintCategory.service_quality,
+        urgency=Urgency.general,
+        opened_at=T0 + timedelta(minutes=1),
+    )
+    with statements(db) as seen:
+        async with db.transaction() as session:
+            await project_event(session, new_event(triaged, source="tousu/routing"))
+            await project_event(session, new_event(opened, source="tousu/rectification"))
+    assert seen["SELECT tracking_status"] == 2
+    assert seen["INSERT tracking_status"] == 1 and seen["UPDATE tracking_status"] == 1
+    row = await tracking_row(db, cid)
+    assert row["stage"] == "in_progress" and row["owner_department"] == "csc"
