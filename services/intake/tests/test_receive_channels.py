@@ -23,6 +23,8 @@ from tousu_intake.domain.tracking import token_hash, verify_tracking_token
 from tousu_intake.handlers.amend import amend_complaint
 from tousu_intake.handlers.receive import receive
 
+from .conftest import statements
+
 pytestmark = pytest.mark.integration
 
 
@@ -132,6 +134,77 @@ async def test_unknown_sender_gets_a_provisional_customer_in_the_same_transactio
         received_by="gateway",
     )
     assert again.body["customer_id"] == receipt.body["customer_id"]
+
+
+async def test_a_known_caller_is_matched_by_one_read_and_the_best_customer_wins(
+    db: Database, settings: Settings
+) -> None:
+    """Filing reads only the matching customers' rows (not their contacts and products)
+    and writes nothing to the register; a registered strategic customer beats a
+    provisional one with the same number."""
+    registered = await add_customer(db)
+    await add_customer(
+        db,
+        id=uuid4(),
+        name="未知客户 / unknown sender",
+        tier=CustomerTier.general,
+        segment=None,
+        external_code=None,
+        provisional=True,
+        contacts=[Contact(ContactKind.phone, "8613800138000", "13800138000")],
+        products=[],
+    )
+    with statements(db) as seen:
+        receipt = await receive(
+            db,
+            settings,
+            ReceiveFromChannel(
+                channel=Channel.hotline,
+                description="又漏油了",
+                customer_phone="138 0013 8000",
+                customer_email="someone@else.example",
+                serial_number="SN-0002",
+            ),
+            received_by="agent",
+        )
+    assert receipt.body["customer_id"] == str(registered.id)
+    assert receipt.body["provisional_customer"] is False and receipt.body["key_account"] is True
+    assert {k: n for k, n in seen.items() if "customer" in k} == {"SELECT customers": 1}
+    async with db.sessions() as session:
+        [kept] = await find_customers(session, serial="SN-0001")
+    assert kept.id == registered.id and kept.contacts == registered.contacts
+
+
+async def test_a_new_sender_is_inserted_once_and_found_by_each_contact(
+    db: Database, settings: Settings
+) -> None:
+    with statements(db) as seen:
+        receipt = await receive(
+            db,
+            settings,
+            ReceiveFromChannel(
+                channel=Channel.hotline,
+                description="发动机异响",
+                customer_name="王建国",
+                customer_phone="+86 139 0000 0042",
+                customer_email="Wang@Example.cn",
+                product_model="YC6L-280",
+                serial_number=" sn-42 ",
+            ),
+            received_by="agent",
+        )
+    assert seen["INSERT customers"] == 1 and seen["UPDATE customers"] == 0
+    assert receipt.body["provisional_customer"] is True
+    async with db.sessions() as session:
+        for query in ({"phone": "13900000042"}, {"email": "wang@example.cn"}, {"serial": "SN-42"}):
+            [customer] = await find_customers(session, **query)
+            assert str(customer.id) == receipt.body["customer_id"], query
+    assert customer.name == "王建国" and customer.provisional
+    assert customer.contacts == [
+        Contact(ContactKind.phone, "8613900000042", "+86 139 0000 0042"),
+        Contact(ContactKind.email, "wang@example.cn", "Wang@Example.cn"),
+    ]
+    assert customer.products == [Product("SN-42", "YC6L-280")]
 
 
 async def test_dedicated_channel_is_key_account_even_for_an_unknown_customer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -18,19 +19,55 @@ from tousu_intake.adapters.orm import (
     CustomerRow,
 )
 from tousu_intake.domain.customers import (
-    TIER_RANK,
     Contact,
     ContactKind,
     CustomerRecord,
+    CustomerSummary,
     Product,
     normalise_email,
     normalise_phone,
     normalise_serial,
+    preference,
 )
 
 #: Phone-like contacts: a number given as a phone may be on record as a fax and back
 #: (small firms often share one line).
 _NUMBER_KINDS = (ContactKind.phone.value, ContactKind.fax.value)
+
+_customers = CustomerRow.__table__
+_contacts = CustomerContactRow.__table__
+_products = CustomerProductRow.__table__
+
+# Core statements built once for what every filed complaint runs: matching its
+# sender to a customer and, for an unknown sender, inserting a provisional one.
+_SUMMARY = sa.select(
+    _customers.c.id,
+    _customers.c.name,
+    _customers.c.tier,
+    _customers.c.segment,
+    _customers.c.provisional,
+)
+_SUMMARY_BY_ID = _SUMMARY.where(_customers.c.id == sa.bindparam("customer_id"))
+#: Customers with the phone, the fax or the e-mail address (normalised); a missing
+#: one is bound as NULL, which matches no contact.
+_SUMMARY_BY_CONTACT = _SUMMARY.where(
+    _customers.c.id.in_(
+        sa.union(
+            sa.select(_contacts.c.customer_id).where(
+                # Fixed parameters, not an expanding IN: the SQL string stays the same.
+                _contacts.c.kind.in_([sa.literal(kind) for kind in _NUMBER_KINDS]),
+                _contacts.c.value.in_([sa.bindparam("phone"), sa.bindparam("fax")]),
+            ),
+            sa.select(_contacts.c.customer_id).where(
+                _contacts.c.kind == ContactKind.email.value,
+                _contacts.c.value == sa.bindparam("email"),
+            ),
+        )
+    )
+)
+_INSERT_CUSTOMER = sa.insert(_customers)
+_INSERT_CONTACT = sa.insert(_contacts)
+_INSERT_PRODUCT = sa.insert(_products)
 
 
 class CustomerRepository:
@@ -41,9 +78,13 @@ class CustomerRepository:
         found = await self._load([customer_id])
         return found[0] if found else None
 
-    async def get_many(self, customer_ids: list[UUID]) -> list[CustomerRecord]:
-        """Several customers in one round of queries (for the batch contact read)."""
-        return await self._load(customer_ids)
+    async def get_many(
+        self, customer_ids: list[UUID], *, with_products: bool = True
+    ) -> list[CustomerRecord]:
+        """Several customers in one round of queries (for the batch contact read).
+        ``with_products=False`` leaves ``products`` empty and skips their query: the
+        contact reads notify makes for every message need names and contacts only."""
+        return await self._load(customer_ids, with_products=with_products)
 
     async def get_by_code(self, external_code: str) -> CustomerRecord | None:
         customer_id = await self.session.scalar(
@@ -75,9 +116,13 @@ class CustomerRepository:
         else:
             for table in (CustomerContactRow, CustomerProductRow):
                 await self.session.execute(sa.delete(table).where(table.customer_id == customer.id))
+        await self._add_contacts_and_products(customer)
+        return created
+
+    async def _add_contacts_and_products(self, customer: CustomerRecord) -> None:
         if customer.contacts:
             await self.session.execute(
-                sa.insert(CustomerContactRow),
+                _INSERT_CONTACT,
                 [
                     {
                         "customer_id": customer.id,
@@ -90,13 +135,12 @@ class CustomerRepository:
             )
         if customer.products:
             await self.session.execute(
-                sa.insert(CustomerProductRow),
+                _INSERT_PRODUCT,
                 [
                     {"customer_id": customer.id, "model": p.model, "serial_number": p.serial_number}
                     for p in _unique(customer.products, key=lambda p: p.serial_number)
                 ],
             )
-        return created
 
     async def create_provisional(
         self,
@@ -106,7 +150,10 @@ class CustomerRepository:
         contacts: list[Contact],
         products: list[Product],
     ) -> CustomerRecord:
-        """A customer for an unknown sender, to be confirmed or merged by staff later."""
+        """A customer for an unknown sender, to be confirmed or merged by staff later.
+
+        Inserted straight away: its id is new, so :meth:`save`'s UPDATE-first (for a
+        customer that may exist) would be one statement per complaint for nothing."""
         customer = CustomerRecord(
             id=uuid4(),
             name=(name or "").strip()[:200] or "未知客户 / unknown sender",
@@ -115,8 +162,41 @@ class CustomerRepository:
             contacts=contacts,
             products=products,
         )
-        await self.save(customer)
+        now = datetime.now(UTC)
+        await self.session.execute(
+            _INSERT_CUSTOMER,
+            {
+                "id": customer.id,
+                "external_code": None,
+                "name": customer.name,
+                "segment": None,
+                "tier": customer.tier.value,
+                "language": customer.language,
+                "provisional": True,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        await self._add_contacts_and_products(customer)
         return customer
+
+    async def summary(self, customer_id: UUID) -> CustomerSummary | None:
+        """The customer without contacts and products (one query instead of three)."""
+        row = (await self.session.execute(_SUMMARY_BY_ID, {"customer_id": customer_id})).first()
+        return None if row is None else _summary(row)
+
+    async def match(
+        self, *, phone: str | None = None, email: str | None = None, fax: str | None = None
+    ) -> CustomerSummary | None:
+        """The best customer (:func:`preference`) with any of these already normalised
+        contacts, in one query; None when none matches or none is given. What
+        :meth:`find` answers first, without loading contacts and products."""
+        if phone is None and email is None and fax is None:
+            return None
+        rows = await self.session.execute(
+            _SUMMARY_BY_CONTACT, {"phone": phone, "email": email, "fax": fax}
+        )
+        return min((_summary(row) for row in rows), key=_tie_broken, default=None)
 
     async def move_complaints(self, source_id: UUID, into_id: UUID) -> int:
         result = await self.session.execute(
@@ -192,9 +272,9 @@ class CustomerRepository:
             return []
         ids = set((await self.session.scalars(sa.union(*conditions))).all())
         customers = await self._load(list(ids))
-        return sorted(customers, key=lambda c: (c.provisional, TIER_RANK[c.tier], c.name))
+        return sorted(customers, key=preference)
 
-    async def _load(self, ids: list[UUID]) -> list[CustomerRecord]:
+    async def _load(self, ids: list[UUID], *, with_products: bool = True) -> list[CustomerRecord]:
         if not ids:
             return []
         rows = await self.session.scalars(sa.select(CustomerRow).where(CustomerRow.id.in_(ids)))
@@ -219,16 +299,32 @@ class CustomerRepository:
             customers[contact.customer_id].contacts.append(
                 Contact(ContactKind(contact.kind), contact.value, contact.display)
             )
-        products = await self.session.scalars(
-            sa.select(CustomerProductRow)
-            .where(CustomerProductRow.customer_id.in_(customers))
-            .order_by(CustomerProductRow.id)
-        )
-        for product in products.all():
-            customers[product.customer_id].products.append(
-                Product(product.serial_number, product.model)
+        if with_products:
+            products = await self.session.scalars(
+                sa.select(CustomerProductRow)
+                .where(CustomerProductRow.customer_id.in_(customers))
+                .order_by(CustomerProductRow.id)
             )
+            for product in products.all():
+                customers[product.customer_id].products.append(
+                    Product(product.serial_number, product.model)
+                )
         return [customers[i] for i in ids if i in customers]
+
+
+def _summary(row: sa.Row[Any]) -> CustomerSummary:
+    return CustomerSummary(
+        id=row.id,
+        name=row.name,
+        tier=CustomerTier(row.tier),
+        segment=CustomerSegment(row.segment) if row.segment else None,
+        provisional=row.provisional,
+    )
+
+
+def _tie_broken(customer: CustomerSummary) -> tuple[bool, int, str, UUID]:
+    """:func:`preference`, then the id: equally good matches come out the same every time."""
+    return (*preference(customer), customer.id)
 
 
 def _unique(items: Iterable, *, key) -> list:  # type: ignore[no-untyped-def]

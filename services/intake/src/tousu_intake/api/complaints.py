@@ -497,7 +497,10 @@ async def get_contacts(
     async with request.app.state.db.sessions() as session:
         complaints = await ComplaintRepository(session).get_many(list(dict.fromkeys(query.ids)))
         customer_ids = list({c.customer_id for c in complaints if c.customer_id})
-        customers = {c.id: c for c in await CustomerRepository(session).get_many(customer_ids)}
+        customers = {
+            c.id: c
+            for c in await CustomerRepository(session).get_many(customer_ids, with_products=False)
+        }
         mailed = await InboundMailRepository(session).filing_message_ids([c.id for c in complaints])
     settings = request.app.state.settings
     return ContactsView(

@@ -130,5 +130,24 @@ class CustomerRecord:
         return next((c.display for c in self.contacts if c.kind is kind), None)
 
 
+@dataclass(frozen=True)
+class CustomerSummary:
+    """A customer without contacts and products: all that filing a complaint needs
+    (the complaint keeps the contacts it was given; loading the register's would be
+    two more queries per complaint for nothing)."""
+
+    id: UUID
+    name: str
+    tier: CustomerTier = CustomerTier.general
+    segment: CustomerSegment | None = None
+    provisional: bool = False
+
+
 #: Lower number = preferred when one contact matches several customers.
 TIER_RANK = {CustomerTier.strategic: 0, CustomerTier.key: 1, CustomerTier.general: 2}
+
+
+def preference(customer: CustomerRecord | CustomerSummary) -> tuple[bool, int, str]:
+    """Sort key when one contact matches several customers: registered before
+    provisional, strategic before key before general, then by name."""
+    return (customer.provisional, TIER_RANK[customer.tier], customer.name)

@@ -28,6 +28,8 @@ from tousu_intake.domain.commands import ReceiveComplaint, ReceiveFromChannel
 from tousu_intake.domain.customers import (
     Contact,
     ContactKind,
+    CustomerRecord,
+    CustomerSummary,
     Product,
     normalise_contact,
     normalise_serial,
@@ -175,10 +177,12 @@ async def link_customer(
     session: Session, command: ReceiveFromChannel, contacts: list[Contact]
 ) -> tuple[CustomerLink, str | None]:
     """The customer the complaint belongs to (and its name), creating a provisional
-    one for an unknown sender."""
+    one for an unknown sender. Only the customer's own row is read: the register's
+    contacts and products are not needed to file a complaint."""
     customers = CustomerRepository(session)
+    customer: CustomerSummary | CustomerRecord | None
     if command.customer_id is not None:
-        customer = await customers.get(command.customer_id)
+        customer = await customers.summary(command.customer_id)
         if customer is None:
             # What exists is state: a 409 like any other refusal the body cannot show.
             raise Conflict(
@@ -187,12 +191,11 @@ async def link_customer(
             )
     else:
         by_kind = {c.kind: c.value for c in contacts}
-        found = await customers.find(
-            phone=by_kind.get(ContactKind.phone) and "+" + by_kind[ContactKind.phone],
+        customer = await customers.match(
+            phone=by_kind.get(ContactKind.phone),
             email=by_kind.get(ContactKind.email),
-            fax=by_kind.get(ContactKind.fax) and "+" + by_kind[ContactKind.fax],
+            fax=by_kind.get(ContactKind.fax),
         )
-        customer = found[0] if found else None
         if customer is None:
             products = (
                 [Product(normalise_serial(command.serial_number), command.product_model)]
