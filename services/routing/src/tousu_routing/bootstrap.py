@@ -111,7 +111,11 @@ class Routing:
 
     settings: Settings
     time: TimeSource
-    _policies: dict[tuple[int, str], SlaPolicy] = field(default_factory=dict, repr=False)
+    #: Policies by calendar version and document object (held in the entry, so its
+    #: id is not reused while the entry lives): see :meth:`policy_with`.
+    _policies: dict[tuple[int, int], tuple[CalendarDocument, SlaPolicy]] = field(
+        default_factory=dict, repr=False
+    )
 
     @cached_property
     def public_years(self) -> dict[int, PublicYear]:
@@ -129,18 +133,24 @@ class Routing:
         return years
 
     def policy_with(self, document: CalendarDocument, version: int) -> SlaPolicy:
-        """The policy in force with calendar ``version`` (cached: versions never change)."""
+        """The policy in force with calendar ``version`` (cached: versions never change).
+
+        Cached by the document *object*: the calendar repository hands out one
+        object per database and version, so its identity stands for its content
+        and no document is serialised per event to look its policy up (a document
+        built elsewhere only misses the cache)."""
         if version == 0:
             return self.policy
-        key = (version, document.model_dump_json())
-        policy = self._policies.get(key)
-        if policy is None:
-            years = self.years_with(document, version)
-            calendar = build_calendar(self.settings, years, document)
-            policy = build_policy(self.settings, calendar, calendar_version=version)
-            if len(self._policies) > 32:
-                self._policies.clear()
-            self._policies[key] = policy
+        key = (version, id(document))
+        cached = self._policies.get(key)
+        if cached is not None and cached[0] is document:
+            return cached[1]
+        years = self.years_with(document, version)
+        calendar = build_calendar(self.settings, years, document)
+        policy = build_policy(self.settings, calendar, calendar_version=version)
+        if len(self._policies) > 32:
+            self._policies.clear()
+        self._policies[key] = (document, policy)
         return policy
 
     async def policy_for(self, calendars: CalendarVersions) -> SlaPolicy:

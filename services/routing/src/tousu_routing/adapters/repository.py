@@ -1,4 +1,10 @@
-"""Loading and saving complaints, clocks and rule sets; the only module here that writes SQL."""
+"""Loading and saving complaints, clocks and rule sets; the only module here that writes SQL.
+
+The rule set and the calendar in force are read per complaint as a version
+number only; their documents are read and compiled once per database and
+version (versions are never changed), instead of a whole JSON document read
+and serialised again on every event to key a cache.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -361,6 +368,40 @@ def _complaint(
     )
 
 
+_rule_sets = cast(sa.Table, RuleSetRow.__table__)
+_calendars = cast(sa.Table, CalendarVersionRow.__table__)
+_NEWEST_RULE_SET = sa.select(sa.func.max(_rule_sets.c.version))
+_RULE_SET_DOCUMENT = sa.select(_rule_sets.c.document).where(
+    _rule_sets.c.version == sa.bindparam("version")
+)
+_NEWEST_CALENDAR = sa.select(sa.func.max(_calendars.c.version))
+_CALENDAR_DOCUMENT = sa.select(_calendars.c.document).where(
+    _calendars.c.version == sa.bindparam("version")
+)
+
+
+_V = TypeVar("_V")
+
+
+def _per_database(
+    cache: WeakKeyDictionary[Any, dict[int, _V]], session: AsyncSession
+) -> dict[int, _V]:
+    """``cache``'s versions for the database ``session`` works on.
+
+    Keyed by the session's engine (held weakly: a disposed engine's entries go
+    with it), because tests run several databases in one process, which may hold
+    different documents under the same version number."""
+    versions = cache.setdefault(session.get_bind(), {})
+    if len(versions) > 32:  # versions come by the handful; never grow without bound
+        versions.clear()
+    return versions
+
+
+#: Compiled rule sets and calendar documents, per engine and version.
+_rule_set_versions: WeakKeyDictionary[Any, dict[int, RuleSet]] = WeakKeyDictionary()
+_calendar_versions: WeakKeyDictionary[Any, dict[int, CalendarDocument]] = WeakKeyDictionary()
+
+
 class RuleSetRepository:
     """Versions of the triage rules. A version is never changed once written."""
 
@@ -376,11 +417,21 @@ class RuleSetRepository:
 
     async def current(self, seed: RuleSetDocument) -> RuleSet:
         """The newest version; the first call on an empty database stores ``seed``
-        (the shipped rules file) as version 1. Needs a write transaction."""
-        row = await self.latest_row()
-        if row is None:
+        (the shipped rules file) as version 1. Needs a write transaction.
+
+        Reads only the newest version number; its document is read and compiled
+        the first time this database shows that version."""
+        version = await self.session.scalar(_NEWEST_RULE_SET)
+        if version is None:
             row = await self.add(seed, by="system", note="seeded from the rules file")
-        return compiled(row.version, row.document)
+            # Not remembered per database: this transaction may still roll back.
+            return compiled(row.version, row.document)
+        versions = _per_database(_rule_set_versions, self.session)
+        ruleset = versions.get(version)
+        if ruleset is None:
+            document = await self.session.scalar(_RULE_SET_DOCUMENT, {"version": version})
+            ruleset = versions[version] = compiled(version, document)
+        return ruleset
 
     async def get(self, version: int) -> RuleSetRow | None:
         return await self.session.get(RuleSetRow, version)
@@ -450,10 +501,19 @@ class CalendarRepository:
         ).one_or_none()
 
     async def latest(self) -> tuple[int, CalendarDocument]:
-        row = await self.latest_row()
-        if row is None:
+        """The newest version and its document: only the number is read, the document
+        the first time this database shows that version. The same document object
+        comes back for the same database and version (callers may cache by it)."""
+        version = await self.session.scalar(_NEWEST_CALENDAR)
+        if version is None:
             return 0, CalendarDocument()
-        return row.version, _calendar_document(json.dumps(row.document, sort_keys=True))
+        versions = _per_database(_calendar_versions, self.session)
+        document = versions.get(version)
+        if document is None:
+            stored = await self.session.scalar(_CALENDAR_DOCUMENT, {"version": version})
+            # Through JSON, as the API stored it (dates as ISO strings).
+            document = versions[version] = CalendarDocument.model_validate_json(json.dumps(stored))
+        return version, document
 
     async def get(self, version: int) -> CalendarVersionRow | None:
         return await self.session.get(CalendarVersionRow, version)
@@ -493,8 +553,3 @@ class CalendarRepository:
             .group_by(SlaClockRow.calendar_version)
         )
         return {int(version): count for version, count in result.all()}
-
-
-@lru_cache(maxsize=32)
-def _calendar_document(document_json: str) -> CalendarDocument:
-    return CalendarDocument.model_validate_json(document_json)
