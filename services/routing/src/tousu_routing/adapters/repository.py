@@ -1,15 +1,24 @@
 """Loading and saving complaints, clocks and rule sets; the only module here that writes SQL.
 
-The rule set and the calendar in force are read per complaint as a version
-number only; their documents are read and compiled once per database and
-version (versions are never changed), instead of a whole JSON document read
-and serialised again on every event to key a cache.
+Every consumed event loads one complaint, changes it and saves it, and reads the
+rule set and calendar in force. Those paths run on Core statements built once,
+here at import, with ``sa.bindparam`` placeholders: SQLAlchemy then finds their
+compiled form by the statement object instead of building a statement, its cache
+key and an ORM unit of work per call (the ORM's ``Session.get`` / ``flush`` were
+most of routing's CPU per complaint). The repository writes what the domain
+model changed and nothing else: it remembers the columns of every complaint it
+loaded (:class:`_Stored`), inserts what is new, and updates only the columns
+that differ. The rule set and the calendar in force are read as a version
+number; their documents are read and compiled once per database and version
+(versions are never changed). The admin API's reads and writes of versions and
+the scheduler stay on the ORM: they are rare.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar, cast
@@ -41,7 +50,7 @@ from tousu_routing.adapters.orm import (
 )
 from tousu_routing.domain.clocks import Clock, ClockState
 from tousu_routing.domain.company_days import CalendarDocument
-from tousu_routing.domain.model import Complaint, Status, Triage
+from tousu_routing.domain.model import Complaint, Status, Triage, TriageRecord
 from tousu_routing.domain.rules import RuleSet, RuleSetDocument
 from tousu_routing.domain.sla import Basis, Pause
 
@@ -71,25 +80,130 @@ def _locks_rows(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
+# -- the per-event statements, built once -------------------------------------
+
+_complaints = cast(sa.Table, ComplaintRow.__table__)
+_triages = cast(sa.Table, TriageRow.__table__)
+_clocks = cast(sa.Table, SlaClockRow.__table__)
+_records = cast(sa.Table, TriageRecordRow.__table__)
+_rule_sets = cast(sa.Table, RuleSetRow.__table__)
+_calendars = cast(sa.Table, CalendarVersionRow.__table__)
+
+#: The triage columns read with a complaint, prefixed so they do not shadow its own.
+_TRIAGE_FIELDS = (
+    "category",
+    "urgency",
+    "owner_department",
+    "quality_report_needed",
+    "rule_id",
+    "ruleset_version",
+    "decided_by",
+    "triaged_at",
+)
+#: A complaint and its triage (if any) in one statement.
+_LOAD_COMPLAINT = (
+    sa.select(_complaints, *(_triages.c[name].label(f"triage_{name}") for name in _TRIAGE_FIELDS))
+    .select_from(
+        _complaints.outerjoin(_triages, _triages.c.complaint_id == _complaints.c.complaint_id)
+    )
+    .where(_complaints.c.complaint_id == sa.bindparam("complaint_id"))
+)
+# FOR UPDATE OF the complaint only: PostgreSQL refuses to lock the nullable side of
+# an outer join (and the triage row was never locked). SQLite renders no FOR UPDATE.
+_LOAD_COMPLAINT_LOCKED = _LOAD_COMPLAINT.with_for_update(of=_complaints)
+_LOAD_CLOCKS = sa.select(_clocks).where(_clocks.c.complaint_id == sa.bindparam("complaint_id"))
+# The scheduler skips locked clocks; if it holds them, we wait and then read what
+# it committed (its warning/breach flags are never lost).
+_LOAD_CLOCKS_LOCKED = _LOAD_CLOCKS.with_for_update()
+_KNOWN = sa.select(_complaints.c.complaint_id).where(
+    _complaints.c.complaint_id == sa.bindparam("complaint_id")
+)
+_CANDIDATES = (
+    sa.select(_complaints)
+    .where(
+        _complaints.c.customer_id == sa.bindparam("customer_id"),
+        _complaints.c.complaint_id != sa.bindparam("complaint_id"),
+        _complaints.c.open.is_(True),
+        _complaints.c.status != Status.duplicate.value,
+        _complaints.c.received_at >= sa.bindparam("earliest"),
+        _complaints.c.received_at <= sa.bindparam("latest"),
+    )
+    .order_by(_complaints.c.received_at.desc())
+    .limit(50)
+)
+# INSERT and UPDATE without values: the columns are the keys of the parameters
+# given at execution (an UPDATE sets only what changed; SQLAlchemy caches the
+# compiled form per set of keys). ``key_*`` parameters name the row.
+_INSERT_COMPLAINT = sa.insert(_complaints)
+_UPDATE_COMPLAINT = sa.update(_complaints).where(
+    _complaints.c.complaint_id == sa.bindparam("key_complaint_id")
+)
+_INSERT_TRIAGE = sa.insert(_triages)
+_UPDATE_TRIAGE = sa.update(_triages).where(
+    _triages.c.complaint_id == sa.bindparam("key_complaint_id")
+)
+_INSERT_CLOCK = sa.insert(_clocks)
+_UPDATE_CLOCK = sa.update(_clocks).where(
+    _clocks.c.complaint_id == sa.bindparam("key_complaint_id"),
+    _clocks.c.clock == sa.bindparam("key_clock"),
+)
+_INSERT_RECORD = sa.insert(_records)
+#: A transaction-scoped advisory lock on two int4 keys (PostgreSQL only).
+_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)")
+_NEWEST_RULE_SET = sa.select(sa.func.max(_rule_sets.c.version))
+_RULE_SET_DOCUMENT = sa.select(_rule_sets.c.document).where(
+    _rule_sets.c.version == sa.bindparam("version")
+)
+_NEWEST_CALENDAR = sa.select(sa.func.max(_calendars.c.version))
+_CALENDAR_DOCUMENT = sa.select(_calendars.c.document).where(
+    _calendars.c.version == sa.bindparam("version")
+)
+
+
+@dataclass
+class _Stored:
+    """A complaint's columns as the database holds them (as :meth:`ComplaintRepository.save`
+    writes them, without ``updated_at``), so a save writes only what changed."""
+
+    complaint: dict[str, Any]
+    triage: dict[str, Any] | None
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 class ComplaintRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        #: Every complaint this repository loaded or saved, by id.
+        self._stored: dict[UUID, _Stored] = {}
+
+    async def known(self, complaint_id: UUID) -> bool:
+        """Whether routing has the complaint (one indexed lookup, nothing loaded)."""
+        found = await self.session.scalar(_KNOWN, {"complaint_id": complaint_id})
+        return found is not None
 
     async def get(self, complaint_id: UUID, *, for_update: bool = False) -> Complaint | None:
-        query = sa.select(ComplaintRow).where(ComplaintRow.complaint_id == complaint_id)
-        if for_update and _locks_rows(self.session):
-            query = query.with_for_update()
-        row = (await self.session.scalars(query)).one_or_none()
+        params = {"complaint_id": complaint_id}
+        row = (
+            await self.session.execute(
+                _LOAD_COMPLAINT_LOCKED if for_update else _LOAD_COMPLAINT, params
+            )
+        ).one_or_none()
         if row is None:
             return None
-        triage = await self.session.get(TriageRow, complaint_id)
-        clock_query = sa.select(SlaClockRow).where(SlaClockRow.complaint_id == complaint_id)
-        if for_update and _locks_rows(self.session):
-            # The scheduler skips locked clocks; if it holds them, we wait and then
-            # read what it committed (its warning/breach flags are never lost).
-            clock_query = clock_query.with_for_update()
-        clocks = (await self.session.scalars(clock_query)).all()
-        return _complaint(row, triage, clocks)
+        clocks = (
+            await self.session.execute(_LOAD_CLOCKS_LOCKED if for_update else _LOAD_CLOCKS, params)
+        ).all()
+        complaint = _complaint(row, _triage(row), clocks)
+        self._stored[complaint_id] = _Stored(
+            complaint=_complaint_values(complaint),
+            triage=(
+                _triage_values(complaint, complaint.triage)
+                if complaint.triage is not None
+                else None
+            ),
+            clocks={kind.value: _clock_values(clock) for kind, clock in complaint.clocks.items()},
+        )
+        return complaint
 
     async def lock_duplicate_key(self, complaint: Complaint) -> None:
         """Serialise duplicate checks of one customer until this transaction ends.
@@ -106,8 +220,7 @@ class ComplaintRepository:
         # collision only makes two customers' checks wait for each other).
         key = int.from_bytes(complaint.customer_id.bytes[:4], "big") & 0x7FFFFFFF
         await self.session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
-            {"namespace": DUPLICATE_LOCK_NAMESPACE, "key": key},
+            _ADVISORY_LOCK, {"namespace": DUPLICATE_LOCK_NAMESPACE, "key": key}
         )
 
     async def lock_hand_links(self) -> None:
@@ -120,8 +233,7 @@ class ComplaintRepository:
         link, :meth:`lock_duplicate_key` on the linked complaint's customer.)"""
         if _locks_rows(self.session):
             await self.session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:namespace, 0)"),
-                {"namespace": HAND_LINK_LOCK_NAMESPACE},
+                _ADVISORY_LOCK, {"namespace": HAND_LINK_LOCK_NAMESPACE, "key": 0}
             )
 
     async def candidates_for_duplicate(
@@ -132,97 +244,83 @@ class ComplaintRepository:
         or a fax whose transcription came after the customer called again)."""
         if complaint.customer_id is None or window <= timedelta(0):
             return []  # an unknown customer, or duplicate linking switched off
-        rows = (
-            await self.session.scalars(
-                sa.select(ComplaintRow)
-                .where(
-                    ComplaintRow.customer_id == complaint.customer_id,
-                    ComplaintRow.complaint_id != complaint.complaint_id,
-                    ComplaintRow.open.is_(True),
-                    ComplaintRow.status != Status.duplicate.value,
-                    ComplaintRow.received_at >= complaint.received_at - window,
-                    ComplaintRow.received_at <= complaint.received_at + window,
-                )
-                .order_by(ComplaintRow.received_at.desc())
-                .limit(50)
-            )
-        ).all()
+        rows = await self.session.execute(
+            _CANDIDATES,
+            {
+                "customer_id": complaint.customer_id,
+                "complaint_id": complaint.complaint_id,
+                "earliest": complaint.received_at - window,
+                "latest": complaint.received_at + window,
+            },
+        )
         return [_complaint(row, None, ()) for row in rows]
 
     async def save(self, complaint: Complaint) -> None:
-        """Write the complaint, its triage, its clocks and history, and stage its events."""
+        """Write the complaint, its triage, its clocks and history, and stage its events.
+
+        A complaint this repository did not load is new: its rows are inserted. One
+        it loaded gets an UPDATE of the columns that changed, per row, and none when
+        nothing did (``updated_at`` moves only with a change)."""
         now = datetime.now(UTC)
-        row = await self.session.get(ComplaintRow, complaint.complaint_id)
-        values = {
-            "reference": complaint.reference,
-            "channel": complaint.channel.value,
-            "received_at": complaint.received_at,
-            "title": complaint.title,
-            "description": complaint.description,
-            "product_model": complaint.product_model,
-            "serial_number": complaint.serial_number,
-            "customer_id": complaint.customer_id,
-            "customer_tier": complaint.customer_tier.value,
-            "customer_segment": (
-                complaint.customer_segment.value if complaint.customer_segment else None
-            ),
-            "key_account": complaint.key_account,
-            "attachment_count": complaint.attachment_count,
-            "status": complaint.status.value,
-            "open": complaint.open,
-            "duplicate_of": complaint.duplicate_of,
-            "provisional_urgency": complaint.provisional_urgency.value,
-            "received_event_id": complaint.received_event_id,
-            "updated_at": now,
-        }
-        if row is None:
-            self.session.add(ComplaintRow(complaint_id=complaint.complaint_id, **values))
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
-        if complaint.triage is not None:
-            await self._save_triage(complaint, complaint.triage)
-        for clock in complaint.clocks.values():
-            await ClockRepository(self.session).save(clock)
-        for record in complaint.records:
-            self.session.add(
-                TriageRecordRow(
-                    complaint_id=complaint.complaint_id,
-                    kind=record.kind.value,
-                    category=record.category.value,
-                    urgency=record.urgency.value,
-                    owner_department=record.owner_department,
-                    quality_report_needed=record.quality_report_needed,
-                    rule_id=record.rule_id,
-                    ruleset_version=record.ruleset_version,
-                    decided_by=record.decided_by,
-                    reason=record.reason,
-                    recorded_at=record.recorded_at,
-                )
+        complaint_id = complaint.complaint_id
+        key = {"key_complaint_id": complaint_id}
+        stored = self._stored.get(complaint_id)
+        values = _complaint_values(complaint)
+        if stored is None:
+            await self.session.execute(
+                _INSERT_COMPLAINT, {"complaint_id": complaint_id, **values, "updated_at": now}
             )
-        complaint.records.clear()
-        await self.session.flush()
+            stored = self._stored[complaint_id] = _Stored(complaint=values, triage=None)
+        else:
+            await self._update(_UPDATE_COMPLAINT, stored.complaint, values, key, now)
+        if complaint.triage is not None:
+            triage = _triage_values(complaint, complaint.triage)
+            if stored.triage is None:
+                await self.session.execute(_INSERT_TRIAGE, {"complaint_id": complaint_id, **triage})
+                stored.triage = triage
+            else:
+                await self._update(_UPDATE_TRIAGE, stored.triage, triage, key, None)
+        new_clocks: list[dict[str, Any]] = []
+        for clock in complaint.clocks.values():
+            kind = clock.kind.value
+            clock_values = _clock_values(clock)
+            before = stored.clocks.get(kind)
+            if before is None:
+                new_clocks.append(
+                    {"complaint_id": complaint_id, "clock": kind, **clock_values, "updated_at": now}
+                )
+                stored.clocks[kind] = clock_values
+            else:
+                await self._update(
+                    _UPDATE_CLOCK, before, clock_values, {**key, "key_clock": kind}, now
+                )
+        if new_clocks:
+            await self.session.execute(_INSERT_CLOCK, new_clocks)
+        if complaint.records:
+            await self.session.execute(
+                _INSERT_RECORD, [_record_values(complaint_id, r) for r in complaint.records]
+            )
+            complaint.records.clear()
         await stage(self.session, complaint.events)
 
-    async def _save_triage(self, complaint: Complaint, triage: Triage) -> None:
-        row = await self.session.get(TriageRow, complaint.complaint_id)
-        values = {
-            "reference": complaint.reference,
-            "category": triage.category.value,
-            "urgency": triage.urgency.value,
-            "owner_department": triage.owner_department,
-            "rule_id": triage.rule_id,
-            "ruleset_version": triage.ruleset_version,
-            "decided_by": triage.decided_by,
-            "triaged_at": triage.triaged_at,
-            "received_event_id": complaint.received_event_id,
-            "quality_report_needed": triage.quality_report_needed,
-        }
-        if row is None:
-            self.session.add(TriageRow(complaint_id=complaint.complaint_id, **values))
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
+    async def _update(
+        self,
+        statement: sa.Update,
+        stored: dict[str, Any],
+        values: dict[str, Any],
+        key: dict[str, Any],
+        now: datetime | None,
+    ) -> None:
+        """UPDATE the columns of ``values`` that differ from ``stored`` (with
+        ``updated_at`` when the table has one), then remember them as stored."""
+        changed = {name: value for name, value in values.items() if stored[name] != value}
+        if not changed:
+            return
+        params = {**changed, **key}
+        if now is not None:
+            params["updated_at"] = now
+        await self.session.execute(statement, params)
+        stored.update(changed)
 
     async def history(self, complaint_id: UUID) -> list[TriageRecordRow]:
         return list(
@@ -237,19 +335,10 @@ class ComplaintRepository:
 
 
 class ClockRepository:
+    """The scheduler's clocks: the ones due, and their new state (ORM; once per poll)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def save(self, clock: Clock) -> None:
-        row = await self.session.get(SlaClockRow, (clock.complaint_id, clock.kind.value))
-        values = _clock_values(clock)
-        if row is None:
-            self.session.add(
-                SlaClockRow(complaint_id=clock.complaint_id, clock=clock.kind.value, **values)
-            )
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
 
     async def due(self, now: datetime, limit: int) -> list[tuple[SlaClockRow, Clock]]:
         """Running clocks with a warning or breach due by ``now``, locked for this
@@ -268,11 +357,70 @@ class ClockRepository:
     async def update(self, row: SlaClockRow, clock: Clock) -> None:
         for name, value in _clock_values(clock).items():
             setattr(row, name, value)
+        row.updated_at = datetime.now(UTC)
         await self.session.flush()
         await stage(self.session, clock.events)
 
 
+def _complaint_values(complaint: Complaint) -> dict[str, Any]:
+    """The complaint's columns (but its key and ``updated_at``) as they are written."""
+    return {
+        "reference": complaint.reference,
+        "channel": complaint.channel.value,
+        "received_at": complaint.received_at,
+        "title": complaint.title,
+        "description": complaint.description,
+        "product_model": complaint.product_model,
+        "serial_number": complaint.serial_number,
+        "customer_id": complaint.customer_id,
+        "customer_tier": complaint.customer_tier.value,
+        "customer_segment": (
+            complaint.customer_segment.value if complaint.customer_segment else None
+        ),
+        "key_account": complaint.key_account,
+        "attachment_count": complaint.attachment_count,
+        "status": complaint.status.value,
+        "open": complaint.open,
+        "duplicate_of": complaint.duplicate_of,
+        "provisional_urgency": complaint.provisional_urgency.value,
+        "received_event_id": complaint.received_event_id,
+    }
+
+
+def _triage_values(complaint: Complaint, triage: Triage) -> dict[str, Any]:
+    """The triage row's columns but its key."""
+    return {
+        "reference": complaint.reference,
+        "category": triage.category.value,
+        "urgency": triage.urgency.value,
+        "owner_department": triage.owner_department,
+        "rule_id": triage.rule_id,
+        "ruleset_version": triage.ruleset_version,
+        "decided_by": triage.decided_by,
+        "triaged_at": triage.triaged_at,
+        "received_event_id": complaint.received_event_id,
+        "quality_report_needed": triage.quality_report_needed,
+    }
+
+
+def _record_values(complaint_id: UUID, record: TriageRecord) -> dict[str, Any]:
+    return {
+        "complaint_id": complaint_id,
+        "kind": record.kind.value,
+        "category": record.category.value,
+        "urgency": record.urgency.value,
+        "owner_department": record.owner_department,
+        "quality_report_needed": record.quality_report_needed,
+        "rule_id": record.rule_id,
+        "ruleset_version": record.ruleset_version,
+        "decided_by": record.decided_by,
+        "reason": record.reason,
+        "recorded_at": record.recorded_at,
+    }
+
+
 def _clock_values(clock: Clock) -> dict[str, Any]:
+    """The clock row's columns but its key and ``updated_at``."""
     return {
         "reference": clock.reference,
         "urgency": clock.urgency.value,
@@ -292,13 +440,13 @@ def _clock_values(clock: Clock) -> dict[str, Any]:
         "warning_sent_at": clock.warning_sent_at,
         "breached_at": clock.breached_at,
         "next_check_at": clock.next_check_at,
-        "updated_at": datetime.now(UTC),
         "calendar_version": clock.calendar_version,
         "previous_runs": list(clock.previous_runs),
     }
 
 
-def _clock(row: SlaClockRow) -> Clock:
+def _clock(row: Any) -> Clock:
+    """A clock from its row (an ORM :class:`SlaClockRow` or a Core row of sla_clocks)."""
     return Clock(
         complaint_id=row.complaint_id,
         reference=row.reference,
@@ -328,9 +476,23 @@ def _clock(row: SlaClockRow) -> Clock:
     )
 
 
-def _complaint(
-    row: ComplaintRow, triage: TriageRow | None, clocks: Sequence[SlaClockRow]
-) -> Complaint:
+def _triage(row: sa.Row[Any]) -> Triage | None:
+    """The triage read with a complaint (:data:`_LOAD_COMPLAINT`), if it has one."""
+    if row.triage_category is None:  # no triage row: the outer join's columns are NULL
+        return None
+    return Triage(
+        category=ComplaintCategory(row.triage_category),
+        urgency=Urgency(row.triage_urgency),
+        owner_department=row.triage_owner_department,
+        quality_report_needed=row.triage_quality_report_needed,
+        rule_id=row.triage_rule_id,
+        ruleset_version=row.triage_ruleset_version,
+        decided_by=row.triage_decided_by,
+        triaged_at=row.triage_triaged_at,
+    )
+
+
+def _complaint(row: sa.Row[Any], triage: Triage | None, clocks: Sequence[Any]) -> Complaint:
     return Complaint(
         complaint_id=row.complaint_id,
         reference=row.reference,
@@ -350,34 +512,9 @@ def _complaint(
         duplicate_of=row.duplicate_of,
         provisional_urgency=Urgency(row.provisional_urgency),
         received_event_id=row.received_event_id,
-        triage=(
-            Triage(
-                category=ComplaintCategory(triage.category),
-                urgency=Urgency(triage.urgency),
-                owner_department=triage.owner_department,
-                quality_report_needed=triage.quality_report_needed,
-                rule_id=triage.rule_id,
-                ruleset_version=triage.ruleset_version,
-                decided_by=triage.decided_by,
-                triaged_at=triage.triaged_at,
-            )
-            if triage is not None
-            else None
-        ),
+        triage=triage,
         clocks={SlaClock(c.clock): _clock(c) for c in clocks},
     )
-
-
-_rule_sets = cast(sa.Table, RuleSetRow.__table__)
-_calendars = cast(sa.Table, CalendarVersionRow.__table__)
-_NEWEST_RULE_SET = sa.select(sa.func.max(_rule_sets.c.version))
-_RULE_SET_DOCUMENT = sa.select(_rule_sets.c.document).where(
-    _rule_sets.c.version == sa.bindparam("version")
-)
-_NEWEST_CALENDAR = sa.select(sa.func.max(_calendars.c.version))
-_CALENDAR_DOCUMENT = sa.select(_calendars.c.document).where(
-    _calendars.c.version == sa.bindparam("version")
-)
 
 
 _V = TypeVar("_V")

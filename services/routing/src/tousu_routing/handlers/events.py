@@ -72,7 +72,7 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
             raise TypeError(f"expected ComplaintReceived, got {type(payload).__name__}")
         uow = RoutingUnitOfWork(session)
         complaints = uow.complaints
-        if await complaints.get(payload.complaint_id) is not None:
+        if await complaints.known(payload.complaint_id):
             log.info("complaint already known, nothing to do")
             return
         complaint = Complaint.received(payload, event_id=event.id)
@@ -111,8 +111,15 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
         await complaints.save(complaint)
 
     def lifecycle(
-        change: Callable[[Complaint, datetime, SlaPolicy], None],
+        change: Callable[[Complaint, datetime, SlaPolicy], None], *, reads_calendar: bool
     ) -> Handler:
+        """Load the complaint, apply ``change``, save it.
+
+        Only a change that computes deadlines (a pause, a resume, a reopening) needs
+        the policy of the latest company calendar; a stop or a close is given
+        ``routing.policy`` (no company days), which it does not use, and reads no
+        calendar version."""
+
         async def handle(session: Session, event: Event) -> None:
             uow = RoutingUnitOfWork(session)
             complaints = uow.complaints
@@ -120,7 +127,8 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
             if complaint is None:
                 log.warning("event for a complaint routing never received, ignored")
                 return
-            change(complaint, _when(event), await routing.policy_for(uow.calendars))
+            policy = await routing.policy_for(uow.calendars) if reads_calendar else routing.policy
+            change(complaint, _when(event), policy)
             await complaints.save(complaint)
 
         return handle
@@ -128,17 +136,21 @@ def build_handlers(routing: Routing) -> dict[str, Handler]:
     return {
         "complaint.received": received,
         "complaint.amended": amended,
-        "complaint.withdrawn": lifecycle(lambda c, at, p: c.close(at)),
-        "complaint.closed": lifecycle(lambda c, at, p: c.close(at)),
-        "complaint.reopened": lifecycle(lambda c, at, p: c.reopen(p, at)),
+        "complaint.withdrawn": lifecycle(lambda c, at, p: c.close(at), reads_calendar=False),
+        "complaint.closed": lifecycle(lambda c, at, p: c.close(at), reads_calendar=False),
+        "complaint.reopened": lifecycle(lambda c, at, p: c.reopen(p, at), reads_calendar=True),
         "case.first_response_recorded": lifecycle(
-            lambda c, at, p: c.stop_clock(SlaClock.first_response, at)
+            lambda c, at, p: c.stop_clock(SlaClock.first_response, at), reads_calendar=False
         ),
         "resolution.proposed": lifecycle(
-            lambda c, at, p: c.stop_clock(SlaClock.resolution_plan, at)
+            lambda c, at, p: c.stop_clock(SlaClock.resolution_plan, at), reads_calendar=False
         ),
-        "case.customer_wait_started": lifecycle(lambda c, at, p: c.pause_clocks(p, at)),
-        "case.customer_wait_ended": lifecycle(lambda c, at, p: c.resume_clocks(p, at)),
+        "case.customer_wait_started": lifecycle(
+            lambda c, at, p: c.pause_clocks(p, at), reads_calendar=True
+        ),
+        "case.customer_wait_ended": lifecycle(
+            lambda c, at, p: c.resume_clocks(p, at), reads_calendar=True
+        ),
     }
 
 
