@@ -577,7 +577,13 @@ async def _view(request: Request, complaint_id: UUID) -> CaseView:
         case = await cases.require(complaint_id)
         history = await cases.history(case.case_id)
         plans = await cases.plans(case.case_id)
-        rects = await RectificationRepository(session).for_complaint(complaint_id)
+        # Every rectification counted itself on the case when it was opened (same
+        # transaction): with none counted, as on most cases, there are none to read.
+        rects = (
+            await RectificationRepository(session).for_complaint(complaint_id)
+            if case.rectifications_total
+            else []
+        )
     feedback = [
         FeedbackView(
             rectification_id=rect.rectification_id,
