@@ -145,20 +145,41 @@ class _Loaded:
         self.row = SimpleNamespace(**(before if before is not None else new))
 
     async def save(self, session: AsyncSession) -> None:
-        """INSERT a new row, UPDATE only the changed columns of an old one, or nothing."""
+        """INSERT a new row, UPDATE only the changed columns of an old one, or nothing;
+        then remember the row as written for the rest of the transaction."""
         after = vars(self.row)
         before = self.before
+        key = after[_KEY[self.table]]
         if before is None:
             await session.execute(_INSERT[self.table], after)
-            return
-        changed = {name: value for name, value in after.items() if value != before[name]}
-        if changed:
-            changed["row_key"] = before[_KEY[self.table]]
-            await session.execute(_UPDATE[self.table], changed)
+        else:
+            changed = {name: value for name, value in after.items() if value != before[name]}
+            if changed:
+                changed["row_key"] = key
+                await session.execute(_UPDATE[self.table], changed)
+        _written(session)[(self.table.name, key)] = dict(after)
+
+
+def _written(session: AsyncSession) -> dict[tuple[str, UUID], dict[str, Any]]:
+    """The rows this transaction has read or written, as they are now in it.
+
+    The inbox applies up to ``consumer_group_commit`` events in one transaction,
+    often several of one complaint; the first read locks the row (``FOR UPDATE``;
+    SQLite: the transaction holds the write lock) and only this transaction
+    changes it until the commit, so its values need not be read again. The
+    session, and this with it, ends with the transaction (a failed group is
+    applied again in new ones)."""
+    return session.info.setdefault(_WRITTEN, {})  # type: ignore[no-any-return]
+
+
+_WRITTEN = "tousu_notify_digest_rows"
 
 
 async def _load(session: AsyncSession, table: sa.Table, key: UUID, new: dict[str, Any]) -> _Loaded:
     """The row ``key`` of ``table``, or a new one with the values ``new``."""
+    known = _written(session).get((table.name, key))
+    if known is not None:
+        return _Loaded(table, dict(known), {})
     found = (await session.execute(_LOAD[table], {"row_key": key})).mappings().first()
     if found is None:
         return _Loaded(table, None, dict.fromkeys(table.c.keys()) | new)
