@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tousu_common.db import Database
 from tousu_common.messaging.tables import outbox
+from tousu_common.testing.statements import sql_run
 
 
 @pytest.fixture
@@ -52,10 +52,12 @@ async def count_rows(db: Database, table: str) -> int:
 @contextmanager
 def statements(db: Database) -> Iterator[Counter[str]]:
     """Counts the statements run on ``db`` by kind and table ("SELECT tracking_status",
-    "INSERT customers", "UPDATE complaints"; a SELECT by the first table it reads)."""
+    "INSERT customers", "UPDATE complaints"; a SELECT by the first table it reads),
+    filled in when the block ends."""
     seen: Counter[str] = Counter()
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    with sql_run(db) as ran:
+        yield seen
+    for statement in ran:
         words = statement.split()
         if words[0] == "SELECT" and "FROM" in words:
             seen["SELECT " + words[words.index("FROM") + 1]] += 1
@@ -63,9 +65,3 @@ def statements(db: Database) -> Iterator[Counter[str]]:
             seen[f"{words[0]} {words[2]}"] += 1
         elif words[0] == "UPDATE":
             seen[f"UPDATE {words[1]}"] += 1
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)

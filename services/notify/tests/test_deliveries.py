@@ -22,6 +22,7 @@ from tousu_common.db import Database
 from tousu_common.events import Event
 from tousu_common.mailsink import MailSink
 from tousu_common.messaging.tables import outbox
+from tousu_common.testing.statements import sql_run
 from tousu_common.testing.wait import eventually_async
 from tousu_notify.adapters.clients import DeliveryError
 from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow
@@ -590,21 +591,12 @@ async def test_events_planned_in_one_transaction_read_the_subscriptions_once_and
         headers=headers_for("admin"),
     )
     assert created.status_code == 201, created.text
-    subscription_reads: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "FROM subscriptions" in statement:
-            subscription_reads.append(statement)
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     complaints = [uuid4() for _ in range(3)]
-    try:
+    with sql_run(db) as ran:
         async with db.transaction() as session:
             for complaint_id in complaints:
                 await planner(settings)(session, received(complaint_id))
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    assert len(subscription_reads) == 1
+    assert len([statement for statement in ran if "FROM subscriptions" in statement]) == 1
     for complaint_id in complaints:
         kinds = sorted(row.recipient_kind for row in await rows(db, complaint_id))
         assert kinds == ["customer", "manager"], kinds  # the acknowledgement and the subscriber

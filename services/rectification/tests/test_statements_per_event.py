@@ -11,11 +11,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-import sqlalchemy as sa
 
 from tousu_common.auth import Principal
 from tousu_common.db import Database
@@ -26,6 +24,7 @@ from tousu_common.events.catalog import (
     ResolutionAction,
     ResolutionActionKind,
 )
+from tousu_common.testing.statements import sql_run
 from tousu_rectification.adapters.repository import CaseRepository
 from tousu_rectification.adapters.unit_of_work import unit_of_work
 from tousu_rectification.handlers.complaint_events import keep_complaint_facts
@@ -39,23 +38,17 @@ _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 
 @contextmanager
 def statements(db: Database) -> Iterator[list[str]]:
-    """``["SELECT cases", "INSERT case_history", …]`` as they run, shared tables left out."""
+    """``["SELECT cases", "INSERT case_history", …]`` in the order they ran, shared
+    tables left out; filled in when the block ends."""
     seen: list[str] = []
-
-    def record(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
-    ) -> None:
+    with sql_run(db) as ran:
+        yield seen
+    for statement in ran:
         verb = statement.split(None, 1)[0].upper()
         match = _TABLE.search(statement)
         table = match.group(1) if match else ""
         if verb != "BEGIN" and table not in SHARED:
             seen.append(f"{verb} {table}")
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
 
 
 def received(complaint_id: UUID) -> Event:

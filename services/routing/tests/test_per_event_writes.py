@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from tousu_common.db import Database
 from tousu_common.events.catalog import FirstResponseRecorded
 from tousu_common.migrations import upgrade
+from tousu_common.testing.statements import sql_run
 from tousu_routing.adapters.orm import ComplaintRow, SlaClockRow, TriageRow
 from tousu_routing.adapters.unit_of_work import new_version
 from tousu_routing.domain.company_days import CalendarDocument, CompanyDay, DayKind
@@ -29,18 +30,12 @@ pytestmark = pytest.mark.integration
 
 @contextmanager
 def writes(db: Database) -> Iterator[list[str]]:
-    """The INSERT / UPDATE / DELETE statements run on ``db`` inside the block."""
+    """The INSERT / UPDATE / DELETE statements run on ``db`` inside the block (filled
+    in when it ends)."""
     seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
-            seen.append(" ".join(statement.split()))
-
-    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with sql_run(db) as ran:
         yield seen
-    finally:
-        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+    seen.extend(s for s in ran if s.split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"})
 
 
 async def _rows(db: Database) -> tuple[list[Any], list[Any], list[Any]]:

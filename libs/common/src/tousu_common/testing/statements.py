@@ -1,0 +1,29 @@
+"""The SQL a block of code runs, for tests that pin how many statements a path costs
+(issue 17: the per-event paths were tuned statement by statement, and a test keeps
+them from growing back)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from tousu_common.db import Database
+
+
+@contextmanager
+def sql_run(db: Database) -> Iterator[list[str]]:
+    """Every statement run on ``db`` inside the block, whitespace folded, in order
+    (``BEGIN`` and the like included; filter as the test needs)."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
