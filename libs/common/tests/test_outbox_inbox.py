@@ -646,25 +646,3 @@ async def _applied_one_batch(consumer: InboxConsumer, processed: int) -> bool:
     if await consumer.poll_once(timeout_ms=200) == 0:
         return False
     return consumer.stats.processed >= processed
-
-
-async def test_a_record_of_a_type_without_handler_is_skipped_before_it_is_decoded(
-    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
-) -> None:
-    """Consumers share topics with events they don't handle: such a record is dropped by
-    its ``ce_type`` header, so even a body that would not decode costs nothing and goes
-    nowhere; an unknown type is still dead-lettered (the poison test above)."""
-    topic, group = unique("topic"), unique("group")
-    good = received()
-    other_type = [(k, b"complaint.withdrawn" if k == "ce_type" else v) for k, v in good.headers()]
-    await produce(
-        settings.kafka_bootstrap_servers,
-        topic,
-        (b"{not even json", other_type),
-        (good.value(), good.headers()),
-    )
-    consumer = await consume_until(
-        db, settings, topic, record_effect, lambda stats: stats.processed >= 1, group=group
-    )
-    assert (consumer.stats.skipped, consumer.stats.dead_lettered) == (1, 0)
-    assert await count_effects(db, good.complaint_id) == 1
