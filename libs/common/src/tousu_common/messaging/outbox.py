@@ -59,18 +59,23 @@ async def add_event(session: AsyncSession, event: Event) -> None:
         traceparent = current_traceparent()
         if traceparent is not None:
             headers.append(["ce_traceparent", traceparent])
-    await session.execute(
-        _STAGE,
-        {
-            "event_id": event.id,
-            "event_type": event.type,
-            "topic": event.topic,
-            "key": event.key.decode(),
-            "headers": headers,
-            "payload": event.value().decode(),
-            "created_at": datetime.now(UTC),
-        },
-    )
+    # Without autoflush: the outbox row needs none of the session's pending ORM
+    # changes, which the commit writes anyway in this transaction; flushing them
+    # here cost every caller that changed objects a flush per staged event (notify's
+    # worker wrote each delivery of a batch with an UPDATE of its own).
+    with session.no_autoflush:
+        await session.execute(
+            _STAGE,
+            {
+                "event_id": event.id,
+                "event_type": event.type,
+                "topic": event.topic,
+                "key": event.key.decode(),
+                "headers": headers,
+                "payload": event.value().decode(),
+                "created_at": datetime.now(UTC),
+            },
+        )
     session.info[_ADDED] = True
     log.info(
         "event staged",

@@ -42,14 +42,9 @@ class NotifyUnitOfWork:
         self.facts = FactsRepository(session)
 
     async def publish(self, payload: EventPayload) -> None:
-        """Stage one of notify's events in the outbox, in this transaction.
-
-        Without the autoflush SQLAlchemy does before every statement: the outbox row
-        needs none of the session's pending changes, and flushing them here wrote
-        each delivery of a recorded batch with an UPDATE of its own; at the commit
-        they go together (one executemany)."""
-        with self.session.no_autoflush:
-            await add_event(self.session, new_event(payload, source=SOURCE))
+        """Stage one of notify's events in the outbox, in this transaction (without an
+        autoflush: a recorded batch's deliveries go together at the commit)."""
+        await add_event(self.session, new_event(payload, source=SOURCE))
 
 
 @asynccontextmanager
