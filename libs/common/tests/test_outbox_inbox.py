@@ -502,6 +502,42 @@ async def test_relay_republishes_what_a_restarted_broker_forgot_in_order(
         broker.stop()
 
 
+async def test_an_idle_relay_checks_the_topics_on_time_and_republishes_without_a_commit(
+    db: Database, database_url: str
+) -> None:
+    """The relay polls the table seldom (other processes' rows only), but it still
+    notices a broker that restarted empty within ``outbox_topic_check_s`` and sends
+    the retained events again at once, with no commit of this process to wake it."""
+    broker = Broker(port=free_port()).start()
+    settings = make_settings(
+        broker.bootstrap, database_url, outbox_topic_check_s=0.2, outbox_poll_interval_s=600
+    )
+    relay = OutboxRelay(db, settings)
+    complaint_id = uuid4()
+    event = received(complaint_id, title="retained")
+    task = asyncio.create_task(relay.run())
+    try:
+        await stage(db, event)  # the commit wakes the relay: out at once, no poll needed
+        records = await read_topic(
+            broker.bootstrap, "tousu.complaints", until=lambda rs: bool(ids_on(rs, complaint_id))
+        )
+        assert ids_on(records, complaint_id) == [event.id]
+
+        broker.stop()
+        broker = Broker(port=broker.port).start()  # memory-only: comes back empty
+        records = await read_topic(
+            broker.bootstrap,
+            "tousu.complaints",
+            until=lambda rs: bool(ids_on(rs, complaint_id)),
+            timeout=30,
+        )
+        assert ids_on(records, complaint_id) == [event.id]
+    finally:
+        assert await stop_tasks([task], 30, what="outbox relay") == []
+        await relay.close()
+        broker.stop()
+
+
 @asynccontextmanager
 async def group_member(settings: ServiceSettings, group: str) -> AsyncIterator[AIOKafkaConsumer]:
     """A consumer in ``group`` with no subscription: to set or read the group's offsets."""

@@ -113,7 +113,9 @@ class ServiceSettings(BaseSettings):
     notify_url: str = "http://127.0.0.1:8004"
 
     outbox_batch_size: int = Field(default=200, ge=1, le=10_000)
-    outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+    # A commit in this process wakes the relay at once; the poll is for rows other
+    # processes left behind (a replica that died before publishing, a tool).
+    outbox_poll_interval_s: float = Field(default=5.0, gt=0)
     # After a commit wakes the relay it waits this long, so that under load one
     # batch carries many events instead of each commit costing a publish round.
     outbox_linger_s: float = Field(default=0.005, ge=0, le=1)
