@@ -29,7 +29,9 @@ def a_consumer() -> Any:
     return SimpleNamespace(_fetcher=SimpleNamespace(_fetch_max_wait_ms=None))
 
 
-def pacing_for(consumer: Any, clock: Clock, **overrides: Any) -> FetchPacing:
+def pacing_for(
+    consumer: Any, clock: Clock, *, busy_ms: int | None = None, **overrides: Any
+) -> FetchPacing:
     values = {
         "kafka_fetch_max_wait_ms": 50,
         "kafka_idle_fetch_max_wait_ms": 500,
@@ -37,7 +39,7 @@ def pacing_for(consumer: Any, clock: Clock, **overrides: Any) -> FetchPacing:
         **overrides,
     }
     settings = settings_for_tests("127.0.0.1:1", "sqlite+aiosqlite://", **values)
-    return FetchPacing(consumer, settings, clock=clock)
+    return FetchPacing(consumer, settings, clock=clock, busy_ms=busy_ms)
 
 
 def test_a_consumer_starts_with_the_short_wait() -> None:
@@ -75,6 +77,28 @@ def test_an_idle_wait_below_the_busy_one_is_raised_to_it() -> None:
     clock.now += 10
     pacing.observe(0)
     assert consumer._fetcher._fetch_max_wait_ms == 50
+
+
+def test_a_read_model_given_the_long_wait_keeps_it_while_records_come() -> None:
+    """A read model nobody waits on (digests, the tracking page) fetches seldom and
+    in bigger groups, whatever the traffic."""
+    consumer, clock = a_consumer(), Clock()
+    pacing = pacing_for(consumer, clock, busy_ms=500)
+    assert consumer._fetcher._fetch_max_wait_ms == 500
+    pacing.observe(3)
+    assert consumer._fetcher._fetch_max_wait_ms == 500
+    clock.now += 10
+    pacing.observe(0)
+    pacing.observe(1)
+    assert consumer._fetcher._fetch_max_wait_ms == 500
+
+
+def test_a_busy_wait_above_the_idle_one_is_kept_when_idle() -> None:
+    consumer, clock = a_consumer(), Clock()
+    pacing = pacing_for(consumer, clock, busy_ms=800)
+    clock.now += 10
+    pacing.observe(0)
+    assert consumer._fetcher._fetch_max_wait_ms == 800
 
 
 @pytest.mark.integration

@@ -85,6 +85,13 @@ class FetchPacing:
     25–500 ms; bench/RESULTS.md 2026-12-07). aiokafka reads the wait each time it
     builds a fetch request, so changing it takes effect from the next fetch; the
     one place this reaches into aiokafka is :meth:`_apply`.
+
+    ``busy_ms`` overrides the short wait for one consumer. A read model nobody
+    waits on (the digests, the customer's tracking page) passes the idle wait and
+    keeps it under traffic too: each consumer in the 50 ms wait costs the broker
+    and itself ~2–3% of a core whatever the traffic (the broker scans every
+    partition several times per wait), and a long wait also brings the events in
+    bigger groups, one transaction each.
     """
 
     def __init__(
@@ -92,9 +99,11 @@ class FetchPacing:
         consumer: AIOKafkaConsumer,
         settings: ServiceSettings,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        busy_ms: int | None = None,
     ) -> None:
         self._consumer = consumer
-        self.busy_ms = settings.kafka_fetch_max_wait_ms
+        self.busy_ms = busy_ms or settings.kafka_fetch_max_wait_ms
         self.idle_ms = max(settings.kafka_idle_fetch_max_wait_ms, self.busy_ms)
         self._idle_after_s = settings.kafka_idle_after_s
         self._clock = clock

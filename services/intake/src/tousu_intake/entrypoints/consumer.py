@@ -12,12 +12,14 @@ from tousu_intake.handlers.tracking import project_event
 def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
     return [
         # The customer's tracking page: a read model of what routing, rectification
-        # and intake itself announced about each complaint.
+        # and intake itself announced about each complaint. In the background (the
+        # long fetch wait): a page a customer reloads can be a quarter second behind.
         InboxConsumer(
             db,
             settings,
             group_id="tousu-intake-tracking",
             topics=["tousu.routing", "tousu.cases", "tousu.complaints"],
             handlers={t: project_event for t in (*ROUTING_TYPES, *CASE_TYPES, *OWN_TYPES)},
+            fetch_wait_ms=settings.kafka_idle_fetch_max_wait_ms,
         ),
     ]
