@@ -28,6 +28,7 @@ def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsum
             group_id="tousu-notify",
             topics=TOPICS,
             handlers=dict.fromkeys(HANDLED, plan),
+            fetch_wait_ms=settings.planner_fetch_max_wait_ms,
         ),
         build_digest_consumer(db, settings),
     ]
