@@ -6,12 +6,13 @@
 
 For each backend it starts a broker, the four services (tousu_common.devstack),
 a mail sink for what notify sends (its own process) and the bare ceiling app, all on loopback,
-then runs three phases:
+then runs five phases:
 
 a. ceiling: the bare FastAPI endpoint (same body validation, same uvicorn
    flags), hotline posts from --concurrency closed-loop callers;
-b. idle: the running stack with no traffic for --idle-seconds (its CPU as a
-   share of one core);
+b. idle: the running stack with no traffic for --idle-seconds, from
+   --idle-settle-seconds after the last event (its CPU as a share of one core;
+   the bench's own reader is paused between its reads of the topics);
 c. paced: --rate complaints/s for --paced-seconds (open loop), so latencies
    are those of a system that is not saturated;
 d. paced-fast: the same at --fast-rate complaints/s (issue 17's 100/s phase);
@@ -322,7 +323,18 @@ class Collector:
         ]
 
     async def drain(self, phase: Phase, timeout: float) -> None:
-        """Read until every complaint received in the phase is acknowledged (or timeout)."""
+        """Read until every complaint received in the phase is acknowledged (or timeout).
+
+        Between drains the collector's partitions are paused: a consumer that keeps
+        fetching at a 50 ms wait costs the broker ~1.7% of a core, which the phases'
+        CPU (and the idle phase's, most of all) would otherwise charge to the stack."""
+        self.consumer.resume(*self.consumer.assignment())
+        try:
+            await self._read_until_acknowledged(phase, timeout)
+        finally:
+            self.consumer.pause(*self.consumer.assignment())
+
+    async def _read_until_acknowledged(self, phase: Phase, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
@@ -489,7 +501,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     await driver.wait_follow_ups(timeout=args.drain_timeout)
                     await collector.drain(warm, timeout=args.drain_timeout)
 
-                # (b) idle: what the running stack costs with nothing to do
+                # (b) idle: what the running stack costs with nothing to do, once it
+                # has noticed: its consumers keep the short fetch wait for
+                # kafka_idle_after_s (2 s) after the last record, and what they
+                # applied last is committed up to consumer_commit_interval_s later
+                await asyncio.sleep(args.idle_settle_seconds)
                 idle = Phase("idle")
                 sampler = asyncio.create_task(sample_load(idle))
                 cpu_before = cpu_of(stack, postgres_pid)
@@ -664,7 +680,8 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
             lines.append(f"| {backend} | {phase.name} | {' | '.join(cells)} |")
     lines += [
         "",
-        f"Idle: the running stack with no traffic for {args.idle_seconds:g} s, CPU as a share"
+        f"Idle: the running stack with no traffic for {args.idle_seconds:g} s, from"
+        f" {args.idle_settle_seconds:g} s after the warm-up's last event, CPU as a share"
         " of one core:",
         "",
         "| backend | intake | routing | rectification | notify | broker | postgres | total"
@@ -783,6 +800,13 @@ def main() -> int:
     )
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument(
+        "--idle-settle-seconds",
+        type=float,
+        default=4,
+        help="quiet time before the idle phase is measured (the stack's own switch to"
+        " its idle fetch wait takes 2 s)",
+    )
+    parser.add_argument(
         "--warmup-seconds",
         type=float,
         default=5,
@@ -823,6 +847,7 @@ def main() -> int:
     args.warmup_seconds = min(args.warmup_seconds, 30)
     args.fast_rate = min(args.fast_rate, 300)
     args.idle_seconds = max(1, min(args.idle_seconds, 120))
+    args.idle_settle_seconds = max(0, min(args.idle_settle_seconds, 60))
     args.concurrency = max(1, min(args.concurrency, 64))
     args.max_requests = min(args.max_requests, 50_000)
     args.drain_timeout = min(args.drain_timeout, 300)
