@@ -7,6 +7,7 @@ notify really sent over SMTP. Binds to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -29,13 +30,32 @@ class _Handler:
         if isinstance(raw, str):
             raw = raw.encode()
         self.sink.keep(
-            raw, list(envelope.rcpt_tos), envelope.mail_from or "", session.host_name or ""
+            raw,
+            list(envelope.rcpt_tos),
+            envelope.mail_from or "",
+            session.host_name or "",
+            peer=str(session.peer),
         )
         return "250 Message accepted for delivery"
 
+    async def handle_QUIT(self, server: Any, session: Session, envelope: Envelope) -> str:
+        with self.sink._lock:
+            self.sink.quits += 1
+        return "221 Bye"
+
 
 class MailSink:
-    def __init__(self, port: int = 0, directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        directory: Path | None = None,
+        *,
+        idle_timeout_s: float = 300,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``idle_timeout_s``: the server drops a connection idle this long (RFC 5321
+        asks for at least 5 minutes; tests shorten it to see a client cope).
+        ``tls_context``: the server requires STARTTLS with this certificate."""
         from tousu_common.devstack import free_port
 
         self.port = port or free_port()
@@ -44,8 +64,19 @@ class MailSink:
         self.envelopes: list[tuple[str, list[str]]] = []
         #: The EHLO/HELO name each message's client gave, in arrival order.
         self.greetings: list[str] = []
+        #: The client's address and port each message came from: one per connection.
+        self.peers: list[str] = []
+        #: Connections the client ended with QUIT.
+        self.quits = 0
         self._lock = threading.Lock()
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            timeout=idle_timeout_s,
+            tls_context=tls_context,
+            require_starttls=tls_context is not None,
+        )
 
     def start(self) -> MailSink:
         if self.directory is not None:
@@ -56,12 +87,15 @@ class MailSink:
     def stop(self) -> None:
         self._controller.stop()
 
-    def keep(self, raw: bytes, recipients: list[str], sender: str, greeting: str = "") -> None:
+    def keep(
+        self, raw: bytes, recipients: list[str], sender: str, greeting: str = "", peer: str = ""
+    ) -> None:
         message = BytesParser(policy=policy.default).parsebytes(raw)
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((sender, recipients))
             self.greetings.append(greeting)
+            self.peers.append(peer)
             count = len(self.messages)
         if self.directory is not None:
             (self.directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{count:05d}.eml").write_bytes(raw)

@@ -85,6 +85,7 @@ class DeliveryWorker:
             self._wake.set()
 
     async def close(self) -> None:
+        await self.mailer.close()
         if self._own_http:
             await self.http.aclose()
 
