@@ -59,7 +59,7 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,15}"?$'
 
 
-def _expected_version(
+async def _expected_version(
     if_match: Annotated[
         str | None,
         Header(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -17,11 +18,13 @@ from tousu_routing.domain.rules import DEPARTMENTS
 CROSS_DEPARTMENT_ROLES = ("csc", "manager", "agent", "service")
 
 
-def get_db(request: Request) -> Database:
+# ``async def``, as every dependency here: FastAPI runs a plain ``def`` (or a class)
+# on its thread pool, a thread hop per request (tests/test_routes_stay_on_the_event_loop.py).
+async def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_routing(request: Request) -> Routing:
+async def get_routing(request: Request) -> Routing:
     return request.app.state.routing
 
 
@@ -71,29 +74,32 @@ def check_department_name(field: str, value: str) -> str:
 PAGE_LIMIT = 200
 
 
+@dataclass(frozen=True)
 class Paging:
-    def __init__(
-        self,
-        request: Request,
-        limit: Annotated[
-            int,
-            Query(
-                ge=1,
-                le=PAGE_LIMIT,
-                description=f"Page size: at most `worklist_max_limit` ({PAGE_LIMIT} by default)",
-            ),
-            WHOLE_NUMBER,
-        ] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000_000), WHOLE_NUMBER] = 0,
-    ) -> None:
-        maximum = request.app.state.settings.worklist_max_limit
-        if limit > maximum:
-            raise InvalidInput(
-                "page too large",
-                fields=[{"field": "limit", "problem": f"must be at most {maximum}"}],
-            )
-        self.limit = limit
-        self.offset = offset
+    limit: int
+    offset: int
 
 
-PagingDep = Annotated[Paging, Depends()]
+async def paging(
+    request: Request,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=PAGE_LIMIT,
+            description=f"Page size: at most `worklist_max_limit` ({PAGE_LIMIT} by default)",
+        ),
+        WHOLE_NUMBER,
+    ] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000), WHOLE_NUMBER] = 0,
+) -> Paging:
+    maximum = request.app.state.settings.worklist_max_limit
+    if limit > maximum:
+        raise InvalidInput(
+            "page too large",
+            fields=[{"field": "limit", "problem": f"must be at most {maximum}"}],
+        )
+    return Paging(limit, offset)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
