@@ -39,6 +39,26 @@ log = logging.getLogger(__name__)
 _ADDED = "tousu_outbox_added"
 #: Built once: every staged event runs it, and building it cost more than running it.
 _STAGE = sa.insert(outbox)
+#: The relay's statements, built once too (~80 µs a round to build, issue 17).
+_PENDING = (
+    sa.select(
+        outbox.c.id,
+        outbox.c.event_type,
+        outbox.c.topic,
+        outbox.c.key,
+        outbox.c.headers,
+        outbox.c.payload,
+    )
+    .where(outbox.c.status == "pending")
+    .order_by(outbox.c.id)
+    .limit(sa.bindparam("batch_size", type_=sa.Integer, literal_execute=True))
+)
+_PENDING_LOCKED = _PENDING.with_for_update(skip_locked=True)
+_MARK_PUBLISHED = (
+    sa.update(outbox)
+    .where(outbox.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(status="published", published_at=sa.bindparam("now"))
+)
 PURGE_EVERY_S = 60.0
 
 
@@ -197,7 +217,9 @@ class OutboxRelay:
                 outcomes = await self._send(producer, rows)
                 await self._record(session, outcomes)
         else:
-            async with self._db.transaction() as session:
+            # A read: no writer's turn needed (WAL gives it a snapshot of what is
+            # committed, and only this relay marks rows published).
+            async with self._db.sessions() as session:
                 rows = await self._pending(session, lock=False)
             if not rows:
                 return 0
@@ -312,22 +334,9 @@ class OutboxRelay:
         self._wake.clear()
 
     async def _pending(self, session: AsyncSession, *, lock: bool) -> list[Any]:
-        query = (
-            sa.select(
-                outbox.c.id,
-                outbox.c.event_type,
-                outbox.c.topic,
-                outbox.c.key,
-                outbox.c.headers,
-                outbox.c.payload,
-            )
-            .where(outbox.c.status == "pending")
-            .order_by(outbox.c.id)
-            .limit(self._settings.outbox_batch_size)
-        )
-        if lock:
-            query = query.with_for_update(skip_locked=True)
-        return list((await session.execute(query)).all())
+        query = _PENDING_LOCKED if lock else _PENDING
+        result = await session.execute(query, {"batch_size": self._settings.outbox_batch_size})
+        return list(result.all())
 
     async def _send(
         self, producer: AIOKafkaProducer, rows: list[Any]
@@ -354,11 +363,7 @@ class OutboxRelay:
         now = datetime.now(UTC)
         published = [row_id for row_id, error in outcomes if error is None]
         if published:
-            await session.execute(
-                sa.update(outbox)
-                .where(outbox.c.id.in_(published))
-                .values(status="published", published_at=now)
-            )
+            await session.execute(_MARK_PUBLISHED, {"ids": published, "now": now})
         for row_id, error in outcomes:
             if error is not None:
                 await session.execute(
