@@ -217,9 +217,7 @@ class OutboxRelay:
                 outcomes = await self._send(producer, rows)
                 await self._record(session, outcomes)
         else:
-            # A read: no writer's turn needed (WAL gives it a snapshot of what is
-            # committed, and only this relay marks rows published).
-            async with self._db.sessions() as session:
+            async with self._db.transaction() as session:
                 rows = await self._pending(session, lock=False)
             if not rows:
                 return 0
