@@ -37,7 +37,7 @@ from tousu_common.devstack import (
     free_port,
     wait_for_port,
 )
-from tousu_common.mailsink import MailSink
+from tousu_common.mailsink import MailSink, _Handler
 from tousu_common.testing.helpers import header, read_topic
 from tousu_common.testing.wait import eventually
 from tousu_notify.domain.signing import InvalidSignature, verify_signature
@@ -101,7 +101,7 @@ class FlakyMailSink(MailSink):
             return sum(1 for _, recipients in self.envelopes if address in recipients)
 
 
-class _FlakyHandler:
+class _FlakyHandler(_Handler):
     TEMPORARY = "451 4.3.0 Mail server temporarily unavailable, try again later"
 
     def __init__(self, sink: FlakyMailSink) -> None:
@@ -120,11 +120,7 @@ class _FlakyHandler:
         if self.sink.refusing == "data":
             self.sink.refused += 1
             return self.TEMPORARY
-        raw = envelope.original_content or envelope.content or b""
-        if isinstance(raw, str):
-            raw = raw.encode()
-        self.sink.keep(raw, list(envelope.rcpt_tos), envelope.mail_from or "")
-        return "250 Message accepted for delivery"
+        return await super().handle_DATA(server, session, envelope)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import Envelope, Session
 
-from tousu_common.mailsink import MailSink
+from tousu_common.mailsink import MailSink, _Handler
 from tousu_common.testing.tls import self_signed
 from tousu_common.testing.wait import eventually_async
 from tousu_notify.adapters import clients
@@ -168,11 +168,8 @@ async def test_keepalive_zero_opens_a_connection_per_message(
     assert sink.quits == 3
 
 
-class _RefusingHandler:
-    """Refuses recipients whose address starts with ``refuse``, keeps the rest."""
-
-    def __init__(self, sink: MailSink) -> None:
-        self.sink = sink
+class _RefusingHandler(_Handler):
+    """The sink's handler, refusing recipients whose address starts with ``refuse``."""
 
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
@@ -180,16 +177,6 @@ class _RefusingHandler:
         if address.startswith("refuse"):
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or envelope.content or b""
-        self.sink.keep(
-            raw if isinstance(raw, bytes) else raw.encode(),
-            list(envelope.rcpt_tos),
-            envelope.mail_from or "",
-            peer=str(session.peer),
-        )
         return "250 OK"
 
 

@@ -255,13 +255,10 @@ class Mailer:
         """The most recently used kept connection that still works, or a new one."""
         while self._idle:
             connection = self._idle.pop()
-            idle_for = time.monotonic() - connection.idle_since
+            # (Past the keepalive the reaper has closed it; the NOOP covers a late timer.)
             if not connection.smtp.is_connected:
                 continue
-            if idle_for > self.settings.smtp_keepalive_s:
-                await self._quit(connection)
-                continue
-            if idle_for > _CHECK_AFTER_IDLE_S:
+            if time.monotonic() - connection.idle_since > _CHECK_AFTER_IDLE_S:
                 try:
                     await connection.smtp.noop()
                 except (aiosmtplib.SMTPException, OSError):
@@ -287,12 +284,9 @@ class Mailer:
         return _Connection(smtp)
 
     async def _checkin(self, connection: _Connection) -> None:
+        # No check of the pool's size: the slots already bound the connections to it.
         s = self.settings
-        if (
-            s.smtp_keepalive_s == 0
-            or connection.sent >= s.smtp_messages_per_connection
-            or len(self._idle) >= s.smtp_pool_size
-        ):
+        if s.smtp_keepalive_s == 0 or connection.sent >= s.smtp_messages_per_connection:
             await self._quit(connection)
             return
         connection.idle_since = time.monotonic()
