@@ -18,6 +18,7 @@ import httpx
 
 from tousu_common.oidc import ServiceTokens
 from tousu_common.tracing import trace_headers
+from tousu_notify.adapters.mime import ComposedMail
 from tousu_notify.config import Settings
 from tousu_notify.domain.signing import (
     DELIVERY_ID_HEADER,
@@ -207,7 +208,7 @@ class Mailer:
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         return self._local_hostname
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: ComposedMail | EmailMessage) -> None:
         try:
             await self._send(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -240,11 +241,14 @@ class Mailer:
         """Kept connections, for tests and the curious."""
         return len(self._idle)
 
-    async def _send(self, message: EmailMessage) -> None:
+    async def _send(self, message: ComposedMail | EmailMessage) -> None:
         async with self._slots:
             connection = await self._checkout()
             try:
-                await connection.smtp.send_message(message)
+                if isinstance(message, ComposedMail):
+                    await connection.smtp.sendmail(message.sender, message.recipients, message.data)
+                else:
+                    await connection.smtp.send_message(message)
             except BaseException:
                 connection.smtp.close()
                 raise

@@ -9,12 +9,10 @@ code (if it has one) or raises :class:`DeliveryError`.
 
 from __future__ import annotations
 
-import email.policy
 import json
 import logging
 import re
 from datetime import UTC, datetime
-from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Protocol
@@ -28,6 +26,7 @@ from tousu_notify.adapters.clients import (
     SmsGateway,
     WebhookClient,
 )
+from tousu_notify.adapters.mime import Attachment, ComposedMail, compose
 from tousu_notify.adapters.templates import Rendered
 from tousu_notify.config import Settings
 from tousu_notify.domain.delivery import Claim, Recipient
@@ -38,30 +37,6 @@ log = logging.getLogger(__name__)
 #: A Message-ID fit to be answered in a header: visible ASCII only (no spaces, no
 #: line breaks, nothing a header would have to encode).
 _MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,500}>")
-
-
-class _HeaderClasses(HeaderRegistry):
-    """The standard header registry, making each header class once.
-
-    ``HeaderRegistry`` builds a new class with ``type()`` for every header it
-    parses — a message's dozen headers, its parts' and their parameters — which
-    was a sixth of building a mail. The classes it builds for one name are all
-    alike, so one per name gives the same headers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        made = self._classes.get(key)
-        if made is None:
-            made = self._classes[key] = super().__getitem__(name)
-        return made
-
-
-#: ``email.policy.default`` (what ``EmailMessage()`` uses) with that registry.
-_POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
 
 
 class Sender(Protocol):
@@ -86,60 +61,73 @@ class EmailSender:
         self.settings = settings
         self.mailer = mailer
         self.contacts = contacts
-        self._parsed: dict[tuple[str, str], BaseHeader] = {}
-
-    def _configured(self, name: str, value: str) -> BaseHeader | str:
-        """A header whose value comes from the settings (From, Reply-To), parsed once:
-        an address header's parse is the costliest part of a header, and the same
-        object serves every message (header objects are immutable). Checked as
-        ``message[name] = value`` checks it, so a bad setting fails each message as
-        before."""
-        parsed = self._parsed.get((name, value))
-        if parsed is None:
-            _, parsed = _POLICY.header_store_parse(name, value)
-            self._parsed[(name, value)] = parsed
-        return parsed
 
     async def send(self, claim: Claim, recipient: Recipient, rendered: Rendered | None) -> None:
         if rendered is None or recipient.address is None:
             raise DeliveryError("an e-mail needs a rendered message and an address", permanent=True)
-        message = await self.message(claim, recipient, rendered)
-        await self.mailer.send(message)
+        await self.mailer.send(await self.message(claim, recipient, rendered))
         return None
 
-    async def message(self, claim: Claim, recipient: Recipient, rendered: Rendered) -> EmailMessage:
-        """``recipient.answers``: the customer's own Message-ID when the complaint came
+    async def message(
+        self, claim: Claim, recipient: Recipient, rendered: Rendered
+    ) -> ComposedMail | EmailMessage:
+        """The mail, written directly (:mod:`tousu_notify.adapters.mime`); an
+        ``EmailMessage`` only for a mailbox that needs SMTPUTF8.
+
+        ``recipient.answers``: the customer's own Message-ID when the complaint came
         by mail — our mail is a reply to it (RFC 5322 In-Reply-To / References)."""
-        answers = recipient.answers
-        message = EmailMessage(policy=_POLICY)
-        message["Subject"] = rendered.subject
-        message["From"] = self._configured("From", self.settings.mail_from)
-        message["To"] = recipient.address
-        message["Date"] = format_datetime(datetime.now(UTC))
-        if claim.message_id:
-            message["Message-ID"] = claim.message_id
-        if answers and _MESSAGE_ID.fullmatch(answers):
-            message["In-Reply-To"] = answers
-            message["References"] = answers
-        if claim.recipient_kind == RecipientKind.customer.value:
-            message["Reply-To"] = self._configured("Reply-To", self.settings.mail_reply_to)
-        if claim.reference:
-            message["X-Tousu-Reference"] = claim.reference
+        headers = self._headers(claim, recipient.address or "", recipient.answers, rendered)
+        attachments = await self._attachments(claim, recipient)
+        composed = compose(headers, text=rendered.text, html=rendered.html, attachments=attachments)
+        if composed is not None:
+            return composed
+        message = EmailMessage()
+        for name, value in headers:
+            message[name] = value
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
-        if claim.template == Template.digest_published.value and self.settings.digest_attach_html:
-            context = recipient.context
-            try:
-                report = await self.contacts.fetch_report(str(context.get("url")))
-            except DeliveryError as exc:
-                log.warning("digest report not attached", extra={"error": exc.message})
-            else:
-                message.add_attachment(
-                    report.decode("utf-8", errors="replace"),
-                    subtype="html",
-                    filename=f"digest-{context.get('period', 'report')}.html",
-                )
+        for item in attachments:
+            message.add_attachment(item.content, subtype=item.subtype, filename=item.filename)
         return message
+
+    def _headers(
+        self, claim: Claim, address: str, answers: str | None, rendered: Rendered
+    ) -> list[tuple[str, str]]:
+        headers = [
+            ("Subject", rendered.subject),
+            ("From", self.settings.mail_from),
+            ("To", address),
+            ("Date", format_datetime(datetime.now(UTC))),
+        ]
+        if claim.message_id:
+            headers.append(("Message-ID", claim.message_id))
+        if answers and _MESSAGE_ID.fullmatch(answers):
+            headers += [("In-Reply-To", answers), ("References", answers)]
+        if claim.recipient_kind == RecipientKind.customer.value:
+            headers.append(("Reply-To", self.settings.mail_reply_to))
+        if claim.reference:
+            headers.append(("X-Tousu-Reference", claim.reference))
+        return headers
+
+    async def _attachments(self, claim: Claim, recipient: Recipient) -> list[Attachment]:
+        """A digest's HTML report, when the settings attach it and it can be fetched."""
+        if claim.template != Template.digest_published.value:
+            return []
+        if not self.settings.digest_attach_html:
+            return []
+        context = recipient.context
+        try:
+            report = await self.contacts.fetch_report(str(context.get("url")))
+        except DeliveryError as exc:
+            log.warning("digest report not attached", extra={"error": exc.message})
+            return []
+        return [
+            Attachment(
+                report.decode("utf-8", errors="replace"),
+                "html",
+                f"digest-{context.get('period', 'report')}.html",
+            )
+        ]
 
 
 class SmsSender:
