@@ -3,7 +3,9 @@ dependencies at fixed versions (`make lock` refreshes them; no network here)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 import tomllib
 from pathlib import Path
 
@@ -84,3 +86,15 @@ def test_make_installs_only_from_the_lock() -> None:
         if "-r $(LOCK)" not in line and "--no-deps" not in line and "uv==" not in line
     ]
     assert not unlocked, f"installs that bypass the lock: {unlocked}"
+
+
+def test_httpcore_finds_sniffio_so_a_request_searches_for_no_module() -> None:
+    """httpcore imports sniffio several times per request; without it each import
+    fails after searching sys.path (~50 µs each, issue 17)."""
+    from httpcore._synchronization import current_async_library
+
+    async def ask() -> str:
+        return current_async_library()
+
+    assert asyncio.run(ask()) == "asyncio"
+    assert "sniffio" in sys.modules
