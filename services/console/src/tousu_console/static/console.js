@@ -81,6 +81,33 @@
     }, wait);
   }
 
+  // A live reload swaps a panel for the server's fresh copy, and the <details> the
+  // person had opened in it stay open. Once they type, the panel's own script holds
+  // live reloads back (csc/_keep_edits.html); before that, any change to the complaint
+  // (a mail sent about it, a clock) closed the form they had just opened under their
+  // hands. A form's own submission swaps the panel too; there the server's copy wins.
+  function isLiveReload(event) {
+    var config = event.detail.requestConfig;
+    var trigger = config && config.triggeringEvent;
+    return !!trigger && typeof trigger.type === "string" && trigger.type.indexOf("tousu:reload") === 0;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.querySelectorAll || !isLiveReload(event)) return;
+    target.__tousuOpen = Array.prototype.map.call(
+      target.querySelectorAll("details[id][open]"), function (details) { return details.id; });
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    var open = target && target.__tousuOpen;
+    if (!open) return;
+    delete target.__tousuOpen;
+    open.forEach(function (id) {
+      var details = document.getElementById(id);
+      if (details && target.contains(details)) details.open = true;
+    });
+  });
+
   function start() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) return;
