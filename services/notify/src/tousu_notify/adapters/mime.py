@@ -27,9 +27,16 @@ _FOLD_AT = 78
 #: UTF-8 bytes per encoded word: base64 of 45 bytes is 60 characters, and with
 #: ``=?utf-8?b?`` and ``?=`` the word stays within RFC 2047's 75.
 _WORD_BYTES = 45
-#: Header text that can go out as it is: printable ASCII and spaces, nothing a
-#: reader would take for an encoded word.
-_PLAIN = re.compile(r"[\x20-\x7e]*")
+#: Printable ASCII and spaces: text a header can carry as it is.
+_PRINTABLE = re.compile(r"[\x20-\x7e]*")
+#: Headers that hold address lists; every other header is unstructured text.
+_ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To", "Cc"})
+
+
+def _plain(text: str) -> bool:
+    """Header text that can go out as it is: printable ASCII, and nothing a reader
+    would take for an encoded word."""
+    return _PRINTABLE.fullmatch(text) is not None and "=?" not in text
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,9 @@ def compose(
     return ComposedMail(sender, recipients, data)
 
 
-_ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To", "Cc"})
-
-
 def _words(value: str) -> list[str]:
     """Unstructured header text as foldable words: itself if plain, else encoded words."""
-    if _PLAIN.fullmatch(value) and "=?" not in value:
+    if _plain(value):
         return value.split(" ")
     return _encoded_words(value)
 
@@ -122,7 +126,7 @@ def _mailbox(pair: tuple[str, str]) -> str:
     name, address = pair
     if not name:
         return address
-    if name.isascii() and _PLAIN.fullmatch(name) and "=?" not in name:
+    if _plain(name):
         return formataddr((name, address))
     return " ".join([*_encoded_words(name), f"<{address}>"])
 
@@ -150,7 +154,7 @@ def _text_part(subtype: str, content: str) -> str:
 
 
 def _attachment(item: Attachment) -> str:
-    if item.filename.isascii() and _PLAIN.fullmatch(item.filename) and '"' not in item.filename:
+    if _PRINTABLE.fullmatch(item.filename) and '"' not in item.filename:
         filename = f'filename="{item.filename}"'
     else:  # RFC 2231
         filename = f"filename*=utf-8''{quote(item.filename, safe='')}"
