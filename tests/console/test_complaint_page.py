@@ -237,26 +237,32 @@ async def test_a_live_reload_keeps_open_the_form_a_user_opened(
     from the server; a form the CSC user has just opened stays open to be filled in
     (once they type, the panel holds reloads back until they submit)."""
     cid = walked["id"]
+    await page.set_viewport_size({"width": 1366, "height": 900})
     await sign_in(page, console_url, identity, "csc", path=f"/complaints/{cid}")
-    more = page.locator("#panel-case details.csc-more[id]:has(textarea)").first
-    await more.wait_for(state="attached", timeout=30_000)
-    await more.locator("summary").click()
-    await page.evaluate(
-        """(cid) => {
-             window.__swaps = 0;
-             document.addEventListener('htmx:afterSwap', (e) => {
-               if (e.detail.target.id === 'panel-case') window.__swaps += 1;
-             });
-             document.body.dispatchEvent(new CustomEvent('tousu:reload-complaint-' + cid));
-           }""",
-        cid,
-    )
-    await page.wait_for_function("window.__swaps >= 1", timeout=30_000)
+    for language in ("zh", "en"):
+        await use_language(page, language)
+        more = page.locator("#panel-case details.csc-more[id]:has(textarea)").first
+        await more.wait_for(state="attached", timeout=30_000)
+        await more.locator("summary").click()
+        await page.evaluate(
+            """(cid) => {
+                 window.__swaps = 0;
+                 document.addEventListener('htmx:afterSwap', (e) => {
+                   if (e.detail.target.id === 'panel-case') window.__swaps += 1;
+                 });
+                 document.body.dispatchEvent(new CustomEvent('tousu:reload-complaint-' + cid));
+               }""",
+            cid,
+        )
+        await page.wait_for_function("window.__swaps >= 1", timeout=30_000)
 
-    assert await more.evaluate("details => details.open")
-    field = more.locator("textarea").first
-    await field.fill("客户要求上门检查，周五下午", timeout=5_000)
-    assert await field.input_value() == "客户要求上门检查，周五下午"
+        assert await more.evaluate("details => details.open"), language
+        await more.scroll_into_view_if_needed()
+        await _shot(page, f"complaint-form-kept-open-{language}.png")
+        field = more.locator("textarea").first
+        await field.fill("客户要求上门检查，周五下午", timeout=5_000)
+        assert await field.input_value() == "客户要求上门检查，周五下午"
+    await use_language(page, "zh")
 
 
 async def test_another_department_gets_routings_refusal_as_a_note_and_the_rest_of_the_page(
