@@ -174,6 +174,12 @@ class InlineConnection:
     async def execute(self, operation: str, parameters: Sequence[Any] = ()) -> InlineCursor:
         return await self.cursor().execute(operation, parameters)
 
+    async def begin(self, *, immediate: bool) -> None:
+        """Start a transaction (``BEGIN IMMEDIATE`` takes the write lock at once)."""
+        operation = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        connection = self._open()
+        await self._run(operation, connection.execute, operation)
+
     async def commit(self) -> None:
         connection = self._open()
         await self._run("COMMIT", connection.commit)

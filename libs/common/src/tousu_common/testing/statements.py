@@ -16,7 +16,7 @@ from tousu_common.db import Database
 @contextmanager
 def sql_run(db: Database) -> Iterator[list[str]]:
     """Every statement run on ``db`` inside the block, whitespace folded, in order
-    (``BEGIN`` and the like included; filter as the test needs)."""
+    (no ``BEGIN``: the drivers begin transactions without a statement of SQLAlchemy's)."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
