@@ -154,6 +154,39 @@ async def test_relay_publishes_staged_events_in_commit_order(
     assert set(await outbox_statuses(db)) == {"published"}
 
 
+async def test_a_running_relay_on_sqlite_marks_a_round_published_with_the_next_round(
+    db: Database, database_url: str, broker: Broker
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL a round sends and marks in one transaction")
+    # A quiet delay longer than the test: only the next round (or close) marks.
+    settings = make_settings(broker.bootstrap, database_url, outbox_mark_delay_s=60)
+    relay = OutboxRelay(db, settings)
+    first, second = received(), received()
+    task = asyncio.create_task(relay.run())
+
+    async def on_topic(event: Event) -> None:
+        await read_topic(
+            broker.bootstrap,
+            "tousu.complaints",
+            until=lambda rs: bool(ids_on(rs, event.complaint_id)),
+            timeout=30,
+        )
+
+    try:
+        await stage(db, first)
+        await on_topic(first)
+        assert await outbox_statuses(db) == ["pending"]  # sent; its mark waits
+        await stage(db, second)
+        await on_topic(second)
+        # The round that read the second event marked the first before sending.
+        assert await outbox_statuses(db) == ["published", "pending"]
+    finally:
+        assert await stop_tasks([task], 30, what="outbox relay") == []
+        await relay.close()
+    assert await outbox_statuses(db) == ["published", "published"]  # close marks the rest
+
+
 class SlowLinkProducer(AIOKafkaProducer):
     """The real producer behind a slow link: every send starts 30 ms late."""
 

@@ -119,6 +119,11 @@ class ServiceSettings(BaseSettings):
     # After a commit wakes the relay it waits this long, so that under load one
     # batch carries many events instead of each commit costing a publish round.
     outbox_linger_s: float = Field(default=0.005, ge=0, le=1)
+    # On SQLite the relay marks what it sent in the transaction that reads its next
+    # batch, or after this long with nothing more to send: one transaction per round
+    # instead of two. A crash in between publishes those events again (the inboxes
+    # skip them), as a crash between a send and its mark always could.
+    outbox_mark_delay_s: float = Field(default=0.1, ge=0, le=60)
     # How often the relay checks that the broker still knows this service (its
     # marker topic). One that forgot (the local memory-only broker after a
     # restart) gets every retained event again, in order; consumers' inboxes

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,7 +139,10 @@ class OutboxRelay:
     a complaint overtake an earlier one on the broker. The rows are also
     claimed ``FOR UPDATE``, so a row is never published twice by two relays. On
     SQLite (one process per database file) the send happens outside the
-    transaction, so a slow or absent broker never holds the write lock.
+    transaction, so a slow or absent broker never holds the write lock; while it
+    runs, the relay marks a batch published in the transaction that reads the next
+    one (or after ``outbox_mark_delay_s`` with nothing more to send), so a round
+    costs one transaction, not two.
     """
 
     def __init__(
@@ -161,6 +164,9 @@ class OutboxRelay:
         # One lock per service (services may share a PostgreSQL cluster or database).
         self._lock_key = zlib.crc32(f"tousu.outbox.{settings.service_name}".encode())
         self.connected = False
+        #: Sent and acknowledged, not yet marked published (SQLite, while running).
+        self._unmarked: list[int] = []
+        self._unmarked_since = 0.0
         db.on_commit(self._wake_if_added)
 
     def _wake_if_added(self, session: AsyncSession) -> None:
@@ -178,7 +184,7 @@ class OutboxRelay:
                 await self._connect()
                 backoff = self._settings.consumer_backoff_base_s or 0.1
                 while True:
-                    published = await self.publish_batch()
+                    published = await self._publish_round(defer_mark=True)
                     await self._purge_if_due()
                     await self._check_topics_if_due()
                     if published < self._settings.outbox_batch_size:
@@ -195,6 +201,8 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._settings.consumer_backoff_max_s)
 
     async def close(self) -> None:
+        with contextlib.suppress(Exception):  # unmarked rows are only published again
+            await self._mark_unmarked()
         await self._disconnect()
 
     async def check_broker(self) -> None:
@@ -204,7 +212,11 @@ class OutboxRelay:
         await self._producer.client.fetch_all_metadata()
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch of pending rows; return how many were published."""
+        """Publish up to one batch of pending rows and mark them; return how many were
+        published."""
+        return await self._publish_round(defer_mark=False)
+
+    async def _publish_round(self, *, defer_mark: bool) -> int:
         producer = await self._connect()
         if self._lock_rows:
             async with self._db.transaction() as session:
@@ -217,13 +229,17 @@ class OutboxRelay:
                 outcomes = await self._send(producer, rows)
                 await self._record(session, outcomes)
         else:
-            async with self._db.transaction() as session:
+            async with self._transaction_marking_unmarked() as session:
                 rows = await self._pending(session, lock=False)
             if not rows:
                 return 0
             outcomes = await self._send(producer, rows)
-            async with self._db.transaction() as session:
-                await self._record(session, outcomes)
+            if defer_mark and all(error is None for _, error in outcomes):
+                self._unmarked = [row_id for row_id, _ in outcomes]
+                self._unmarked_since = time.monotonic()
+            else:
+                async with self._db.transaction() as session:
+                    await self._record(session, outcomes)
         self._count_published(rows, outcomes)
         failures = [error for _, error in outcomes if error is not None]
         if failures:
@@ -235,10 +251,27 @@ class OutboxRelay:
     async def backlog(self) -> OutboxBacklog:
         return await outbox_backlog(self._db)
 
+    @contextlib.asynccontextmanager
+    async def _transaction_marking_unmarked(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that first marks the last round's rows published; they
+        count as marked once it commits."""
+        unmarked = self._unmarked
+        async with self._db.transaction() as session:
+            if unmarked:
+                await session.execute(_MARK_PUBLISHED, {"ids": unmarked, "now": datetime.now(UTC)})
+            yield session
+        if self._unmarked is unmarked:
+            self._unmarked = []
+
+    async def _mark_unmarked(self) -> None:
+        if self._unmarked:
+            async with self._transaction_marking_unmarked():
+                pass
+
     def _count_published(
         self, rows: list[Any], outcomes: list[tuple[int, BaseException | None]]
     ) -> None:
-        """Count what is now recorded as published (after the commit that says so)."""
+        """Count what the broker acknowledged."""
         service = self._settings.service_name
         for row, (_, error) in zip(rows, outcomes, strict=True):
             if error is None:
@@ -246,7 +279,8 @@ class OutboxRelay:
 
     async def republish_since(self, since: datetime) -> int:
         """Mark rows published since ``since`` pending again (after a broker lost them)."""
-        async with self._db.transaction() as session:
+        # The last round's rows marked first, so the update makes them pending too.
+        async with self._transaction_marking_unmarked() as session:
             result = await session.execute(
                 sa.update(outbox)
                 .where(outbox.c.status == "published", outbox.c.published_at >= since)
@@ -323,8 +357,13 @@ class OutboxRelay:
             check_at = self._last_topic_check + settings.outbox_topic_check_s
             if now >= poll_at:
                 break
+            mark_at = self._unmarked_since + settings.outbox_mark_delay_s
+            if self._unmarked and now >= mark_at:
+                await self._mark_unmarked()
+                continue
+            wait_until = min(poll_at, check_at, mark_at if self._unmarked else poll_at)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(min(poll_at, check_at) - now, 0))
+                await asyncio.wait_for(self._wake.wait(), max(wait_until - now, 0))
             if not self._wake.is_set():
                 await self._check_topics_if_due()
         if self._wake.is_set() and settings.outbox_linger_s:
