@@ -17,7 +17,7 @@ LOCK_VENV  := .venv-lock
 UV_COMPILE := $(LOCK_VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
               --generate-hashes --no-config --quiet
 
-.PHONY: run test test-fast lint fmt contract bench bench-pipeline bench-smtp bench-fax token clean lock lock-upgrade fuzz
+.PHONY: run test test-fast lint fmt contract bench bench-pipeline bench-smtp bench-transactions bench-fax token clean lock lock-upgrade fuzz
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,9 @@ bench-pipeline: $(STAMP)
 
 bench-smtp: $(STAMP)
 	$(BIN)/python bench/bench_smtp.py $(ARGS)
+
+bench-transactions: $(STAMP)
+	$(BIN)/python bench/bench_transactions.py $(ARGS)
 
 bench-fax: $(STAMP)
 	$(BIN)/python bench/bench_fax.py --ablate --calibrate $(ARGS)
