@@ -312,6 +312,36 @@ async def test_event_delivered_again_later_is_applied_once(
     assert consumer.stats.processed == 1
 
 
+async def test_two_replicas_applying_one_event_at_the_same_time_apply_it_once(
+    db: Database, database_url: str, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    """Each replica has its own engine; the handler holds its transaction open, so on
+    PostgreSQL the second one's inbox insert meets the first's uncommitted row."""
+    group, event = unique("group"), received()
+
+    async def slow_effect(session: AsyncSession, applied: Event) -> None:
+        await record_effect(session, applied)
+        await asyncio.sleep(0.2)
+
+    other = Database(database_url)
+    replicas = [
+        InboxConsumer(
+            database,
+            settings,
+            group_id=group,
+            topics=["unused"],
+            handlers={"complaint.received": slow_effect},
+        )
+        for database in (db, other)
+    ]
+    try:
+        outcomes = await asyncio.gather(*(replica.reapply(event) for replica in replicas))
+    finally:
+        await other.dispose()
+    assert sorted(outcomes) == [False, True]
+    assert await count_effects(db, event.complaint_id) == 1
+
+
 async def test_event_delivered_twice_in_one_batch_is_applied_once(
     db: Database, settings: ServiceSettings, unique: Callable[[str], str]
 ) -> None:

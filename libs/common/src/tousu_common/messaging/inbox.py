@@ -22,11 +22,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tousu_common import metrics
-from tousu_common.db import Database, is_sqlite
+from tousu_common.db import Database
 from tousu_common.events import CATALOG, DecodeError, Event
 from tousu_common.logs import event_context
 from tousu_common.messaging.deadletters import dead_letter_row, record_dead_letter
@@ -47,13 +46,6 @@ Handler = Callable[[AsyncSession, Event], Awaitable[None]]
 
 
 #: Built once: a statement's construction and cache key cost more than running it.
-_SEEN_ONE = (
-    sa.select(sa.func.count())
-    .select_from(inbox)
-    .where(
-        inbox.c.event_id == sa.bindparam("event_id"), inbox.c.consumer == sa.bindparam("consumer")
-    )
-)
 _SEEN_MANY = sa.select(inbox.c.event_id).where(
     inbox.c.consumer == sa.bindparam("consumer"),
     inbox.c.event_id.in_(sa.bindparam("event_ids", expanding=True)),
@@ -61,11 +53,13 @@ _SEEN_MANY = sa.select(inbox.c.event_id).where(
 _RECORD = sa.insert(inbox)
 #: One event's inbox row, or nothing if the consumer has it: the duplicate check and
 #: the record in one statement (an event applied alone used to cost a SELECT too).
+#: By dialect name. On PostgreSQL an insert of a row that another replica's open
+#: transaction holds waits for it, then inserts nothing: the two never both apply.
 _RECORD_ONCE = {
-    dialect.__name__.rpartition(".")[2]: dialect.insert(inbox).on_conflict_do_nothing(
+    "sqlite": sqlite.insert(inbox).on_conflict_do_nothing(index_elements=["event_id", "consumer"]),
+    "postgresql": postgresql.insert(inbox).on_conflict_do_nothing(
         index_elements=["event_id", "consumer"]
-    )
-    for dialect in (sqlite, postgresql)
+    ),
 }
 
 
@@ -122,7 +116,7 @@ class InboxConsumer:
         self._last_position_check = 0.0
         self._uncommitted: dict[TopicPartition, int] = {}
         self._last_commit = float("-inf")
-        self._record_once = _RECORD_ONCE["sqlite" if is_sqlite(db.url) else "postgresql"]
+        self._record_once = _RECORD_ONCE[db.engine.dialect.name]
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -452,36 +446,23 @@ class InboxConsumer:
     async def _apply_once(self, event: Event, handler: Handler) -> bool:
         """Run the handler and record the event in one transaction; False if seen before."""
         started = time.perf_counter()
-        try:
-            async with self.db.transaction() as session:
-                # The inbox row first: if it was there, nothing else runs (and the
-                # transaction commits nothing); if the handler fails, it goes too.
-                recorded = await session.execute(
-                    self._record_once,
-                    {
-                        "event_id": event.id,
-                        "consumer": self.group_id,
-                        "event_type": event.type,
-                        "processed_at": datetime.now(UTC),
-                    },
-                )
-                if not recorded.rowcount:
-                    return False
-                await handler(session, event)
-        except IntegrityError:
-            # Another replica applied it between our check and our insert.
-            if await self._seen(event):
+        async with self.db.transaction() as session:
+            # The inbox row first: if it was there, nothing else runs (and the
+            # transaction commits nothing); if the handler fails, it goes too.
+            recorded = await session.execute(
+                self._record_once,
+                {
+                    "event_id": event.id,
+                    "consumer": self.group_id,
+                    "event_type": event.type,
+                    "processed_at": datetime.now(UTC),
+                },
+            )
+            if not recorded.rowcount:
                 return False
-            raise
+            await handler(session, event)
         self._transaction_seconds.observe(time.perf_counter() - started)
         return True
-
-    async def _seen(self, event: Event) -> bool:
-        async with self.db.sessions() as session:
-            count = await session.scalar(
-                _SEEN_ONE, {"event_id": event.id, "consumer": self.group_id}
-            )
-        return bool(count)
 
     async def reapply(self, event: Event) -> bool:
         """Apply one event now, once, through its handler and the inbox (an operator's
