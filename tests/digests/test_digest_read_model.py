@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from tousu_common.db import Database
 from tousu_common.events import Event
 from tousu_common.messaging.tables import outbox
-from tousu_notify.adapters.digest_readmodel import EVENT_TYPES, apply_event
+from tousu_common.testing.statements import sql_run
+from tousu_notify.adapters.digest_readmodel import EVENT_TYPES, apply_event, apply_events
 from tousu_notify.config import Settings
 from tousu_notify.domain.digest_periods import Period
 from tousu_notify.handlers.digests import Digests
@@ -46,6 +47,34 @@ async def test_events_in_reverse_order_give_the_reference_numbers(
         expected = reference.digest(events, kind, label, units=UNITS)
         for section in expected:
             assert numbers[section] == expected[section], (label, section)
+
+
+@pytest.mark.parametrize("order", ["as generated", "reversed"])
+async def test_events_applied_in_groups_give_the_reference_numbers_with_few_statements(
+    generated: Generated, notify_db: Database, notify_settings: Settings, order: str
+) -> None:
+    """The consumer hands the read model each group commit whole (``apply_events``):
+    the same digests as event by event, with each group's rows read in one statement
+    per table and each row written once."""
+    events = [event for event in generated.only_events if event.type in EVENT_TYPES]
+    if order == "reversed":
+        events = events[::-1]
+    size = 50
+    with sql_run(notify_db) as ran:
+        for start in range(0, len(events), size):
+            async with notify_db.transaction() as session:
+                await apply_events(session, events[start : start + size])
+    groups = -(-len(events) // size)
+    selects = [statement for statement in ran if statement.lstrip().startswith("SELECT")]
+    assert len(selects) <= 2 * groups  # digest_complaints and digest_rectifications
+    writes = [s for s in ran if s.lstrip().startswith(("INSERT INTO digest_c", "UPDATE"))]
+    assert len(writes) < len(events) / 4  # one per set of changed columns, not per event
+    digests = Digests(notify_db, notify_settings)
+    for kind, label in (("month", "2026-09"), ("week", "2026-W40")):
+        numbers = await digests.compute(Period.parse(kind, label, "Asia/Shanghai"))
+        expected = reference.digest(generated.only_events, kind, label, units=UNITS)
+        for section in expected:
+            assert numbers[section] == expected[section], (order, label, section)
 
 
 async def test_two_replicas_publish_a_period_once(

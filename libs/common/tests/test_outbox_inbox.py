@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -401,6 +401,57 @@ async def test_a_batch_spanning_partitions_is_applied_in_one_transaction_in_part
     for mine in events.values():
         positions = [applied.index(event.id) for event in mine]
         assert positions == sorted(positions)  # each partition's records in their order
+
+
+async def test_a_batch_handler_gets_a_groups_new_events_in_one_call_in_order(
+    db: Database, settings: ServiceSettings, unique: Callable[[str], str]
+) -> None:
+    """A read model's batch handler: one call per group commit with the events not
+    applied before, in their order, each once; an event alone (a re-drive) goes
+    through its per-event handler."""
+    topic, group = unique("topic"), unique("group")
+    complaint_id = uuid4()  # one key: one partition, so one order
+    first, second, earlier = (received(complaint_id) for _ in range(3))
+    calls: list[list[str]] = []
+
+    async def record_batch(session: AsyncSession, events: Sequence[Event]) -> None:
+        calls.append([event.id for event in events])
+        for event in events:
+            await record_effect(session, event)
+
+    consumer = InboxConsumer(
+        db,
+        settings,
+        group_id=group,
+        topics=[topic],
+        handlers={"complaint.received": record_effect},
+        batch_handler=record_batch,
+    )
+    await consumer.start()
+    try:
+        assert await consumer.reapply(earlier)  # applied alone, before the group
+        assert calls == []
+        await produce(
+            settings.kafka_bootstrap_servers,
+            topic,
+            *[(event.value(), event.headers()) for event in (first, earlier, second, first)],
+        )
+        batch: dict = {}
+
+        async def fetched() -> int:
+            for partition, records in (await consumer.fetch(timeout_ms=200)).items():
+                batch.setdefault(partition, []).extend(records)
+            return sum(len(records) for records in batch.values())
+
+        await eventually_async(fetched, until=lambda n: n >= 4, timeout=30, interval=0)
+        await consumer.apply(batch)
+    finally:
+        await consumer.stop()
+    assert calls == [[first.id, second.id]]
+    assert consumer.stats.processed == 3 and consumer.stats.duplicates == 2
+    async with db.sessions() as session:
+        applied = (await session.scalars(sa.select(effects.c.event_id))).all()
+    assert sorted(applied) == sorted([first.id, second.id, earlier.id])
 
 
 async def test_consumer_killed_between_db_commit_and_offset_commit_does_not_apply_twice(

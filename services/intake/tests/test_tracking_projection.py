@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import zip_longest
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -26,7 +27,7 @@ from tousu_common.events.catalog import (
 from tousu_intake.config import Settings
 from tousu_intake.domain.commands import ReceiveFromChannel
 from tousu_intake.handlers.receive import receive
-from tousu_intake.handlers.tracking import project_event
+from tousu_intake.handlers.tracking import project_event, project_events
 
 from .conftest import statements
 
@@ -184,3 +185,128 @@ async def test_events_of_one_complaint_in_one_transaction_see_each_other(
     assert seen["INSERT tracking_status"] == 1 and seen["UPDATE tracking_status"] == 1
     row = await tracking_row(db, cid)
     assert row["stage"] == "in_progress" and row["owner_department"] == "csc"
+
+
+async def test_a_group_of_events_is_projected_with_one_statement_per_kind_as_if_one_by_one(
+    db: Database, settings: Settings
+) -> None:
+    """The consumer hands the projection a whole group commit: one read of the tracking
+    rows, one insert of the entries, one insert and one update of the rows that moved,
+    and the same rows and timelines as the events applied one at a time."""
+
+    async def complaint() -> tuple[UUID, str]:
+        receipt = await receive(
+            db,
+            settings,
+            ReceiveFromChannel(channel=Channel.hotline, description="异响", customer_name="李"),
+            received_by="agent-1",
+        )
+        return UUID(receipt.body["id"]), receipt.body["reference"]
+
+    def lives(cid: UUID, reference: str, closes: bool) -> list[Event]:
+        common = {"complaint_id": cid, "reference": reference}
+        case = {**common, "case_id": uuid4(), "by": "csc-1"}
+        payloads: list[Any] = [
+            ComplaintTriaged(
+                **common,
+                category=ComplaintCategory.product_quality,
+                urgency=Urgency.important,
+                owner_department="quality",
+                decided_by="rules",
+                ruleset_version="1",
+                triaged_at=T0,
+            ),
+            CaseOpened(
+                **common,
+                case_id=case["case_id"],
+                status="open",
+                owner_department="after_sales",
+                category=ComplaintCategory.product_quality,
+                urgency=Urgency.important,
+                opened_at=T0 + timedelta(minutes=1),
+            ),
+        ]
+        if closes:
+            payloads += [
+                CallbackDone(**case, at=T0 + timedelta(minutes=2), score=5, satisfied=True),
+                ComplaintClosed(
+                    **case,
+                    at=T0 + timedelta(minutes=3),
+                    category=ComplaintCategory.product_quality,
+                    urgency=Urgency.important,
+                    owner_department="after_sales",
+                    opened_at=T0 + timedelta(minutes=1),
+                ),
+            ]
+        return [new_event(payload, source="tousu/test") for payload in payloads]
+
+    async def timeline(cid: UUID) -> list[tuple[str, Any]]:
+        async with db.sessions() as session:
+            rows = await session.execute(
+                sa.text(
+                    "SELECT kind, details FROM tracking_entries"
+                    " WHERE complaint_id = :id ORDER BY id"
+                ).bindparams(sa.bindparam("id", type_=sa.Uuid)),
+                {"id": cid},
+            )
+            return [(kind, details) for kind, details in rows]
+
+    grouped = [await complaint() for _ in range(3)]
+    alone = [await complaint() for _ in range(3)]
+    group_lives = [lives(cid, ref, closes=i == 0) for i, (cid, ref) in enumerate(grouped)]
+    # Interleaved across complaints, as a fetch of several partitions brings them.
+    group = [event for step in zip_longest(*group_lives) for event in step if event is not None]
+    with statements(db) as seen:
+        async with db.transaction() as session:
+            await project_events(session, group)
+    assert seen["SELECT tracking_status"] == 1 and seen["INSERT tracking_entries"] == 1
+    assert seen["INSERT tracking_status"] == 1 and seen["UPDATE tracking_status"] == 0
+    assert seen["SELECT complaints"] == 1  # the closing mirrored onto the complaint row
+
+    for i, (cid, ref) in enumerate(alone):
+        for event in lives(cid, ref, closes=i == 0):
+            await project(db, event)
+    for (cid, _), (other, _) in zip(grouped, alone, strict=True):
+        mine, theirs = await tracking_row(db, cid), await tracking_row(db, other)
+        for row in (mine, theirs):
+            del row["reference"], row["updated_at"]
+        assert mine == theirs
+        assert await timeline(cid) == await timeline(other)
+        assert await complaint_status(db, cid) == await complaint_status(db, other)
+    assert (await tracking_row(db, grouped[0][0]))["stage"] == "closed"
+    assert (await tracking_row(db, grouped[1][0]))["stage"] == "in_progress"
+
+    # A second group: only the rows whose state moved are written, in one UPDATE.
+    (first, first_ref), (second, second_ref) = grouped[0], grouped[1]
+    reopened = ComplaintReopened(
+        complaint_id=first,
+        reference=first_ref,
+        case_id=uuid4(),
+        by="csc-1",
+        at=T0 + timedelta(minutes=4),
+        reason="又坏了",
+    )
+    callback = CallbackDone(
+        complaint_id=second,
+        reference=second_ref,
+        case_id=uuid4(),
+        by="csc-1",
+        at=T0 + timedelta(minutes=2),
+        score=4,
+        satisfied=True,
+    )
+    before = await tracking_row(db, second)
+    with statements(db) as seen:
+        async with db.transaction() as session:
+            await project_events(
+                session,
+                [
+                    new_event(reopened, source="tousu/rectification"),
+                    new_event(callback, source="tousu/rectification"),
+                ],
+            )
+    assert seen["SELECT tracking_status"] == 1 and seen["INSERT tracking_entries"] == 1
+    assert seen["UPDATE tracking_status"] == 1 and seen["INSERT tracking_status"] == 0
+    assert (await tracking_row(db, first))["stage"] == "in_progress"
+    assert await complaint_status(db, first) == "received"
+    assert await tracking_row(db, second) == before

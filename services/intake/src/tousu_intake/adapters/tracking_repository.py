@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from uuid import UUID
@@ -25,6 +26,9 @@ _STATE_COLUMNS = tuple(f.name for f in fields(TrackingState))
 _READ_STATE = sa.select(*(_status.c[name] for name in _STATE_COLUMNS)).where(
     _status.c.complaint_id == sa.bindparam("complaint_id")
 )
+_READ_STATES = sa.select(
+    _status.c.complaint_id, *(_status.c[name] for name in _STATE_COLUMNS)
+).where(_status.c.complaint_id.in_(sa.bindparam("complaint_ids", expanding=True)))
 _INSERT_ENTRY = sa.insert(_entries)
 _INSERT_STATE = sa.insert(_status)
 _UPDATE_STATE = (
@@ -56,48 +60,66 @@ class TrackingRepository:
         return await self.stored_state(complaint_id) or TrackingState()
 
     async def stored_state(self, complaint_id: UUID) -> TrackingState | None:
-        """The stored state, or None when the complaint has no tracking row yet (so
-        :meth:`record` knows whether to insert it without reading it again)."""
+        """The stored state, or None when the complaint has no tracking row yet."""
         row = (await self.session.execute(_READ_STATE, {"complaint_id": complaint_id})).first()
         return None if row is None else TrackingState(*row)
 
-    async def record(
+    async def stored_states(self, complaint_ids: Collection[UUID]) -> dict[UUID, TrackingState]:
+        """The stored states of those complaints that have a tracking row, in one read
+        (so :meth:`record_many` knows which rows to insert without reading again)."""
+        rows = await self.session.execute(_READ_STATES, {"complaint_ids": list(complaint_ids)})
+        return {row[0]: TrackingState(*row[1:]) for row in rows}
+
+    async def record_many(
         self,
-        complaint_id: UUID,
-        reference: str,
-        event_id: str,
-        entry: Entry,
-        state: TrackingState,
+        entries: Sequence[tuple[UUID, str, Entry]],
+        states: Mapping[UUID, TrackingState],
         *,
-        stored: TrackingState | None,
+        stored: Mapping[UUID, TrackingState],
+        references: Mapping[UUID, str],
     ) -> None:
-        """Append the entry and store the state it led to (same transaction as the inbox
-        row). ``stored`` is what :meth:`stored_state` returned for this complaint in
-        this transaction: None inserts the tracking row, an equal state leaves the row
-        as it is (an entry that moves nothing costs no UPDATE), else it is updated."""
+        """Append ``entries`` (complaint, event id, entry) and store each complaint's
+        state after them, in the caller's transaction (the inbox's). ``stored`` is what
+        :meth:`stored_states` returned in this transaction: a complaint missing from it
+        gets its row inserted, one whose state did not move keeps its row as it is (no
+        UPDATE), the others are updated. One statement for each of the three, however
+        many events and complaints: executemany on both backends."""
         await self.session.execute(
             _INSERT_ENTRY,
-            {
-                "complaint_id": complaint_id,
-                "event_id": event_id,
-                "kind": entry.kind,
-                "at": entry.at,
-                "details": entry.details,
-            },
+            [
+                {
+                    "complaint_id": complaint_id,
+                    "event_id": event_id,
+                    "kind": entry.kind,
+                    "at": entry.at,
+                    "details": entry.details,
+                }
+                for complaint_id, event_id, entry in entries
+            ],
         )
-        if stored is not None and state == stored:
-            return
-        values = {name: getattr(state, name) for name in _STATE_COLUMNS}
         now = datetime.now(UTC)
-        if stored is None:
-            await self.session.execute(
-                _INSERT_STATE,
-                {"complaint_id": complaint_id, "reference": reference, "updated_at": now, **values},
-            )
-        else:
-            await self.session.execute(
-                _UPDATE_STATE, {"b_complaint_id": complaint_id, "updated_at": now, **values}
-            )
+        inserts: list[dict[str, object]] = []
+        updates: list[dict[str, object]] = []
+        for complaint_id, state in states.items():
+            before = stored.get(complaint_id)
+            if before is not None and state == before:
+                continue
+            values = {name: getattr(state, name) for name in _STATE_COLUMNS}
+            if before is None:
+                inserts.append(
+                    {
+                        "complaint_id": complaint_id,
+                        "reference": references.get(complaint_id, ""),
+                        "updated_at": now,
+                        **values,
+                    }
+                )
+            else:
+                updates.append({"b_complaint_id": complaint_id, "updated_at": now, **values})
+        if inserts:
+            await self.session.execute(_INSERT_STATE, inserts)
+        if updates:
+            await self.session.execute(_UPDATE_STATE, updates)
 
     async def mark_decision_sent(self, complaint_id: UUID, decision: str) -> None:
         """Remember at once that the customer answered (a second answer is not sent)."""

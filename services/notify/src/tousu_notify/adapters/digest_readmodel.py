@@ -1,4 +1,4 @@
-"""Events → the digests' read model, one upsert per event.
+"""Events → the digests' read model: one upsert per event, or per row for a group.
 
 Order-tolerant: complaint.received, the routing events and the case events
 travel on three topics and may arrive in any order, so every event fills only
@@ -16,6 +16,8 @@ an event's handling together.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -119,6 +121,16 @@ def _load_statement(table: sa.Table) -> sa.Select[Any]:
     return sa.select(table).where(key == sa.bindparam("row_key", type_=key.type)).with_for_update()
 
 
+def _load_many_statement(table: sa.Table) -> sa.Select[Any]:
+    """The rows with the keys ``row_keys``, locked as :func:`_load_statement` locks one."""
+    (key,) = table.primary_key.columns
+    return (
+        sa.select(table)
+        .where(key.in_(sa.bindparam("row_keys", type_=key.type, expanding=True)))
+        .with_for_update()
+    )
+
+
 def _update_statement(table: sa.Table) -> sa.Update:
     """SET takes the columns named in the parameters (the compiled form is cached per
     set of names); ``row_key`` picks the row."""
@@ -128,6 +140,7 @@ def _update_statement(table: sa.Table) -> sa.Update:
 
 # Built once: an event's statements skip building and cache-key generation.
 _LOAD = {table: _load_statement(table) for table in (_complaints, _rectifications)}
+_LOAD_MANY = {table: _load_many_statement(table) for table in (_complaints, _rectifications)}
 _UPDATE = {table: _update_statement(table) for table in (_complaints, _rectifications)}
 _INSERT = {table: sa.insert(table) for table in (_complaints, _rectifications, _facts)}
 
@@ -150,6 +163,16 @@ class _Loaded:
         after = vars(self.row)
         before = self.before
         key = after[_KEY[self.table]]
+        pending = session.info.get(_PENDING)
+        if pending is not None:  # a group (apply_events): written once at its end
+            first = pending.get((self.table.name, key))
+            pending[(self.table.name, key)] = (
+                self.table,
+                before if first is None else first[1],
+                dict(after),
+            )
+            _written(session)[(self.table.name, key)] = dict(after)
+            return
         if before is None:
             await session.execute(_INSERT[self.table], after)
         else:
@@ -173,6 +196,47 @@ def _written(session: AsyncSession) -> dict[tuple[str, UUID], dict[str, Any]]:
 
 
 _WRITTEN = "tousu_notify_digest_rows"
+#: Keys read and not found in this transaction (so they are not read again).
+_ABSENT = "tousu_notify_digest_absent"
+#: While :func:`apply_events` runs: each row's state before the group and after it.
+_PENDING = "tousu_notify_digest_pending"
+
+
+async def _preload(session: AsyncSession, table: sa.Table, keys: Collection[UUID]) -> None:
+    """Read the rows ``keys`` of ``table`` that this transaction has not read yet, in one
+    statement, into :func:`_written`; those not found go to the absent keys."""
+    written = _written(session)
+    absent: set[tuple[str, UUID]] = session.info.setdefault(_ABSENT, set())
+    wanted = [key for key in keys if (table.name, key) not in written]
+    if not wanted:
+        return
+    key_name = _KEY[table]
+    found = await session.execute(_LOAD_MANY[table], {"row_keys": wanted})
+    for row in found.mappings():
+        written[(table.name, row[key_name])] = dict(row)
+    absent.update((table.name, key) for key in wanted if (table.name, key) not in written)
+
+
+async def _write_pending(
+    session: AsyncSession, pending: dict[tuple[str, UUID], tuple[sa.Table, Any, dict[str, Any]]]
+) -> None:
+    """Each row a group touched, once: the new rows in one INSERT per table, the
+    changed ones in one UPDATE per table and set of changed columns."""
+    inserts: defaultdict[sa.Table, list[dict[str, Any]]] = defaultdict(list)
+    updates: defaultdict[tuple[sa.Table, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+    for table, before, after in pending.values():
+        if before is None:
+            inserts[table].append(after)
+            continue
+        changed = {name: value for name, value in after.items() if value != before[name]}
+        if changed:
+            names = tuple(sorted(changed))
+            changed["row_key"] = after[_KEY[table]]
+            updates[(table, names)].append(changed)
+    for table, rows in inserts.items():
+        await session.execute(_INSERT[table], rows)
+    for (table, _), rows in updates.items():
+        await session.execute(_UPDATE[table], rows)
 
 
 async def _load(session: AsyncSession, table: sa.Table, key: UUID, new: dict[str, Any]) -> _Loaded:
@@ -180,6 +244,8 @@ async def _load(session: AsyncSession, table: sa.Table, key: UUID, new: dict[str
     known = _written(session).get((table.name, key))
     if known is not None:
         return _Loaded(table, dict(known), {})
+    if (table.name, key) in session.info.get(_ABSENT, ()):
+        return _Loaded(table, None, dict.fromkeys(table.c.keys()) | new)
     found = (await session.execute(_LOAD[table], {"row_key": key})).mappings().first()
     if found is None:
         return _Loaded(table, None, dict.fromkeys(table.c.keys()) | new)
@@ -226,6 +292,32 @@ async def _add_fact(
         | values
         | {"event_id": event.id, "complaint_id": event.complaint_id, "kind": kind, "at": at},
     )
+
+
+async def apply_events(session: AsyncSession, events: Sequence[Event]) -> None:
+    """The inbox's handler for a whole group of events (``batch_handler``): the rows
+    they touch read in one statement per table, the events applied in order to those
+    values exactly as :func:`apply_event` applies each, and every row written once at
+    the end. A group costs a handful of statements instead of one or two per event
+    (issue 17); the facts are still inserted as each event comes."""
+    await _preload(
+        session,
+        _complaints,
+        {e.data.complaint_id for e in events if not isinstance(e.data, RectificationEvent)},
+    )
+    await _preload(
+        session,
+        _rectifications,
+        {e.data.rectification_id for e in events if isinstance(e.data, RectificationEvent)},
+    )
+    pending: dict[tuple[str, UUID], tuple[sa.Table, Any, dict[str, Any]]] = {}
+    session.info[_PENDING] = pending
+    try:
+        for event in events:
+            await apply_event(session, event)
+    finally:
+        del session.info[_PENDING]
+    await _write_pending(session, pending)
 
 
 async def apply_event(session: AsyncSession, event: Event) -> None:
