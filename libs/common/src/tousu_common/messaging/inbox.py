@@ -92,7 +92,9 @@ class InboxConsumer:
     events of one group commit, in order, duplicates already dropped), so it can
     read and write once per group instead of once per event. ``handlers`` still
     names the types it takes and applies an event alone (a group that failed, an
-    operator's re-drive); the two must do the same to the same events.
+    operator's re-drive); the two must do the same to the same events. A group so
+    applied gets no consumer span per event: a read model stages nothing onward, so
+    no trace continues from it.
     """
 
     def __init__(
