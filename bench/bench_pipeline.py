@@ -439,6 +439,13 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
         cluster, database_urls, postgres_pid = start_postgres()
     mail, mail_port = start_mail_sink()
     extra_env = dict(item.split("=", 1) for item in args.env)
+    sql_counts = work / "sql-counts" if args.count_sql else None
+    if sql_counts is not None:
+        sql_counts.mkdir()
+        extra_env["TOUSU_BENCH_SQL_COUNTS"] = str(sql_counts)
+        extra_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(SQL_COUNTER), extra_env.get("PYTHONPATH", "")) if p
+        )
     ceiling = None
     phases: list[Phase] = []
     run = f"{int(time.time())}{backend[0]}"
@@ -528,6 +535,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     phase = Phase(name)
                     sampler = asyncio.create_task(sample_load(phase))
                     cpu_before = cpu_of(stack, postgres_pid)
+                    sql_before = read_sql_counts(sql_counts)
                     profilers = (
                         start_profilers(
                             stack,
@@ -567,6 +575,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Phase]:
                     sampler.cancel()
                     phase.cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
                     summarise(phase, collector, seconds)
+                    if sql_counts is not None:
+                        await asyncio.sleep(1.0)  # the counters are written twice a second
+                        phase.report["sql"] = sql_per_complaint(
+                            sql_before, read_sql_counts(sql_counts), phase.report["received"]
+                        )
                     phase.report["ack_stages"] = await acknowledgement_stages(
                         stack,
                         {
@@ -698,6 +711,7 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
                 f"| {backend} | {' | '.join(cells)} | **{sum(share.values()):.1%}** "
                 f"| {load_cell(phase)} |"
             )
+    lines += sql_lines(results)
     lines += ["", *goals(results, args)]
     return "\n".join(lines) + "\n"
 
@@ -752,6 +766,88 @@ def goals(results: dict[str, list[Phase]], args: argparse.Namespace) -> list[str
             f"| {saturation['throughput']:.0f} ({len(saturation['acked'])} / "
             f"{saturation['received']}) | {met} |"
         )
+    return lines
+
+
+#: ``sitecustomize`` for ``--count-sql``: on the services' PYTHONPATH, it counts their SQL.
+SQL_COUNTER = Path(__file__).resolve().parent / "sqlcount"
+
+
+def read_sql_counts(directory: Path | None) -> dict[str, dict[str, int]]:
+    """Each service's running SQL counts (``bench/sqlcount``), by service name."""
+    if directory is None:
+        return {}
+    counts = {}
+    for path in directory.glob("*.json"):
+        try:
+            counts[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):  # being replaced: the previous one is close enough
+            continue
+    return counts
+
+
+def sql_per_complaint(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]], complaints: int
+) -> dict[str, dict[str, float]]:
+    """Transactions and statements (by kind) per complaint received, per service."""
+    per: dict[str, dict[str, float]] = {}
+    for service, counts in after.items():
+        old = before.get(service, {})
+        per[service] = {
+            kind: (n - old.get(kind, 0)) / max(complaints, 1)
+            for kind, n in counts.items()
+            if n > old.get(kind, 0)
+        }
+    return per
+
+
+def sql_lines(results: dict[str, list[Phase]]) -> list[str]:
+    """The ``--count-sql`` tables: per service, then the commonest kinds of statement."""
+    counted = [
+        (backend, phase)
+        for backend, phases in results.items()
+        for phase in phases
+        if phase.report.get("sql")
+    ]
+    if not counted:
+        return []
+    services = [s.name for s in SERVICES if s.name != "console"]
+    lines = [
+        "",
+        "SQL per complaint received (`--count-sql`: transactions / statements, phase and drain):",
+        "",
+        f"| backend | phase | {' | '.join(services)} | all |",
+        "|---|---|" + "---|" * (len(services) + 1),
+    ]
+    for backend, phase in counted:
+        sql = phase.report["sql"]
+        cells, tx_all, st_all = [], 0.0, 0.0
+        for service in services:
+            counts = sql.get(service, {})
+            tx = counts.get("(transactions)", 0.0)
+            st = sum(v for k, v in counts.items() if k != "(transactions)")
+            tx_all, st_all = tx_all + tx, st_all + st
+            cells.append(f"{tx:.1f} / {st:.1f}")
+        lines.append(
+            f"| {backend} | {phase.name} | {' | '.join(cells)} | {tx_all:.1f} / {st_all:.1f} |"
+        )
+    lines += [
+        "",
+        "The commonest statements per complaint (each service's ten, phase by phase):",
+        "",
+    ]
+    for backend, phase in counted:
+        top = sorted(
+            (
+                (n, f"{service}: {kind}")
+                for service, counts in phase.report["sql"].items()
+                for kind, n in counts.items()
+                if kind != "(transactions)"
+            ),
+            reverse=True,
+        )[:10]
+        listed = "; ".join(f"{label} {n:.2f}" for n, label in top)
+        lines.append(f"- {backend}, {phase.name}: {listed}")
     return lines
 
 
@@ -824,6 +920,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--profile-phase", choices=("paced", "paced-fast", "saturation"), default="saturation"
+    )
+    parser.add_argument(
+        "--count-sql",
+        action="store_true",
+        help="count every service's transactions and statements per complaint in each phase"
+        " (bench/sqlcount on their PYTHONPATH; a little CPU of their own)",
     )
     parser.add_argument(
         "--env",
