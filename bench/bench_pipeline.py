@@ -833,7 +833,7 @@ def sql_lines(results: dict[str, list[Phase]]) -> list[str]:
         )
     lines += [
         "",
-        "The commonest statements per complaint (each service's ten, phase by phase):",
+        "The ten commonest statements per complaint over all services, phase by phase:",
         "",
     ]
     for backend, phase in counted:

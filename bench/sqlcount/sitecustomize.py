@@ -3,8 +3,9 @@
 The benchmark puts this directory on the services' ``PYTHONPATH`` and names a
 directory in ``TOUSU_BENCH_SQL_COUNTS``. Python imports ``sitecustomize`` at start:
 in a service process (``tousu_<name>.main``) this counts every transaction begun
-and every statement run on each of its ``Database`` engines, by its first words
-(``INSERT outbox``, ``SELECT tracking_status``), and writes the running totals to
+and every statement run on each of its ``Database`` engines, by kind and table
+(``statement_kind``, as the statement-count tests see them: ``INSERT outbox``,
+``SELECT tracking_status``), and writes the running totals to
 ``<dir>/<name>.json`` twice a second, so the benchmark can take the difference
 over a phase. Statements are counted, never recorded with their values.
 """
@@ -19,20 +20,6 @@ _DIR = os.environ.get("TOUSU_BENCH_SQL_COUNTS")
 _SERVICE = re.search(r"tousu_(\w+)\.main", " ".join(sys.argv))
 
 
-def _kind(statement: str) -> str:
-    words = statement.split()
-    if not words:
-        return "?"
-    verb = words[0].upper()
-    if verb == "SELECT" and "FROM" in words:
-        return f"SELECT {words[words.index('FROM') + 1]}"
-    if verb in ("INSERT", "DELETE") and len(words) > 2:
-        return f"{verb} {words[2]}"
-    if verb == "UPDATE" and len(words) > 1:
-        return f"UPDATE {words[1]}"
-    return " ".join(words[:2])
-
-
 def _install(directory: str, service: str) -> None:
     import json
     import threading
@@ -42,6 +29,7 @@ def _install(directory: str, service: str) -> None:
     from sqlalchemy import event
 
     import tousu_common.db as db
+    from tousu_common.testing.statements import statement_kind
 
     counts: Counter[str] = Counter()
     original = db.Database.__init__
@@ -52,7 +40,7 @@ def _install(directory: str, service: str) -> None:
 
         @event.listens_for(engine, "before_cursor_execute")
         def _statement(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
-            counts[_kind(statement)] += 1
+            counts[statement_kind(statement) or " ".join(statement.split()[:2])] += 1
 
         @event.listens_for(engine, "begin")
         def _begin(_conn):  # type: ignore[no-untyped-def]

@@ -359,6 +359,19 @@ async def test_event_delivered_twice_in_one_batch_is_applied_once(
     assert consumer.stats.duplicates == 1
 
 
+async def fetch_at_least(consumer: InboxConsumer, records: int) -> dict[TopicPartition, list]:
+    """Fetch until ``records`` records came (bounded in time), without applying them."""
+    batch: dict[TopicPartition, list] = {}
+
+    async def fetched() -> int:
+        for partition, got in (await consumer.fetch(timeout_ms=200)).items():
+            batch.setdefault(partition, []).extend(got)
+        return sum(len(got) for got in batch.values())
+
+    await eventually_async(fetched, until=lambda n: n >= records, timeout=30, interval=0)
+    return batch
+
+
 async def test_a_batch_spanning_partitions_is_applied_in_one_transaction_in_partition_order(
     db: Database, settings: ServiceSettings, unique: Callable[[str], str]
 ) -> None:
@@ -379,14 +392,7 @@ async def test_a_batch_spanning_partitions_is_applied_in_one_transaction_in_part
                     )
         finally:
             await producer.stop()
-        batch: dict = {}
-
-        async def fetched() -> int:
-            for partition, records in (await consumer.fetch(timeout_ms=200)).items():
-                batch.setdefault(partition, []).extend(records)
-            return sum(len(records) for records in batch.values())
-
-        await eventually_async(fetched, until=lambda n: n >= 6, timeout=30, interval=0)
+        batch = await fetch_at_least(consumer, 6)
         assert len(batch) == 3
         commits: list[int] = []
         db.on_commit(lambda session: commits.append(1))
@@ -436,14 +442,7 @@ async def test_a_batch_handler_gets_a_groups_new_events_in_one_call_in_order(
             topic,
             *[(event.value(), event.headers()) for event in (first, earlier, second, first)],
         )
-        batch: dict = {}
-
-        async def fetched() -> int:
-            for partition, records in (await consumer.fetch(timeout_ms=200)).items():
-                batch.setdefault(partition, []).extend(records)
-            return sum(len(records) for records in batch.values())
-
-        await eventually_async(fetched, until=lambda n: n >= 4, timeout=30, interval=0)
+        batch = await fetch_at_least(consumer, 4)
         await consumer.apply(batch)
     finally:
         await consumer.stop()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tousu_common.db import Database
 from tousu_common.messaging.tables import outbox
-from tousu_common.testing.statements import sql_run
+from tousu_common.testing.statements import sql_run, statement_kind
 
 
 @pytest.fixture
@@ -58,10 +58,6 @@ def statements(db: Database) -> Iterator[Counter[str]]:
     with sql_run(db) as ran:
         yield seen
     for statement in ran:
-        words = statement.split()
-        if words[0] == "SELECT" and "FROM" in words:
-            seen["SELECT " + words[words.index("FROM") + 1]] += 1
-        elif words[0] in ("INSERT", "DELETE"):
-            seen[f"{words[0]} {words[2]}"] += 1
-        elif words[0] == "UPDATE":
-            seen[f"UPDATE {words[1]}"] += 1
+        kind = statement_kind(statement)
+        if kind is not None:
+            seen[kind] += 1

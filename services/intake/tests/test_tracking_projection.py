@@ -41,6 +41,57 @@ def settings(database_url: str, tmp_path) -> Settings:  # type: ignore[no-untype
     return Settings(jwt_secret="x" * 40, database_url=database_url, data_dir=tmp_path)
 
 
+async def received_complaint(
+    db: Database, settings: Settings, description: str, customer_name: str
+) -> tuple[UUID, str]:
+    """A hotline complaint taken by intake: its id and reference."""
+    receipt = await receive(
+        db,
+        settings,
+        ReceiveFromChannel(
+            channel=Channel.hotline, description=description, customer_name=customer_name
+        ),
+        received_by="agent-1",
+    )
+    return UUID(receipt.body["id"]), receipt.body["reference"]
+
+
+def closing_life(cid: UUID, reference: str) -> tuple[Any, Any, Any, Any]:
+    """What routing and rectification announce for a complaint, in order: triaged to
+    quality, a case opened by after-sales (the owner moves), a satisfied callback, and
+    the case closed."""
+    common = {"complaint_id": cid, "reference": reference}
+    case = {**common, "case_id": uuid4(), "by": "csc-1"}
+    triaged = ComplaintTriaged(
+        **common,
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.important,
+        owner_department="quality",
+        decided_by="rules",
+        ruleset_version="1",
+        triaged_at=T0,
+    )
+    opened = CaseOpened(
+        **common,
+        case_id=case["case_id"],
+        status="open",
+        owner_department="after_sales",
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.important,
+        opened_at=T0 + timedelta(minutes=1),
+    )
+    callback = CallbackDone(**case, at=T0 + timedelta(minutes=2), score=5, satisfied=True)
+    closed = ComplaintClosed(
+        **case,
+        at=T0 + timedelta(minutes=3),
+        category=ComplaintCategory.product_quality,
+        urgency=Urgency.important,
+        owner_department="after_sales",
+        opened_at=T0 + timedelta(minutes=1),
+    )
+    return triaged, opened, callback, closed
+
+
 async def project(db: Database, event: Event) -> Counter[str]:
     with statements(db) as seen:
         async with db.transaction() as session:
@@ -75,33 +126,8 @@ async def complaint_status(db: Database, complaint_id: UUID) -> str:
 async def test_each_event_reads_the_tracking_row_once_and_writes_only_what_moved(
     db: Database, settings: Settings
 ) -> None:
-    receipt = await receive(
-        db,
-        settings,
-        ReceiveFromChannel(channel=Channel.hotline, description="发动机漏油", customer_name="王"),
-        received_by="agent-1",
-    )
-    cid, reference = UUID(receipt.body["id"]), receipt.body["reference"]
-    common = {"complaint_id": cid, "reference": reference}
-    case = {**common, "case_id": uuid4(), "by": "csc-1"}
-    triaged = ComplaintTriaged(
-        **common,
-        category=ComplaintCategory.product_quality,
-        urgency=Urgency.important,
-        owner_department="quality",
-        decided_by="rules",
-        ruleset_version="1",
-        triaged_at=T0,
-    )
-    opened = CaseOpened(
-        **common,
-        case_id=case["case_id"],
-        status="open",
-        owner_department="after_sales",
-        category=ComplaintCategory.product_quality,
-        urgency=Urgency.important,
-        opened_at=T0 + timedelta(minutes=1),
-    )
+    cid, reference = await received_complaint(db, settings, "发动机漏油", "王")
+    triaged, opened, callback, closed = closing_life(cid, reference)
 
     # The first entry inserts the row; no complaint read (triage mirrors no status).
     seen = await project(db, new_event(triaged, source="tousu/routing"))
@@ -120,26 +146,24 @@ async def test_each_event_reads_the_tracking_row_once_and_writes_only_what_moved
     assert after_opened["category"] == "product_quality"
 
     # A callback is a line on the timeline and moves nothing: the row stays as it was.
-    callback = CallbackDone(**case, at=T0 + timedelta(minutes=2), score=5, satisfied=True)
     seen = await project(db, new_event(callback, source="tousu/rectification"))
     assert seen["SELECT tracking_status"] == 1 and seen["INSERT tracking_entries"] == 1
     assert seen["UPDATE tracking_status"] == 0 and seen["SELECT complaints"] == 0
     assert await tracking_row(db, cid) == after_opened
 
     # Closing and reopening are mirrored onto the complaint row: that needs it read.
-    closed = ComplaintClosed(
-        **case,
-        at=T0 + timedelta(minutes=3),
-        category=ComplaintCategory.product_quality,
-        urgency=Urgency.important,
-        owner_department="after_sales",
-        opened_at=T0 + timedelta(minutes=1),
-    )
     seen = await project(db, new_event(closed, source="tousu/rectification"))
     assert seen["SELECT tracking_status"] == 1 and seen["SELECT complaints"] == 1
     assert (await tracking_row(db, cid))["stage"] == "closed"
     assert await complaint_status(db, cid) == "closed"
-    reopened = ComplaintReopened(**case, at=T0 + timedelta(minutes=4), reason="又坏了")
+    reopened = ComplaintReopened(
+        complaint_id=cid,
+        reference=reference,
+        case_id=opened.case_id,
+        by="csc-1",
+        at=T0 + timedelta(minutes=4),
+        reason="又坏了",
+    )
     await project(db, new_event(reopened, source="tousu/rectification"))
     assert (await tracking_row(db, cid))["stage"] == "in_progress"
     assert await complaint_status(db, cid) == "received"
@@ -150,13 +174,7 @@ async def test_events_of_one_complaint_in_one_transaction_see_each_other(
 ) -> None:
     """The inbox applies a group of events in one transaction: the second event reads
     what the first wrote (no stale state, no second INSERT of the row)."""
-    receipt = await receive(
-        db,
-        settings,
-        ReceiveFromChannel(channel=Channel.hotline, description="异响", customer_name="李"),
-        received_by="agent-1",
-    )
-    cid, reference = UUID(receipt.body["id"]), receipt.body["reference"]
+    cid, reference = await received_complaint(db, settings, "异响", "李")
     triaged = ComplaintTriaged(
         complaint_id=cid,
         reference=reference,
@@ -194,51 +212,11 @@ async def test_a_group_of_events_is_projected_with_one_statement_per_kind_as_if_
     rows, one insert of the entries, one insert and one update of the rows that moved,
     and the same rows and timelines as the events applied one at a time."""
 
-    async def complaint() -> tuple[UUID, str]:
-        receipt = await receive(
-            db,
-            settings,
-            ReceiveFromChannel(channel=Channel.hotline, description="异响", customer_name="李"),
-            received_by="agent-1",
-        )
-        return UUID(receipt.body["id"]), receipt.body["reference"]
-
     def lives(cid: UUID, reference: str, closes: bool) -> list[Event]:
-        common = {"complaint_id": cid, "reference": reference}
-        case = {**common, "case_id": uuid4(), "by": "csc-1"}
-        payloads: list[Any] = [
-            ComplaintTriaged(
-                **common,
-                category=ComplaintCategory.product_quality,
-                urgency=Urgency.important,
-                owner_department="quality",
-                decided_by="rules",
-                ruleset_version="1",
-                triaged_at=T0,
-            ),
-            CaseOpened(
-                **common,
-                case_id=case["case_id"],
-                status="open",
-                owner_department="after_sales",
-                category=ComplaintCategory.product_quality,
-                urgency=Urgency.important,
-                opened_at=T0 + timedelta(minutes=1),
-            ),
+        payloads = closing_life(cid, reference)
+        return [
+            new_event(payload, source="tousu/test") for payload in payloads[: 4 if closes else 2]
         ]
-        if closes:
-            payloads += [
-                CallbackDone(**case, at=T0 + timedelta(minutes=2), score=5, satisfied=True),
-                ComplaintClosed(
-                    **case,
-                    at=T0 + timedelta(minutes=3),
-                    category=ComplaintCategory.product_quality,
-                    urgency=Urgency.important,
-                    owner_department="after_sales",
-                    opened_at=T0 + timedelta(minutes=1),
-                ),
-            ]
-        return [new_event(payload, source="tousu/test") for payload in payloads]
 
     async def timeline(cid: UUID) -> list[tuple[str, Any]]:
         async with db.sessions() as session:
@@ -251,8 +229,8 @@ async def test_a_group_of_events_is_projected_with_one_statement_per_kind_as_if_
             )
             return [(kind, details) for kind, details in rows]
 
-    grouped = [await complaint() for _ in range(3)]
-    alone = [await complaint() for _ in range(3)]
+    grouped = [await received_complaint(db, settings, "异响", "李") for _ in range(3)]
+    alone = [await received_complaint(db, settings, "异响", "李") for _ in range(3)]
     group_lives = [lives(cid, ref, closes=i == 0) for i, (cid, ref) in enumerate(grouped)]
     # Interleaved across complaints, as a fetch of several partitions brings them.
     group = [event for step in zip_longest(*group_lives) for event in step if event is not None]

@@ -354,9 +354,9 @@ class InboxConsumer:
                         ):
                             await self.handlers[event.type](session, event)
                     applied.append(event)
-                if applied and self.batch_handler is not None:
-                    await self.batch_handler(session, applied)
                 if applied:
+                    if self.batch_handler is not None:
+                        await self.batch_handler(session, applied)
                     now = datetime.now(UTC)
                     await session.execute(
                         _RECORD,

@@ -27,3 +27,20 @@ def sql_run(db: Database) -> Iterator[list[str]]:
         yield seen
     finally:
         sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+
+def statement_kind(statement: str) -> str | None:
+    """A statement by kind and table: "SELECT tracking_status" (a SELECT by the first
+    table it reads), "INSERT customers", "DELETE outbox", "UPDATE complaints"; None for
+    anything else. What the statement-count tests pin, and what the pipeline
+    benchmark's ``--count-sql`` reports."""
+    words = statement.split()
+    if not words:
+        return None
+    if words[0] == "SELECT" and "FROM" in words:
+        return "SELECT " + words[words.index("FROM") + 1]
+    if words[0] in ("INSERT", "DELETE"):
+        return f"{words[0]} {words[2]}"
+    if words[0] == "UPDATE":
+        return f"UPDATE {words[1]}"
+    return None
