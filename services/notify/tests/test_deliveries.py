@@ -27,8 +27,9 @@ from tousu_common.testing.wait import eventually_async
 from tousu_notify.adapters.clients import DeliveryError
 from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow
 from tousu_notify.config import Settings
+from tousu_notify.entrypoints.consumer import GROUP_ID
 from tousu_notify.entrypoints.worker import DeliveryWorker
-from tousu_notify.handlers.plan import planner
+from tousu_notify.handlers.plan import Planner
 
 from .conftest import Directory, make_settings
 from .factories import (
@@ -47,7 +48,7 @@ pytestmark = pytest.mark.integration
 
 async def handle(db: Database, settings: Settings, event: Event) -> None:
     async with db.transaction() as session:
-        await planner(settings)(session, event)
+        await Planner(settings, consumer=GROUP_ID)(session, event)
 
 
 async def rows(db: Database, complaint_id: UUID) -> list[DeliveryRow]:
@@ -595,7 +596,7 @@ async def test_events_planned_in_one_transaction_read_the_subscriptions_once_and
     with sql_run(db) as ran:
         async with db.transaction() as session:
             for complaint_id in complaints:
-                await planner(settings)(session, received(complaint_id))
+                await Planner(settings, consumer=GROUP_ID)(session, received(complaint_id))
     assert len([statement for statement in ran if "FROM subscriptions" in statement]) == 1
     for complaint_id in complaints:
         kinds = sorted(row.recipient_kind for row in await rows(db, complaint_id))

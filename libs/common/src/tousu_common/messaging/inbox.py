@@ -93,8 +93,9 @@ class InboxConsumer:
     read and write once per group instead of once per event. ``handlers`` still
     names the types it takes and applies an event alone (a group that failed, an
     operator's re-drive); the two must do the same to the same events. A group so
-    applied gets no consumer span per event: a read model stages nothing onward, so
-    no trace continues from it.
+    applied gets no consumer span per event from here: a read model stages nothing
+    onward, so no trace continues from it, and a handler whose effects carry a trace
+    on (notify's planner) opens each event's span itself.
     """
 
     def __init__(

@@ -3,7 +3,8 @@ module here that writes SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -65,53 +66,33 @@ class DeliveryRepository:
         skip_reason: str | None = None,
     ) -> int:
         """Insert the planned rows; a row that exists already (same event, template and
-        recipient) is left alone. Returns how many were new.
+        recipient) is left alone. Returns how many were new."""
+        rows = planned_rows(
+            event,
+            planned,
+            reference=reference,
+            mail_domain=mail_domain,
+            at=at,
+            skip_reason=skip_reason,
+        )
+        return sum((await self.insert_planned(rows)).values())
 
-        One statement for all of an event's rows (built once, see
-        :data:`_ADD_PLANNED`): the rows that went in come back by RETURNING, the ones
-        the unique key refused do not, so the count is the same as row by row."""
-        # The delivery is sent later by the worker: it keeps the trace of the event
-        # that caused it, so notification.sent/failed continue that trace.
-        traceparent = current_traceparent()
-        trace = {"traceparent": traceparent} if traceparent else {}
-        status = initial_status(skip_reason).value
-        next_attempt_at = None if skip_reason else at
-        rows = []
-        for delivery in planned:
-            message_id = None
-            if delivery.channel is not DeliveryChannel.webhook:
-                # Customer mail carries the reference so intake threads replies by it.
-                prefix = reference or "tousu"
-                message_id = f"<{prefix}.{uuid4().hex}@{mail_domain}>"
-            rows.append(
-                {
-                    "id": uuid4(),
-                    "source_event_id": event.id,
-                    "event_type": event.type,
-                    "complaint_id": event.complaint_id,
-                    "reference": reference,
-                    "template": delivery.template.value,
-                    "channel": delivery.channel.value,
-                    "recipient_kind": delivery.recipient_kind.value,
-                    "recipient_key": delivery.recipient_key,
-                    "subscription_id": delivery.subscription_id,
-                    "language": delivery.language,
-                    "context": {**delivery.context, **trace},
-                    "message_id": message_id,
-                    "status": status,
-                    "attempts": 0,
-                    "last_error": skip_reason,
-                    "next_attempt_at": next_attempt_at,
-                    "created_at": at,
-                    "updated_at": at,
-                }
-            )
+    async def insert_planned(self, rows: list[dict[str, Any]]) -> dict[UUID, int]:
+        """Insert rows from :func:`planned_rows` (of one event or of a whole group of
+        them) in one statement; a row that exists already (same event, template and
+        recipient) is left alone. Returns how many went in per source event.
+
+        The rows that went in come back by RETURNING, the ones the unique key refused
+        do not, so the count is the same as row by row."""
         if not rows:
-            return 0
+            return {}
         result = await self.session.execute(_for_dialect(self.session, _ADD_PLANNED), rows)
-        added = len(result.all())
-        if added and not skip_reason:
-            self.session.info[DELIVERIES_ADDED] = True
+        added: dict[UUID, int] = {}
+        due = {row["id"] for row in rows if row["next_attempt_at"] is not None}
+        for delivery_id, source_event_id in result.all():
+            added[source_event_id] = added.get(source_event_id, 0) + 1
+            if delivery_id in due:
+                self.session.info[DELIVERIES_ADDED] = True
         return added
 
     async def get(self, delivery_id: UUID) -> DeliveryRow | None:
@@ -295,14 +276,35 @@ def rule_of(row: SubscriptionRow | sa.Row[Any]) -> SubscriptionRule:
 
 
 class FactsRepository:
-    """The complaint facts the planner filters on: one statement per event (an upsert
-    that returns the merged row) instead of a load, a flush and a second load."""
+    """The complaint facts the planner filters on.
+
+    Alone, one statement per event: an upsert that returns the merged row. For a
+    group commit's events, :meth:`hold` reads the group's complaints in one
+    statement; :meth:`remember` then merges in memory, and :meth:`write_held`
+    writes each remembered row once (the same values as one upsert per event)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._held: dict[UUID, Facts] = {}
+        self._remembered: dict[UUID, datetime] = {}
+
+    async def hold(self, complaint_ids: Collection[UUID]) -> None:
+        """Read these complaints' facts in one statement (locked where rows lock, as the
+        upsert would); later calls about them stay in memory until :meth:`write_held`."""
+        wanted = [complaint_id for complaint_id in complaint_ids if complaint_id not in self._held]
+        if not wanted:
+            return
+        statement = _FACTS_OF_MANY_LOCKED if _locks_rows(self.session) else _FACTS_OF_MANY
+        found = await self.session.execute(statement, {"complaint_ids": wanted})
+        known = {row.complaint_id: _facts_of(row) for row in found}
+        for complaint_id in wanted:
+            self._held[complaint_id] = known.get(complaint_id, Facts())
 
     async def get(self, complaint_id: UUID) -> Facts:
         """What is known, without recording anything (empty if nothing is)."""
+        held = self._held.get(complaint_id)
+        if held is not None:
+            return held
         row = (await self.session.execute(_FACTS_OF, {"complaint_id": complaint_id})).first()
         return _facts_of(row) if row is not None else Facts()
 
@@ -313,10 +315,77 @@ class FactsRepository:
         unknown = set(values) - set(_FACT_COLUMNS)
         if unknown:
             raise TypeError(f"not a complaint fact: {sorted(unknown)}")
+        held = self._held.get(complaint_id)
+        if held is not None:
+            merged = replace(held, **{name: v for name, v in values.items() if v is not None})
+            self._held[complaint_id] = merged
+            self._remembered[complaint_id] = at
+            return merged
         params: dict[str, object] = dict.fromkeys(_FACT_COLUMNS)
         params.update(values, complaint_id=complaint_id, updated_at=at)
         result = await self.session.execute(_for_dialect(self.session, _REMEMBER), params)
         return _facts_of(result.one())
+
+    async def write_held(self) -> None:
+        """Write every held row :meth:`remember` changed, in one statement."""
+        if not self._remembered:
+            return
+        rows = [
+            {**asdict(self._held[complaint_id]), "complaint_id": complaint_id, "updated_at": at}
+            for complaint_id, at in self._remembered.items()
+        ]
+        await self.session.execute(_for_dialect(self.session, _REMEMBER_MANY), rows)
+        self._remembered.clear()
+
+
+def planned_rows(
+    event: Event,
+    planned: Iterable[PlannedDelivery],
+    *,
+    reference: str | None,
+    mail_domain: str,
+    at: datetime,
+    skip_reason: str | None = None,
+) -> list[dict[str, Any]]:
+    """The delivery rows ``planned`` for ``event``, to insert with
+    :meth:`DeliveryRepository.insert_planned`. Built inside the event's consumer span:
+    each row keeps that trace, so notification.sent/failed continue it when the
+    worker sends the row later."""
+    traceparent = current_traceparent()
+    trace = {"traceparent": traceparent} if traceparent else {}
+    status = initial_status(skip_reason).value
+    next_attempt_at = None if skip_reason else at
+    rows = []
+    for delivery in planned:
+        message_id = None
+        if delivery.channel is not DeliveryChannel.webhook:
+            # Customer mail carries the reference so intake threads replies by it.
+            prefix = reference or "tousu"
+            message_id = f"<{prefix}.{uuid4().hex}@{mail_domain}>"
+        rows.append(
+            {
+                "id": uuid4(),
+                "source_event_id": event.id,
+                "event_type": event.type,
+                "complaint_id": event.complaint_id,
+                "reference": reference,
+                "template": delivery.template.value,
+                "channel": delivery.channel.value,
+                "recipient_kind": delivery.recipient_kind.value,
+                "recipient_key": delivery.recipient_key,
+                "subscription_id": delivery.subscription_id,
+                "language": delivery.language,
+                "context": {**delivery.context, **trace},
+                "message_id": message_id,
+                "status": status,
+                "attempts": 0,
+                "last_error": skip_reason,
+                "next_attempt_at": next_attempt_at,
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
+    return rows
 
 
 _facts = ComplaintFactsRow.__table__
@@ -347,15 +416,20 @@ def _facts_of(row: sa.Row[Any]) -> Facts:
 _FACTS_OF = sa.select(*(_facts.c[name] for name in _FACT_COLUMNS)).where(
     _facts.c.complaint_id == _param(_facts.c.complaint_id)
 )
+_FACTS_OF_MANY = sa.select(
+    _facts.c.complaint_id, *(_facts.c[name] for name in _FACT_COLUMNS)
+).where(_facts.c.complaint_id.in_(sa.bindparam("complaint_ids", expanding=True)))
+_FACTS_OF_MANY_LOCKED = _FACTS_OF_MANY.with_for_update()
 
 
-def _remember_statement(insert: Any) -> Any:
+def _remember_statement(insert: Any, *, returning: bool = True) -> Any:
     """INSERT the facts, or on a known complaint keep each old value the event does
-    not restate (COALESCE), and return the merged row."""
+    not restate (COALESCE), and return the merged row (unless ``returning`` is False:
+    the held rows' values are merged already)."""
     statement = insert(_facts).values(
         {name: _param(_facts.c[name]) for name in ("complaint_id", *_FACT_COLUMNS, "updated_at")}
     )
-    return statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[_facts.c.complaint_id],
         set_={
             **{
@@ -364,7 +438,8 @@ def _remember_statement(insert: Any) -> Any:
             },
             "updated_at": statement.excluded.updated_at,
         },
-    ).returning(*(_facts.c[name] for name in _FACT_COLUMNS))
+    )
+    return upsert.returning(*(_facts.c[name] for name in _FACT_COLUMNS)) if returning else upsert
 
 
 def _add_planned_statement(insert: Any) -> Any:
@@ -373,7 +448,7 @@ def _add_planned_statement(insert: Any) -> Any:
     return (
         insert(_deliveries)
         .on_conflict_do_nothing(index_elements=["source_event_id", "template", "recipient_key"])
-        .returning(_deliveries.c.id)
+        .returning(_deliveries.c.id, _deliveries.c.source_event_id)
     )
 
 
@@ -387,6 +462,10 @@ _LOCKED_MANY = _MANY.with_for_update()
 _REMEMBER = {
     "sqlite": _remember_statement(sqlite.insert),
     "postgresql": _remember_statement(postgresql.insert),
+}
+_REMEMBER_MANY = {
+    "sqlite": _remember_statement(sqlite.insert, returning=False),
+    "postgresql": _remember_statement(postgresql.insert, returning=False),
 }
 _ADD_PLANNED = {
     "sqlite": _add_planned_statement(sqlite.insert),

@@ -8,8 +8,9 @@ from tousu_common.messaging.inbox import InboxConsumer
 from tousu_common.settings import ServiceSettings
 from tousu_notify.config import Settings
 from tousu_notify.entrypoints.digest_consumer import build_digest_consumer
-from tousu_notify.handlers.plan import planner
+from tousu_notify.handlers.plan import Planner
 
+GROUP_ID = "tousu-notify"
 TOPICS = ["tousu.complaints", "tousu.routing", "tousu.cases", "tousu.notifications"]
 
 #: notify's own notification.sent/failed are not planned again (no loops);
@@ -20,14 +21,15 @@ HANDLED = sorted(t for t in CATALOG if t not in ("notification.sent", "notificat
 def build_consumers(db: Database, settings: ServiceSettings) -> list[InboxConsumer]:
     if not isinstance(settings, Settings):
         raise TypeError(f"expected Settings, got {type(settings).__name__}")
-    plan = planner(settings)
+    plan = Planner(settings, consumer=GROUP_ID)
     return [
         InboxConsumer(
             db,
             settings,
-            group_id="tousu-notify",
+            group_id=GROUP_ID,
             topics=TOPICS,
             handlers=dict.fromkeys(HANDLED, plan),
+            batch_handler=plan.group,
             fetch_wait_ms=settings.planner_fetch_max_wait_ms,
         ),
         build_digest_consumer(db, settings),

@@ -9,10 +9,14 @@ redelivered event adds nothing — the inbox skips it, and the unique key on
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tousu_common.events import Event
-from tousu_notify.adapters.repository import FactsRepository
+from tousu_common.logs import event_context
+from tousu_common.tracing import consumer_span, event_trace
+from tousu_notify.adapters.repository import FactsRepository, planned_rows
 from tousu_notify.adapters.unit_of_work import NotifyUnitOfWork, Session
 from tousu_notify.config import Settings
 from tousu_notify.domain.model import Facts, addressed_department, plan_deliveries
@@ -20,12 +24,51 @@ from tousu_notify.domain.model import Facts, addressed_department, plan_deliveri
 log = logging.getLogger(__name__)
 
 
-def planner(settings: Settings):  # type: ignore[no-untyped-def]
-    """The inbox handler for every event type notify consumes."""
+class Planner:
+    """The inbox handlers for every event type notify consumes: one event alone
+    (``planner(session, event)``: a group that failed, an operator's re-drive) or a
+    group commit's events at once (:meth:`group`), with the same rows as a result.
 
-    async def plan_notifications(session: Session, event: Event) -> None:
-        now = datetime.now(UTC)
+    A group reads its complaints' facts in one statement, writes each once, and
+    inserts all its deliveries in one statement; each event is still planned in a
+    consumer span of its own (``consumer`` names the group), so the deliveries keep
+    their event's trace."""
+
+    def __init__(self, settings: Settings, *, consumer: str) -> None:
+        self.settings = settings
+        self.consumer = consumer
+
+    async def __call__(self, session: Session, event: Event) -> None:
         uow = NotifyUnitOfWork(session)  # the inbox's transaction
+        rows = await self._plan(uow, event, datetime.now(UTC))
+        added = await uow.deliveries.insert_planned(rows)
+        _log_planned(event, rows, added.get(event.id, 0))
+
+    async def group(self, session: Session, events: Sequence[Event]) -> None:
+        uow = NotifyUnitOfWork(session)
+        now = datetime.now(UTC)
+        await uow.facts.hold({event.complaint_id for event in events})
+        planned: list[tuple[Event, list[dict[str, Any]]]] = []
+        for event in events:
+            with (
+                event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+                consumer_span(event, self.consumer),
+            ):
+                planned.append((event, await self._plan(uow, event, now)))
+        await uow.facts.write_held()
+        added = await uow.deliveries.insert_planned([row for _, rows in planned for row in rows])
+        for event, rows in planned:
+            with (
+                event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+                event_trace(event),
+            ):
+                _log_planned(event, rows, added.get(event.id, 0))
+
+    async def _plan(
+        self, uow: NotifyUnitOfWork, event: Event, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The delivery rows ``event`` calls for (none if it calls for none)."""
+        settings = self.settings
         facts = await remember_facts(uow.facts, event, now)
         planned = plan_deliveries(
             event,
@@ -35,29 +78,31 @@ def planner(settings: Settings):  # type: ignore[no-untyped-def]
             staff_language=settings.staff_language,
         )
         if not planned:
-            return
-        reference = getattr(event.data, "reference", None) or facts.reference
+            return []
         too_old = event.time < now - timedelta(seconds=settings.delivery_max_event_age_s)
-        added = await uow.deliveries.add_planned(
+        return planned_rows(
             event,
             planned,
-            reference=reference,
+            reference=getattr(event.data, "reference", None) or facts.reference,
             mail_domain=settings.mail_domain,
             at=now,
             skip_reason="event too old to notify about (replayed history)" if too_old else None,
         )
-        # Ids and kinds only: addresses and complaint text never reach the log.
-        log.info(
-            "deliveries planned",
-            extra={
-                "event_type": event.type,
-                "planned": len(planned),
-                "added": added,
-                "templates": sorted({p.template.value for p in planned}),
-            },
-        )
 
-    return plan_notifications
+
+def _log_planned(event: Event, rows: list[dict[str, Any]], added: int) -> None:
+    if not rows:
+        return
+    # Ids and kinds only: addresses and complaint text never reach the log.
+    log.info(
+        "deliveries planned",
+        extra={
+            "event_type": event.type,
+            "planned": len(rows),
+            "added": added,
+            "templates": sorted({row["template"] for row in rows}),
+        },
+    )
 
 
 async def remember_facts(facts: FactsRepository, event: Event, at: datetime) -> Facts:
