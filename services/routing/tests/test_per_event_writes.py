@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tousu_common.db import Database
+from tousu_common.events import new_event
 from tousu_common.events.catalog import FirstResponseRecorded
 from tousu_common.migrations import upgrade
 from tousu_common.testing.statements import sql_run
@@ -137,3 +138,24 @@ async def test_two_databases_keep_their_own_rules_and_calendar_under_the_same_ve
     first, second = (loaded[n].clocks["first_response"].due_at for n in ("first", "second"))
     assert first is not None and second is not None
     assert first > second  # the shutdown day does not count in the first database
+
+
+async def test_a_group_of_complaints_reads_the_newest_rules_and_calendar_once(
+    desk: Desk, db: Database
+) -> None:
+    """A group commit's events share one transaction: the newest rule set and
+    calendar versions are read once for all of them, not once per event."""
+    await desk.deliver(received())  # the first one seeds the rules (version 1)
+    async with new_version(db) as uow:
+        await uow.calendars.add(CalendarDocument(days=[]), by="admin", note="v1")
+    group = [new_event(received(), source="tousu/intake") for _ in range(3)]
+    with sql_run(db) as ran:
+        async with db.transaction() as session:
+            for event in group:
+                await desk.handlers[event.type](session, event)
+    newest = [s for s in ran if s.startswith("SELECT max(") and "version" in s]
+    assert sorted(s.split("FROM ")[1] for s in newest) == ["calendar_versions", "rule_sets"], ran
+    for event in group:
+        complaint = await load(db, event.complaint_id)
+        assert complaint.triage is not None and complaint.triage.ruleset_version == "1"
+        assert {clock.calendar_version for clock in complaint.clocks.values()} == {1}

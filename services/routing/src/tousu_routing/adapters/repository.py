@@ -534,6 +534,13 @@ def _per_database(
     return versions
 
 
+#: The rule set and calendar a transaction read first (``session.info`` keys): the
+#: newest version numbers are read once per transaction, not once per event.
+_CURRENT_RULE_SET = "tousu_routing_current_rule_set"
+_LATEST_CALENDAR = "tousu_routing_latest_calendar"
+#: The calendar of a database that has none yet (no company days).
+_NO_CALENDAR = CalendarDocument()
+
 #: Compiled rule sets and calendar documents, per engine and version.
 _rule_set_versions: WeakKeyDictionary[Any, dict[int, RuleSet]] = WeakKeyDictionary()
 _calendar_versions: WeakKeyDictionary[Any, dict[int, CalendarDocument]] = WeakKeyDictionary()
@@ -556,8 +563,12 @@ class RuleSetRepository:
         """The newest version; the first call on an empty database stores ``seed``
         (the shipped rules file) as version 1. Needs a write transaction.
 
-        Reads only the newest version number; its document is read and compiled
-        the first time this database shows that version."""
+        Reads only the newest version number, once per transaction (a group commit's
+        complaints are all triaged by the version its first one read); its document
+        is read and compiled the first time this database shows that version."""
+        known = self.session.info.get(_CURRENT_RULE_SET)
+        if known is not None:
+            return cast(RuleSet, known)
         version = await self.session.scalar(_NEWEST_RULE_SET)
         if version is None:
             row = await self.add(seed, by="system", note="seeded from the rules file")
@@ -568,12 +579,14 @@ class RuleSetRepository:
         if ruleset is None:
             document = await self.session.scalar(_RULE_SET_DOCUMENT, {"version": version})
             ruleset = versions[version] = compiled(version, document)
+        self.session.info[_CURRENT_RULE_SET] = ruleset
         return ruleset
 
     async def get(self, version: int) -> RuleSetRow | None:
         return await self.session.get(RuleSetRow, version)
 
     async def add(self, document: RuleSetDocument, *, by: str, note: str) -> RuleSetRow:
+        self.session.info.pop(_CURRENT_RULE_SET, None)
         latest = await self.latest_row()
         row = RuleSetRow(
             version=(latest.version + 1) if latest else 1,
@@ -640,22 +653,32 @@ class CalendarRepository:
     async def latest(self) -> tuple[int, CalendarDocument]:
         """The newest version and its document: only the number is read, the document
         the first time this database shows that version. The same document object
-        comes back for the same database and version (callers may cache by it)."""
+        comes back for the same database and version (callers may cache by it). The
+        number is read once per transaction, as the rules' is."""
+        known = self.session.info.get(_LATEST_CALENDAR)
+        if known is not None:
+            return cast(tuple[int, CalendarDocument], known)
         version = await self.session.scalar(_NEWEST_CALENDAR)
         if version is None:
-            return 0, CalendarDocument()
-        versions = _per_database(_calendar_versions, self.session)
-        document = versions.get(version)
-        if document is None:
-            stored = await self.session.scalar(_CALENDAR_DOCUMENT, {"version": version})
-            # Through JSON, as the API stored it (dates as ISO strings).
-            document = versions[version] = CalendarDocument.model_validate_json(json.dumps(stored))
-        return version, document
+            latest: tuple[int, CalendarDocument] = (0, _NO_CALENDAR)
+        else:
+            versions = _per_database(_calendar_versions, self.session)
+            document = versions.get(version)
+            if document is None:
+                stored = await self.session.scalar(_CALENDAR_DOCUMENT, {"version": version})
+                # Through JSON, as the API stored it (dates as ISO strings).
+                document = versions[version] = CalendarDocument.model_validate_json(
+                    json.dumps(stored)
+                )
+            latest = (version, document)
+        self.session.info[_LATEST_CALENDAR] = latest
+        return latest
 
     async def get(self, version: int) -> CalendarVersionRow | None:
         return await self.session.get(CalendarVersionRow, version)
 
     async def add(self, document: CalendarDocument, *, by: str, note: str) -> CalendarVersionRow:
+        self.session.info.pop(_LATEST_CALENDAR, None)
         latest = await self.latest_row()
         row = CalendarVersionRow(
             version=(latest.version + 1) if latest else 1,
