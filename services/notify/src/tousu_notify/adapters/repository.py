@@ -55,28 +55,6 @@ class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_planned(
-        self,
-        event: Event,
-        planned: Iterable[PlannedDelivery],
-        *,
-        reference: str | None,
-        mail_domain: str,
-        at: datetime,
-        skip_reason: str | None = None,
-    ) -> int:
-        """Insert the planned rows; a row that exists already (same event, template and
-        recipient) is left alone. Returns how many were new."""
-        rows = planned_rows(
-            event,
-            planned,
-            reference=reference,
-            mail_domain=mail_domain,
-            at=at,
-            skip_reason=skip_reason,
-        )
-        return sum((await self.insert_planned(rows)).values())
-
     async def insert_planned(self, rows: list[dict[str, Any]]) -> dict[UUID, int]:
         """Insert rows from :func:`planned_rows` (of one event or of a whole group of
         them) in one statement; a row that exists already (same event, template and
