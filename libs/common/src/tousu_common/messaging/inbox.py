@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -65,6 +65,29 @@ _RECORD_ONCE = {
 }
 
 
+@contextlib.contextmanager
+def processing(event: Event, consumer: str) -> Iterator[None]:
+    """What the inbox puts around applying one event: its ids on every log line, and a
+    consumer span in its trace (so the events its handler stages continue that trace).
+    A batch handler whose effects carry the trace onward opens it around each event
+    itself (notify's planner)."""
+    with (
+        event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+        consumer_span(event, consumer),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def about(event: Event) -> Iterator[None]:
+    """Log lines about ``event`` after it was applied: its ids and its own trace."""
+    with (
+        event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
+        event_trace(event),
+    ):
+        yield
+
+
 def dead_letter_topic(group_id: str) -> str:
     return f"tousu.dlq.{group_id}"
 
@@ -95,7 +118,7 @@ class InboxConsumer:
     operator's re-drive); the two must do the same to the same events. A group so
     applied gets no consumer span per event from here: a read model stages nothing
     onward, so no trace continues from it, and a handler whose effects carry a trace
-    on (notify's planner) opens each event's span itself.
+    on (notify's planner) opens each event's span itself, with :func:`processing`.
     """
 
     def __init__(
@@ -349,10 +372,7 @@ class InboxConsumer:
                         continue
                     seen.add(event.id)
                     if self.batch_handler is None:
-                        with (
-                            event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
-                            consumer_span(event, self.group_id),
-                        ):
+                        with processing(event, self.group_id):
                             await self.handlers[event.type](session, event)
                     applied.append(event)
                 if applied:
@@ -393,10 +413,7 @@ class InboxConsumer:
         self.stats.processed += 1
         self.stats.by_type[event.type] = self.stats.by_type.get(event.type, 0) + 1
         self._count(event.type, "applied")
-        with (
-            event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
-            event_trace(event),
-        ):
+        with about(event):
             log.info("event applied", extra={"event_type": event.type, "consumer": self.group_id})
 
     def _count_duplicate(self, event: Event) -> None:
@@ -419,10 +436,7 @@ class InboxConsumer:
     async def _apply_alone(self, record: ConsumerRecord, event: Event) -> None:
         """Apply one event in its own transaction, retrying with backoff, then dead-letter it."""
         handler = self.handlers[event.type]
-        with (
-            event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
-            consumer_span(event, self.group_id),
-        ):
+        with processing(event, self.group_id):
             attempt = 0
             while True:
                 attempt += 1

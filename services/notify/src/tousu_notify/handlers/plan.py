@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tousu_common.events import Event
-from tousu_common.logs import event_context
-from tousu_common.tracing import consumer_span, event_trace
+from tousu_common.messaging.inbox import about, processing
 from tousu_notify.adapters.repository import FactsRepository, planned_rows
 from tousu_notify.adapters.unit_of_work import NotifyUnitOfWork, Session
 from tousu_notify.config import Settings
@@ -50,18 +49,12 @@ class Planner:
         await uow.facts.hold({event.complaint_id for event in events})
         planned: list[tuple[Event, list[dict[str, Any]]]] = []
         for event in events:
-            with (
-                event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
-                consumer_span(event, self.consumer),
-            ):
+            with processing(event, self.consumer):
                 planned.append((event, await self._plan(uow, event, now)))
         await uow.facts.write_held()
         added = await uow.deliveries.insert_planned([row for _, rows in planned for row in rows])
         for event, rows in planned:
-            with (
-                event_context(event_id=event.id, complaint_id=str(event.complaint_id)),
-                event_trace(event),
-            ):
+            with about(event):
                 _log_planned(event, rows, added.get(event.id, 0))
 
     async def _plan(

@@ -538,8 +538,6 @@ def _per_database(
 #: newest version numbers are read once per transaction, not once per event.
 _CURRENT_RULE_SET = "tousu_routing_current_rule_set"
 _LATEST_CALENDAR = "tousu_routing_latest_calendar"
-#: The calendar of a database that has none yet (no company days).
-_NO_CALENDAR = CalendarDocument()
 
 #: Compiled rule sets and calendar documents, per engine and version.
 _rule_set_versions: WeakKeyDictionary[Any, dict[int, RuleSet]] = WeakKeyDictionary()
@@ -656,23 +654,21 @@ class CalendarRepository:
         comes back for the same database and version (callers may cache by it). The
         number is read once per transaction, as the rules' is."""
         known = self.session.info.get(_LATEST_CALENDAR)
-        if known is not None:
-            return cast(tuple[int, CalendarDocument], known)
+        if known is None:
+            known = self.session.info[_LATEST_CALENDAR] = await self._read_latest()
+        return cast(tuple[int, CalendarDocument], known)
+
+    async def _read_latest(self) -> tuple[int, CalendarDocument]:
         version = await self.session.scalar(_NEWEST_CALENDAR)
         if version is None:
-            latest: tuple[int, CalendarDocument] = (0, _NO_CALENDAR)
-        else:
-            versions = _per_database(_calendar_versions, self.session)
-            document = versions.get(version)
-            if document is None:
-                stored = await self.session.scalar(_CALENDAR_DOCUMENT, {"version": version})
-                # Through JSON, as the API stored it (dates as ISO strings).
-                document = versions[version] = CalendarDocument.model_validate_json(
-                    json.dumps(stored)
-                )
-            latest = (version, document)
-        self.session.info[_LATEST_CALENDAR] = latest
-        return latest
+            return 0, CalendarDocument()
+        versions = _per_database(_calendar_versions, self.session)
+        document = versions.get(version)
+        if document is None:
+            stored = await self.session.scalar(_CALENDAR_DOCUMENT, {"version": version})
+            # Through JSON, as the API stored it (dates as ISO strings).
+            document = versions[version] = CalendarDocument.model_validate_json(json.dumps(stored))
+        return version, document
 
     async def get(self, version: int) -> CalendarVersionRow | None:
         return await self.session.get(CalendarVersionRow, version)
