@@ -711,7 +711,7 @@ def markdown(results: dict[str, list[Phase]], args: argparse.Namespace, command:
                 f"| {backend} | {' | '.join(cells)} | **{sum(share.values()):.1%}** "
                 f"| {load_cell(phase)} |"
             )
-    lines += sql_lines(results)
+    lines += sql_lines(results, every=args.count_sql_all)
     lines += ["", *goals(results, args)]
     return "\n".join(lines) + "\n"
 
@@ -801,8 +801,9 @@ def sql_per_complaint(
     return per
 
 
-def sql_lines(results: dict[str, list[Phase]]) -> list[str]:
-    """The ``--count-sql`` tables: per service, then the commonest kinds of statement."""
+def sql_lines(results: dict[str, list[Phase]], *, every: bool = False) -> list[str]:
+    """The ``--count-sql`` tables: per service, then the commonest kinds of statement
+    (and, with ``every``, each service's whole list)."""
     counted = [
         (backend, phase)
         for backend, phases in results.items()
@@ -848,6 +849,16 @@ def sql_lines(results: dict[str, list[Phase]]) -> list[str]:
         )[:10]
         listed = "; ".join(f"{label} {n:.2f}" for n, label in top)
         lines.append(f"- {backend}, {phase.name}: {listed}")
+    if every:
+        lines += ["", "Every statement per complaint, by service (`--count-sql-all`):", ""]
+        for backend, phase in counted:
+            for service, counts in sorted(phase.report["sql"].items()):
+                listed = "; ".join(
+                    f"{kind} {n:.2f}"
+                    for kind, n in sorted(counts.items(), key=lambda item: -item[1])
+                    if n >= 0.01
+                )
+                lines.append(f"- {backend}, {phase.name}, {service}: {listed}")
     return lines
 
 
@@ -928,6 +939,11 @@ def main() -> int:
         " (bench/sqlcount on their PYTHONPATH; a little CPU of their own)",
     )
     parser.add_argument(
+        "--count-sql-all",
+        action="store_true",
+        help="with --count-sql: also list every kind of statement per service, not only the top ten",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -935,6 +951,7 @@ def main() -> int:
         help="extra environment for the services, e.g. TOUSU_KAFKA_FETCH_MAX_WAIT_MS=50",
     )
     args = parser.parse_args()
+    args.count_sql = args.count_sql or args.count_sql_all
     if args.quick:
         args.backend = args.backend or "sqlite"
         args.paced_seconds, args.saturation_seconds, args.ceiling_seconds = 8, 8, 4

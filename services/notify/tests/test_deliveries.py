@@ -22,7 +22,7 @@ from tousu_common.db import Database
 from tousu_common.events import Event
 from tousu_common.mailsink import MailSink
 from tousu_common.messaging.tables import outbox
-from tousu_common.testing.statements import sql_run
+from tousu_common.testing.statements import sql_run, statement_kind
 from tousu_common.testing.wait import eventually_async
 from tousu_notify.adapters.clients import DeliveryError
 from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow
@@ -212,6 +212,36 @@ async def test_a_batchs_outcomes_are_recorded_in_one_transaction_each_row_its_ow
     assert [e["notification_id"] for e in await outbox_events(db, "notification.sent")].count(
         str(ok.id)
     ) == 1
+
+
+async def test_a_batch_is_claimed_and_recorded_in_two_statements_each_whatever_its_size(
+    db: Database, settings: Settings, directory: Directory, mail_sink: MailSink
+) -> None:
+    worker = DeliveryWorker(db, settings)
+    complaints = [uuid4() for _ in range(3)]
+    for complaint_id in complaints:
+        customer(directory, complaint_id, email=f"c-{complaint_id.hex[:8]}@example.com")
+        await handle(db, settings, received(complaint_id))
+    try:
+        with sql_run(db) as statements:
+            assert await worker.run_once() == 3
+    finally:
+        await worker.close()
+    kinds = [statement_kind(statement) for statement in statements]
+    # claim: the due rows (their subscriptions' state joined in), then all of them
+    # moved to 'sending'; record: the rows again (locked), then every outcome.
+    assert [k for k in kinds if k and "deliveries" in k] == [
+        "SELECT deliveries",
+        "UPDATE deliveries",
+        "SELECT deliveries",
+        "UPDATE deliveries",
+    ]
+    assert kinds.count("INSERT outbox") == 3
+    assert "SELECT subscriptions" not in kinds
+    for complaint_id in complaints:
+        [row] = await rows(db, complaint_id)
+        assert (row.status, row.attempts, row.last_error) == ("sent", 1, None)
+        assert row.claimed_at is not None and row.sent_at is not None
 
 
 @pytest.mark.parametrize("configured", ["notify-1.tousu.test", None])

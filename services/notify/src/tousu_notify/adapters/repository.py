@@ -4,7 +4,7 @@ module here that writes SQL."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -51,6 +51,39 @@ def deliveries_added(session: AsyncSession) -> bool:
     return bool(session.info.pop(DELIVERIES_ADDED, False))
 
 
+@dataclass(slots=True)
+class LoadedDelivery:
+    """A delivery row as plain data, for the worker's claim and record (no ORM object:
+    the worker's statements run for every message). The state machine changes it
+    like a row (:class:`~tousu_notify.domain.delivery.DeliveryRecord`) and
+    :meth:`DeliveryRepository.save` writes it back. ``subscription_failing``: its
+    subscription's last delivery failed (read by :meth:`DeliveryRepository.due`)."""
+
+    id: UUID
+    source_event_id: str
+    event_type: str
+    complaint_id: UUID
+    reference: str | None
+    template: str
+    channel: str
+    recipient_kind: str
+    recipient_key: str
+    subscription_id: UUID | None
+    language: str
+    context: dict[str, Any]
+    message_id: str | None
+    masked_recipient: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    response_status: int | None
+    next_attempt_at: datetime | None
+    claimed_at: datetime | None
+    sent_at: datetime | None
+    updated_at: datetime
+    subscription_failing: bool = False
+
+
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -80,45 +113,38 @@ class DeliveryRepository:
         """Wake the worker once this transaction commits (a delivery is due now)."""
         self.session.info[DELIVERIES_ADDED] = True
 
-    async def due(self, now: datetime, *, stale_before: datetime, limit: int) -> list[DeliveryRow]:
+    async def due(
+        self, now: datetime, *, stale_before: datetime, limit: int
+    ) -> list[LoadedDelivery]:
         """Rows to attempt now: pending and due, or ``sending`` for longer than the stale
-        limit (their worker died mid-send). On PostgreSQL read ``FOR UPDATE SKIP
+        limit (their worker died mid-send), each with whether its subscription is
+        failing (read in the same statement). On PostgreSQL read ``FOR UPDATE SKIP
         LOCKED``, so several replicas never claim the same row."""
-        query = (
-            sa.select(DeliveryRow)
-            .where(
-                sa.or_(
-                    sa.and_(
-                        DeliveryRow.status == DeliveryStatus.pending.value,
-                        DeliveryRow.next_attempt_at <= now,
-                    ),
-                    sa.and_(
-                        DeliveryRow.status == DeliveryStatus.sending.value,
-                        DeliveryRow.claimed_at < stale_before,
-                    ),
-                )
-            )
-            .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
-            .limit(limit)
+        statement = _DUE_LOCKED if _locks_rows(self.session) else _DUE
+        result = await self.session.execute(
+            statement, {"now": now, "stale_before": stale_before, "limit": limit}
         )
-        if _locks_rows(self.session):
-            query = query.with_for_update(skip_locked=True)
-        return list(await self.session.scalars(query))
+        return [_loaded(row) for row in result]
 
-    async def get_locked(self, delivery_id: UUID) -> DeliveryRow | None:
-        """The row, locked for this transaction where the database can."""
-        query = sa.select(DeliveryRow).where(DeliveryRow.id == delivery_id)
-        if _locks_rows(self.session):
-            query = query.with_for_update()
-        return await self.session.scalar(query)
-
-    async def get_locked_many(self, delivery_ids: Iterable[UUID]) -> dict[UUID, DeliveryRow]:
+    async def get_locked_many(self, delivery_ids: Iterable[UUID]) -> dict[UUID, LoadedDelivery]:
         """Several rows by id in one statement, locked for this transaction where the
         database can (in id order, so two transactions never lock them crosswise): the
         worker records a whole batch's outcomes, one read instead of one per row."""
         statement = _LOCKED_MANY if _locks_rows(self.session) else _MANY
-        rows = await self.session.scalars(statement, {"ids": list(delivery_ids)})
-        return {row.id: row for row in rows}
+        result = await self.session.execute(statement, {"ids": list(delivery_ids)})
+        return {row.id: _loaded(row) for row in result}
+
+    async def save(self, records: Collection[LoadedDelivery]) -> None:
+        """Write what the state machine changed in ``records`` (loaded by :meth:`due` or
+        :meth:`get_locked_many` in this transaction), in one executemany UPDATE."""
+        if records:
+            await self.session.execute(
+                _SAVE,
+                [
+                    {"b_id": record.id, **{name: getattr(record, name) for name in _CHANGING}}
+                    for record in records
+                ],
+            )
 
     async def for_complaint(self, complaint_id: UUID) -> list[DeliveryRow]:
         rows = await self.session.scalars(
@@ -184,14 +210,6 @@ class SubscriptionRepository:
         if department is not None:
             rows = [row for row in rows if row.departments == [department]]
         return rows
-
-    async def failing_ids(self) -> set[UUID]:
-        """Subscriptions whose last delivery failed (their webhooks get one at a time)."""
-        return set(
-            await self.session.scalars(
-                sa.select(SubscriptionRow.id).where(SubscriptionRow.consecutive_failures > 0)
-            )
-        )
 
     async def reset_failures(self, subscription_id: UUID) -> None:
         """A delivery succeeded: the failure count starts again."""
@@ -430,12 +448,60 @@ def _add_planned_statement(insert: Any) -> Any:
     )
 
 
+_subscriptions_failing = _subscriptions.c.consecutive_failures > 0
+#: The columns a loaded delivery has, and those the worker's steps change.
+_LOADED = tuple(
+    field.name for field in fields(LoadedDelivery) if field.name != "subscription_failing"
+)
+_CHANGING = (
+    "status",
+    "channel",
+    "language",
+    "masked_recipient",
+    "attempts",
+    "last_error",
+    "response_status",
+    "next_attempt_at",
+    "claimed_at",
+    "sent_at",
+    "updated_at",
+)
+_DUE = (
+    sa.select(
+        *(_deliveries.c[name] for name in _LOADED),
+        sa.func.coalesce(_subscriptions_failing, False).label("subscription_failing"),
+    )
+    .select_from(
+        _deliveries.outerjoin(_subscriptions, _deliveries.c.subscription_id == _subscriptions.c.id)
+    )
+    .where(
+        sa.or_(
+            sa.and_(
+                _deliveries.c.status == DeliveryStatus.pending.value,
+                _deliveries.c.next_attempt_at <= sa.bindparam("now"),
+            ),
+            sa.and_(
+                _deliveries.c.status == DeliveryStatus.sending.value,
+                _deliveries.c.claimed_at < sa.bindparam("stale_before"),
+            ),
+        )
+    )
+    .order_by(_deliveries.c.next_attempt_at, _deliveries.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer, literal_execute=True))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=_deliveries)
 _MANY = (
-    sa.select(DeliveryRow)
-    .where(DeliveryRow.id.in_(sa.bindparam("ids", expanding=True)))
-    .order_by(DeliveryRow.id)
+    sa.select(*(_deliveries.c[name] for name in _LOADED))
+    .where(_deliveries.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(_deliveries.c.id)
 )
 _LOCKED_MANY = _MANY.with_for_update()
+_SAVE = sa.update(_deliveries).where(_deliveries.c.id == sa.bindparam("b_id"))
+
+
+def _loaded(row: sa.Row[Any]) -> LoadedDelivery:
+    return LoadedDelivery(**row._mapping)
+
 
 _REMEMBER = {
     "sqlite": _remember_statement(sqlite.insert),

@@ -29,7 +29,8 @@ from tousu_common.events.catalog import NotificationFailed, NotificationSent
 from tousu_common.logs import event_context
 from tousu_common.tracing import child_span
 from tousu_notify.adapters.clients import ContactDirectory, CustomerContact, DeliveryError
-from tousu_notify.adapters.orm import DeliveryRow, SubscriptionRow
+from tousu_notify.adapters.orm import SubscriptionRow
+from tousu_notify.adapters.repository import LoadedDelivery
 from tousu_notify.adapters.senders import Sender
 from tousu_notify.adapters.templates import Rendered, Templates
 from tousu_notify.adapters.unit_of_work import NotifyUnitOfWork, reading, unit_of_work
@@ -92,18 +93,20 @@ class DeliverySteps:
             # A failing webhook gets one delivery at a time (a probe, as a circuit
             # breaker's half-open state): sent side by side, deliveries already in
             # flight would overshoot `webhook_disable_after_failures`.
-            failing = await uow.subscriptions.failing_ids()
-            probing: set[UUID] = set()
+            probing: set[UUID | None] = set()
             due = await uow.deliveries.due(
                 now, stale_before=stale_before, limit=self.settings.delivery_batch_size
             )
+            claimed = []
             for row in due:
-                if row.subscription_id in failing:
+                if row.subscription_failing:
                     if row.subscription_id in probing:
                         continue
                     probing.add(row.subscription_id)
                 was_stale = Delivery(row).claim(now)
+                claimed.append(row)
                 claims.append(_claim_of(row, was_stale))
+            await uow.deliveries.save(claimed)
         return claims
 
     async def prefetch_customers(self, claims: list[Claim]) -> dict[UUID, CustomerContact]:
@@ -279,11 +282,7 @@ class DeliverySteps:
         row does not leave the others ``sending`` (and sent again later)."""
         try:
             async with unit_of_work(self.db) as uow:
-                rows = await uow.deliveries.get_locked_many(claim.id for claim, _ in results)
-                after = [
-                    await self._record_in(uow, claim, result, rows.get(claim.id))
-                    for claim, result in results
-                ]
+                after = await self._record_all_in(uow, results)
         except Exception as exc:
             log.warning(
                 "recording a batch of outcomes failed, recording them one by one",
@@ -297,20 +296,35 @@ class DeliverySteps:
 
     async def _record_alone(self, claim: Claim, result: Outcome | DeliveryError) -> None:
         async with unit_of_work(self.db) as uow:
-            row = await uow.deliveries.get_locked(claim.id)
-            done = await self._record_in(uow, claim, result, row)
+            [done] = await self._record_all_in(uow, [(claim, result)])
         done()
+
+    async def _record_all_in(
+        self, uow: NotifyUnitOfWork, results: list[tuple[Claim, Outcome | DeliveryError]]
+    ) -> list[Callable[[], None]]:
+        """Write the outcomes in ``uow``: the claims' rows read (locked) in one statement,
+        each changed by its outcome, all written back in one. Returns what to do for each
+        once it has committed (count and log it)."""
+        rows = await uow.deliveries.get_locked_many(claim.id for claim, _ in results)
+        changed: list[LoadedDelivery] = []
+        after = [
+            await self._record_in(uow, claim, result, rows.get(claim.id), changed)
+            for claim, result in results
+        ]
+        await uow.deliveries.save(changed)
+        return after
 
     async def _record_in(
         self,
         uow: NotifyUnitOfWork,
         claim: Claim,
         result: Outcome | DeliveryError,
-        row: DeliveryRow | None,
+        row: LoadedDelivery | None,
+        changed: list[LoadedDelivery],
     ) -> Callable[[], None]:
-        """Write one outcome in ``uow`` to ``row`` (the claim's row, locked, or None if
-        it is gone); returns what to do once it has committed (count and log it). The
-        cause's trace carries on into the events staged here."""
+        """Apply one outcome to ``row`` (the claim's row, locked, or None if it is gone)
+        and add it to ``changed`` if it was still this claim's; events go to ``uow``'s
+        outbox. The cause's trace carries on into the events staged here."""
         with (
             event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
             child_span(f"record {claim.channel}", claim.context.get("traceparent")),
@@ -318,12 +332,13 @@ class DeliverySteps:
             row = _own_row(claim, row)
             if row is None:
                 return _nothing
+            changed.append(row)
             if isinstance(result, DeliveryError):
                 return await self._failure_in(uow, claim, result, row)
             return await self._outcome_in(uow, claim, result, row)
 
     async def _outcome_in(
-        self, uow: NotifyUnitOfWork, claim: Claim, outcome: Outcome, row: DeliveryRow
+        self, uow: NotifyUnitOfWork, claim: Claim, outcome: Outcome, row: LoadedDelivery
     ) -> Callable[[], None]:
         now = datetime.now(UTC)
         Delivery(row).record_outcome(outcome, now)
@@ -356,7 +371,7 @@ class DeliverySteps:
         ).inc()
 
     async def _failure_in(
-        self, uow: NotifyUnitOfWork, claim: Claim, error: DeliveryError, row: DeliveryRow
+        self, uow: NotifyUnitOfWork, claim: Claim, error: DeliveryError, row: LoadedDelivery
     ) -> Callable[[], None]:
         now = datetime.now(UTC)
         disabled = False
@@ -394,7 +409,9 @@ class DeliverySteps:
 
         return done
 
-    async def _webhook_failed(self, uow: NotifyUnitOfWork, row: DeliveryRow, now: datetime) -> bool:
+    async def _webhook_failed(
+        self, uow: NotifyUnitOfWork, row: LoadedDelivery, now: datetime
+    ) -> bool:
         """Count the failure against the subscription; True if it is now disabled."""
         if row.subscription_id is None:
             return False
@@ -418,7 +435,7 @@ class DeliverySteps:
         return True
 
 
-def _own_row(claim: Claim, row: DeliveryRow | None) -> DeliveryRow | None:
+def _own_row(claim: Claim, row: LoadedDelivery | None) -> LoadedDelivery | None:
     """The row, if this claim still owns it (not re-claimed as stale meanwhile)."""
     if row is None or not Delivery(row).owned_by(claim):
         log.warning(
@@ -428,7 +445,7 @@ def _own_row(claim: Claim, row: DeliveryRow | None) -> DeliveryRow | None:
     return row
 
 
-def _claim_of(row: DeliveryRow, was_stale: bool) -> Claim:
+def _claim_of(row: LoadedDelivery, was_stale: bool) -> Claim:
     return Claim(
         id=row.id,
         attempts=row.attempts,
@@ -448,7 +465,7 @@ def _claim_of(row: DeliveryRow, was_stale: bool) -> Claim:
     )
 
 
-def _event(model: type, row: DeliveryRow, now: datetime, **extra: Any) -> Any:
+def _event(model: type, row: LoadedDelivery, now: datetime, **extra: Any) -> Any:
     """notification.sent / notification.failed about ``row``."""
     return model(
         complaint_id=row.complaint_id,
