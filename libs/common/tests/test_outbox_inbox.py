@@ -28,6 +28,7 @@ from tousu_common.messaging.tables import inbox, messaging_metadata, outbox
 from tousu_common.settings import ServiceSettings
 from tousu_common.testing.helpers import poll_until, produce, read_topic
 from tousu_common.testing.helpers import settings_for_tests as make_settings
+from tousu_common.testing.statements import sql_run, statement_kind
 from tousu_common.testing.wait import eventually_async
 
 pytestmark = pytest.mark.integration
@@ -152,6 +153,41 @@ async def test_relay_publishes_staged_events_in_commit_order(
     )
     assert ids_on(records, complaint_id) == [event.id for event in events]
     assert set(await outbox_statuses(db)) == {"published"}
+
+
+async def test_a_transactions_events_are_written_at_its_commit_in_one_insert_in_order(
+    db: Database,
+) -> None:
+    complaint_id = uuid4()
+    events = [received(complaint_id, title=f"第{n}次") for n in range(3)]
+    with sql_run(db) as statements:
+        async with db.transaction() as session:
+            for event in events:
+                await add_event(session, event)
+            # staged, not written yet: the statements before the commit are the caller's
+            assert not any("outbox" in statement for statement in statements)
+    assert [statement_kind(s) for s in statements] == ["INSERT outbox"]
+    async with db.sessions() as session:
+        written = list(
+            await session.scalars(
+                sa.select(outbox.c.event_id)
+                .where(outbox.c.key == str(complaint_id))
+                .order_by(outbox.c.id)
+            )
+        )
+    assert written == [event.id for event in events]
+
+    # A transaction that fails writes none of what it staged.
+    dropped = received(complaint_id, title="回滚")
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await add_event(session, dropped)
+            raise RuntimeError("the handler failed")
+    async with db.sessions() as session:
+        count = await session.scalar(
+            sa.select(sa.func.count()).select_from(outbox).where(outbox.c.event_id == dropped.id)
+        )
+    assert count == 0
 
 
 async def test_a_running_relay_on_sqlite_marks_a_round_published_with_the_next_round(
