@@ -19,7 +19,7 @@ from tousu_intake.adapters.orm import ComplaintRow
 from tousu_intake.domain.tracking import verify_tracking_token
 from tousu_intake.handlers.tracking import project_event
 
-from .conftest import count_rows, outbox_events, stored_files
+from .conftest import count_rows, outbox_events, statements, stored_files
 
 pytestmark = pytest.mark.integration
 
@@ -235,7 +235,7 @@ async def test_contact_endpoint_gives_notify_what_it_needs(
 
 
 async def test_batch_contact_read_gives_each_complaint_its_own_customer(
-    client: httpx.AsyncClient, headers_for: Callable[..., dict]
+    db: Database, client: httpx.AsyncClient, headers_for: Callable[..., dict]
 ) -> None:
     agent, service = headers_for("agent"), headers_for("service")
     wang = (
@@ -253,10 +253,16 @@ async def test_batch_contact_read_gives_each_complaint_its_own_customer(
         )
     ).json()
     unknown = str(uuid4())
-    answer = await client.post(
-        "/v1/complaints/contacts", json={"ids": [wang["id"], unknown, li["id"]]}, headers=service
-    )
+    with statements(db) as batch_read:
+        answer = await client.post(
+            "/v1/complaints/contacts",
+            json={"ids": [wang["id"], unknown, li["id"]]},
+            headers=service,
+        )
     assert answer.status_code == 200, answer.text
+    # complaint, register contacts and filing mail in one statement (notify reads this
+    # for every message it sends)
+    assert batch_read == {"SELECT complaints": 1}
     by_id = {c["complaint_id"]: c for c in answer.json()["contacts"]}
     assert set(by_id) == {wang["id"], li["id"]}  # the unknown id is left out
     assert by_id[wang["id"]]["email"] == "wang@example.com"
@@ -264,8 +270,10 @@ async def test_batch_contact_read_gives_each_complaint_its_own_customer(
     assert by_id[li["id"]]["customer_name"] == "李明" and by_id[li["id"]]["email"] is None
     assert by_id[li["id"]]["phone"] == "+86 139 0000 1111"
     # the same answer as the one-complaint read, field for field
-    single = await client.get(f"/v1/complaints/{wang['id']}/contact", headers=service)
+    with statements(db) as single_read:
+        single = await client.get(f"/v1/complaints/{wang['id']}/contact", headers=service)
     assert single.json() == by_id[wang["id"]]
+    assert single_read == {"SELECT complaints": 1}
 
     denied = await client.post(
         "/v1/complaints/contacts", json={"ids": [wang["id"]]}, headers=headers_for("department")

@@ -78,14 +78,6 @@ class CustomerRepository:
         found = await self._load([customer_id])
         return found[0] if found else None
 
-    async def get_many(
-        self, customer_ids: list[UUID], *, with_products: bool = True
-    ) -> list[CustomerRecord]:
-        """Several customers in one round of queries (for the batch contact read).
-        ``with_products=False`` leaves ``products`` empty and skips their query: the
-        contact reads notify makes for every message need names and contacts only."""
-        return await self._load(customer_ids, with_products=with_products)
-
     async def get_by_code(self, external_code: str) -> CustomerRecord | None:
         customer_id = await self.session.scalar(
             sa.select(CustomerRow.id).where(CustomerRow.external_code == external_code)
@@ -274,7 +266,7 @@ class CustomerRepository:
         customers = await self._load(list(ids))
         return sorted(customers, key=preference)
 
-    async def _load(self, ids: list[UUID], *, with_products: bool = True) -> list[CustomerRecord]:
+    async def _load(self, ids: list[UUID]) -> list[CustomerRecord]:
         if not ids:
             return []
         rows = await self.session.scalars(sa.select(CustomerRow).where(CustomerRow.id.in_(ids)))
@@ -299,16 +291,15 @@ class CustomerRepository:
             customers[contact.customer_id].contacts.append(
                 Contact(ContactKind(contact.kind), contact.value, contact.display)
             )
-        if with_products:
-            products = await self.session.scalars(
-                sa.select(CustomerProductRow)
-                .where(CustomerProductRow.customer_id.in_(customers))
-                .order_by(CustomerProductRow.id)
+        products = await self.session.scalars(
+            sa.select(CustomerProductRow)
+            .where(CustomerProductRow.customer_id.in_(customers))
+            .order_by(CustomerProductRow.id)
+        )
+        for product in products.all():
+            customers[product.customer_id].products.append(
+                Product(product.serial_number, product.model)
             )
-            for product in products.all():
-                customers[product.customer_id].products.append(
-                    Product(product.serial_number, product.model)
-                )
         return [customers[i] for i in ids if i in customers]
 
 

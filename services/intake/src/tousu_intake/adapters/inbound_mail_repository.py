@@ -32,19 +32,6 @@ class InboundMailRepository:
             .limit(1)
         )
 
-    async def filing_message_ids(self, complaint_ids: list[UUID]) -> dict[UUID, str]:
-        """The Message-ID of the customer's mail that filed each complaint (if mailed)."""
-        if not complaint_ids:
-            return {}
-        rows = await self.session.execute(
-            sa.select(InboundMailRow.complaint_id, InboundMailRow.message_id).where(
-                InboundMailRow.complaint_id.in_(complaint_ids),
-                InboundMailRow.outcome == "filed",
-                InboundMailRow.message_id.is_not(None),
-            )
-        )
-        return {row.complaint_id: row.message_id for row in rows}
-
     async def add(self, row: InboundMailRow) -> None:
         self.session.add(row)
         await self.session.flush()

@@ -108,15 +108,6 @@ class ComplaintRepository:
             return None
         return _from_row(row)
 
-    async def get_many(self, complaint_ids: list[UUID]) -> list[Complaint]:
-        """The complaints of ``complaint_ids`` that exist, in one query (order not kept)."""
-        if not complaint_ids:
-            return []
-        rows = await self.session.scalars(
-            sa.select(ComplaintRow).where(ComplaintRow.id.in_(complaint_ids))
-        )
-        return [_from_row(row) for row in rows]
-
     async def get_by_reference(self, reference: str) -> Complaint | None:
         row = (
             await self.session.scalars(

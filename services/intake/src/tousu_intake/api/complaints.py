@@ -26,22 +26,19 @@ from tousu_common.openapi import file_responses, multipart_encoding
 from tousu_common.paging import WHOLE_NUMBER, Page
 from tousu_common.patterns import NON_SPACE, IsoDate
 from tousu_intake.adapters.attachments import attachment_path, get_attachment, list_attachments
+from tousu_intake.adapters.contacts import ComplaintContact, contacts_of
 from tousu_intake.adapters.customers import CustomerRepository
-from tousu_intake.adapters.inbound_mail_repository import InboundMailRepository
 from tousu_intake.adapters.repository import ComplaintFilter, ComplaintQueries, ComplaintRepository
 from tousu_intake.api.schemas import AmendmentView, AttachmentView, ComplaintSummary
 from tousu_intake.api.uploads import read_uploads
 from tousu_intake.config import MAX_FILES, Settings
 from tousu_intake.domain.commands import ReceiveComplaint
 from tousu_intake.domain.customers import (
-    ContactKind,
-    CustomerRecord,
     normalise_phone,
     normalise_serial,
     phone_pattern,
 )
 from tousu_intake.domain.files import ALLOWED_TYPES
-from tousu_intake.domain.model import Complaint
 from tousu_intake.domain.tracking import tracking_token, tracking_url
 from tousu_intake.handlers.amend import amend_complaint
 from tousu_intake.handlers.receive import Receipt, receive_complaint
@@ -457,16 +454,10 @@ async def get_contact(
     request: Request, complaint_id: UUID, principal: ContactReader
 ) -> ContactView:
     async with request.app.state.db.sessions() as session:
-        complaint = await ComplaintRepository(session).get(complaint_id)
-        if complaint is None:
-            raise NotFound(f"complaint {complaint_id} does not exist")
-        customer = (
-            await CustomerRepository(session).get(complaint.customer_id)
-            if complaint.customer_id
-            else None
-        )
-        mailed = await InboundMailRepository(session).filing_message_ids([complaint.id])
-    return _contact_view(request.app.state.settings, complaint, customer, mailed.get(complaint.id))
+        found = await contacts_of(session, [complaint_id])
+    if complaint_id not in found:
+        raise NotFound(f"complaint {complaint_id} does not exist")
+    return _contact_view(request.app.state.settings, found[complaint_id])
 
 
 MAX_CONTACTS = 100
@@ -495,51 +486,27 @@ async def get_contacts(
     """Notify's delivery worker claims deliveries in batches; one read for the batch
     instead of one HTTP request per message (it was a quarter of notify's busy time)."""
     async with request.app.state.db.sessions() as session:
-        complaints = await ComplaintRepository(session).get_many(list(dict.fromkeys(query.ids)))
-        customer_ids = list({c.customer_id for c in complaints if c.customer_id})
-        customers = {
-            c.id: c
-            for c in await CustomerRepository(session).get_many(customer_ids, with_products=False)
-        }
-        mailed = await InboundMailRepository(session).filing_message_ids([c.id for c in complaints])
+        found = await contacts_of(session, list(dict.fromkeys(query.ids)))
     settings = request.app.state.settings
-    return ContactsView(
-        contacts=[
-            _contact_view(
-                settings,
-                c,
-                customers.get(c.customer_id) if c.customer_id else None,
-                mailed.get(c.id),
-            )
-            for c in complaints
-        ]
-    )
+    return ContactsView(contacts=[_contact_view(settings, contact) for contact in found.values()])
 
 
-def _contact_view(
-    settings: Settings,
-    complaint: Complaint,
-    customer: CustomerRecord | None,
-    email_message_id: str | None = None,
-) -> ContactView:
-    """One complaint's contact: the complaint's own details first, then the register's."""
-    token = tracking_token(settings.jwt_secret.get_secret_value(), complaint.id)
-    language = complaint.language if complaint.language in ("zh", "en") else "zh"
+def _contact_view(settings: Settings, contact: ComplaintContact) -> ContactView:
+    token = tracking_token(settings.jwt_secret.get_secret_value(), contact.complaint_id)
     return ContactView(
-        complaint_id=complaint.id,
-        reference=complaint.reference,
-        customer_name=complaint.customer_name
-        or (customer.name if customer and not customer.provisional else None),
-        email=complaint.customer_email or (customer.first(ContactKind.email) if customer else None),
-        phone=complaint.customer_phone or (customer.first(ContactKind.phone) if customer else None),
-        fax=complaint.customer_fax or (customer.first(ContactKind.fax) if customer else None),
-        language=language,  # type: ignore[arg-type]
+        complaint_id=contact.complaint_id,
+        reference=contact.reference,
+        customer_name=contact.customer_name,
+        email=contact.email,
+        phone=contact.phone,
+        fax=contact.fax,
+        language=contact.language if contact.language in ("zh", "en") else "zh",  # type: ignore[arg-type]
         tracking_url=(
-            tracking_url(settings.tracking_base_url, complaint.reference, token)
-            if complaint.tracking_token_hash
+            tracking_url(settings.tracking_base_url, contact.reference, token)
+            if contact.tracked
             else None
         ),
-        customer_tier=complaint.customer_tier,
-        key_account=complaint.key_account,
-        email_message_id=email_message_id,
+        customer_tier=contact.customer_tier,
+        key_account=contact.key_account,
+        email_message_id=contact.email_message_id,
     )
