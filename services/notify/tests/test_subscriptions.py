@@ -194,6 +194,35 @@ async def test_failing_webhook_is_retried_then_disabled_and_can_be_re_enabled(
         await worker.close()
 
 
+async def test_a_webhook_disabled_mid_batch_cancels_the_batchs_earlier_delivery_too(
+    db: Database,
+    jwt_secret: str,
+    mail_sink: MailSink,
+    directory: Directory,
+    api: httpx.AsyncClient,
+    headers_for: Callable[..., dict[str, str]],
+    receiver: Receiver,
+) -> None:
+    settings = make_settings(db, jwt_secret, mail_sink, directory, webhook_disable_after_failures=2)
+    worker = DeliveryWorker(db, settings)
+    admin = headers_for("admin")
+    created = await create(api, webhook(receiver.server.url), admin)
+    receiver.secret, receiver.status = created["secret"], 503
+    await handle(db, settings, received())
+    await handle(db, settings, received())
+    try:
+        # Not failing yet when claimed, so both go in one batch: the first fails and is
+        # put back to pending, the second's failure disables the subscription.
+        assert await worker.run_once() >= 2  # (and the customers' acknowledgements)
+    finally:
+        await worker.close()
+    found = await api.get(f"/v1/subscriptions/{created['id']}", headers=admin)
+    assert not found.json()["active"]
+    log = (await api.get(f"/v1/subscriptions/{created['id']}/deliveries", headers=admin)).json()
+    assert [entry["status"] for entry in log] == ["cancelled", "cancelled"]
+    assert len(receiver.server.requests) == 2
+
+
 async def test_webhook_failing_for_too_long_is_disabled(
     db: Database,
     jwt_secret: str,

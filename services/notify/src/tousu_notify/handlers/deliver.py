@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -306,12 +307,16 @@ class DeliverySteps:
         each changed by its outcome, all written back in one. Returns what to do for each
         once it has committed (count and log it)."""
         rows = await uow.deliveries.get_locked_many(claim.id for claim, _ in results)
-        changed: list[LoadedDelivery] = []
+        writes = _Writes()
         after = [
-            await self._record_in(uow, claim, result, rows.get(claim.id), changed)
+            await self._record_in(uow, claim, result, rows.get(claim.id), writes)
             for claim, result in results
         ]
-        await uow.deliveries.save(changed)
+        await uow.deliveries.save(writes.rows)
+        for subscription_id in writes.disabled:
+            await uow.deliveries.cancel_open_for_subscription(
+                subscription_id, "subscription disabled", datetime.now(UTC)
+            )
         return after
 
     async def _record_in(
@@ -320,10 +325,10 @@ class DeliverySteps:
         claim: Claim,
         result: Outcome | DeliveryError,
         row: LoadedDelivery | None,
-        changed: list[LoadedDelivery],
+        writes: _Writes,
     ) -> Callable[[], None]:
         """Apply one outcome to ``row`` (the claim's row, locked, or None if it is gone)
-        and add it to ``changed`` if it was still this claim's; events go to ``uow``'s
+        and add it to ``writes`` if it was still this claim's; events go to ``uow``'s
         outbox. The cause's trace carries on into the events staged here."""
         with (
             event_context(event_id=claim.source_event_id, complaint_id=str(claim.complaint_id)),
@@ -332,9 +337,9 @@ class DeliverySteps:
             row = _own_row(claim, row)
             if row is None:
                 return _nothing
-            changed.append(row)
+            writes.rows.append(row)
             if isinstance(result, DeliveryError):
-                return await self._failure_in(uow, claim, result, row)
+                return await self._failure_in(uow, claim, result, row, writes)
             return await self._outcome_in(uow, claim, result, row)
 
     async def _outcome_in(
@@ -371,12 +376,17 @@ class DeliverySteps:
         ).inc()
 
     async def _failure_in(
-        self, uow: NotifyUnitOfWork, claim: Claim, error: DeliveryError, row: LoadedDelivery
+        self,
+        uow: NotifyUnitOfWork,
+        claim: Claim,
+        error: DeliveryError,
+        row: LoadedDelivery,
+        writes: _Writes,
     ) -> Callable[[], None]:
         now = datetime.now(UTC)
         disabled = False
         if row.channel == DeliveryChannel.webhook.value:
-            disabled = await self._webhook_failed(uow, row, now)
+            disabled = await self._webhook_failed(uow, row, now, writes)
         status = Delivery(row).attempt_failed(
             now,
             error=error.message,
@@ -410,9 +420,10 @@ class DeliverySteps:
         return done
 
     async def _webhook_failed(
-        self, uow: NotifyUnitOfWork, row: LoadedDelivery, now: datetime
+        self, uow: NotifyUnitOfWork, row: LoadedDelivery, now: datetime, writes: _Writes
     ) -> bool:
-        """Count the failure against the subscription; True if it is now disabled."""
+        """Count the failure against the subscription; True if it is now disabled (its
+        open deliveries are cancelled once the batch's rows are written)."""
         if row.subscription_id is None:
             return False
         subscription = await uow.subscriptions.get(row.subscription_id, lock=True)
@@ -425,14 +436,22 @@ class DeliverySteps:
         )
         if reason is None:
             return False
-        await uow.deliveries.cancel_open_for_subscription(
-            subscription.id, "subscription disabled", now
-        )
+        writes.disabled.append(subscription.id)
         log.warning(
             "webhook subscription disabled",
             extra={"subscription_id": str(subscription.id), "reason": reason},
         )
         return True
+
+
+@dataclass
+class _Writes:
+    """What recording a batch writes once every outcome is applied: the rows it changed,
+    then the open deliveries of the subscriptions it disabled are cancelled (after the
+    rows, so a delivery of this batch that went back to pending is cancelled too)."""
+
+    rows: list[LoadedDelivery] = field(default_factory=list)
+    disabled: list[UUID] = field(default_factory=list)
 
 
 def _own_row(claim: Claim, row: LoadedDelivery | None) -> LoadedDelivery | None:
