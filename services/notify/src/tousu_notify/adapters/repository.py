@@ -16,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tousu_common.events import Event
 from tousu_common.tracing import current_traceparent
 from tousu_notify.adapters.orm import ComplaintFactsRow, DeliveryRow, SubscriptionRow
-from tousu_notify.domain.delivery import DeliveryAction, initial_status, next_status
+from tousu_notify.domain.delivery import (
+    DeliveryAction,
+    DeliveryRecord,
+    initial_status,
+    next_status,
+)
 from tousu_notify.domain.model import (
     DeliveryChannel,
     DeliveryStatus,
@@ -449,23 +454,12 @@ def _add_planned_statement(insert: Any) -> Any:
 
 
 _subscriptions_failing = _subscriptions.c.consecutive_failures > 0
-#: The columns a loaded delivery has, and those the worker's steps change.
+#: The columns a loaded delivery has, and those the delivery state machine may change
+#: (its record's fields but the key): what :meth:`DeliveryRepository.save` writes back.
 _LOADED = tuple(
     field.name for field in fields(LoadedDelivery) if field.name != "subscription_failing"
 )
-_CHANGING = (
-    "status",
-    "channel",
-    "language",
-    "masked_recipient",
-    "attempts",
-    "last_error",
-    "response_status",
-    "next_attempt_at",
-    "claimed_at",
-    "sent_at",
-    "updated_at",
-)
+_CHANGING = tuple(name for name in DeliveryRecord.__annotations__ if name != "id")
 _DUE = (
     sa.select(
         *(_deliveries.c[name] for name in _LOADED),
